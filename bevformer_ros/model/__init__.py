@@ -1,0 +1,1 @@
+"""BEVFormer in plain PyTorch (no ROS imports)."""

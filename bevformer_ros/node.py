@@ -1,0 +1,498 @@
+"""`bevformer`: the six-camera BEVFormer ROS 2 node (rclpy lifecycle node with a plain-node mode).
+
+Lifecycle: configure parses the parameters (`NodeConfig`), loads the rig and the model and creates the
+publishers, the `~/reset` service and the diagnostics timer; activate subscribes (six cameras through an
+approximate-time synchronizer, CameraInfo, odometry) and starts the worker; deactivate stops both; cleanup
+frees the model and the GPU cache. `--autostart` (or the `autostart` parameter) runs configure + activate.
+
+Threads: the executor runs only cheap callbacks. The synchronizer callback puts the set into a latest-wins
+slot; a worker thread takes the newest set, runs `Pipeline.run` and publishes, so a slow model lowers the
+output rate (counted as dropped sets) and never stalls the subscriptions.
+
+Topics (relative names follow the namespace; remap them like any other):
+  in:  cameras.image_topics (sensor_msgs/Image, or CompressedImage on <topic>/compressed),
+       cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry) or TF
+  out: ~/markers (MarkerArray), ~/detections (vision_msgs/Detection3DArray, where installed),
+       ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h * 102.4 - 51.2,
+       x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8, forward up),
+       /diagnostics (DiagnosticArray); all stamped with the synchronized image stamp.
+  srv: ~/reset (std_srvs/Trigger) drops the temporal history before the next frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.time
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.clock import JumpThreshold, TimeJump
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from bevformer_ros import optional_ros, ros_convert
+from bevformer_ros.bev_image import bev_to_rgb
+from bevformer_ros.calibration import Extrinsics, extrinsics_from_transform
+from bevformer_ros.ego_motion import (
+    EgoMotionError,
+    EgoPose,
+    PoseBuffer,
+    pose_from_odometry,
+    pose_from_transform,
+)
+from bevformer_ros.health import NodeHealth
+from bevformer_ros.image_codec import numpy_to_imgmsg
+from bevformer_ros.latest_slot import LatestSlot, SlotClosedError
+from bevformer_ros.markers import build_box_markers
+from bevformer_ros.node_config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
+from bevformer_ros.pipeline import (
+    CameraInput,
+    FrameError,
+    FrameSet,
+    Pipeline,
+    build_model,
+    model_config,
+    resolve_device,
+)
+from bevformer_ros.resources import config_file
+from bevformer_ros.rig import Rig, load_rig
+from bevformer_ros.sync import SpreadGuard, select_backend, stamp_ns
+
+NODE_NAME = 'bevformer'
+LOG_THROTTLE_S = 5.0
+ODOMETRY_WAIT_S = 0.2  # how long the worker waits for odometry that has not reached the image stamp yet
+IDENTITY_WXYZ = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+class BevformerNode(LifecycleNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for p in PARAMETERS:
+            self.declare_parameter(p.name, p.default, ParameterDescriptor(
+                description=p.description, dynamic_typing=True,
+                additional_constraints='' if p.runtime else 'applies at configure'))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.config: NodeConfig | None = None
+        self.pipeline: Pipeline | None = None
+        self.health: NodeHealth | None = None
+        self._rig: Rig | None = None
+        self._pubs: dict[str, Any] = {}
+        self._subs: list[Any] = []
+        self._guard: SpreadGuard | None = None
+        self._slot: LatestSlot | None = None
+        self._worker: threading.Thread | None = None
+        self._infos: list[Any] = []
+        self._extrinsics: dict[int, Extrinsics] = {}
+        self._poses = PoseBuffer()
+        self._pose_lock = threading.Condition()  # notified on every odometry message
+        self._tf_buffer: Any = None
+        self._configured_extras: list[Any] = []  # service, timer, jump handle: destroyed at cleanup
+        self._published_once = False
+        self._last_reset_kind = ''
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.config = NodeConfig.from_parameters(self._parameter_values())
+            self._rig = self._load_rig(self.config)
+            self._load_pipeline(self.config)
+        except Exception as exc:  # every configure problem is the user's to fix: say what, stay unconfigured
+            self.get_logger().error(f'configure failed: {exc}')
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self._create_outputs(self.config)
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # publishers first, so that the worker's first output goes out
+        cfg = self.config
+        try:
+            self._slot = LatestSlot()
+            self._subscribe(cfg)
+        except Exception as exc:
+            self.get_logger().error(f'activate failed: {exc}')
+            self._stop_inputs()
+            return TransitionCallbackReturn.FAILURE
+        self._worker = threading.Thread(target=self._work, args=(self._slot,), name='bevformer_worker',
+                                        daemon=True)
+        self._worker.start()
+        topics = ', '.join(self.resolve_topic_name(t) for t in cfg.cameras.subscribed_image_topics())
+        count = len(cfg.cameras.names)
+        self.get_logger().info(f'active: waiting for {count} synchronized cameras on {topics}')
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_inputs()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_inputs()
+        self._release()
+        return super().on_shutdown(state)
+
+    # ------------------------------------------------------------------ configure helpers
+    def _parameter_values(self) -> dict[str, Any]:
+        return {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
+
+    def _load_rig(self, cfg: NodeConfig) -> Rig:
+        name = cfg.calibration.rig_yaml
+        rig = load_rig(config_file(name) if '/' not in name else Path(name))
+        missing = [c for c in cfg.cameras.names if c not in rig.camera_names]
+        if missing and not self._tf_possible(cfg):
+            raise ValueError(f'rig {name} has no camera {missing}; add them or name the rig cameras in '
+                             'cameras.names')
+        if rig.reference_frame != cfg.outputs.frame_id and not self._tf_possible(cfg):
+            raise ValueError(f'outputs.frame_id={cfg.outputs.frame_id!r} but the rig {name} gives extrinsics '
+                             f'relative to {rig.reference_frame!r}; set '
+                             f'outputs.frame_id:={rig.reference_frame} or provide TF')
+        return rig
+
+    def _tf_possible(self, cfg: NodeConfig) -> bool:
+        return cfg.calibration.use_tf and optional_ros.available('tf2_ros')
+
+    def _load_pipeline(self, cfg: NodeConfig) -> None:
+        if cfg.ego_motion.source == 'tf' and not optional_ros.available('tf2_ros'):
+            raise ValueError('ego_motion.source is tf but tf2_ros is not importable; install '
+                             'ros-$ROS_DISTRO-tf2-ros or use ego_motion.source:=odom')
+        device = resolve_device(cfg.model.device)
+        model_cfg = model_config(cfg.model)
+        started = time.perf_counter()
+        model = build_model(model_cfg, device, cfg.model.checkpoint, cfg.model.seed)
+        self.pipeline = Pipeline(model, model_cfg, device, cfg.temporal, fp16=cfg.model.fp16)
+        self.health = NodeHealth(self.get_name(), cfg.cameras.names)
+        weights = cfg.model.checkpoint or f'RANDOM weights (seed {cfg.model.seed})'
+        self.get_logger().info(
+            f'model {cfg.model.preset}{" (overridden sizes)" if cfg.model.overrides.any() else ""} '
+            f'on {device} ({"fp16" if self.pipeline.fp16 else "fp32"}), BEV {self.pipeline.bev_shape}, '
+            f'weights: {weights}, loaded in {time.perf_counter() - started:.1f} s')
+        if not cfg.model.checkpoint:
+            self.get_logger().warning('no model.checkpoint: running with seeded RANDOM weights. The '
+                                      'detections and BEV features MEAN NOTHING; pass '
+                                      '-p model.checkpoint:=<file.pth>')
+            self.health.warnings['weights'] = 'random weights (no model.checkpoint): detections mean nothing'
+        if self._tf_possible(cfg) or cfg.ego_motion.source == 'tf':
+            import tf2_ros
+
+            self._tf_buffer = tf2_ros.Buffer()
+            self._configured_extras.append(tf2_ros.TransformListener(self._tf_buffer, self))
+        self._poses = PoseBuffer(max_age_s=cfg.ego_motion.buffer_s,
+                                 max_extrapolation_s=cfg.ego_motion.max_extrapolation_s)
+
+    def _create_outputs(self, cfg: NodeConfig) -> None:
+        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        self._pubs = {
+            'markers': self.create_lifecycle_publisher(MarkerArray, '~/markers', 5),
+            'bev_features': self.create_lifecycle_publisher(Image, '~/bev_features', reliable),
+            'bev_image': self.create_lifecycle_publisher(Image, '~/bev_image', reliable),
+            'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
+        }
+        if optional_ros.available('vision_msgs'):
+            from vision_msgs.msg import Detection3DArray
+
+            self._pubs['detections'] = self.create_lifecycle_publisher(Detection3DArray, '~/detections', 5)
+        self._configured_extras += [
+            self.create_service(Trigger, '~/reset', self._on_reset),
+            self.create_timer(cfg.diagnostics.period_s, self._publish_diagnostics),
+            self.get_clock().create_jump_callback(
+                JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1)),
+                post_callback=self._on_clock_jump),
+        ]
+
+    def _release(self) -> None:
+        for name, pub in self._pubs.items():
+            if name == 'diagnostics':
+                self.destroy_publisher(pub)
+            else:
+                self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        for extra in self._configured_extras:
+            destroy = {'Service': self.destroy_service, 'Timer': self.destroy_timer}.get(type(extra).__name__)
+            if destroy is not None:
+                destroy(extra)
+            elif hasattr(extra, 'unregister'):  # JumpHandle
+                extra.unregister()
+        self._configured_extras = []
+        self._tf_buffer = None
+        self.pipeline = None
+        self._extrinsics = {}
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ activate helpers
+    def _subscribe(self, cfg: NodeConfig) -> None:
+        qos = QoSProfile(depth=cfg.qos.depth, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.BEST_EFFORT if cfg.qos.reliability == 'best_effort'
+                         else ReliabilityPolicy.RELIABLE)
+        self._infos = [None] * len(cfg.cameras.names)
+        # CameraInfo and odometry first: the executor serves ready subscriptions in creation order, so a set
+        # finds the CameraInfo and odometry published just before it.
+        self._subs = [self.create_subscription(CameraInfo, topic, self._info_callback(i), qos)
+                      for i, topic in enumerate(cfg.cameras.info_topics)]
+        if cfg.ego_motion.source == 'odom':
+            odom_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+            self._subs.append(self.create_subscription(Odometry, cfg.ego_motion.odom_topic, self._on_odometry,
+                                                       odom_qos))
+        backend = select_backend()
+        image_type = CompressedImage if cfg.cameras.compressed else Image
+        filters = [backend.Subscriber(self, image_type, topic, qos_profile=qos)
+                   for topic in cfg.cameras.subscribed_image_topics()]
+        sync = backend.ApproximateTimeSynchronizer(filters, cfg.sync.queue_size, cfg.sync.slop,
+                                                   allow_headerless=False)
+        self._guard = SpreadGuard(sync, cfg.sync.max_spread, inputs=filters)
+        self._guard.registerCallback(self._on_synchronized)
+        self._subs += [f.sub for f in filters]
+        self.get_logger().info(f'synchronizer: {backend.name}, slop {cfg.sync.slop} s, max spread '
+                               f'{cfg.sync.max_spread} s, {cfg.qos.reliability} QoS depth {cfg.qos.depth}')
+
+    def _stop_inputs(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self._slot is not None:
+            self._slot.close()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+        self._worker = None
+
+    # ------------------------------------------------------------------ callbacks (executor thread, cheap)
+    def _info_callback(self, index: int) -> Any:
+        def store(msg: CameraInfo) -> None:
+            self._infos[index] = msg
+
+        return store
+
+    def _on_synchronized(self, *images: Any) -> None:
+        self._slot.put(images)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        try:
+            pose = pose_from_odometry(msg)
+        except EgoMotionError as exc:
+            self.health.odometry_rejected()
+            self.get_logger().warning(f'odometry rejected: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        with self._pose_lock:
+            self._poses.add(pose)
+            self._pose_lock.notify_all()
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.pipeline is None:
+            response.success, response.message = False, 'not configured'
+            return response
+        self.pipeline.request_reset('~/reset service')
+        response.success, response.message = True, 'temporal history is dropped before the next frame'
+        return response
+
+    def _on_clock_jump(self, jump: TimeJump) -> None:
+        if self.pipeline is not None and jump.delta.nanoseconds < 0:
+            self.pipeline.request_reset('ROS clock jumped back')
+            with self._pose_lock:
+                self._poses.clear()
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        values = self._parameter_values()
+        values.update({p.name: p.value for p in params if p.name in values})
+        try:
+            new = NodeConfig.from_parameters(values)
+        except NodeConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        fixed = [p.name for p in params if p.name in values and not is_runtime_parameter(p.name)]
+        if fixed and self.pipeline is not None:
+            return SetParametersResult(successful=False, reason=f'{", ".join(fixed)} apply at configure: '
+                                                                 'deactivate and clean up the node first')
+        if self.pipeline is not None:
+            self.config = new
+            self.pipeline.set_temporal(new.temporal)
+            if self._guard is not None:
+                self._guard.max_spread_ns = int(round(new.sync.max_spread * 1e9))
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        if self.health is None:
+            return
+        stats = self._guard.stats() if self._guard is not None else None
+        reports = self.health.report(
+            received=stats.received if stats else [0] * len(self.health.camera_names),
+            dropped_sets=self._slot.stats().dropped if self._slot is not None else 0,
+            rejected_spread=stats.rejected_spread if stats else 0,
+            last_spread_s=stats.last_spread_s if stats else None,
+            temporal_enabled=self.config.temporal.enabled)
+        statuses = [ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports]
+        self._pubs['diagnostics'].publish(ros_convert.diagnostic_array(statuses, self.get_clock().now()))
+
+    # ------------------------------------------------------------------ worker thread
+    def _work(self, slot: LatestSlot) -> None:
+        while True:
+            try:
+                item = slot.get(timeout=0.5)
+            except SlotClosedError:
+                return
+            if item is not None:
+                self._process(item)
+
+    def _process(self, images: Sequence[Any]) -> None:
+        stamp = stamp_ns(images[0])  # the reference camera's stamp stands for the set
+        try:
+            # CameraInfo as of now, not as of the sync: it is static, and a late first one still counts.
+            frame = FrameSet(stamp, self._camera_inputs(images, list(self._infos)), self._ego_pose(stamp))
+            want_bev = self._wants('bev_features') or self._wants('bev_image')
+            result = self.pipeline.run(frame, want_bev=want_bev)
+        except (FrameError, EgoMotionError) as exc:
+            kind = getattr(exc, 'kind', 'ego_pose')
+            self.health.frame_skipped(kind, str(exc))
+            self.get_logger().warning(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}',
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        except Exception as exc:  # a bug or an exhausted GPU must not kill the node: report it, go on
+            self.health.frame_skipped('internal_error', repr(exc))
+            self.get_logger().error(f'frame {stamp * 1e-9:.3f} failed: {exc!r}',
+                                    throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self._log_reset(result.reset)
+        started = time.perf_counter()
+        self._publish(result)
+        timings = dict(result.timings, publish=time.perf_counter() - started)
+        end_to_end = (self.get_clock().now().nanoseconds - stamp) * 1e-9
+        self.health.frame_processed(timings, end_to_end)
+        if not self._published_once:
+            self._published_once = True
+            self.get_logger().info(f'first output published (model {timings["model"] * 1e3:.0f} ms)')
+
+    def _camera_inputs(self, images: Sequence[Any], infos: Sequence[Any]) -> list[CameraInput]:
+        return [CameraInput(image, info, self._camera_extrinsics(i, image)) for i, (image, info)
+                in enumerate(zip(images, infos))]
+
+    def _camera_extrinsics(self, index: int, image: Any) -> Extrinsics:
+        if index in self._extrinsics:
+            return self._extrinsics[index]
+        cfg = self.config
+        extrinsics = None
+        if self._tf_buffer is not None and cfg.calibration.use_tf:
+            try:  # static mounting: the latest transform is the transform
+                transform = self._tf_buffer.lookup_transform(cfg.outputs.frame_id, image.header.frame_id,
+                                                             rclpy.time.Time())
+                extrinsics = extrinsics_from_transform(transform)
+                source = f'TF {cfg.outputs.frame_id} <- {image.header.frame_id}'
+            except Exception as exc:  # tf2 raises several lookup exception types
+                self.get_logger().info(f'no TF for {image.header.frame_id} ({exc}); using the rig YAML',
+                                       once=True)
+        if extrinsics is None:
+            name = cfg.cameras.names[index]
+            extrinsics = self._rig.camera(name).sensor2lidar
+            source = f'rig {cfg.calibration.rig_yaml} ({name})'
+        self.get_logger().info(f'camera {cfg.cameras.names[index]}: extrinsics from {source}')
+        self._extrinsics[index] = extrinsics
+        return extrinsics
+
+    def _ego_pose(self, stamp: int) -> EgoPose:
+        source = self.config.ego_motion
+        if source.source == 'none':
+            return EgoPose(stamp, np.zeros(3), IDENTITY_WXYZ.copy())
+        if source.source == 'tf':
+            try:
+                transform = self._tf_buffer.lookup_transform(source.odom_frame, source.base_frame,
+                                                             rclpy.time.Time(nanoseconds=stamp),
+                                                             timeout=Duration(seconds=0.05))
+            except Exception as exc:
+                raise EgoMotionError(f'no TF {source.odom_frame} -> {source.base_frame} at the image stamp: '
+                                     f'{exc}') from exc
+            return pose_from_transform(transform)
+        deadline = time.monotonic() + ODOMETRY_WAIT_S
+        with self._pose_lock:
+            while True:
+                try:
+                    return self._poses.at(stamp)
+                except EgoMotionError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    self._pose_lock.wait(remaining)  # odometry often trails the images by a few ms
+
+    def _log_reset(self, reset: Any) -> None:
+        if reset is None:
+            self._last_reset_kind = ''
+            return
+        self.health.temporal_reset(reset.kind)
+        if not (reset.kind == 'disabled' and self._last_reset_kind == 'disabled'):
+            self.get_logger().info(f'temporal history reset: {reset}')
+        self._last_reset_kind = reset.kind
+
+    # ------------------------------------------------------------------ outputs
+    def _wants(self, name: str) -> bool:
+        pub = self._pubs.get(name)
+        enabled = getattr(self.config.outputs, f'publish_{name}', True)
+        return pub is not None and enabled and pub.get_subscription_count() > 0
+
+    def _publish(self, result: Any) -> None:
+        out = self.config.outputs
+        header = ros_convert.header_msg(out.frame_id, result.stamp_ns)
+        if self._wants('markers') or self._wants('detections'):
+            boxes = build_box_markers(result.boxes, result.scores, result.labels, out.score_threshold,
+                                      out.max_markers, self.pipeline.cfg.class_names)
+            if self._wants('markers'):
+                self._pubs['markers'].publish(ros_convert.marker_array(boxes, out.frame_id, result.stamp_ns))
+            if self._wants('detections'):
+                self._pubs['detections'].publish(ros_convert.detection3d_array(boxes, out.frame_id,
+                                                                               result.stamp_ns))
+        if result.bev is not None and self._wants('bev_features'):
+            self._pubs['bev_features'].publish(bev_features_msg(result.bev, header))
+        if result.bev is not None and self._wants('bev_image'):
+            picture = bev_to_rgb(result.bev, out.bev_image_mode)  # [H, W, 3] uint8, forward up
+            self._pubs['bev_image'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
+
+
+def bev_features_msg(bev_hwc: np.ndarray, header: Any) -> Image:
+    """sensor_msgs/Image `32FC<C>` of the BEV [H, W, C] float32: rows +y, columns +x (module docstring)."""
+    height, width, channels = bev_hwc.shape
+    msg = Image(header=header, height=height, width=width, encoding=f'32FC{channels}',
+                is_bigendian=int(np.little_endian is False), step=width * channels * 4)
+    msg.data = np.ascontiguousarray(bev_hwc, dtype=np.float32).tobytes()
+    return msg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = rclpy.utilities.remove_ros_args(argv)
+    parser = argparse.ArgumentParser(prog='bevformer_node', description=__doc__.split('\n')[0])
+    parser.add_argument('--autostart', action='store_true', help='configure and activate at start')
+    options = parser.parse_args(args[1:])
+    rclpy.init(args=argv)
+    node = BevformerNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    code = 0
+    try:
+        if options.autostart or node.get_parameter('autostart').value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                return 1
+            node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._stop_inputs()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Which optional ROS 2 pieces can be imported here, decided once per process.
+
+A full ROS 2 install has message_filters, cv_bridge, tf2_ros, launch, ...; the PyPI wheels used for
+development have only rclpy and the message packages. The rest of the code asks `available(name)`
+instead of scattering try/except imports, so every fallback is chosen in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.machinery
+import importlib.util
+
+# name -> (module to import, attribute only the real package has). The attribute guards against
+# look-alikes: the unrelated PyPI `launch` app launcher, or a bare `launch/` folder of a source tree,
+# which Python imports as an empty namespace package.
+PIECES: dict[str, tuple[str, str]] = {
+    'rclpy': ('rclpy', 'init'),
+    'ament_index_python': ('ament_index_python.packages', 'get_package_share_directory'),
+    'message_filters': ('message_filters', 'ApproximateTimeSynchronizer'),
+    'cv_bridge': ('cv_bridge', 'CvBridge'),
+    'tf2_ros': ('tf2_ros', 'Buffer'),
+    'launch': ('launch', 'LaunchDescription'),
+    'launch_ros': ('launch_ros.actions', 'Node'),
+    'launch_testing': ('launch_testing.actions', 'ReadyToTest'),
+    'vision_msgs': ('vision_msgs.msg', 'Detection3DArray'),
+    'cv2': ('cv2', 'imdecode'),
+    'PIL': ('PIL.Image', 'open'),
+}
+
+
+@functools.cache
+def available(name: str) -> bool:
+    """Return True when the optional piece `name` (a key of PIECES) imports and is the real one."""
+    if name not in PIECES:
+        raise KeyError(f'unknown optional piece {name!r}; known: {", ".join(PIECES)}')
+    module_name, attribute = PIECES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, OSError):  # a broken install (a .so that does not load) counts as absent
+        return False
+    if not hasattr(module, attribute):
+        return False
+    return name != 'cv_bridge' or _is_ros2_cv_bridge()
+
+
+def summary() -> dict[str, bool]:
+    """Return {piece: importable} for every piece in PIECES (imports each once)."""
+    return {name: available(name) for name in PIECES}
+
+
+def _is_ros2_cv_bridge() -> bool:
+    # PyPI `cv-bridge` is ROS 1 code with a pure-Python stand-in for the compiled boost module and is
+    # broken with NumPy 2 (big-endian, 16UC1, step padding); a ROS build ships the compiled module.
+    try:
+        spec = importlib.util.find_spec('cv_bridge.boost.cv_bridge_boost')
+    except ImportError:
+        return False
+    origin = spec.origin if spec is not None else None
+    return origin is not None and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))

@@ -1,0 +1,53 @@
+"""Find the package's data files (config/, launch/) in a colcon install or in the source tree.
+
+A colcon (or `pip install .`) install puts them under `<prefix>/share/bevformer_ros/`, found through
+the ament index. An editable install (`pip install -e .`, what `make setup` does) installs no
+data files, so the source tree next to this package is the second place to look.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bevformer_ros import optional_ros
+
+PACKAGE_NAME = 'bevformer_ros'
+SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding package.xml in a checkout
+
+
+class ResourceNotFoundError(FileNotFoundError):
+    """A data file that is neither in the installed share directory nor in the source tree."""
+
+
+def share_dir() -> Path | None:
+    """Return `<prefix>/share/bevformer_ros` from the ament index, or None when not installed."""
+    if not optional_ros.available('ament_index_python'):
+        return None
+    from ament_index_python.packages import get_package_share_directory
+
+    try:
+        return Path(get_package_share_directory(PACKAGE_NAME))
+    except (LookupError, OSError):  # not in the index, or AMENT_PREFIX_PATH unset (a plain venv)
+        return None
+
+
+def package_file(*parts: str) -> Path:
+    """Return the path of a data file, e.g. ('config', 'fastdds_shm.xml'): install first, then source."""
+    share = share_dir()
+    roots = ([share] if share is not None else []) + [SOURCE_ROOT]
+    candidates = [root.joinpath(*parts) for root in roots]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = '\n  '.join(str(c) for c in candidates)
+    where = '' if share is not None else ' (not installed: no ament index entry or AMENT_PREFIX_PATH unset)'
+    raise ResourceNotFoundError(
+        f'{"/".join(parts)} not found{where}; looked in:\n  {looked}\n'
+        'In a colcon workspace run `colcon build` and `source install/setup.bash`; in a checkout '
+        'the file belongs in the repository folder of that name.'
+    )
+
+
+def config_file(name: str) -> Path:
+    """Return the path of config/<name> (see package_file)."""
+    return package_file('config', name)

@@ -1,0 +1,36 @@
+"""A seconds-fast BEVFormer for tests and CPU smoke runs: tiny's architecture at toy sizes.
+
+The shapes follow the reference fixture `case_small.pt` (ResNet-50 with base_channels 16, embed 32 instead of
+64, BEV 10x10, 1 encoder and 1 decoder layer, 20 queries) and 160x90 camera images fed at scale 1.0 (the
+official tiny scale 0.5 is meant for 1600x900). The weights are random, so detections mean nothing; shapes,
+timings, stamps and temporal bookkeeping are what such a model is for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT = 160, 90
+
+# ROS parameters (flat names of node_config.PARAMETERS) on top of the defaults.
+SMALL_MODEL_PARAMETERS: dict[str, Any] = {
+    'model.preset': 'tiny',
+    'model.device': 'cpu',
+    'model.base_channels': 16,
+    'model.embed_dims': 32,
+    'model.ffn_dims': 64,
+    'model.bev_size': 10,
+    'model.num_encoder_layers': 1,
+    'model.num_decoder_layers': 1,
+    'model.num_query': 20,
+    # relative to the 1600x900 nominal image: a 160x90 camera goes through unresized
+    'model.image_scale': 0.1,
+}
+
+
+def small_model_parameters(**overrides: Any) -> dict[str, Any]:
+    """SMALL_MODEL_PARAMETERS with keyword overrides; dots in names become double underscores
+    (`small_model_parameters(outputs__score_threshold=0.0)`)."""
+    params = dict(SMALL_MODEL_PARAMETERS)
+    params.update({key.replace('__', '.'): value for key, value in overrides.items()})
+    return params

@@ -1,0 +1,337 @@
+"""Synchronising the six camera streams: the ros2/message_filters Python API, with an in-project fallback.
+
+`select_backend()` returns the real `message_filters` classes when that package imports (a full ROS install:
+`apt install ros-kilted-message-filters`) and otherwise the classes below. They follow the Kilted (7.1.x)
+semantics of message_filters:
+
+- `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls `cb(*(msgs + args))`.
+- `TimeSynchronizer(fs, queue_size)`: one dict stamp → message per input, trimmed to `queue_size` by dropping
+  the oldest; on a stamp present in every input the set is signalled in input order and older stamps are
+  deleted.
+- `ApproximateTimeSynchronizer(fs, queue_size, slop, queue_offset=False, allow_headerless=False,
+  sync_arrival_time=False)`: on each message, candidates from every other input within `slop` (inclusive) are
+  sorted by distance; `itertools.product` over them; the first combination with max - min < slop (strict) is
+  signalled in input order and removed. The 4th positional argument is `queue_offset` since Kilted (it was
+  `allow_headerless` in Jazzy): pass the options by keyword.
+
+Differences, all deliberate: connection ids are never reused after `unregisterCallback`; a callback that
+raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps consistently (upstream
+compares the arriving message at its unshifted stamp); `Cache` times are integer nanoseconds. Stamps are read
+duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless / arrival
+times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
+
+`SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound and keeps
+`SyncStats`. Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap
+(hand the set to a `LatestSlot`).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_LOG = logging.getLogger(__name__)
+NS_PER_S = 1_000_000_000
+
+
+def stamp_ns(msg: Any) -> int | None:
+    """`msg.header.stamp` in integer nanoseconds, or None for a message without one."""
+    stamp = getattr(getattr(msg, 'header', None), 'stamp', None)
+    if stamp is None:
+        return None
+    ns = getattr(stamp, 'nanoseconds', None)  # rclpy.time.Time
+    if ns is not None:
+        return int(ns)
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+class SimpleFilter:
+    def __init__(self) -> None:
+        self.callbacks: dict[int, tuple[Callable, tuple]] = {}
+        self._next_conn = 0
+
+    def registerCallback(self, cb: Callable, *args: Any) -> int:  # noqa: N802 (message_filters API)
+        conn = self._next_conn
+        self._next_conn += 1
+        self.callbacks[conn] = (cb, args)
+        return conn
+
+    def unregisterCallback(self, conn: int) -> None:  # noqa: N802 (message_filters API)
+        self.callbacks.pop(conn, None)
+
+    def signalMessage(self, *msg: Any) -> None:  # noqa: N802 (message_filters API)
+        for cb, args in list(self.callbacks.values()):
+            cb(*(msg + args))
+
+
+class Subscriber(SimpleFilter):
+    """A subscription as a filter. Only the given `node` talks to rclpy, so this module never imports it."""
+
+    def __init__(self, node: Any, msg_type: Any, topic: str, qos_profile: Any = 10, **kwargs: Any) -> None:
+        super().__init__()
+        self.node = node
+        self.topic = topic
+        self.sub = node.create_subscription(msg_type, topic, self.callback, qos_profile=qos_profile, **kwargs)
+
+    def callback(self, msg: Any) -> None:
+        self.signalMessage(msg)
+
+    def getTopic(self) -> str:  # noqa: N802 (message_filters API)
+        return self.topic
+
+    def __getattr__(self, key: str) -> Any:
+        sub = self.__dict__.get('sub')
+        if sub is None or key.startswith('__'):
+            raise AttributeError(key)
+        return getattr(sub, key)
+
+
+class Cache(SimpleFilter):
+    """The last `cache_size` messages of a filter, queryable by stamp (integer ns)."""
+
+    def __init__(self, f: Any, cache_size: int = 1, allow_headerless: bool = False,
+                 *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__()
+        self.cache_size = cache_size
+        self.allow_headerless = allow_headerless
+        self.cache_msgs: list[Any] = []
+        self.cache_times: list[int] = []
+        self._clock_ns = clock_ns
+        self.incoming_connection = f.registerCallback(self.add)
+
+    def add(self, msg: Any) -> None:
+        stamp = stamp_ns(msg)
+        if stamp is None:
+            if not self.allow_headerless:
+                _LOG.warning('Cache: dropping a message without header.stamp (allow_headerless is False)')
+                return
+            stamp = self._clock_ns()
+        self.cache_times.append(stamp)
+        self.cache_msgs.append(msg)
+        if len(self.cache_msgs) > self.cache_size:
+            del self.cache_msgs[0], self.cache_times[0]
+        self.signalMessage(msg)
+
+    def getInterval(self, from_stamp: Any, to_stamp: Any) -> list[Any]:  # noqa: N802 (message_filters API)
+        lo, hi = _ns(from_stamp), _ns(to_stamp)
+        return [m for m, t in zip(self.cache_msgs, self.cache_times) if lo <= t <= hi]
+
+    def getElemAfterTime(self, stamp: Any) -> Any:  # noqa: N802 (message_filters API)
+        newer = [m for m, t in zip(self.cache_msgs, self.cache_times) if t >= _ns(stamp)]
+        return newer[0] if newer else None
+
+    def getElemBeforeTime(self, stamp: Any) -> Any:  # noqa: N802 (message_filters API)
+        older = [m for m, t in zip(self.cache_msgs, self.cache_times) if t <= _ns(stamp)]
+        return older[-1] if older else None
+
+    def getLastestTime(self) -> int | None:  # noqa: N802 (sic, message_filters API)
+        return self.cache_times[-1] if self.cache_times else None
+
+    def getOldestTime(self) -> int | None:  # noqa: N802 (message_filters API)
+        return self.cache_times[0] if self.cache_times else None
+
+    def getLast(self) -> Any:  # noqa: N802 (message_filters API)
+        return self.cache_msgs[-1] if self.cache_msgs else None
+
+
+def _ns(stamp: Any) -> int:
+    ns = getattr(stamp, 'nanoseconds', None)
+    return int(stamp) if ns is None else int(ns)
+
+
+def _trim(queue: dict[int, Any], queue_size: int) -> None:
+    while len(queue) > queue_size:
+        del queue[min(queue)]
+
+
+class TimeSynchronizer(SimpleFilter):
+    """Signals one message per input when all inputs hold the same stamp."""
+
+    def __init__(self, fs: Sequence[Any], queue_size: int) -> None:
+        super().__init__()
+        self.queue_size = queue_size
+        self.lock = threading.Lock()
+        self.connectInput(fs)
+
+    def connectInput(self, fs: Sequence[Any]) -> None:  # noqa: N802 (message_filters API)
+        self.queues: list[dict[int, Any]] = [{} for _ in fs]
+        self.input_connections = [f.registerCallback(self.add, q, i)
+                                  for i, (f, q) in enumerate(zip(fs, self.queues))]
+
+    def add(self, msg: Any, my_queue: dict[int, Any], my_queue_index: int | None = None) -> None:
+        stamp = stamp_ns(msg)
+        if stamp is None:
+            raise ValueError('TimeSynchronizer needs msg.header.stamp; use ApproximateTimeSynchronizer'
+                             '(..., allow_headerless=True) for headerless messages')
+        with self.lock:
+            my_queue[stamp] = msg
+            _trim(my_queue, self.queue_size)
+            common = set.intersection(*(set(q) for q in self.queues))
+            if not common:
+                return
+            t = min(common)
+            msgs = [q.pop(t) for q in self.queues]
+            for q in self.queues:  # like the C++ policy: a set older than a signalled one can never complete
+                for old in [s for s in q if s < t]:
+                    del q[old]
+            self.signalMessage(*msgs)
+
+
+class ApproximateTimeSynchronizer(TimeSynchronizer):
+    """Signals one message per input when their stamps span less than `slop` seconds."""
+
+    def __init__(self, fs: Sequence[Any], queue_size: int, slop: float,
+                 queue_offset: Sequence[int] | bool = False,
+                 allow_headerless: bool = False, sync_arrival_time: bool = False,
+                 *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(fs, queue_size)
+        self.slop_ns = int(slop * NS_PER_S)  # what rclpy Duration(seconds=slop) stores
+        self.queue_offset = queue_offset
+        self.allow_headerless = allow_headerless
+        self.sync_arrival_time = sync_arrival_time
+        self.headerless_dropped = 0
+        self._clock_ns = clock_ns
+
+    def add(self, msg: Any, my_queue: dict[int, Any], my_queue_index: int | None = None) -> None:
+        stamp = None if self.sync_arrival_time else stamp_ns(msg)
+        if stamp is None:
+            if not (self.allow_headerless or self.sync_arrival_time):
+                self.headerless_dropped += 1
+                if self.headerless_dropped == 1:
+                    _LOG.warning('ApproximateTimeSynchronizer: dropping messages without header.stamp '
+                                 '(set allow_headerless=True to stamp them with the arrival time)')
+                return
+            stamp = self._clock_ns()
+        if my_queue_index is None:
+            my_queue_index = next(i for i, q in enumerate(self.queues) if q is my_queue)
+        if self.queue_offset:
+            stamp -= int(self.queue_offset[my_queue_index])
+        with self.lock:
+            my_queue[stamp] = msg
+            _trim(my_queue, self.queue_size)
+            keys = self._match(stamp, my_queue_index)
+            if keys is None:
+                return
+            msgs = [q.pop(k) for q, k in zip(self.queues, keys)]
+            self.signalMessage(*msgs)
+
+    def _match(self, stamp: int, index: int) -> list[int] | None:
+        """Stamps, one per input, of the first combination spanning < slop; None if there is none."""
+        candidates = []
+        for i, queue in enumerate(self.queues):
+            if i == index:
+                continue
+            near = sorted((s for s in queue if abs(s - stamp) <= self.slop_ns), key=lambda s: abs(s - stamp))
+            if not near:
+                return None
+            candidates.append(near)
+        for combo in itertools.product(*candidates):
+            keys = list(combo)
+            keys.insert(index, stamp)
+            if max(keys) - min(keys) < self.slop_ns:
+                return keys
+        return None
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    received: tuple[int, ...]  # messages seen per input
+    matched: int  # sets the synchroniser signalled
+    accepted: int  # sets passed on (spread within the bound)
+    rejected_spread: int  # sets dropped for spreading wider than the bound
+    last_spread_s: float | None
+    max_spread_s: float | None  # widest spread seen in a matched set
+
+    @property
+    def unmatched(self) -> tuple[int, ...]:
+        """Per input, messages not (yet) in a matched set: dropped by the synchroniser or still queued."""
+        return tuple(max(r - self.matched, 0) for r in self.received)
+
+
+class SpreadGuard(SimpleFilter):
+    """Passes on synchronised sets whose stamps span at most `max_spread_s`; counts everything.
+
+    ApproximateTimeSynchronizer bounds the spread by `slop`, but a large slop (needed for jittery drivers)
+    also admits sets mixing two camera frames; this bound is the physical one (StreamPETR uses 0.15 s).
+    """
+
+    def __init__(self, synchronizer: Any, max_spread_s: float, inputs: Sequence[Any] = ()) -> None:
+        super().__init__()
+        if not max_spread_s >= 0:
+            raise ValueError(f'max_spread_s must be >= 0, got {max_spread_s}')
+        self.max_spread_ns = int(round(max_spread_s * NS_PER_S))
+        self._lock = threading.Lock()
+        self._received = [0] * len(inputs)
+        self._matched = self._accepted = self._rejected = 0
+        self._last_spread: int | None = None
+        self._max_spread: int | None = None
+        self.incoming_connection = synchronizer.registerCallback(self.add)
+        for i, f in enumerate(inputs):
+            f.registerCallback(self._count_input, i)
+
+    def _count_input(self, msg: Any, index: int) -> None:
+        with self._lock:
+            self._received[index] += 1
+
+    def add(self, *msgs: Any) -> None:
+        stamps = [s for s in map(stamp_ns, msgs) if s is not None]
+        spread = max(stamps) - min(stamps) if stamps else 0
+        ok = spread <= self.max_spread_ns
+        with self._lock:
+            self._matched += 1
+            self._last_spread = spread
+            self._max_spread = spread if self._max_spread is None else max(self._max_spread, spread)
+            if ok:
+                self._accepted += 1
+            else:
+                self._rejected += 1
+        if ok:
+            self.signalMessage(*msgs)
+
+    def stats(self) -> SyncStats:
+        with self._lock:
+            last, widest = self._last_spread, self._max_spread
+            return SyncStats(received=tuple(self._received), matched=self._matched, accepted=self._accepted,
+                             rejected_spread=self._rejected,
+                             last_spread_s=None if last is None else last / NS_PER_S,
+                             max_spread_s=None if widest is None else widest / NS_PER_S)
+
+
+@dataclass(frozen=True)
+class SyncBackend:
+    name: str  # 'message_filters' or 'fallback'
+    SimpleFilter: type
+    Subscriber: type
+    TimeSynchronizer: type
+    ApproximateTimeSynchronizer: type
+
+
+FALLBACK = SyncBackend('fallback', SimpleFilter, Subscriber, TimeSynchronizer, ApproximateTimeSynchronizer)
+
+
+def _message_filters_available() -> bool:
+    try:
+        from bevformer_ros import optional_ros
+    except ImportError:  # the foundation module may not exist yet: probe directly
+        optional_ros = None
+    if optional_ros is not None and hasattr(optional_ros, 'available'):
+        return bool(optional_ros.available('message_filters'))
+    return importlib.util.find_spec('message_filters') is not None
+
+
+def select_backend(prefer_message_filters: bool = True) -> SyncBackend:
+    """Return the real message_filters classes when importable (and preferred), else the in-project ones."""
+    if prefer_message_filters and _message_filters_available():
+        try:
+            mf = importlib.import_module('message_filters')
+            return SyncBackend('message_filters', mf.SimpleFilter, mf.Subscriber, mf.TimeSynchronizer,
+                               mf.ApproximateTimeSynchronizer)
+        except (ImportError, AttributeError) as exc:
+            _LOG.warning('message_filters found but unusable (%s); using the in-project synchroniser', exc)
+    return FALLBACK

@@ -1,0 +1,1 @@
+"""Command-line tools (thin CLIs over the ROS-free core)."""

@@ -1,0 +1,36 @@
+"""ament_python package setup: `colcon build` on a ROS 2 machine, `pip install -e .` in the dev venv."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'bevformer_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*')),
+    ],
+    # numpy, pyyaml and rclpy come from the ROS distribution (package.xml); torch is the user's own.
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='bevformer_ros maintainers',
+    maintainer_email='bevformer_ros@users.noreply.github.com',
+    description='Online camera-only 3D detection with BEVFormer for ROS 2',
+    license='Apache-2.0',
+    extras_require={'test': ['pytest']},
+    entry_points={
+        'console_scripts': [
+            # nodes
+            'bevformer_node = bevformer_ros.node:main',
+            # tools
+            'bevformer_check_official = bevformer_ros.tools.check_official:main',
+            'bevformer_bench_model = bevformer_ros.tools.bench_model:main',
+        ],
+    },
+)

@@ -1,0 +1,74 @@
+"""check_official on the other fixture kinds: head_only, image_preprocess, the DCN format, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bevformer_ros.tools.check_official import decode_png_bgr, main
+
+FIXTURES = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference'
+if not FIXTURES.exists():
+    FIXTURES = Path('/work/shared/fixtures/bevformer_reference')
+
+
+def fixture(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f'fixture missing: {path}')
+    return path
+
+
+def run_json(capsys, *argv: str) -> tuple[int, list[dict]]:
+    rc = main([*argv, '--json'])
+    return rc, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_head_only_kind(tmp_path, capsys):
+    """A head_only fixture: frames carry the FPN output, the state dict holds only pts_bbox_head.*."""
+    d = torch.load(fixture('case_small.pt'), weights_only=True)
+    frames = []
+    for frame in d['frames']:
+        frame = {k: v for k, v in frame.items() if k != 'img'}
+        frame['mlvl_feats'] = frame['intermediates']['mlvl_feats']
+        frames.append(frame)
+    state = {k: v for k, v in d['state_dict'].items() if k.startswith('pts_bbox_head.')}
+    path = tmp_path / 'head_only.pt'
+    torch.save(dict(d, kind='head_only', frames=frames, state_dict=state), path)
+    rc, reports = run_json(capsys, str(path))
+    assert rc == 0
+    assert [r['frame'] for r in reports] == [0, 1, 2] and all(r['kind'] == 'head_only' for r in reports)
+    assert all(r['bev_embed']['max_abs_diff'] <= 1e-5 for r in reports)
+
+
+def test_image_preprocess_kind(capsys):
+    rc, reports = run_json(capsys, str(fixture('case_preprocess_tiny.pt')))
+    assert rc == 0 and len(reports) == 1
+    report = reports[0]
+    assert report['kind'] == 'image_preprocess' and report['image_md5_match']
+    assert report['sample_values']['max_abs_diff'] <= 1e-4
+    assert report['shapes_match'] and report['pad_masks_match'] and report['lidar2img_match']
+
+
+def test_png_decoder_reads_the_fixture_images():
+    d = torch.load(fixture('case_preprocess_tiny.pt'), weights_only=True)
+    bgr = decode_png_bgr(d['inputs']['images_png'][1].numpy().tobytes())
+    assert bgr.shape == (900, 1600, 3)
+    sums = torch.from_numpy(bgr).long().sum((0, 1))
+    assert sums.tolist() == d['inputs']['image_channel_sums_bgr'][1].tolist()
+
+
+def test_dcn_fixture(capsys):
+    rc, reports = run_json(capsys, str(fixture('case_dcn.pt')))
+    assert rc == 0
+    assert [r['kind'] for r in reports] == ['dcn_layer'] * 3 + ['dcn_backbone']
+
+
+def test_unreadable_fixture_exits_2(tmp_path, capsys):
+    path = tmp_path / 'other.pt'
+    torch.save({'kind': 'something_else'}, path)
+    assert main([str(path)]) == 2
+    assert 'unknown fixture kind' in capsys.readouterr().err

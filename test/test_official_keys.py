@@ -1,0 +1,43 @@
+"""Each preset's state dict has exactly the official keys, shapes and dtypes, in order (README §8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bevformer_ros.model.config import preset
+from bevformer_ros.model.detector import build_bevformer
+
+FIXTURES = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference'
+if not FIXTURES.exists():
+    FIXTURES = Path('/work/shared/fixtures/bevformer_reference')
+
+
+def manifest(name: str) -> list[tuple[str, list[int], str]]:
+    path = FIXTURES / f'official_keys_{name}.json'
+    if not path.exists():
+        pytest.skip(f'manifest missing: {path}')
+    return [(key, shape, dtype) for key, shape, dtype in json.loads(path.read_text())]
+
+
+@pytest.mark.parametrize('name', ['tiny', 'small', 'base'])
+def test_preset_state_dict_equals_official_manifest(name):
+    with torch.device('meta'):  # no memory, no init cost
+        model = build_bevformer(preset(name))
+    ours = [(k, list(v.shape), str(v.dtype).removeprefix('torch.')) for k, v in model.state_dict().items()]
+    expected = manifest(name)
+    missing = sorted({k for k, _, _ in expected} - {k for k, _, _ in ours})
+    unexpected = sorted({k for k, _, _ in ours} - {k for k, _, _ in expected})
+    assert not missing and not unexpected, f'missing {missing[:5]}, unexpected {unexpected[:5]}'
+    assert ours == expected
+
+
+@pytest.mark.parametrize('name', ['tiny', 'small', 'base'])
+def test_head_only_model_has_the_head_keys(name):
+    with torch.device('meta'):
+        model = build_bevformer(preset(name), head_only=True)
+    expected = [(k, s) for k, s, _ in manifest(name) if k.startswith('pts_bbox_head.')]
+    assert [(k, list(v.shape)) for k, v in model.state_dict().items()] == expected
