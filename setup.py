@@ -31,6 +31,9 @@ setup(
             # tools
             'bevformer_check_official = bevformer_ros.tools.check_official:main',
             'bevformer_bench_model = bevformer_ros.tools.bench_model:main',
+            'bevformer_bench_node = bevformer_ros.tools.bench_node:main',
+            'bevformer_bench_pipeline = bevformer_ros.tools.bench_pipeline:main',
+            'bevformer_six_camera_publisher = bevformer_ros.tools.six_camera_publisher:main',
         ],
     },
 )

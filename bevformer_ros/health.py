@@ -81,7 +81,8 @@ class NodeHealth:
             self.bad_odometry += 1
 
     def report(self, received: Sequence[int], dropped_sets: int, rejected_spread: int,
-               last_spread_s: float | None, temporal_enabled: bool) -> list[StatusReport]:
+               last_spread_s: float | None, temporal_enabled: bool, dropped_outputs: int = 0
+               ) -> list[StatusReport]:
         """Reports for the period since the last call; `received` counts images per camera so far."""
         with self._lock:
             now = self._clock()
@@ -94,7 +95,7 @@ class NodeHealth:
             self._last_dropped, self._last_rejected = dropped_sets, rejected_spread
             return [
                 self._inputs(rates, new_dropped, new_rejected, dropped_sets, rejected_spread, last_spread_s),
-                self._inference(period, elapsed),
+                self._inference(period, elapsed, dropped_outputs),
                 self._temporal(temporal_enabled),
             ]
 
@@ -118,10 +119,11 @@ class NodeHealth:
             message += f', {new_dropped} sets dropped while the model was busy'
         return StatusReport(f'{self.node_name}: inputs', level, message, values)
 
-    def _inference(self, period: _Period, elapsed: float) -> StatusReport:
+    def _inference(self, period: _Period, elapsed: float, dropped_outputs: int) -> StatusReport:
         values = {'output rate (Hz)': f'{period.processed / elapsed:.2f}',
                   'frames processed': str(self.processed),
-                  'frames skipped': str(sum(self.skipped.values()))}
+                  'frames skipped': str(sum(self.skipped.values())),
+                  'outputs dropped (publisher busy)': str(dropped_outputs)}
         for reason, count in sorted(self.skipped.items()):
             values[f'skipped: {reason}'] = str(count)
         values['last skipped frame'] = self.last_skip or '-'

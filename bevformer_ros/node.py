@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import rclpy
 import rclpy.time
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -92,8 +93,9 @@ class BevformerNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
         self._guard: SpreadGuard | None = None
-        self._slot: LatestSlot | None = None
-        self._worker: threading.Thread | None = None
+        self._slot: LatestSlot | None = None  # synchronized sets -> inference thread
+        self._out_slot: LatestSlot | None = None  # results -> publishing thread
+        self._threads: list[threading.Thread] = []
         self._infos: list[Any] = []
         self._extrinsics: dict[int, Extrinsics] = {}
         self._poses = PoseBuffer()
@@ -120,15 +122,20 @@ class BevformerNode(LifecycleNode):
         result = super().on_activate(state)  # publishers first, so that the worker's first output goes out
         cfg = self.config
         try:
-            self._slot = LatestSlot()
+            self._slot, self._out_slot = LatestSlot(), LatestSlot()
             self._subscribe(cfg)
         except Exception as exc:
             self.get_logger().error(f'activate failed: {exc}')
             self._stop_inputs()
             return TransitionCallbackReturn.FAILURE
-        self._worker = threading.Thread(target=self._work, args=(self._slot,), name='bevformer_worker',
-                                        daemon=True)
-        self._worker.start()
+        # Two threads, so that building and serializing messages overlaps the next forward pass.
+        self._threads = [
+            threading.Thread(target=self._drain, args=(self._slot, self._process), name='bevformer_infer',
+                             daemon=True),
+            threading.Thread(target=self._drain, args=(self._out_slot, self._emit), name='bevformer_publish',
+                             daemon=True)]
+        for thread in self._threads:
+            thread.start()
         topics = ', '.join(self.resolve_topic_name(t) for t in cfg.cameras.subscribed_image_topics())
         count = len(cfg.cameras.names)
         self.get_logger().info(f'active: waiting for {count} synchronized cameras on {topics}')
@@ -136,6 +143,9 @@ class BevformerNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_inputs()
+        if self.pipeline is not None:
+            self.pipeline.release_buffers()  # the history would be stale on reactivation anyway
+        _empty_gpu_cache()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -232,10 +242,7 @@ class BevformerNode(LifecycleNode):
         self._tf_buffer = None
         self.pipeline = None
         self._extrinsics = {}
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        _empty_gpu_cache()
 
     # ------------------------------------------------------------------ activate helpers
     def _subscribe(self, cfg: NodeConfig) -> None:
@@ -267,11 +274,12 @@ class BevformerNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        if self._slot is not None:
-            self._slot.close()
-        if self._worker is not None:
-            self._worker.join(timeout=30.0)
-        self._worker = None
+        for slot in (self._slot, self._out_slot):
+            if slot is not None:
+                slot.close()
+        for thread in self._threads:
+            thread.join(timeout=30.0)
+        self._threads = []
 
     # ------------------------------------------------------------------ callbacks (executor thread, cheap)
     def _info_callback(self, index: int) -> Any:
@@ -333,21 +341,23 @@ class BevformerNode(LifecycleNode):
         reports = self.health.report(
             received=stats.received if stats else [0] * len(self.health.camera_names),
             dropped_sets=self._slot.stats().dropped if self._slot is not None else 0,
+            dropped_outputs=self._out_slot.stats().dropped if self._out_slot is not None else 0,
             rejected_spread=stats.rejected_spread if stats else 0,
             last_spread_s=stats.last_spread_s if stats else None,
             temporal_enabled=self.config.temporal.enabled)
         statuses = [ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports]
         self._pubs['diagnostics'].publish(ros_convert.diagnostic_array(statuses, self.get_clock().now()))
 
-    # ------------------------------------------------------------------ worker thread
-    def _work(self, slot: LatestSlot) -> None:
+    # ------------------------------------------------------------------ worker threads
+    @staticmethod
+    def _drain(slot: LatestSlot, handle: Any) -> None:
         while True:
             try:
                 item = slot.get(timeout=0.5)
             except SlotClosedError:
                 return
             if item is not None:
-                self._process(item)
+                handle(item)
 
     def _process(self, images: Sequence[Any]) -> None:
         stamp = stamp_ns(images[0])  # the reference camera's stamp stands for the set
@@ -368,10 +378,18 @@ class BevformerNode(LifecycleNode):
                                     throttle_duration_sec=LOG_THROTTLE_S)
             return
         self._log_reset(result.reset)
+        self._out_slot.put(result)
+
+    def _emit(self, result: Any) -> None:
         started = time.perf_counter()
-        self._publish(result)
+        try:
+            self._publish(result)
+        except Exception as exc:  # e.g. a message field out of range: report, keep going
+            self.health.frame_skipped('internal_error', repr(exc))
+            self.get_logger().error(f'publishing failed: {exc!r}', throttle_duration_sec=LOG_THROTTLE_S)
+            return
         timings = dict(result.timings, publish=time.perf_counter() - started)
-        end_to_end = (self.get_clock().now().nanoseconds - stamp) * 1e-9
+        end_to_end = (self.get_clock().now().nanoseconds - result.stamp_ns) * 1e-9
         self.health.frame_processed(timings, end_to_end)
         if not self._published_once:
             self._published_once = True
@@ -458,6 +476,11 @@ class BevformerNode(LifecycleNode):
         if result.bev is not None and self._wants('bev_image'):
             picture = bev_to_rgb(result.bev, out.bev_image_mode)  # [H, W, 3] uint8, forward up
             self._pubs['bev_image'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
+
+
+def _empty_gpu_cache() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def bev_features_msg(bev_hwc: np.ndarray, header: Any) -> Image:

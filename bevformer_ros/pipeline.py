@@ -207,6 +207,12 @@ class Pipeline:
     def request_reset(self, detail: str) -> None:
         self.policy.request(detail)
 
+    def release_buffers(self) -> None:
+        """Drop the history and the upload buffer (GPU memory the model itself does not need)."""
+        self.state.reset()
+        self.policy.forget()
+        self._upload = None
+
     def run(self, frame: FrameSet, want_bev: bool = True) -> PipelineResult:
         """Process one set; FrameError for bad input or output (the history is then dropped)."""
         clock = _StageClock(self.device)

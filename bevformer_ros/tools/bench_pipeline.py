@@ -158,17 +158,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--encoding', choices=['rgb8', 'bgr8'], default='rgb8')
     parser.add_argument('--json', help='also write the reports (a list) to this file')
     args = parser.parse_args(argv)
-    reports = []
+    reports, failed = [], []
     for preset in args.preset:
         width, height = (160, 90) if preset == 'small-test' else (args.width, args.height)
-        reports.append(benchmark(preset, args.device, args.fp16, args.checkpoint, args.frames, args.warmup,
-                                 width, height, args.encoding))
+        try:
+            reports.append(benchmark(preset, args.device, args.fp16, args.checkpoint, args.frames,
+                                     args.warmup, width, height, args.encoding))
+        except Exception as exc:  # one preset failing (e.g. out of memory) must not hide the others' figures
+            print(f'{preset}: FAILED: {exc!r}', file=sys.stderr)
+            failed.append(preset)
+            continue
+        finally:
+            _free_gpu()
         print_report(reports[-1])
         sys.stdout.flush()
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(reports, f, indent=1)
-    return 0
+        if args.json:  # after every preset, so a later crash keeps the earlier figures
+            with open(args.json, 'w') as f:
+                json.dump(reports, f, indent=1)
+    return 1 if failed else 0
+
+
+def _free_gpu() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 if __name__ == '__main__':

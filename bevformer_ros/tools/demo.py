@@ -1,0 +1,304 @@
+"""`make demo`: the node end to end on a synthetic scene, over real DDS, with pictures and a summary.
+
+1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output folder).
+2. Start `bevformer_node` as its own process on a private ROS graph (own domain, this host only, the
+   shared-memory Fast DDS profile for large images), with the chosen preset and weights.
+3. Replay the bag into it frame by frame (bevformer_replay's player, raw CDR over DDS): each frame's odometry,
+   CameraInfo and six images go out, then the demo waits for the node's ~/markers for that frame before the
+   next one, so a slow CPU costs time but never frames.
+4. Record what the node publishes (~/markers, ~/bev_features, ~/bev_image) into `outputs.mcap`, draw one
+   picture per frame (cameras with projected boxes, BEV with detections, ground truth and the BEV feature
+   heat map) and print frames, latency and detections.
+
+Without --checkpoint the node runs with seeded RANDOM weights: its boxes show that the pipeline works, not
+what is on the road. Real detections need a trained BEVFormer checkpoint (--checkpoint, see issue 7).
+
+    python -m bevformer_ros.tools.demo                      # tiny preset, 6 frames of 1600x900, CPU is fine
+    python -m bevformer_ros.tools.demo --checkpoint bevformer_tiny_epoch_24.pth --device cuda --frames 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bevformer_ros.resources import config_file
+from bevformer_ros.small_model import small_model_parameters
+from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
+from bevformer_ros.tools.bag_io import BagError, BagWriter, header_stamp_ns
+from bevformer_ros.tools.frame_view import boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.tools.synth import write_scene_bag
+
+NODE = '/bevformer'
+MARKERS, BEV_FEATURES, BEV_IMAGE = f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'
+OUTPUT_TYPES = {MARKERS: 'visualization_msgs/msg/MarkerArray', BEV_FEATURES: 'sensor_msgs/msg/Image',
+                BEV_IMAGE: 'sensor_msgs/msg/Image'}
+PRESETS = ('tiny', 'small', 'base', 'toy')
+RANDOM_WEIGHTS_NOTE = ('RANDOM WEIGHTS (no --checkpoint): the boxes are meaningless; real detections need a '
+                       'trained checkpoint (issue 7)')
+SCENE_RATE_HZ = 2.0  # nuScenes keyframe rate, the frame spacing BEVFormer's temporal model was trained on
+
+
+@dataclass
+class Outputs:
+    """Raw messages the node published, keyed by topic and stamp, with their wall receive times."""
+
+    raw: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    received: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def add(self, topic: str, stamp_ns: int, raw: bytes) -> None:
+        self.raw.setdefault(topic, {})[stamp_ns] = raw
+        self.received.setdefault(topic, {})[stamp_ns] = time.perf_counter()
+
+    def has(self, topic: str, stamp_ns: int) -> bool:
+        return stamp_ns in self.raw.get(topic, {})
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        *groups, leaf = name.split('.')
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return tree
+
+
+def node_parameters_file(preset: str, out: Path) -> Path:
+    """The shipped parameter file of a preset; 'toy' writes the seconds-fast test model's parameters."""
+    if preset != 'toy':
+        return config_file(f'bevformer_{preset}.yaml')
+    path = out / 'params_toy.yaml'
+    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': _nested(small_model_parameters())}}))
+    return path
+
+
+def ensure_scene(out: Path, frames: int, width: int, height: int, seed: int) -> Path:
+    bag = out / f'scene_seed{seed}_{width}x{height}_{frames}f.mcap'
+    if bag.exists() and ground_truth_path(bag).exists():
+        print(f'[demo] scene: {bag} (cached)')
+        return bag
+    print(f'[demo] rendering a synthetic scene: {frames} frames of 6 x {width}x{height} '
+          f'at {SCENE_RATE_HZ:g} Hz')
+    summary = write_scene_bag(bag, seed=seed, frames=frames, rate=SCENE_RATE_HZ, width=width, height=height,
+                              overwrite=True)
+    print(f'[demo] scene: {bag} ({summary.render_s_per_frame:.2f} s per frame to render)')
+    return bag
+
+
+def _subscribe_outputs(probe: Any, outputs: Outputs) -> None:
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
+
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+    def keep(topic: str) -> Any:
+        def callback(raw: bytes) -> None:
+            if topic == MARKERS:
+                from rclpy.serialization import deserialize_message
+
+                stamp = marker_array_stamp_ns(deserialize_message(raw, MarkerArray))
+            else:
+                stamp = header_stamp_ns(raw)
+            if stamp is not None:
+                outputs.add(topic, stamp, raw)
+        return callback
+
+    for topic, msg_type in ((MARKERS, MarkerArray), (BEV_FEATURES, Image), (BEV_IMAGE, Image)):
+        probe.node.create_subscription(msg_type, topic, keep(topic), qos, raw=True)
+
+
+def _frames_of(player: Any, stamps: Sequence[int]) -> list[list[tuple[str, bytes]]]:
+    """The bag's messages grouped per camera frame: everything recorded up to a frame's images (+ 10 ms)."""
+    groups: list[list[tuple[str, bytes]]] = [[] for _ in stamps]
+    k = 0
+    for topic, record_ns, raw in player.messages():
+        while k < len(stamps) - 1 and record_ns > stamps[k] + 10_000_000:
+            k += 1
+        groups[k].append((topic, raw))
+    return groups
+
+
+def replay_lockstep(probe: Any, node: Any, player: Any, stamps: Sequence[int], outputs: Outputs,
+                    first_timeout: float, timeout: float) -> list[float | None]:
+    """Publish frame by frame, each time waiting for the node's markers; latency (s) per frame or None."""
+    latencies: list[float | None] = []
+    for k, group in enumerate(_frames_of(player, stamps)):
+        for topic, raw in group:
+            player.publish(topic, raw)
+        sent = time.perf_counter()
+        try:
+            probe.spin_until(lambda s=stamps[k]: outputs.has(MARKERS, s),
+                             first_timeout if k == 0 else timeout, f'markers of frame {k}', watch=[node])
+            latencies.append(outputs.received[MARKERS][stamps[k]] - sent)
+            print(f'[demo] frame {k + 1}/{len(stamps)}: output after {latencies[-1]:.2f} s', flush=True)
+        except TimeoutError:
+            latencies.append(None)
+            print(f'[demo] frame {k + 1}/{len(stamps)}: no output within the timeout', flush=True)
+    try:  # the BEV messages leave right after the markers; give the last ones a moment
+        probe.spin_until(lambda: all(outputs.has(BEV_FEATURES, s) for s in stamps if outputs.has(MARKERS, s)),
+                         5.0, 'BEV features')
+    except TimeoutError:
+        pass  # pictures then show no heat map for those frames
+    return latencies
+
+
+def write_outputs_bag(path: Path, outputs: Outputs) -> None:
+    with BagWriter(path, 'mcap', overwrite=True) as bag:
+        records = sorted((stamp, topic, raw) for topic, by_stamp in outputs.raw.items()
+                         for stamp, raw in by_stamp.items())
+        for stamp, topic, raw in records:
+            bag.write(topic, OUTPUT_TYPES[topic], stamp, raw)
+
+
+def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]) -> list[Path]:
+    """One PNG per frame: the bag's cameras and ground truth with the node's (in-memory) outputs."""
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
+
+    from bevformer_ros.tools.bag_frames import BagFrames, bev_features_array
+    from bevformer_ros.tools.render import write_frame_png
+
+    frames = BagFrames([bag])
+    paths = []
+    for index, view in enumerate(frames.frames()):
+        raw = outputs.raw.get(MARKERS, {}).get(view.stamp_ns)
+        view.detections = boxes_from_marker_array(deserialize_message(raw, MarkerArray)) if raw else None
+        bev_raw = outputs.raw.get(BEV_FEATURES, {}).get(view.stamp_ns)
+        view.bev = bev_features_array(deserialize_message(bev_raw, Image)) if bev_raw else None
+        view.title = f'bevformer_ros demo, frame {index}'
+        view.notes = list(notes)
+        paths.append(write_frame_png(view, out / f'frame_{index:04d}.png'))
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from domain_coordinator import domain_id
+
+    from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env
+    from bevformer_ros.tools.replay import BagPlayer
+
+    started = time.perf_counter()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    bag = ensure_scene(out, args.frames, args.width, args.height, args.seed)
+    gt_frames, _ = read_ground_truth(ground_truth_path(bag))
+    stamps = [f.stamp_ns for f in gt_frames]
+    weights = args.checkpoint or 'random'
+    params = node_parameters_file(args.preset, out)
+    node_args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params),
+                 '-p', f'model.device:={args.device}']
+    if args.checkpoint:
+        node_args += ['-p', f'model.checkpoint:={Path(args.checkpoint).resolve()}']
+    if args.preset == 'toy':
+        node_args += ['-p', 'outputs.score_threshold:=0.0']
+    print(f'[demo] starting bevformer_node: preset {args.preset}, device {args.device}, weights {weights}; '
+          f'log: {out / "bevformer_node.log"}')
+    outputs = Outputs()
+    with domain_id() as domain:
+        os.environ.update(isolation_env(domain, out / 'ros_log'))  # this process joins the same private graph
+        with RosProcess(node_args, dict(os.environ), log_dir=out, name='bevformer_node') as node, \
+                GraphProbe('bevformer_demo') as probe:
+            _subscribe_outputs(probe, outputs)
+            player = BagPlayer(probe.node, bag, image_reliable=False)
+            try:
+                inputs = player.image_topics() + ['/odom']
+                probe.spin_until(lambda: not player.wait_for_subscribers(inputs, 0.0), args.startup_timeout,
+                                 'the node to load its model and subscribe', watch=[node])
+                probe.wait_for_topics([MARKERS, BEV_FEATURES], timeout=30.0, watch=[node])
+                _settle(probe, 1.0)
+                print(f'[demo] node ready after {time.perf_counter() - started:.1f} s; replaying '
+                      f'{len(stamps)} frames over DDS', flush=True)
+                latencies = replay_lockstep(probe, node, player, stamps, outputs, args.frame_timeout * 2,
+                                            args.frame_timeout)
+            finally:
+                player.close()
+    return _finish(args, out, bag, stamps, gt_frames, outputs, latencies, started)
+
+
+def _settle(probe: Any, seconds: float) -> None:
+    """Spin a moment so that the node's publishers also match this process's subscriptions."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        probe.executor.spin_once(timeout_sec=0.05)
+
+
+def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int], gt_frames: Sequence[Any],
+            outputs: Outputs, latencies: Sequence[float | None], started: float) -> int:
+    from rclpy.serialization import deserialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    write_outputs_bag(out / 'outputs.mcap', outputs)
+    notes = [] if args.checkpoint else [RANDOM_WEIGHTS_NOTE]
+    notes.append(f'preset {args.preset}, device {args.device}, weights {args.checkpoint or "random"}')
+    pictures = render_pictures(bag, outputs, out, notes)
+    done = [x for x in latencies if x is not None]
+    counts = [len(boxes_from_marker_array(deserialize_message(raw, MarkerArray)))
+              for raw in outputs.raw.get(MARKERS, {}).values()]
+    gt_counts = [len(f.boxes) for f in gt_frames]
+    print('\n[demo] summary')
+    print(f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), frames out: {len(done)}')
+    if done:
+        print(f'  latency (frame published -> markers received): median {statistics.median(done):.2f} s, '
+              f'max {max(done):.2f} s  [{args.preset} on {args.device}]')
+    if counts:
+        print(f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
+              f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}')
+    if not args.checkpoint:
+        print(f'  NOTE: {RANDOM_WEIGHTS_NOTE}')
+    print(f'  pictures: {pictures[0].parent}/frame_0000.png .. {pictures[-1].name}' if pictures else
+          '  pictures: none')
+    results = out / 'outputs.mcap'
+    print(f'  node outputs: {results}  (re-draw: bevformer_render {bag} {results} --out DIR)')
+    print(f'  input bag: {bag}  (bevformer_replay {bag})')
+    print(f'  wall time: {time.perf_counter() - started:.1f} s')
+    return 0 if done else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='bevformer_demo', description=__doc__.split('\n')[0],
+                                     epilog=__doc__.split('\n\n', 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--preset', choices=PRESETS, default='tiny',
+                        help='model preset (default tiny); toy = tiny at toy sizes, a second per frame')
+    parser.add_argument('--checkpoint', default='',
+                        help='official BEVFormer .pth of the preset (default: none, random weights)')
+    parser.add_argument('--frames', type=int, default=6, help='frames of the synthetic scene (default 6)')
+    parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
+    parser.add_argument('--width', type=int, default=1600, help='camera image width (default 1600)')
+    parser.add_argument('--height', type=int, default=900, help='camera image height (default 900)')
+    parser.add_argument('--seed', type=int, default=0, help='scene seed (default 0)')
+    parser.add_argument('--out', type=Path, default=Path('out/demo'), help='output folder (default out/demo)')
+    parser.add_argument('--frame-timeout', type=float, default=60.0,
+                        help='seconds to wait for one frame\'s output (default 60; twice that for the first)')
+    parser.add_argument('--startup-timeout', type=float, default=180.0,
+                        help='seconds for the node to load its model (default 180)')
+    args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error('--frames must be at least 1')
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        parser.error(f'--checkpoint {args.checkpoint}: no such file')
+    try:
+        return run(args)
+    except (BagError, TimeoutError, RuntimeError) as exc:
+        print(f'[demo] error: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('[demo] interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""`bevformer_train BAG [BAG...] --preset demo_small --out DIR`: train BEVFormer on rosbag2 recordings.
+
+Each bag needs the node's topic layout (six cameras with CameraInfo, /odom) and a ground-truth JSON as
+`bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json` inside a bag
+directory). Camera extrinsics come from the rig YAML. The run writes DIR/latest.pth (official checkpoint
+layout, loadable by the node) plus DIR/latest.train_state.pth (optimizer, iteration) every
+checkpoint_interval iterations, DIR/final.pth at the end, DIR/config.json (the full configuration:
+`--config-json DIR/config.json` repeats the run) and DIR/log.jsonl (losses, validation).
+
+    bevformer_synth train_0.mcap --seed 0 --frames 120 --rate 2 --width 400 --height 225
+    bevformer_train train_*.mcap --val-bags val_100.mcap --preset demo_small --out runs/demo
+    bevformer_train train_*.mcap --preset demo_small --out runs/demo --resume runs/demo/latest.pth
+    bevformer_train my_*.mcap --preset tiny --load-from bevformer_tiny_epoch_24.pth --iters 2000 --out runs/ft
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint
+from bevformer_ros.model.detector import build_bevformer
+from bevformer_ros.resources import config_file
+from bevformer_ros.rig import RigError, load_rig
+from bevformer_ros.train.dataset import BagScene, DatasetError, TemporalQueueDataset
+from bevformer_ros.train.presets import TRAIN_PRESETS, config_to_dict, load_config_json, train_preset
+from bevformer_ros.train.progress import ProgressBar
+from bevformer_ros.train.trainer import Trainer, trainable_summary
+from bevformer_ros.train.weight_init import init_bevformer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='bevformer_train',
+        description=__doc__.split('\n')[0],
+        epilog=__doc__.split('\n\n', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        'bags', nargs='+', type=Path, help='training bags (.mcap / .db3 files or bag directories)'
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        '--preset', help=f'training preset: {", ".join(sorted(TRAIN_PRESETS))}, or tiny/small/base'
+    )
+    source.add_argument(
+        '--config-json',
+        type=Path,
+        help='JSON {"preset": ..., "model": {...}, "train": {...}} (e.g. a previous DIR/config.json)',
+    )
+    parser.add_argument('--out', type=Path, required=True, help='output directory')
+    parser.add_argument('--iters', type=int, help='training iterations (default: the preset\'s)')
+    parser.add_argument('--val-bags', nargs='*', type=Path, default=[], help='held-out bags for validation')
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        '--resume', type=Path, help='continue a run from DIR/latest.pth (weights, optimizer, iteration)'
+    )
+    start.add_argument(
+        '--load-from',
+        type=Path,
+        help='start from these weights (e.g. an official checkpoint), fresh optimizer at iteration 0',
+    )
+    parser.add_argument('--rig', type=Path, help='camera rig YAML (default: config/nuscenes_rig.yaml)')
+    parser.add_argument(
+        '--frame-step', type=int, default=1, help='use every k-th frame of the bags (default 1)'
+    )
+    parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1 or auto (default)')
+    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s choice)')
+    parser.add_argument('--seed', type=int, help='seed of the initial weights and of the data order')
+    return parser
+
+
+def _device(name: str) -> torch.device:
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {name}: this torch has no usable CUDA device; use cpu or auto')
+    return device
+
+
+def run(args: argparse.Namespace) -> Path:
+    chosen = load_config_json(args.config_json) if args.config_json else train_preset(args.preset)
+    overrides = {k: v for k, v in (('iters', args.iters), ('seed', args.seed)) if v is not None}
+    train_cfg = dataclasses.replace(chosen.train, **overrides)
+    cfg = chosen.model
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    overlap = {p.resolve() for p in args.bags} & {p.resolve() for p in args.val_bags}
+    if overlap:
+        raise ValueError(
+            f'validation bags must be held out, but {sorted(map(str, overlap))} are also training bags'
+        )
+    rig = load_rig(args.rig or config_file('nuscenes_rig.yaml'))
+    scenes = [BagScene(p, cfg, rig, frame_step=args.frame_step) for p in args.bags]
+    val_scenes = [BagScene(p, cfg, rig, frame_step=args.frame_step) for p in args.val_bags]
+    dataset = TemporalQueueDataset(scenes, train_cfg.queue_length)
+    torch.manual_seed(train_cfg.seed)
+    model = init_bevformer(build_bevformer(cfg))
+    if args.load_from:
+        load_checkpoint(model, args.load_from)
+    args.out.mkdir(parents=True, exist_ok=True)
+    doc = {'model': config_to_dict(cfg), 'train': config_to_dict(train_cfg)}
+    (args.out / 'config.json').write_text(json.dumps(doc, indent=1))
+    progress = ProgressBar(train_cfg.iters)
+    trainer = Trainer(model, cfg, train_cfg, dataset, args.out, val_scenes, device, progress)
+    if args.resume:
+        trainer.resume(args.resume)
+        progress.start = trainer.step
+    progress.message(
+        f'bevformer_train: {len(dataset)} training samples from {len(scenes)} bag(s), '
+        f'{sum(len(s) for s in val_scenes)} validation frames; {trainable_summary(model)}; '
+        f'{device}; iterations {trainer.step} -> {train_cfg.iters}'
+    )
+    trainer.fit()
+    return args.out / 'final.pth'
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        final = run(args)
+    except (DatasetError, RigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f'bevformer_train: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\nbevformer_train: interrupted; continue with --resume <out>/latest.pth', file=sys.stderr)
+        return 130
+    print(f'bevformer_train: wrote {final}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

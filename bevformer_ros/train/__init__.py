@@ -1,0 +1,1 @@
+"""Training of the project's BEVFormer (official recipe: Hungarian matching, focal + L1 losses, AdamW)."""
