@@ -34,6 +34,12 @@ setup(
             'bevformer_bench_node = bevformer_ros.tools.bench_node:main',
             'bevformer_bench_pipeline = bevformer_ros.tools.bench_pipeline:main',
             'bevformer_six_camera_publisher = bevformer_ros.tools.six_camera_publisher:main',
+            'bevformer_synth = bevformer_ros.tools.synth:main',
+            'bevformer_replay = bevformer_ros.tools.replay:main',
+            'bevformer_render = bevformer_ros.tools.render:main',
+            'bevformer_demo = bevformer_ros.tools.demo:main',
+            'bevformer_soak = bevformer_ros.tools.soak:main',
+            'bevformer_train = bevformer_ros.tools.train:main',
         ],
     },
 )

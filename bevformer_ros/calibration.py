@@ -69,7 +69,12 @@ def scale_intrinsics(K: np.ndarray, from_size: Sequence[int], to_size: Sequence[
     (w0, h0), (w1, h1) = from_size, to_size
     if min(w0, h0, w1, h1) <= 0:
         raise CalibrationError(f'image sizes must be positive, got {tuple(from_size)} -> {tuple(to_size)}')
-    return np.diag([w1 / w0, h1 / h0, 1.0]) @ np.asarray(K, dtype=np.float64)
+    scaled = np.diag([w1 / w0, h1 / h0, 1.0]) @ np.asarray(K, dtype=np.float64)  # [3, 3]
+    if not np.all(np.isfinite(scaled)):
+        # A finite but absurd K (fx near float64 max) overflows here; refuse it before it reaches lidar2img.
+        raise CalibrationError(f'K rescaled from {tuple(from_size)} to {tuple(to_size)} is not finite; '
+                               'check the CameraInfo K of this camera')
+    return scaled
 
 
 def _field(obj: Any, *names: str) -> Any:

@@ -1,8 +1,16 @@
 """What the node reports on /diagnostics, accumulated without ROS types.
 
-The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its worker and `report` from its
-diagnostics timer; `report` turns the counters since the previous report into a few `StatusReport`s (one per
-`diagnostic_msgs/DiagnosticStatus`), with rates over the period and latency statistics of the period's frames.
+The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its worker, `set_dropped`,
+`odometry_rejected` and `camera_info_changed` from its callbacks and `report` from its diagnostics timer;
+`report` turns the counters since the previous report into a few `StatusReport`s (one per
+`diagnostic_msgs/DiagnosticStatus`), with rates over the period and latency statistics of the period's frames:
+
+- inputs: per-camera rates (WARN for a silent camera or one far slower than the others), sync spread, sets
+  dropped (worker busy, duplicate or out-of-order stamps), odometry rejected;
+- inference: output rate, skipped frames by reason, stage latencies (WARN for a period with skips);
+- temporal: history resets by reason;
+- cameras: the cameras in use (WARN "DEGRADED" naming the missing ones while detection runs without them,
+  ERROR when fewer than `min_cameras` are left), CameraInfo changes.
 """
 
 from __future__ import annotations
@@ -15,7 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bevformer_ros.camera_dropout import CameraLiveness
+
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+SLOW_CAMERA_RATIO = 0.6  # a camera delivering less than this share of the fastest one limits the set rate
+SLOW_CAMERA_MIN_COUNT = 4  # images the fastest camera needs in a period before rates are compared
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class StatusReport:
 class _Period:
     processed: int = 0
     skipped: Counter = field(default_factory=Counter)
+    set_drops: Counter = field(default_factory=Counter)
     stage_s: dict[str, list[float]] = field(default_factory=dict)
     end_to_end_s: list[float] = field(default_factory=list)
 
@@ -38,9 +51,10 @@ class NodeHealth:
     """Thread-safe counters for /diagnostics; `clock` is monotonic seconds (injectable for tests)."""
 
     def __init__(self, node_name: str, camera_names: Sequence[str],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, min_cameras: int | None = None) -> None:
         self.node_name = node_name
         self.camera_names = tuple(camera_names)
+        self.min_cameras = len(self.camera_names) if min_cameras is None else min_cameras
         self._clock = clock
         self._lock = threading.Lock()
         self._period = _Period()
@@ -54,11 +68,18 @@ class NodeHealth:
         self.resets: Counter = Counter()
         self.last_reset = ''
         self.bad_odometry = 0
+        self.set_drops: Counter = Counter()
+        self.last_set_drop = ''
+        self.frames_missing_cameras = 0
+        self.camera_info_changes = 0
+        self.last_camera_info_change = ''
         self.warnings: dict[str, str] = {}  # standing conditions, e.g. random weights
 
-    def frame_processed(self, stage_s: Mapping[str, float], end_to_end_s: float | None) -> None:
+    def frame_processed(self, stage_s: Mapping[str, float], end_to_end_s: float | None,
+                        missing_cameras: Sequence[int] = ()) -> None:
         with self._lock:
             self.processed += 1
+            self.frames_missing_cameras += bool(missing_cameras)
             self._period.processed += 1
             for stage, seconds in stage_s.items():
                 self._period.stage_s.setdefault(stage, []).append(seconds)
@@ -80,28 +101,46 @@ class NodeHealth:
         with self._lock:
             self.bad_odometry += 1
 
+    def set_dropped(self, reason: str, detail: str) -> None:
+        """A synchronized set dropped before the model (duplicate_stamp, out_of_order)."""
+        with self._lock:
+            self.set_drops[reason] += 1
+            self._period.set_drops[reason] += 1
+            self.last_set_drop = f'{reason}: {detail}'
+
+    def camera_info_changed(self, camera: str, detail: str) -> None:
+        with self._lock:
+            self.camera_info_changes += 1
+            self.last_camera_info_change = f'{camera}: {detail}'
+
     def report(self, received: Sequence[int], dropped_sets: int, rejected_spread: int,
-               last_spread_s: float | None, temporal_enabled: bool, dropped_outputs: int = 0
-               ) -> list[StatusReport]:
-        """Reports for the period since the last call; `received` counts images per camera so far."""
+               last_spread_s: float | None, temporal_enabled: bool, dropped_outputs: int = 0,
+               liveness: CameraLiveness | None = None) -> list[StatusReport]:
+        """Reports for the period since the last call; `received` counts images per camera so far;
+        `liveness` (from the dropout assembler) adds the cameras status."""
         with self._lock:
             now = self._clock()
             elapsed = max(now - self._period_start, 1e-9)
             period, self._period, self._period_start = self._period, _Period(), now
-            rates = [(r - last) / elapsed for r, last in zip(received, self._last_received)]
+            counts = [r - last for r, last in zip(received, self._last_received)]
             new_dropped = dropped_sets - self._last_dropped
             new_rejected = rejected_spread - self._last_rejected
             self._last_received = list(received)
             self._last_dropped, self._last_rejected = dropped_sets, rejected_spread
-            return [
-                self._inputs(rates, new_dropped, new_rejected, dropped_sets, rejected_spread, last_spread_s),
+            reports = [
+                self._inputs(counts, elapsed, period, new_dropped, new_rejected, dropped_sets,
+                             rejected_spread, last_spread_s),
                 self._inference(period, elapsed, dropped_outputs),
                 self._temporal(temporal_enabled),
             ]
+            if liveness is not None:
+                reports.append(self._cameras(liveness))
+            return reports
 
-    def _inputs(self, rates: list[float], new_dropped: int, new_rejected: int, dropped: int, rejected: int,
-                last_spread_s: float | None) -> StatusReport:
-        silent = [name for name, rate in zip(self.camera_names, rates) if rate == 0.0]
+    def _inputs(self, counts: list[int], elapsed: float, period: _Period, new_dropped: int, new_rejected: int,
+                dropped: int, rejected: int, last_spread_s: float | None) -> StatusReport:
+        rates = [count / elapsed for count in counts]
+        silent = [name for name, count in zip(self.camera_names, counts) if count == 0]
         values = {f'{name} rate (Hz)': f'{rate:.2f}' for name, rate in zip(self.camera_names, rates)}
         values.update({
             'sync spread last (ms)': '-' if last_spread_s is None else f'{last_spread_s * 1e3:.1f}',
@@ -109,15 +148,51 @@ class NodeHealth:
             'sets dropped (worker busy)': str(dropped),
             'odometry messages rejected': str(self.bad_odometry),
         })
+        for reason in ('duplicate_stamp', 'out_of_order'):
+            values[f'sets dropped: {reason}'] = str(self.set_drops[reason])
+        values['last dropped set'] = self.last_set_drop or '-'
+        problems = []  # every WARN condition of the period, most specific first
+        if new_rejected:
+            problems.append(f'{new_rejected} sets rejected: camera stamps spread too wide')
+        if period.set_drops:
+            problems.append(f'{sum(period.set_drops.values())} sets dropped ({self.last_set_drop})')
+        slow = _slow_cameras(self.camera_names, counts)
+        if slow:
+            problems.append(f'{", ".join(slow)} slower than the other cameras ({min(rates):.1f} vs '
+                            f'{max(rates):.1f} Hz): sets come at the slowest camera\'s rate')
         if silent:
-            level, message = WARN, f'no images from {", ".join(silent)}'
-        elif new_rejected:
-            level, message = WARN, f'{new_rejected} sets rejected: camera stamps spread too wide'
-        else:
-            level, message = OK, f'{min(rates):.1f}-{max(rates):.1f} Hz per camera'
-        if new_dropped and level == OK:
+            problems.append(f'no images from {", ".join(silent)}')
+        if problems:
+            return StatusReport(f'{self.node_name}: inputs', WARN, '; '.join(problems), values)
+        message = f'{min(rates):.1f}-{max(rates):.1f} Hz per camera'
+        if new_dropped:
             message += f', {new_dropped} sets dropped while the model was busy'
-        return StatusReport(f'{self.node_name}: inputs', level, message, values)
+        return StatusReport(f'{self.node_name}: inputs', OK, message, values)
+
+    def _cameras(self, liveness: CameraLiveness) -> StatusReport:
+        names = self.camera_names
+        values = {name: _camera_state(silent, silent_s, received) for name, silent, silent_s, received
+                  in zip(names, liveness.silent, liveness.silent_s, liveness.received)}
+        missing = [name for name, silent in zip(names, liveness.silent) if silent]
+        live = len(names) - len(missing)
+        values.update({
+            'cameras in use': f'{live}/{len(names)}',
+            'missing cameras': ', '.join(missing) or '-',
+            'frames processed with missing cameras': str(self.frames_missing_cameras),
+            'camera_info changes': str(self.camera_info_changes),
+            'last camera_info change': self.last_camera_info_change or '-',
+        })
+        if not any(liveness.received):
+            level, message = WARN, 'waiting for images'
+        elif not missing:
+            level, message = OK, f'all {len(names)} cameras in use'
+        elif live >= self.min_cameras:
+            level, message = WARN, (f'DEGRADED: detecting with {live} of {len(names)} cameras, missing '
+                                    f'{", ".join(missing)} (silent)')
+        else:
+            level, message = ERROR, (f'only {live} cameras publishing, fewer than sync.min_cameras='
+                                     f'{self.min_cameras}: no output; missing {", ".join(missing)}')
+        return StatusReport(f'{self.node_name}: cameras', level, message, values)
 
     def _inference(self, period: _Period, elapsed: float, dropped_outputs: int) -> StatusReport:
         values = {'output rate (Hz)': f'{period.processed / elapsed:.2f}',
@@ -153,6 +228,19 @@ class NodeHealth:
             values[f'resets: {reason}'] = str(count)
         message = f'{total} resets' + (f' (last: {self.last_reset})' if self.last_reset else '')
         return StatusReport(f'{self.node_name}: temporal', OK, message if enabled else 'disabled', values)
+
+
+def _slow_cameras(names: Sequence[str], counts: Sequence[int]) -> list[str]:
+    fastest = max(counts, default=0)
+    if fastest < SLOW_CAMERA_MIN_COUNT:
+        return []
+    return [name for name, count in zip(names, counts) if 0 < count < SLOW_CAMERA_RATIO * fastest]
+
+
+def _camera_state(silent: bool, silent_s: float | None, received: int) -> str:
+    if received == 0:
+        return 'no image yet'
+    return f'silent for {silent_s:.1f} s' if silent else 'live'
 
 
 def _mean_max_ms(seconds: Sequence[float]) -> str:

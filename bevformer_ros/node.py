@@ -9,6 +9,11 @@ Threads: the executor runs only cheap callbacks. The synchronizer callback puts 
 slot; a worker thread takes the newest set, runs `Pipeline.run` and publishes, so a slow model lowers the
 output rate (counted as dropped sets) and never stalls the subscriptions.
 
+Bad input never stops the node: a set is formed by the synchronizer, or by `DropoutAssembler` from the live
+cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too wide, repeat a stamp
+or come out of order; the pipeline skips a frame it cannot use (`FrameError`). Each is counted in
+/diagnostics and logged once per problem per LOG_THROTTLE_S (`LogThrottle`).
+
 Topics (relative names follow the namespace; remap them like any other):
   in:  cameras.image_topics (sensor_msgs/Image, or CompressedImage on <topic>/compressed),
        cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry) or TF
@@ -47,6 +52,8 @@ from visualization_msgs.msg import MarkerArray
 from bevformer_ros import optional_ros, ros_convert
 from bevformer_ros.bev_image import bev_to_rgb
 from bevformer_ros.calibration import Extrinsics, extrinsics_from_transform
+from bevformer_ros.camera_dropout import DropoutAssembler
+from bevformer_ros.camera_info_watch import CameraInfoWatch
 from bevformer_ros.ego_motion import (
     EgoMotionError,
     EgoPose,
@@ -57,6 +64,7 @@ from bevformer_ros.ego_motion import (
 from bevformer_ros.health import NodeHealth
 from bevformer_ros.image_codec import numpy_to_imgmsg
 from bevformer_ros.latest_slot import LatestSlot, SlotClosedError
+from bevformer_ros.log_throttle import LogThrottle
 from bevformer_ros.markers import build_box_markers
 from bevformer_ros.node_config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
 from bevformer_ros.pipeline import (
@@ -70,12 +78,13 @@ from bevformer_ros.pipeline import (
 )
 from bevformer_ros.resources import config_file
 from bevformer_ros.rig import Rig, load_rig
-from bevformer_ros.sync import SpreadGuard, select_backend, stamp_ns
+from bevformer_ros.sync import OrderGuard, SpreadGuard, select_backend, set_stamp_ns
 
 NODE_NAME = 'bevformer'
 LOG_THROTTLE_S = 5.0
 ODOMETRY_WAIT_S = 0.2  # how long the worker waits for odometry that has not reached the image stamp yet
 IDENTITY_WXYZ = np.array([1.0, 0.0, 0.0, 0.0])
+UNUSED_EXTRINSICS = Extrinsics(np.eye(3), np.zeros(3))  # for a missing camera, which the model ignores
 
 
 class BevformerNode(LifecycleNode):
@@ -93,10 +102,14 @@ class BevformerNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
         self._guard: SpreadGuard | None = None
+        self._dropout: DropoutAssembler | None = None
+        self._order: OrderGuard | None = None
+        self._missing_logged: tuple[str, ...] = ()
+        self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._slot: LatestSlot | None = None  # synchronized sets -> inference thread
         self._out_slot: LatestSlot | None = None  # results -> publishing thread
         self._threads: list[threading.Thread] = []
-        self._infos: list[Any] = []
+        self._infos = CameraInfoWatch(0)
         self._extrinsics: dict[int, Extrinsics] = {}
         self._poses = PoseBuffer()
         self._pose_lock = threading.Condition()  # notified on every odometry message
@@ -186,7 +199,7 @@ class BevformerNode(LifecycleNode):
         started = time.perf_counter()
         model = build_model(model_cfg, device, cfg.model.checkpoint, cfg.model.seed)
         self.pipeline = Pipeline(model, model_cfg, device, cfg.temporal, fp16=cfg.model.fp16)
-        self.health = NodeHealth(self.get_name(), cfg.cameras.names)
+        self.health = NodeHealth(self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras)
         weights = cfg.model.checkpoint or f'RANDOM weights (seed {cfg.model.seed})'
         self.get_logger().info(
             f'model {cfg.model.preset}{" (overridden sizes)" if cfg.model.overrides.any() else ""} '
@@ -249,7 +262,7 @@ class BevformerNode(LifecycleNode):
         qos = QoSProfile(depth=cfg.qos.depth, history=HistoryPolicy.KEEP_LAST,
                          reliability=ReliabilityPolicy.BEST_EFFORT if cfg.qos.reliability == 'best_effort'
                          else ReliabilityPolicy.RELIABLE)
-        self._infos = [None] * len(cfg.cameras.names)
+        self._infos = CameraInfoWatch(len(cfg.cameras.names))
         # CameraInfo and odometry first: the executor serves ready subscriptions in creation order, so a set
         # finds the CameraInfo and odometry published just before it.
         self._subs = [self.create_subscription(CameraInfo, topic, self._info_callback(i), qos)
@@ -264,16 +277,27 @@ class BevformerNode(LifecycleNode):
                    for topic in cfg.cameras.subscribed_image_topics()]
         sync = backend.ApproximateTimeSynchronizer(filters, cfg.sync.queue_size, cfg.sync.slop,
                                                    allow_headerless=False)
-        self._guard = SpreadGuard(sync, cfg.sync.max_spread, inputs=filters)
-        self._guard.registerCallback(self._on_synchronized)
+        # Complete sets from the synchronizer, sets without the silent cameras from the dropout assembler:
+        # both pass the spread bound, then the stamp order, then go to the worker.
+        self._dropout = DropoutAssembler(filters, cfg.sync.queue_size, cfg.sync.slop,
+                                         cfg.sync.camera_timeout_s, cfg.sync.min_cameras)
+        self._guard = SpreadGuard(sync, cfg.sync.max_spread, inputs=filters,
+                                  on_reject=self._on_spread_rejected)
+        self._dropout.registerCallback(self._guard.add)
+        self._order = OrderGuard(self._guard, cfg.sync.max_out_of_order_s, on_drop=self._on_set_dropped)
+        self._order.registerCallback(self._on_synchronized)
         self._subs += [f.sub for f in filters]
         self.get_logger().info(f'synchronizer: {backend.name}, slop {cfg.sync.slop} s, max spread '
-                               f'{cfg.sync.max_spread} s, {cfg.qos.reliability} QoS depth {cfg.qos.depth}')
+                               f'{cfg.sync.max_spread} s, {cfg.qos.reliability} QoS depth {cfg.qos.depth}; '
+                               f'a camera silent for {cfg.sync.camera_timeout_s} s is left out (at least '
+                               f'{cfg.sync.min_cameras} cameras)')
 
     def _stop_inputs(self) -> None:
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
+        self._dropout = None  # no camera is "silent" while the node does not listen
+        self._missing_logged = ()
         for slot in (self._slot, self._out_slot):
             if slot is not None:
                 slot.close()
@@ -283,20 +307,32 @@ class BevformerNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks (executor thread, cheap)
     def _info_callback(self, index: int) -> Any:
+        name = self.config.cameras.names[index]
+
         def store(msg: CameraInfo) -> None:
-            self._infos[index] = msg
+            change = self._infos.update(index, msg)
+            if change is not None:
+                self.health.camera_info_changed(name, change)
+                self._log_problem(f'CameraInfo of {name} changed mid-run ({change}); using the new one')
 
         return store
 
     def _on_synchronized(self, *images: Any) -> None:
         self._slot.put(images)
 
+    def _on_spread_rejected(self, detail: str) -> None:
+        self._log_problem(f'camera stamps too far apart: {detail}')
+
+    def _on_set_dropped(self, reason: str, detail: str) -> None:
+        self.health.set_dropped(reason, detail)
+        self._log_problem(f'{reason}: {detail}')
+
     def _on_odometry(self, msg: Odometry) -> None:
         try:
             pose = pose_from_odometry(msg)
         except EgoMotionError as exc:
             self.health.odometry_rejected()
-            self.get_logger().warning(f'odometry rejected: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_problem(f'odometry rejected: {exc}')
             return
         with self._pose_lock:
             self._poses.add(pose)
@@ -322,11 +358,11 @@ class BevformerNode(LifecycleNode):
         try:
             new = NodeConfig.from_parameters(values)
         except NodeConfigError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
+            return self._reject_parameters(str(exc))
         fixed = [p.name for p in params if p.name in values and not is_runtime_parameter(p.name)]
         if fixed and self.pipeline is not None:
-            return SetParametersResult(successful=False, reason=f'{", ".join(fixed)} apply at configure: '
-                                                                 'deactivate and clean up the node first')
+            return self._reject_parameters(f'{", ".join(fixed)} apply at configure: deactivate and clean up '
+                                           'the node first')
         if self.pipeline is not None:
             self.config = new
             self.pipeline.set_temporal(new.temporal)
@@ -334,9 +370,16 @@ class BevformerNode(LifecycleNode):
                 self._guard.max_spread_ns = int(round(new.sync.max_spread * 1e9))
         return SetParametersResult(successful=True)
 
+    def _reject_parameters(self, reason: str) -> SetParametersResult:
+        self.get_logger().warning(f'parameter change rejected, old value kept: {reason}')
+        return SetParametersResult(successful=False, reason=reason)
+
     def _publish_diagnostics(self) -> None:
         if self.health is None:
             return
+        liveness = self._dropout.liveness() if self._dropout is not None else None
+        if liveness is not None:
+            self._log_camera_changes([n for n, s in zip(self.health.camera_names, liveness.silent) if s])
         stats = self._guard.stats() if self._guard is not None else None
         reports = self.health.report(
             received=stats.received if stats else [0] * len(self.health.camera_names),
@@ -344,9 +387,30 @@ class BevformerNode(LifecycleNode):
             dropped_outputs=self._out_slot.stats().dropped if self._out_slot is not None else 0,
             rejected_spread=stats.rejected_spread if stats else 0,
             last_spread_s=stats.last_spread_s if stats else None,
-            temporal_enabled=self.config.temporal.enabled)
+            temporal_enabled=self.config.temporal.enabled, liveness=liveness)
         statuses = [ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports]
         self._pubs['diagnostics'].publish(ros_convert.diagnostic_array(statuses, self.get_clock().now()))
+
+    def _log_camera_changes(self, missing: Sequence[str]) -> None:
+        """One line when the set of silent cameras changes (not once per frame)."""
+        missing = tuple(missing)
+        if missing == self._missing_logged:
+            return
+        if missing:
+            live = len(self.health.camera_names) - len(missing)
+            outcome = (f'DEGRADED: detecting with the {live} others' if live >= self.config.sync.min_cameras
+                       else f'no output: fewer than sync.min_cameras={self.config.sync.min_cameras} left')
+            self.get_logger().warning(f'cameras silent for over {self.config.sync.camera_timeout_s} s: '
+                                      f'{", ".join(missing)}; {outcome}')
+        else:
+            self.get_logger().info(f'cameras back: {", ".join(self._missing_logged)}; all '
+                                   f'{len(self.health.camera_names)} cameras in use again')
+        self._missing_logged = missing
+
+    def _log_problem(self, text: str, error: bool = False) -> None:
+        line = self._throttle.allow(text)
+        if line is not None:
+            (self.get_logger().error if error else self.get_logger().warning)(line)
 
     # ------------------------------------------------------------------ worker threads
     @staticmethod
@@ -360,22 +424,21 @@ class BevformerNode(LifecycleNode):
                 handle(item)
 
     def _process(self, images: Sequence[Any]) -> None:
-        stamp = stamp_ns(images[0])  # the reference camera's stamp stands for the set
+        stamp = set_stamp_ns(images)  # the reference camera's (or the first present one's) stamp
         try:
             # CameraInfo as of now, not as of the sync: it is static, and a late first one still counts.
-            frame = FrameSet(stamp, self._camera_inputs(images, list(self._infos)), self._ego_pose(stamp))
+            cameras = self._camera_inputs(images, self._infos.snapshot())
+            frame = FrameSet(stamp, cameras, self._ego_pose(stamp))
             want_bev = self._wants('bev_features') or self._wants('bev_image')
             result = self.pipeline.run(frame, want_bev=want_bev)
         except (FrameError, EgoMotionError) as exc:
             kind = getattr(exc, 'kind', 'ego_pose')
             self.health.frame_skipped(kind, str(exc))
-            self.get_logger().warning(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}',
-                                      throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_problem(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}')
             return
         except Exception as exc:  # a bug or an exhausted GPU must not kill the node: report it, go on
             self.health.frame_skipped('internal_error', repr(exc))
-            self.get_logger().error(f'frame {stamp * 1e-9:.3f} failed: {exc!r}',
-                                    throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_problem(f'frame {stamp * 1e-9:.3f} failed: {exc!r}', error=True)
             return
         self._log_reset(result.reset)
         self._out_slot.put(result)
@@ -386,18 +449,21 @@ class BevformerNode(LifecycleNode):
             self._publish(result)
         except Exception as exc:  # e.g. a message field out of range: report, keep going
             self.health.frame_skipped('internal_error', repr(exc))
-            self.get_logger().error(f'publishing failed: {exc!r}', throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_problem(f'publishing failed: {exc!r}', error=True)
             return
         timings = dict(result.timings, publish=time.perf_counter() - started)
         end_to_end = (self.get_clock().now().nanoseconds - result.stamp_ns) * 1e-9
-        self.health.frame_processed(timings, end_to_end)
+        self.health.frame_processed(timings, end_to_end, result.missing_cameras)
         if not self._published_once:
             self._published_once = True
             self.get_logger().info(f'first output published (model {timings["model"] * 1e3:.0f} ms)')
 
     def _camera_inputs(self, images: Sequence[Any], infos: Sequence[Any]) -> list[CameraInput]:
-        return [CameraInput(image, info, self._camera_extrinsics(i, image)) for i, (image, info)
-                in enumerate(zip(images, infos))]
+        inputs = []
+        for i, (image, info) in enumerate(zip(images, infos)):
+            extrinsics = UNUSED_EXTRINSICS if image is None else self._camera_extrinsics(i, image)
+            inputs.append(CameraInput(image, info, extrinsics))
+        return inputs
 
     def _camera_extrinsics(self, index: int, image: Any) -> Extrinsics:
         if index in self._extrinsics:
@@ -504,10 +570,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         if options.autostart or node.get_parameter('autostart').value:
+            # A configure/activate failure was logged with its reason: exit non-zero so that a launch
+            # system or a supervisor sees it, instead of idling unconfigured.
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 return 1
-            node.trigger_activate()
-        executor.spin()
+            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                return 1
+        _spin(executor, node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -515,6 +584,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def _spin(executor: SingleThreadedExecutor, node: BevformerNode) -> None:
+    """`executor.spin()`, except that an exception escaping a callback is logged and the node goes on: one
+    malformed message or a bug in a rarely used path must not take the detector down."""
+    while rclpy.ok():
+        try:
+            executor.spin_once(timeout_sec=0.5)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            raise
+        except Exception as exc:
+            node._log_problem(f'callback failed: {exc!r}', error=True)
 
 
 if __name__ == '__main__':

@@ -85,6 +85,14 @@ PARAMETERS: tuple[Param, ...] = (
     _p('sync.max_spread', 0.06, 'Reject (and count) matched sets whose stamps spread more than this, in '
        'seconds. A nuScenes rig spreads at most ~50 ms (the cameras fire as the 20 Hz lidar sweeps past).',
        runtime=True),
+    _p('sync.camera_timeout_s', 0.5, 'A camera that delivers no image for this long (seconds) while the '
+       'others do is left out: sets are formed from the remaining cameras (its BEV contribution masked) and '
+       '/diagnostics reports DEGRADED, until it publishes again.'),
+    _p('sync.min_cameras', 4, 'Fewest cameras a set may have when cameras are silent; below it no output is '
+       'produced (ERROR in /diagnostics). 6 disables dropout handling.'),
+    _p('sync.max_out_of_order_s', 0.3, 'A set up to this many seconds older than the previous one is dropped '
+       'as out of order (and a repeated stamp as a duplicate); an older one is a time jump back (bag loop) '
+       'and resets the temporal history.'),
     # qos
     _p('qos.reliability', 'best_effort', 'Image/CameraInfo subscription reliability: best_effort hears both '
        'best-effort camera drivers and reliable bag players; reliable hears only reliable publishers.'),
@@ -184,6 +192,9 @@ class SyncSettings:
     queue_size: int = 5
     slop: float = 0.08
     max_spread: float = 0.06
+    camera_timeout_s: float = 0.5
+    min_cameras: int = 4
+    max_out_of_order_s: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -366,6 +377,9 @@ def _sync(r: _Reader) -> SyncSettings:
         queue_size=r.integer('sync.queue_size', 1, 50),
         slop=r.number('sync.slop', 0.001, 5.0),
         max_spread=r.number('sync.max_spread', 0.0, 5.0),
+        camera_timeout_s=r.number('sync.camera_timeout_s', 0.01, 60.0),
+        min_cameras=r.integer('sync.min_cameras', 1, len(OFFICIAL_CAMERAS)),
+        max_out_of_order_s=r.number('sync.max_out_of_order_s', 0.0, 60.0),
     )
 
 

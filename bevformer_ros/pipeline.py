@@ -13,6 +13,10 @@ Per frame (`Pipeline.run`):
 Image size. The presets' `image.scale` is relative to the nominal nuScenes 1600x900 image (`image.input_hw`):
 tiny feeds the network 800x450. A camera of another width W is resized by `scale * 1600 / W` (both axes, so
 the aspect ratio is kept) and K scaled alike, which is what the checkpoint saw for a 1600x900 camera.
+
+Missing cameras. A set may lack cameras (`CameraInput.image is None`: the camera went silent, see
+`camera_dropout`). The model then gets a zero image for it and a camera mask that removes it from spatial
+cross-attention, so the BEV is built from the cameras that are there (`PipelineResult.missing_cameras`).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
 from bevformer_ros.node_config import ModelSettings, TemporalSettings
 from bevformer_ros.reset_policy import Reset, ResetPolicy
-from bevformer_ros.temporal import TemporalState, can_bus_from_pose
+from bevformer_ros.temporal import TemporalState, TemporalStep, can_bus_from_pose
 
 # Encodings read directly (channel order for the preprocessor) or converted to rgb8 first.
 DIRECT_ENCODINGS = {'rgb8': 'rgb', 'bgr8': 'bgr', '8UC3': 'bgr'}
@@ -60,7 +64,7 @@ class FrameError(ValueError):
 
 @dataclass(frozen=True)
 class CameraInput:
-    image: Any  # sensor_msgs/Image or CompressedImage (anything with their fields)
+    image: Any  # sensor_msgs/Image or CompressedImage (anything with their fields); None: camera missing
     info: Any  # sensor_msgs/CameraInfo (k, width, height) of this camera, or None if none arrived yet
     sensor2lidar: Extrinsics  # camera optical frame -> reference frame
 
@@ -86,6 +90,7 @@ class PipelineResult:
     bev_shape: tuple[int, int, int]
     timings: dict[str, float]
     reset: Reset | None
+    missing_cameras: tuple[int, ...] = ()  # indices of the cameras left out (no image in the set)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class ModelInputs:
     img: torch.Tensor  # [N, 3, Hp, Wp] float32, normalised and padded, on the device
     lidar2img: torch.Tensor  # [N, 4, 4] float64, reference frame -> padded-image pixels, on the device
     img_shape: tuple[int, int]  # (Hp, Wp)
+    camera_mask: torch.Tensor | None = None  # [N] bool on the device, False = missing; None: all present
 
 
 def model_config(settings: ModelSettings) -> BEVFormerConfig:
@@ -142,11 +148,17 @@ def network_scale(image_cfg: Any, width: int) -> float:
 
 
 def camera_lidar2img(cameras: Sequence[CameraInput], sizes: Sequence[tuple[int, int]],
-                     scale: float) -> np.ndarray:
+                     scale: float, present: Sequence[bool] | None = None) -> np.ndarray:
     """[N, 4, 4] float64 `lidar2img` of the network input: CameraInfo K (checked against the image `sizes`,
-    (width, height) each) and each camera's extrinsics, rows 0 and 1 scaled by `scale` like the images."""
+    (width, height) each) and each camera's extrinsics, rows 0 and 1 scaled by `scale` like the images.
+
+    A camera that is not `present` (missing from the set) gets the identity: the camera mask keeps the model
+    from using it. `present` None means every camera.
+    """
+    present = [i for i in range(len(cameras)) if present is None or present[i]]
     intrinsics = []
-    for i, (cam, size) in enumerate(zip(cameras, sizes)):
+    for i in present:
+        cam, size = cameras[i], sizes[i]
         if cam.info is None:
             raise FrameError('camera_info', f'camera {i} ({_frame_id(cam.image)}): no CameraInfo yet')
         if (cam.info.width, cam.info.height) != tuple(size):
@@ -156,7 +168,16 @@ def camera_lidar2img(cameras: Sequence[CameraInput], sizes: Sequence[tuple[int, 
             intrinsics.append(intrinsics_from_camera_info(cam.info))
         except CalibrationError as exc:
             raise FrameError('camera_info', f'camera {i} ({_frame_id(cam.image)}): {exc}') from exc
-    return lidar2img_stack(intrinsics, [c.sensor2lidar for c in cameras], scale)
+    try:
+        used = lidar2img_stack(intrinsics, [cameras[i].sensor2lidar for i in present], scale)  # [P, 4, 4]
+    except CalibrationError as exc:
+        raise FrameError('calibration', str(exc)) from exc
+    if not _fits_float32(used):  # the model projects in float32: a finite but absurd K overflows there
+        raise FrameError('camera_info', 'lidar2img is not finite in float32: check the magnitudes in '
+                                        'CameraInfo.k')
+    out = np.tile(np.eye(4), (len(cameras), 1, 1))  # [N, 4, 4]
+    out[present] = used
+    return out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -218,10 +239,11 @@ class Pipeline:
         clock = _StageClock(self.device)
         inputs = self.prepare(frame, clock)
         reset = self._temporal_decision(frame)
-        pose = frame.ego_pose
-        can_bus = can_bus_from_pose(pose.translation, pose.rotation, rotation_rate=pose.rotation_rate,
-                                    velocity=pose.velocity)  # [18] absolute
-        step = self.state.step(can_bus)
+        try:
+            step = checked_step(self.state, frame.ego_pose)
+        except FrameError:
+            self.policy.forget()
+            raise
         out = self.forward(inputs, torch.from_numpy(step.can_bus)[None].to(self.device), step.prev_bev)
         clock.lap('model')
         result = self._postprocess(frame, out, reset, want_bev)
@@ -235,9 +257,11 @@ class Pipeline:
         clock.lap('decode')
         scale = network_scale(self.cfg.image, images[0].shape[1])
         sizes = [(image.shape[1], image.shape[0]) for image in images]
-        lidar2img = camera_lidar2img(frame.cameras, sizes, scale)  # [N, 4, 4] float64
+        present = [cam.image is not None for cam in frame.cameras]
+        lidar2img = camera_lidar2img(frame.cameras, sizes, scale, present)  # [N, 4, 4] float64
         img, img_shape = self._preprocess(images, order, scale)
-        inputs = ModelInputs(img, torch.from_numpy(lidar2img).to(self.device), img_shape)
+        camera_mask = None if all(present) else torch.tensor(present, device=self.device)  # [N] bool
+        inputs = ModelInputs(img, torch.from_numpy(lidar2img).to(self.device), img_shape, camera_mask)
         clock.lap('preprocess')
         return inputs
 
@@ -247,8 +271,10 @@ class Pipeline:
 
         can_bus: the used can_bus [1, 18] on the device; prev_bev: [HW, 1, C] or None.
         """
+        mask = None if inputs.camera_mask is None else inputs.camera_mask[None]  # [1, N]
         with torch.inference_mode(), torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
-            return self.model(inputs.img[None], inputs.lidar2img[None], inputs.img_shape, can_bus, prev_bev)
+            return self.model(inputs.img[None], inputs.lidar2img[None], inputs.img_shape, can_bus, prev_bev,
+                              camera_mask=mask)
 
     def _preprocess(self, images: Sequence[np.ndarray], order: str, scale: float
                     ) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -293,17 +319,51 @@ class Pipeline:
         if want_bev:
             h, w, c = self.bev_shape
             bev = bev_embed[:, 0].float().reshape(h, w, c).cpu().numpy()  # [H, W, C], q = row * W + col
+        missing = tuple(i for i, cam in enumerate(frame.cameras) if cam.image is None)
         return PipelineResult(stamp_ns=frame.stamp_ns, boxes=det.boxes.cpu().numpy(),
                               scores=det.scores.cpu().numpy(), labels=det.labels.cpu().numpy(), bev=bev,
-                              bev_shape=self.bev_shape, timings={}, reset=reset)
+                              bev_shape=self.bev_shape, timings={}, reset=reset, missing_cameras=missing)
+
+
+def frame_can_bus(pose: EgoPose) -> np.ndarray:
+    """The absolute can_bus [18] float64 of an ego pose; FrameError('ego_pose') unless it is finite."""
+    try:
+        can_bus = can_bus_from_pose(pose.translation, pose.rotation, rotation_rate=pose.rotation_rate,
+                                    velocity=pose.velocity)  # [18]
+    except ValueError as exc:
+        raise FrameError('ego_pose', f'unusable ego pose: {exc}') from exc
+    if not _fits_float32(can_bus):  # the model reads it in float32: 1e39 m/s would become inf there
+        raise FrameError('ego_pose', f'ego pose gives a can_bus that is not finite in float32: '
+                                     f'{np.array2string(can_bus, precision=3)}; check the odometry')
+    return can_bus
+
+
+def checked_step(state: TemporalState, pose: EgoPose) -> TemporalStep:
+    """`state.step` for this pose: the used can_bus [18] and the history to feed.
+
+    FrameError('ego_pose') unless every can_bus value is finite in float32 (as the model reads it); the
+    history is dropped when only the delta to the previous pose overflowed.
+    """
+    step = state.step(frame_can_bus(pose))
+    if not _fits_float32(step.can_bus):
+        state.reset()
+        raise FrameError('ego_pose', 'the ego-motion delta (can_bus) is not finite in float32; history '
+                                     'dropped (check the odometry magnitudes)')
+    return step
+
+
+def _fits_float32(values: np.ndarray) -> bool:
+    with np.errstate(over='ignore'):
+        return bool(np.all(np.isfinite(np.asarray(values, dtype=np.float32))))
 
 
 def _frame_id(msg: Any) -> str:
     return getattr(getattr(msg, 'header', None), 'frame_id', '') or '?'
 
 
-def _decode_one(msg: Any) -> tuple[np.ndarray, str]:
-    """uint8 [H, W, 3] and its channel order ('rgb' or 'bgr') of one Image / CompressedImage."""
+def decode_camera_image(msg: Any) -> tuple[np.ndarray, str]:
+    """uint8 [H, W, 3] and its channel order ('rgb' or 'bgr') of one Image / CompressedImage;
+    ImageDecodeError for anything else."""
     if hasattr(msg, 'format'):  # sensor_msgs/CompressedImage
         return compressed_to_numpy(msg, 'rgb8'), 'rgb'
     encoding = msg.encoding
@@ -317,23 +377,34 @@ def _decode_one(msg: Any) -> tuple[np.ndarray, str]:
 
 
 def _decode_images(cameras: Sequence[CameraInput]) -> tuple[list[np.ndarray], str]:
-    """Six uint8 [H, W, 3] arrays of one size, in one channel order (the first camera's)."""
-    images, orders = [], []
+    """Six uint8 [H, W, 3] arrays of one size, in one channel order (the first present camera's); a missing
+    camera (image None) gets zeros."""
+    decoded: dict[int, tuple[np.ndarray, str]] = {}
     for i, cam in enumerate(cameras):
+        if cam.image is None:
+            continue
         try:
-            image, order = _decode_one(cam.image)
+            decoded[i] = decode_camera_image(cam.image)
         except ImageDecodeError as exc:
             raise FrameError('image', f'camera {i} ({_frame_id(cam.image)}): {exc}') from exc
+    if not decoded:
+        raise FrameError('image', 'the set holds no camera image')
+    first = min(decoded)
+    reference, order = decoded[first]
+    images = []
+    for i in range(len(cameras)):
+        if i not in decoded:
+            images.append(np.zeros_like(reference))  # [H, W, 3]: masked out of the model anyway
+            continue
+        image, own_order = decoded[i]
+        if image.shape != reference.shape:
+            size, ref = f'{image.shape[1]}x{image.shape[0]}', f'{reference.shape[1]}x{reference.shape[0]}'
+            raise FrameError('image', f'camera {i} ({_frame_id(cameras[i].image)}) is {size} but camera '
+                                      f'{first} is {ref}; all cameras must publish one size')
+        if own_order != order:
+            image = np.ascontiguousarray(image[..., ::-1])  # rare mixed rigs: match the first camera's order
         images.append(image)
-        orders.append(order)
-    for i, image in enumerate(images[1:], start=1):
-        if image.shape != images[0].shape:
-            size, first = f'{image.shape[1]}x{image.shape[0]}', f'{images[0].shape[1]}x{images[0].shape[0]}'
-            raise FrameError('image', f'camera {i} ({_frame_id(cameras[i].image)}) is {size} but camera 0 is '
-                                      f'{first}; all cameras must publish one size')
-        if orders[i] != orders[0]:
-            images[i] = np.ascontiguousarray(image[..., ::-1])  # rare mixed rigs: match camera 0's order
-    return images, orders[0]
+    return images, order
 
 
 class _StageClock:

@@ -207,3 +207,15 @@ class GraphProbe:
         self.spin_until(lambda: len(received) >= count, timeout,
                         f'waiting for {count} messages on {topic}', watch)
         return received[:count]
+
+
+def process_rss_mib(pid: int) -> float | None:
+    """Resident memory of process `pid` in MiB (Linux /proc), or None where it cannot be read."""
+    try:
+        with open(f'/proc/{pid}/status') as status:
+            for line in status:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024.0  # the kernel reports kB
+    except OSError:
+        return None
+    return None

@@ -21,8 +21,10 @@ duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Tim
 times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
 
 `SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound and keeps
-`SyncStats`. Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap
-(hand the set to a `LatestSlot`).
+`SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or arrives a little out
+of order, and lets a large backwards step through (a bag loop, which the temporal reset policy handles).
+Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap (hand the
+set to a `LatestSlot`). Sets may hold None for a missing camera (`camera_dropout`); the guards skip those.
 """
 from __future__ import annotations
 
@@ -140,6 +142,35 @@ class Cache(SimpleFilter):
         return self.cache_msgs[-1] if self.cache_msgs else None
 
 
+def set_stamp_ns(msgs: Sequence[Any]) -> int | None:
+    """The stamp standing for a set: the first present message's (the reference camera when it is there)."""
+    for msg in msgs:
+        stamp = stamp_ns(msg) if msg is not None else None
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def approximate_match(queues: Sequence[dict[int, Any]], index: int, stamp: int, slop_ns: int
+                      ) -> list[int] | None:
+    """Stamps, one per queue, of the first combination spanning < slop that includes `stamp` of queue
+    `index`; None if there is none. Candidates within slop (inclusive) are tried closest first."""
+    candidates = []
+    for i, queue in enumerate(queues):
+        if i == index:
+            continue
+        near = sorted((s for s in queue if abs(s - stamp) <= slop_ns), key=lambda s: abs(s - stamp))
+        if not near:
+            return None
+        candidates.append(near)
+    for combo in itertools.product(*candidates):
+        keys = list(combo)
+        keys.insert(index, stamp)
+        if max(keys) - min(keys) < slop_ns:
+            return keys
+    return None
+
+
 def _ns(stamp: Any) -> int:
     ns = getattr(stamp, 'nanoseconds', None)
     return int(stamp) if ns is None else int(ns)
@@ -223,20 +254,7 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
 
     def _match(self, stamp: int, index: int) -> list[int] | None:
         """Stamps, one per input, of the first combination spanning < slop; None if there is none."""
-        candidates = []
-        for i, queue in enumerate(self.queues):
-            if i == index:
-                continue
-            near = sorted((s for s in queue if abs(s - stamp) <= self.slop_ns), key=lambda s: abs(s - stamp))
-            if not near:
-                return None
-            candidates.append(near)
-        for combo in itertools.product(*candidates):
-            keys = list(combo)
-            keys.insert(index, stamp)
-            if max(keys) - min(keys) < self.slop_ns:
-                return keys
-        return None
+        return approximate_match(self.queues, index, stamp, self.slop_ns)
 
 
 @dataclass(frozen=True)
@@ -261,11 +279,13 @@ class SpreadGuard(SimpleFilter):
     also admits sets mixing two camera frames; this bound is the physical one (StreamPETR uses 0.15 s).
     """
 
-    def __init__(self, synchronizer: Any, max_spread_s: float, inputs: Sequence[Any] = ()) -> None:
+    def __init__(self, synchronizer: Any, max_spread_s: float, inputs: Sequence[Any] = (),
+                 on_reject: Callable[[str], None] | None = None) -> None:
         super().__init__()
         if not max_spread_s >= 0:
             raise ValueError(f'max_spread_s must be >= 0, got {max_spread_s}')
         self.max_spread_ns = int(round(max_spread_s * NS_PER_S))
+        self.on_reject = on_reject  # called with a description of every rejected set
         self._lock = threading.Lock()
         self._received = [0] * len(inputs)
         self._matched = self._accepted = self._rejected = 0
@@ -280,7 +300,7 @@ class SpreadGuard(SimpleFilter):
             self._received[index] += 1
 
     def add(self, *msgs: Any) -> None:
-        stamps = [s for s in map(stamp_ns, msgs) if s is not None]
+        stamps = [s for s in (stamp_ns(m) for m in msgs if m is not None) if s is not None]
         spread = max(stamps) - min(stamps) if stamps else 0
         ok = spread <= self.max_spread_ns
         with self._lock:
@@ -293,6 +313,9 @@ class SpreadGuard(SimpleFilter):
                 self._rejected += 1
         if ok:
             self.signalMessage(*msgs)
+        elif self.on_reject is not None:
+            self.on_reject(f'set {min(stamps) / NS_PER_S:.3f} spreads {spread / NS_PER_S * 1e3:.0f} ms > '
+                           f'{self.max_spread_ns / NS_PER_S * 1e3:.0f} ms (sync.max_spread); dropped')
 
     def stats(self) -> SyncStats:
         with self._lock:
@@ -301,6 +324,66 @@ class SpreadGuard(SimpleFilter):
                              rejected_spread=self._rejected,
                              last_spread_s=None if last is None else last / NS_PER_S,
                              max_spread_s=None if widest is None else widest / NS_PER_S)
+
+
+class OrderGuard(SimpleFilter):
+    """Passes on sets in stamp order; drops a repeated stamp and a set slightly older than the last one.
+
+    - `duplicate_stamp`: the same stamp as the last set passed on (a driver or bag that repeats a frame, or a
+      degraded set followed by the complete one when a camera returns);
+    - `out_of_order`: at most `max_out_of_order_s` older than the last set (late delivery); running the model
+      on it would only make the temporal history jump back and forth;
+    - an older stamp beyond that bound passes: time really went back (bag loop), the reset policy drops the
+      history. So does the `max_consecutive_drops`-th drop in a row, so that a short looping bag or a clock
+      that stepped back a little cannot silence the node.
+
+    `on_drop(kind, detail)` is called for every dropped set (outside the lock): the node logs and counts it.
+    """
+
+    def __init__(self, source: Any, max_out_of_order_s: float, max_consecutive_drops: int = 3,
+                 on_drop: Callable[[str, str], None] | None = None) -> None:
+        super().__init__()
+        if not max_out_of_order_s >= 0 or max_consecutive_drops < 1:
+            raise ValueError(f'need max_out_of_order_s >= 0 and max_consecutive_drops >= 1, got '
+                             f'{max_out_of_order_s}, {max_consecutive_drops}')
+        self.max_out_of_order_ns = int(round(max_out_of_order_s * NS_PER_S))
+        self.max_consecutive_drops = max_consecutive_drops
+        self.on_drop = on_drop
+        self._lock = threading.Lock()
+        self._last: int | None = None
+        self._consecutive = 0
+        self.dropped: dict[str, int] = {'duplicate_stamp': 0, 'out_of_order': 0}
+        self.incoming_connection = source.registerCallback(self.add)
+
+    def add(self, *msgs: Any) -> None:
+        stamp = set_stamp_ns(msgs)
+        if stamp is None:
+            return
+        with self._lock:
+            kind, last = self._classify(stamp), self._last
+            if kind is not None and self._consecutive + 1 < self.max_consecutive_drops:
+                self._consecutive += 1
+                self.dropped[kind] += 1
+            else:
+                self._last, self._consecutive, kind = stamp, 0, None
+        if kind is None:
+            self.signalMessage(*msgs)
+            return
+        if self.on_drop is not None:
+            how = 'repeats the stamp of' if kind == 'duplicate_stamp' else \
+                f'is {(last - stamp) / NS_PER_S:.3f} s older than'
+            self.on_drop(kind, f'set {stamp / NS_PER_S:.3f} {how} the last set; dropped')
+
+    def _classify(self, stamp: int) -> str | None:
+        if self._last is None or stamp > self._last:
+            return None
+        if stamp == self._last:
+            return 'duplicate_stamp'
+        return 'out_of_order' if self._last - stamp <= self.max_out_of_order_ns else None
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.dropped)
 
 
 @dataclass(frozen=True)

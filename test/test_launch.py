@@ -28,11 +28,10 @@ if MISSING:
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import rclpy  # noqa: E402
+from launch import LaunchDescription  # noqa: E402
 from launch.actions import ExecuteProcess, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
-
-from launch import LaunchDescription  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / 'launch' / 'bevformer.launch.py'
 

@@ -1,5 +1,4 @@
-"""Training loss: focal loss against its textbook formula, the full official loss against a by-hand
-re-computation, the zero-target case and the box target encoding."""
+"""Training loss against by-hand formulas: focal loss, the official loss, no targets, the box encoding."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Hungarian matching: the numpy assignment solver against brute force, the official BEVFormer matching cost
-against a by-hand re-computation."""
+"""Hungarian matching against brute force, the official matching cost against a by-hand computation."""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,7 +29,9 @@ from bevformer_ros.train.dataset import (
     queue_can_bus,
     queue_indices,
 )
+from bevformer_ros.train.metrics import RecallCounter, match_count
 from bevformer_ros.train.presets import config_from_dict, smoke
+from bevformer_ros.train.static_tf import StaticTransforms
 from bevformer_ros.train.trainer import Trainer, obtain_history_bev, train_state_path
 from bevformer_ros.train.weight_init import init_bevformer
 
@@ -64,6 +68,34 @@ def test_bag_frames_carry_the_filtered_ground_truth(bags, rig):
     expected_can_bus = can_bus_from_pose(pose['ego_translation'], pose['ego_rotation_wxyz'])
     pose_dims = [0, 1, 2, 16, 17]  # translation, yaw (rad, deg): odometry and JSON describe one trajectory
     np.testing.assert_allclose(frame.can_bus[pose_dims], expected_can_bus[pose_dims], atol=1e-6)
+
+
+def tf(parent, child, xyz, yaw):
+    """A TransformStamped-like child -> parent transform: rotation about z by yaw, then translation xyz."""
+    rotation = SimpleNamespace(x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
+    translation = SimpleNamespace(x=xyz[0], y=xyz[1], z=xyz[2])
+    return SimpleNamespace(header=SimpleNamespace(frame_id=parent), child_frame_id=child,
+                           transform=SimpleNamespace(translation=translation, rotation=rotation))
+
+
+def test_static_transform_chain_between_sibling_frames():
+    tree = StaticTransforms([tf('base', 'A', (1.0, 0.0, 0.0), math.pi / 2),
+                             tf('base', 'B', (0.0, 2.0, 0.0), 0.0),
+                             tf('other_root', 'C', (0.0, 0.0, 0.0), 0.0)])
+    b_to_a = tree.lookup('A', 'B')
+    # B's origin is base (0, 2, 0): relative to A's origin (1, 0, 0) that is (-1, 2, 0) in base axes, which
+    # A (turned +90 deg about z) sees as (2, 1, 0).
+    np.testing.assert_allclose(b_to_a.translation, [2.0, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(b_to_a.rotation @ [1.0, 0.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
+    assert tree.lookup('A', 'C') is None and tree.lookup('A', 'unknown') is None
+
+
+def test_bag_extrinsics_from_tf_static_equal_the_rig(bags, rig):
+    from_tf = BagScene(bags[0], smoke().model, rig)
+    assert from_tf.extrinsics_source == '/tf_static'
+    for got, cam in zip(from_tf.sensor2lidar, rig.cameras):
+        np.testing.assert_allclose(got.rotation, cam.sensor2lidar.rotation, atol=1e-9)
+        np.testing.assert_allclose(got.translation, cam.sensor2lidar.translation, atol=1e-9)
 
 
 def test_queue_indices_follow_the_official_sampling():
@@ -161,3 +193,18 @@ def test_command_line_trains_validates_and_resumes(bags, tmp_path, capsys):
     # a validation bag that is also a training bag is refused with a message naming it
     assert train_main([str(bags[0]), '--preset', 'smoke', '--out', str(out), '--val-bags', str(bags[0])]) == 2
     assert 'held out' in capsys.readouterr().err
+
+
+def test_recall_matches_one_to_one_per_class_within_the_distance():
+    gt = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 1.5]])
+    gt_labels = np.array([0, 0, 1])
+    # two detections near gt 0 (only one may count), one of the wrong class near gt 1, one too far from gt 2
+    dets = np.array([[0.5, 0.0], [-0.5, 0.3], [10.2, 0.0], [0.0, 4.0]])
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    labels = np.array([0, 0, 1, 1])
+    assert match_count(dets, scores, labels, gt, gt_labels, 2.0) == 1
+    assert match_count(dets, scores, labels, gt, gt_labels, 3.0) == 2  # the far one reaches gt 2 at 2.5 m
+    counter = RecallCounter(2.0)
+    counter.add(dets, scores, labels, gt, gt_labels)
+    counter.add(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=int), gt, gt_labels)
+    assert (counter.matched, counter.total) == (1, 6) and counter.recall == pytest.approx(1 / 6)

@@ -49,6 +49,7 @@ class BEVFormer(nn.Module):
         img_shape: tuple[int, int],
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None = None,
+        camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Detect 3D boxes in one frame of camera images.
 
@@ -58,13 +59,16 @@ class BEVFormer(nn.Module):
             img_shape: (H, W) of the padded images.
             can_bus: [B, 18], the *used* can_bus from TemporalState.step (float64 keeps the official shift).
             prev_bev: the previous frame's ``bev_embed`` [HW, B, C], or None (first frame / new scene).
+            camera_mask: optional [B, N] bool; a False camera (no usable image: dropout) contributes to no
+                BEV query, as if it saw none (feed any image for it, e.g. zeros).
 
         Returns:
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] logits,
             all_bbox_preds [L, B, Q, 10] ``[cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]`` with metric
             centres, init_reference [B, Q, 3], inter_references [L, B, Q, 3]).
         """
-        return self.forward_head(self.extract_img_feat(img), lidar2img, img_shape, can_bus, prev_bev)
+        feats = self.extract_img_feat(img)
+        return self.forward_head(feats, lidar2img, img_shape, can_bus, prev_bev, camera_mask)
 
     def forward_head(
         self,
@@ -73,9 +77,10 @@ class BEVFormer(nn.Module):
         img_shape: tuple[int, int],
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None = None,
+        camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run ``forward`` from FPN features (per level [B, N, C, h, w]) instead of images."""
-        return self.pts_bbox_head(mlvl_feats, lidar2img, img_shape, can_bus, prev_bev)
+        return self.pts_bbox_head(mlvl_feats, lidar2img, img_shape, can_bus, prev_bev, camera_mask)
 
 
 def build_bevformer(cfg: BEVFormerConfig, head_only: bool = False) -> BEVFormer:

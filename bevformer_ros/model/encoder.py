@@ -175,6 +175,7 @@ class BEVFormerEncoder(nn.Module):
         img_shape: tuple[int, int],
         prev_bev: torch.Tensor | None,
         shift: torch.Tensor,
+        camera_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Build the BEV features of one frame.
 
@@ -187,13 +188,14 @@ class BEVFormerEncoder(nn.Module):
             lidar2img: [B, N, 4, 4]; img_shape: (H, W) of the padded input.
             prev_bev: [B, HW, C], the previous BEV already rotated into this frame, or None.
             shift: [B, 2], (x, y) ego translation in BEV-grid units, added to the history reference points.
+            camera_mask: optional [B, N] bool; False removes a camera from SCA (see ``visible_queries``).
 
         Returns:
             bev_embed [B, HW, C].
         """
         B = bev_query.shape[0]
         reference_points_cam, bev_mask = self.camera_geometry(bev_hw, lidar2img, img_shape, bev_query.device)
-        visible = visible_queries(reference_points_cam, bev_mask)  # the same for every layer
+        visible = visible_queries(reference_points_cam, bev_mask, camera_mask)  # the same for every layer
         # float32 even in a half-precision model: the shift is a fraction of a BEV cell
         ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(B, -1, -1)  # [B, HW, 2]
         if prev_bev is not None:

@@ -81,6 +81,7 @@ class BEVFormerHead(nn.Module):
         img_shape: tuple[int, int],
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None = None,
+        camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Build the BEV and decode the object queries of one frame.
 
@@ -89,6 +90,7 @@ class BEVFormerHead(nn.Module):
             lidar2img: [B, N, 4, 4] to pixels of the padded input; img_shape: its (H, W).
             can_bus: [B, 18] used can_bus (see bevformer_ros.temporal).
             prev_bev: previous frame's bev_embed [HW, B, C] or None.
+            camera_mask: optional [B, N] bool, False for cameras without a usable image (left out of SCA).
 
         Returns:
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] (logits),
@@ -107,6 +109,7 @@ class BEVFormerHead(nn.Module):
             can_bus,
             prev_bev,
             self.reg_branches if self.with_box_refine else None,
+            camera_mask=camera_mask,
         )
         states, init_reference, references = out['states'], out['init_reference'], out['references']
         all_cls, all_boxes = [], []

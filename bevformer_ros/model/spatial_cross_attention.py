@@ -80,14 +80,21 @@ class VisibleQueries:
     count: torch.Tensor
 
 
-def visible_queries(reference_points_cam: torch.Tensor, bev_mask: torch.Tensor) -> VisibleQueries:
+def visible_queries(
+    reference_points_cam: torch.Tensor, bev_mask: torch.Tensor, camera_mask: torch.Tensor | None = None
+) -> VisibleQueries:
     """Gather layout of SCA (the official per-camera ``nonzero`` rebatching), computed once per frame.
 
     Args:
         reference_points_cam: [N, B, HW, Z, 2]; bev_mask: [N, B, HW, Z] (from encoder.point_sampling).
+        camera_mask: optional [B, N] bool, False for a camera without a usable image (dropout). Such a
+            camera sees no query, exactly as if its bev_mask were all False, so it adds nothing and the
+            per-query camera count (the normalisation) leaves it out.
     """
     N, B, HW, Z = bev_mask.shape
     device = bev_mask.device
+    if camera_mask is not None:
+        bev_mask = bev_mask & camera_mask.to(device=device, dtype=torch.bool).t()[:, :, None, None]
     seen = bev_mask.any(-1)  # [N, B, HW]: a query attends if any of its pillar points is visible
     rows = seen.transpose(0, 1).reshape(B * N, HW)  # [B*N, HW]
     counts = rows.sum(-1)  # [B*N]

@@ -173,6 +173,7 @@ class PerceptionTransformer(nn.Module):
         img_shape: tuple[int, int],
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None,
+        camera_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run the encoder -> bev_embed [B, HW, C]. Arguments as in ``forward``."""
         pc_range = self.encoder.pc_range
@@ -181,7 +182,8 @@ class PerceptionTransformer(nn.Module):
         query = self.bev_queries(bev_embedding, can_bus.to(bev_embedding.device))  # [B, HW, C]
         feats, spatial_shapes = self.flatten_features(mlvl_feats)
         return self.encoder(
-            query, feats, bev_pos[None], spatial_shapes, bev_hw, lidar2img, img_shape, history, shift
+            query, feats, bev_pos[None], spatial_shapes, bev_hw, lidar2img, img_shape, history, shift,
+            camera_mask=camera_mask,
         )
 
     def forward(
@@ -196,6 +198,7 @@ class PerceptionTransformer(nn.Module):
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None = None,
         reg_branches: nn.ModuleList | None = None,
+        camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Build the BEV and decode the object queries on it.
 
@@ -208,13 +211,14 @@ class PerceptionTransformer(nn.Module):
             can_bus: [B, 18], the used can_bus (float64 preferred: the shift is computed in float64).
             prev_bev: previous frame's bev_embed [HW, B, C], or None.
             reg_branches: per-layer regression MLPs for box refinement, or None.
+            camera_mask: optional [B, N] bool, False for cameras left out of SCA (dropout).
 
         Returns:
             dict(bev_embed [B, HW, C], states [L, B, Q, C], init_reference [B, Q, 3],
             references [L, B, Q, 3]); references in sigmoid space.
         """
         bev_embed = self.get_bev_features(
-            mlvl_feats, bev_embedding, bev_pos, bev_hw, lidar2img, img_shape, can_bus, prev_bev
+            mlvl_feats, bev_embedding, bev_pos, bev_hw, lidar2img, img_shape, can_bus, prev_bev, camera_mask
         )
         B = bev_embed.shape[0]
         query_pos, query = torch.split(object_query_embed, self.embed_dims, dim=1)  # [Q, C] each

@@ -218,6 +218,21 @@ def decode_png_bgr(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(img[1:, 1:, 2::-1].astype(np.uint8))  # RGB -> BGR
 
 
+def _pipeline_steps(pipeline: list[Any]) -> dict[str, dict[str, Any]]:
+    """Official test-pipeline steps by type, nested ones (inside MultiScaleFlipAug3D) included.
+
+    A fallback for fixtures whose config gives only the pipeline (the base config has no RandomScale step
+    and pads outside MultiScaleFlipAug3D).
+    """
+    steps: dict[str, dict[str, Any]] = {}
+    for step in pipeline:
+        if isinstance(step, dict):
+            steps.setdefault(str(step.get('type')), step)
+            for name, nested in _pipeline_steps(step.get('transforms') or []).items():
+                steps.setdefault(name, nested)
+    return steps
+
+
 def _stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per (camera, channel) statistics in float64 of x [N, 3, H, W]."""
     x = x.double().flatten(2)
@@ -229,13 +244,16 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
     from bevformer_ros.model.preprocess import ImagePreprocessor
 
     c, inputs, expected = d['config'], d['inputs'], d['outputs']
-    norm, scales = c['img_norm_cfg'], c.get('scales')
+    steps = _pipeline_steps(c.get('test_pipeline') or [])
+    norm = c.get('img_norm_cfg') or steps['NormalizeMultiviewImage']
+    scales = c['scales'] if 'scales' in c else steps.get('RandomScaleImageMultiViewImage', {}).get('scales')
+    divisor = c.get('size_divisor') or steps.get('PadMultiViewImage', {}).get('size_divisor', 32)
     pre = ImagePreprocessor(
         norm['mean'],
         norm['std'],
         norm['to_rgb'],
         scale=scales[0] if scales else None,
-        size_divisor=c.get('size_divisor', 32),
+        size_divisor=divisor,
     )
     images = np.stack([decode_png_bgr(t.numpy().tobytes()) for t in inputs['images_png']])  # [N, H, W, 3]
     md5 = [hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]

@@ -4,9 +4,17 @@ Two modes:
 - free-running: `python -m bevformer_ros.tools.six_camera_publisher --rate 12 --seconds 30` publishes one
   synchronized set per period (default 1600x900 rgb8), stamped with the wall clock.
 - scripted (`--stdin`): one command per input line, so a test decides every stamp and every fault:
-    `frame <stamp_s> [<camera>:<fault> ...] [odom:nan]`   fault: truncated | encoding | size
+    `frame <stamp_s> [<camera>:<fault> ...] [odom:<fault>]`
+    `burst <count> <first_stamp_s> <step_s> [<camera>:<fault> ...]`   count sets back to back
     `quit`
-  Each command answers `sent <stamp_s>` on stdout once published; `ready` comes once subscribers match.
+  Each command answers `sent <stamp_s>` (the last stamp) on stdout once published; `ready` comes once
+  subscribers match.
+
+Faults (one per camera per set; FAULT_HELP says what each does): image faults truncated, encoding (mono16),
+yuv (yuv422), size (half size), padded (rows padded: valid, must decode), zero (0x0), drop (camera sends
+nothing this set), late (stamped LATE_S after the others); CameraInfo faults k_nan, k_inf, noinfo (image
+but no CameraInfo), info_size (CameraInfo says twice the size), info_changed (K scaled by 1.1);
+odometry faults nan, none (no message), jump (JUMP_M metres off the trajectory).
 
 Every set is CameraInfo first, then Odometry, then the six images, all with one stamp, so a node that caches
 CameraInfo and buffers odometry has both before the images arrive. The ego vehicle drives a gentle left curve
@@ -32,7 +40,28 @@ from sensor_msgs.msg import CameraInfo, Image
 CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 SPEED_MPS, YAW_RATE = 5.0, 0.05
 NUSCENES_FOCAL_PX = 1266.0  # nuScenes front camera fx at 1600 px width; scaled with the width
-FAULTS = ('truncated', 'encoding', 'size')
+LATE_S = 0.07  # within the default sync slop (0.08 s), beyond the default max spread (0.06 s)
+JUMP_M = 100.0
+PAD_BYTES = 7  # odd on purpose: nothing may assume aligned rows
+FAULT_HELP = {
+    'truncated': 'image data cut to half its length',
+    'encoding': 'mono16 image (not a colour image)',
+    'yuv': 'yuv422 image (an encoding the node does not read)',
+    'size': 'image of half the width and height (CameraInfo unchanged)',
+    'padded': f'rows padded with {PAD_BYTES} bytes (step > width * 3): valid, must work',
+    'zero': '0x0 image with no data',
+    'drop': 'no image and no CameraInfo from this camera',
+    'late': f'image stamped {LATE_S} s after the others',
+    'k_nan': 'CameraInfo K with NaN focal length',
+    'k_inf': 'CameraInfo K with inf principal point',
+    'noinfo': 'image but no CameraInfo',
+    'info_size': 'CameraInfo says twice the image size',
+    'info_changed': 'CameraInfo K focal lengths scaled by 1.1',
+}
+IMAGE_FAULTS = ('truncated', 'encoding', 'yuv', 'size', 'padded', 'zero')
+INFO_FAULTS = ('k_nan', 'k_inf', 'info_size', 'info_changed')
+FAULTS = tuple(FAULT_HELP)
+ODOM_FAULTS = ('nan', 'none', 'jump')
 
 
 def ego_pose(stamp_s: float) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
@@ -86,15 +115,41 @@ def faulty_image(good: Image, fault: str) -> Image:
     bad.height, bad.width, bad.step, bad.encoding = good.height, good.width, good.step, good.encoding
     if fault == 'truncated':
         bad.data = bytes(good.data)[: len(good.data) // 2]
-    elif fault == 'encoding':
-        bad.encoding = 'mono16'
+    elif fault in ('encoding', 'yuv'):
+        bad.encoding = 'mono16' if fault == 'encoding' else 'yuv422'
         bad.step = good.width * 2
         bad.data = bytes(good.width * good.height * 2)
     elif fault == 'size':
         bad.height, bad.width, bad.step = good.height // 2, good.width // 2, (good.width // 2) * 3
         bad.data = bytes(bad.height * bad.step)
+    elif fault == 'padded':
+        rows = np.frombuffer(bytes(good.data), np.uint8).reshape(good.height, good.step)
+        padding = np.full((good.height, PAD_BYTES), 0xAB, np.uint8)
+        bad.step = good.step + PAD_BYTES
+        bad.data = np.concatenate([rows, padding], axis=1).tobytes()
+    elif fault == 'zero':
+        bad.height = bad.width = bad.step = 0
+        bad.data = b''
     else:
-        raise ValueError(f'unknown fault {fault!r}: expected one of {", ".join(FAULTS)}')
+        raise ValueError(f'unknown image fault {fault!r}: expected one of {", ".join(IMAGE_FAULTS)}')
+    return bad
+
+
+def faulty_info(good: CameraInfo, fault: str) -> CameraInfo:
+    bad = camera_info(good.header.frame_id, good.width, good.height)
+    bad.header.stamp = good.header.stamp
+    k = list(bad.k)
+    if fault == 'k_nan':
+        k[0] = math.nan
+    elif fault == 'k_inf':
+        k[2] = math.inf
+    elif fault == 'info_size':
+        bad.width, bad.height = 2 * good.width, 2 * good.height
+    elif fault == 'info_changed':
+        k[0], k[4] = 1.1 * k[0], 1.1 * k[4]
+    else:
+        raise ValueError(f'unknown CameraInfo fault {fault!r}: expected one of {", ".join(INFO_FAULTS)}')
+    bad.k = k
     return bad
 
 
@@ -121,20 +176,38 @@ class SixCameraPublisher:
         return all(p.get_subscription_count() > 0 for p in pubs)
 
     def publish_set(self, stamp_ns: int, faults: dict[str, str] | None = None) -> None:
+        """CameraInfo, Odometry, then the six images, all stamped `stamp_ns`; `faults` maps a camera name
+        (or 'odom') to one fault of FAULT_HELP (or ODOM_FAULTS)."""
         faults = faults or {}
+        unknown = {f'{k}:{v}' for k, v in faults.items()
+                   if (k != 'odom' and (k not in self.cameras or v not in FAULTS))
+                   or (k == 'odom' and v not in ODOM_FAULTS)}
+        if unknown:
+            raise ValueError(f'unknown faults {sorted(unknown)}: cameras {self.cameras} take {FAULTS}, '
+                             f'odom takes {ODOM_FAULTS}')
         stamp = rclpy.time.Time(nanoseconds=stamp_ns).to_msg()
-        for pub, info in zip(self.info_pubs, self.infos):
+        for pub, name, info in zip(self.info_pubs, self.cameras, self.infos):
+            fault = faults.get(name)
+            if fault in ('drop', 'noinfo'):
+                continue
             info.header.stamp = stamp
-            pub.publish(info)
-        self.odom_pub.publish(self._odometry(stamp_ns, stamp, broken=faults.get('odom') == 'nan'))
+            pub.publish(faulty_info(info, fault) if fault in INFO_FAULTS else info)
+        if faults.get('odom') != 'none':
+            self.odom_pub.publish(self._odometry(stamp_ns, stamp, faults.get('odom')))
+        late = rclpy.time.Time(nanoseconds=stamp_ns + round(LATE_S * 1e9)).to_msg()
         for pub, name, image in zip(self.image_pubs, self.cameras, self.images):
-            image.header.stamp = stamp
-            pub.publish(faulty_image(image, faults[name]) if name in faults else image)
+            fault = faults.get(name)
+            if fault == 'drop':
+                continue
+            image.header.stamp = late if fault == 'late' else stamp
+            pub.publish(faulty_image(image, fault) if fault in IMAGE_FAULTS else image)
 
-    def _odometry(self, stamp_ns: int, stamp: object, broken: bool = False) -> Odometry:
+    def _odometry(self, stamp_ns: int, stamp: object, fault: str | None = None) -> Odometry:
         (x, y, z), (qx, qy, qz, qw) = ego_pose(stamp_ns * 1e-9)
-        if broken:
+        if fault == 'nan':
             x = y = z = math.nan
+        elif fault == 'jump':
+            x += JUMP_M
         odom = Odometry()
         odom.header.stamp = stamp
         odom.header.frame_id = 'odom'
@@ -156,11 +229,15 @@ def wait_for_subscribers(node: Node, rig: SixCameraPublisher, timeout_s: float) 
     return False
 
 
-def _parse_command(line: str) -> tuple[int, dict[str, str]]:
+def _parse_command(line: str) -> tuple[list[int], dict[str, str]]:
+    """The stamps (ns) and faults of a `frame` or `burst` command."""
     words = line.split()
-    stamp_ns = round(float(words[1]) * 1e9)
-    faults = dict(w.split(':', 1) for w in words[2:])
-    return stamp_ns, faults
+    if words[0] == 'burst':
+        count, first, step = int(words[1]), float(words[2]), float(words[3])
+        stamps, fault_words = [round((first + i * step) * 1e9) for i in range(count)], words[4:]
+    else:
+        stamps, fault_words = [round(float(words[1]) * 1e9)], words[2:]
+    return stamps, dict(w.split(':', 1) for w in fault_words)
 
 
 def _run_scripted(node: Node, rig: SixCameraPublisher) -> None:
@@ -169,10 +246,15 @@ def _run_scripted(node: Node, rig: SixCameraPublisher) -> None:
             continue
         if line.strip() == 'quit':
             break
-        stamp_ns, faults = _parse_command(line)
-        rig.publish_set(stamp_ns, faults)
+        try:
+            stamps, faults = _parse_command(line)
+            for stamp_ns in stamps:
+                rig.publish_set(stamp_ns, faults)
+        except (ValueError, IndexError) as exc:
+            print(f'error {exc}', flush=True)
+            continue
         rclpy.spin_once(node, timeout_sec=0.0)
-        print(f'sent {stamp_ns * 1e-9:.9f}', flush=True)
+        print(f'sent {stamps[-1] * 1e-9:.9f}', flush=True)
 
 
 def _run_free(node: Node, rig: SixCameraPublisher, rate: float, seconds: float) -> int:

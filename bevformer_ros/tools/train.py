@@ -2,10 +2,11 @@
 
 Each bag needs the node's topic layout (six cameras with CameraInfo, /odom) and a ground-truth JSON as
 `bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json` inside a bag
-directory). Camera extrinsics come from the rig YAML. The run writes DIR/latest.pth (official checkpoint
-layout, loadable by the node) plus DIR/latest.train_state.pth (optimizer, iteration) every
-checkpoint_interval iterations, DIR/final.pth at the end, DIR/config.json (the full configuration:
-`--config-json DIR/config.json` repeats the run) and DIR/log.jsonl (losses, validation).
+directory). Camera extrinsics come from the bag's /tf_static, else from the rig YAML. The run writes
+DIR/latest.pth (official checkpoint layout, loadable by the node) plus DIR/latest.train_state.pth
+(optimizer, iteration) every checkpoint_interval iterations, DIR/final.pth at the end, DIR/config.json
+(the full configuration: `--config-json DIR/config.json` repeats the run) and DIR/log.jsonl (losses,
+validation).
 
     bevformer_synth train_0.mcap --seed 0 --frames 120 --rate 2 --width 400 --height 225
     bevformer_train train_*.mcap --val-bags val_100.mcap --preset demo_small --out runs/demo
@@ -66,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help='start from these weights (e.g. an official checkpoint), fresh optimizer at iteration 0',
     )
-    parser.add_argument('--rig', type=Path, help='camera rig YAML (default: config/nuscenes_rig.yaml)')
+    parser.add_argument('--rig', type=Path,
+                        help='camera rig YAML, used where /tf_static lacks the cameras '
+                             '(default: config/nuscenes_rig.yaml)')
+    parser.add_argument('--extrinsics', choices=('auto', 'tf', 'rig'), default='auto',
+                        help='camera extrinsics from the bag\'s /tf_static, the rig, or auto (TF, else rig)')
     parser.add_argument(
         '--frame-step', type=int, default=1, help='use every k-th frame of the bags (default 1)'
     )
@@ -99,8 +104,9 @@ def run(args: argparse.Namespace) -> Path:
             f'validation bags must be held out, but {sorted(map(str, overlap))} are also training bags'
         )
     rig = load_rig(args.rig or config_file('nuscenes_rig.yaml'))
-    scenes = [BagScene(p, cfg, rig, frame_step=args.frame_step) for p in args.bags]
-    val_scenes = [BagScene(p, cfg, rig, frame_step=args.frame_step) for p in args.val_bags]
+    options = {'frame_step': args.frame_step, 'extrinsics': args.extrinsics}
+    scenes = [BagScene(p, cfg, rig, **options) for p in args.bags]
+    val_scenes = [BagScene(p, cfg, rig, **options) for p in args.val_bags]
     dataset = TemporalQueueDataset(scenes, train_cfg.queue_length)
     torch.manual_seed(train_cfg.seed)
     model = init_bevformer(build_bevformer(cfg))

@@ -4,7 +4,8 @@ A bag has the node's topic layout: six ``sensor_msgs/Image`` (or ``CompressedIma
 ``/<CAM>/image_raw``, their ``/<CAM>/camera_info``, and ``nav_msgs/Odometry`` ``/odom`` (odom -> base_link).
 Ground truth is the synthetic tool's JSON (``bevformer_ros.synth.ground_truth_file``: per image stamp, boxes
 ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the reference frame with nuScenes class labels), inside a bag
-directory or beside a bag file; a user recording needs the same file. Camera extrinsics come from a rig YAML.
+directory or beside a bag file; a user recording needs the same file. Camera extrinsics come from the bag's
+``/tf_static`` when it has them, else from a rig YAML (as the node: TF first, the rig file as fallback).
 
 Each frame reaches the network exactly as the node would feed it (``pipeline.network_scale``,
 ``camera_lidar2img``, ``ImagePreprocessor``), with the official training filters on the ground truth
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from bevformer_ros.calibration import Extrinsics
 from bevformer_ros.ego_motion import EgoMotionError, EgoPose, PoseBuffer, pose_from_odometry
 from bevformer_ros.image_codec import compressed_to_numpy, imgmsg_to_numpy
 from bevformer_ros.markers import NUSCENES_CLASSES
@@ -42,10 +44,12 @@ from bevformer_ros.pipeline import (
 )
 from bevformer_ros.rig import CAMERA_NAMES, Rig
 from bevformer_ros.temporal import CAN_BUS_DIMS, can_bus_from_pose
+from bevformer_ros.train.static_tf import StaticTransforms, camera_extrinsics
 from bevformer_ros.train.targets import in_bev_range
 
 DEFAULT_SLOP_S = 0.08  # the node's sync.slop: one synchronized set per camera period at 12 Hz
 NS_PER_S = 1_000_000_000
+TF_STATIC_TOPIC = '/tf_static'
 
 
 class DatasetError(ValueError):
@@ -162,7 +166,9 @@ class BagScene:
     Args:
         path: rosbag2 directory or .mcap / .db3 file.
         cfg: the model configuration (image pipeline, pc_range, class names).
-        rig: camera extrinsics (camera -> reference frame) by camera name.
+        rig: camera extrinsics (camera -> reference frame) by camera name, and the reference frame's name.
+        extrinsics: 'tf' (the bag's /tf_static), 'rig', or 'auto' (/tf_static when it connects every camera
+            frame to the reference frame, else the rig), as the node prefers TF over the rig file.
         ground_truth: the ground-truth JSON (default: ``ground_truth_path(path)``).
         cache_bytes: keep preprocessed frames (float16) up to this many bytes in memory.
         frame_step: use every frame_step-th synchronized set (e.g. 6 turns 12 Hz into the official 2 Hz).
@@ -177,6 +183,7 @@ class BagScene:
         ground_truth: str | Path | None = None,
         cache_bytes: int = 2 << 30,
         frame_step: int = 1,
+        extrinsics: str = 'auto',
     ) -> None:
         from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
         from bevformer_ros.tools.bag_io import open_bag
@@ -185,7 +192,8 @@ class BagScene:
         self.name = self.path.name
         self.cfg = cfg
         self.topics = topics or BagTopics()
-        self.sensor2lidar = [rig.camera(name).sensor2lidar for name in self.topics.camera_names]
+        if extrinsics not in ('auto', 'tf', 'rig'):
+            raise ValueError(f"extrinsics must be 'auto', 'tf' or 'rig', got {extrinsics!r}")
         gt_path = Path(ground_truth) if ground_truth else ground_truth_path(self.path)
         if not gt_path.exists():
             raise DatasetError(
@@ -194,7 +202,9 @@ class BagScene:
             )
         gt_frames, _ = read_ground_truth(gt_path)
         self._reader = open_bag(self.path)
+        self._static_tf = StaticTransforms()
         self._frames = self._index(gt_frames)[:: max(int(frame_step), 1)]
+        self.sensor2lidar, self.extrinsics_source = self._extrinsics(rig, extrinsics)
         self._preprocessors: dict[float, ImagePreprocessor] = {}
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int]]] = {}
         self._cache_bytes, self._cached_bytes = int(cache_bytes), 0
@@ -225,19 +235,24 @@ class BagScene:
         t = self.topics
         image_conns = [self._connections(topic) for topic in t.image_topics]
         info_conns = [self._connections(topic) for topic in t.info_topics]
-        camera_of = {id(c): i for i, conns in enumerate(image_conns) for c in conns}
-        info_of = {id(c): i for i, conns in enumerate(info_conns) for c in conns}
+        camera_of = {c.id: i for i, conns in enumerate(image_conns) for c in conns}
+        info_of = {c.id: i for i, conns in enumerate(info_conns) for c in conns}
         odom_conns = [c for c in self._reader.connections if c.topic == t.odom_topic]
+        tf_conns = [c for c in self._reader.connections if c.topic == TF_STATIC_TOPIC]
+        tf_ids = {c.id for c in tf_conns}
         images: list[list[tuple[int, Any, int]]] = [[] for _ in t.camera_names]  # (stamp, conn, bag time)
         infos: list[list[tuple[int, Any]]] = [[] for _ in t.camera_names]
         poses = PoseBuffer(max_age_s=1e9, max_extrapolation_s=t.slop_s, max_gap_s=1.0, max_len=1 << 30)
-        wanted = [c for conns in image_conns + info_conns for c in conns] + odom_conns
+        wanted = [c for conns in image_conns + info_conns for c in conns] + odom_conns + tf_conns
         for conn, bag_ns, raw in self._reader.messages(connections=wanted):
-            if id(conn) in camera_of:
-                images[camera_of[id(conn)]].append((header_stamp_ns(raw), conn, bag_ns))
-            elif id(conn) in info_of:
+            if conn.id in camera_of:
+                images[camera_of[conn.id]].append((header_stamp_ns(raw), conn, bag_ns))
+            elif conn.id in info_of:
                 msg = deserialize(raw, conn.msgtype)
-                infos[info_of[id(conn)]].append((header_stamp_ns(raw), msg))
+                infos[info_of[conn.id]].append((header_stamp_ns(raw), msg))
+            elif conn.id in tf_ids:
+                for transform in deserialize(raw, conn.msgtype).transforms:
+                    self._static_tf.add(transform)
             else:
                 poses.add(pose_from_odometry(deserialize(raw, conn.msgtype)))
         for lst in images + infos:
@@ -295,6 +310,20 @@ class BagScene:
             return None
         boxes, labels = filter_ground_truth(gt.boxes, gt.labels, self.cfg)
         return _FrameIndex(stamp, tuple(refs), tuple(cam_infos), pose, boxes, labels)
+
+    def _extrinsics(self, rig: Rig, source: str) -> tuple[list[Extrinsics], str]:
+        """sensor2lidar per camera from /tf_static or the rig, and which one was used."""
+        frames = [info.header.frame_id for info in self._frames[0].infos]
+        if source != 'rig':
+            found = camera_extrinsics(self._static_tf, rig.reference_frame, frames)
+            if found is not None:
+                return found, TF_STATIC_TOPIC
+            if source == 'tf':
+                raise DatasetError(
+                    f'bag {self.path}: {TF_STATIC_TOPIC} does not connect the camera frames '
+                    f'{frames} to {rig.reference_frame}; record the static TF or use the rig'
+                )
+        return [rig.camera(name).sensor2lidar for name in self.topics.camera_names], 'rig'
 
     # ------------------------------------------------------------------ frames
     def frame(self, index: int) -> FrameInputs:

@@ -26,9 +26,10 @@ def focal_loss_cost(
     gamma: float = 2.0,
     eps: float = 1e-12,
 ) -> torch.Tensor:
-    """mmdet ``FocalLossCost``: cls_logits [Q, C], gt_labels [K] -> [Q, K] (lower is a better match).
+    """Focal classification cost (mmdet ``FocalLossCost``): logits [Q, C], labels [K] -> [Q, K].
 
-    The focal loss of predicting the box's class as positive, minus that of predicting it as negative.
+    The focal loss of predicting the box's class as positive minus that of predicting it as negative: lower
+    is a better match.
     """
     prob = cls_logits.sigmoid()
     neg_cost = -(1 - prob + eps).log() * (1 - alpha) * prob.pow(gamma)
@@ -65,7 +66,7 @@ class HungarianAssigner3D:
         gt_boxes: torch.Tensor,
         gt_labels: torch.Tensor,
     ) -> torch.Tensor:
-        """Matching cost [Q, K]: bbox_preds [Q, 10], cls_logits [Q, C] vs gravity-centre gt_boxes [K, 9]."""
+        """Return the cost [Q, K] of bbox_preds [Q, 10], cls_logits [Q, C] for centred gt_boxes [K, 9]."""
         cls_cost = focal_loss_cost(cls_logits, gt_labels, self.alpha, self.gamma) * self.cls_weight
         gt_codes = normalize_bbox(gt_boxes)[:, :MATCH_DIMS]
         reg_cost = bbox_l1_cost(bbox_preds[:, :MATCH_DIMS], gt_codes) * self.reg_weight

@@ -47,7 +47,7 @@ def match_count(
     gt_labels: np.ndarray,
     distance_m: float,
 ) -> int:
-    """Number of ground-truth objects matched one-to-one by same-class detections within ``distance_m``."""
+    """Count the ground-truth objects matched one-to-one by same-class detections within ``distance_m``."""
     count = 0
     for label in np.unique(gt_labels):
         gt_xy = gt_boxes[gt_labels == label, :2]  # [G, 2]

@@ -39,7 +39,7 @@ class ProgressBar:
         self.stream.flush()
 
     def message(self, text: str) -> None:
-        """A line of its own (validation results, checkpoints) that the bar does not overwrite."""
+        """Print a line of its own (validation, checkpoints) that the bar does not overwrite."""
         self.stream.write(('\r\x1b[K' if self.interactive else '') + text + '\n')
         self.stream.flush()
 

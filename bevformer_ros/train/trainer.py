@@ -246,7 +246,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _batch(self, step: int) -> Batch:
-        """Samples of iteration ``step``: a function of (seed, step), so a resumed run sees the same data."""
+        """Build the batch of iteration ``step`` from (seed, step) alone: a resumed run sees the same data."""
         t, n = self.train_cfg, len(self.dataset)
         per_epoch = max(n // t.batch_size, 1)
         epoch, pos = divmod(step, per_epoch)

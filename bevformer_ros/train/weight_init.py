@@ -88,7 +88,7 @@ def init_head(head: nn.Module) -> None:
 
 
 def init_backbone(backbone: nn.Module) -> None:
-    """mmdet ResNet ``init_cfg`` without pretrained weights: kaiming convs, unit BatchNorm."""
+    """Initialise like mmdet ResNet's ``init_cfg`` without pretrained weights (kaiming convs, unit BN)."""
     for m in backbone.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
@@ -100,7 +100,7 @@ def init_backbone(backbone: nn.Module) -> None:
 
 
 def init_neck(neck: nn.Module) -> None:
-    """mmdet FPN ``init_cfg``: xavier-uniform convs."""
+    """Initialise like mmdet FPN's ``init_cfg``: xavier-uniform convs."""
     for m in neck.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.xavier_uniform_(m.weight)

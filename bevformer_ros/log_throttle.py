@@ -1,0 +1,49 @@
+"""One log line per distinct problem per period, however often it repeats.
+
+rclpy's `throttle_duration_sec` throttles per call site, so two different faults reported from the same
+line within the period would show only the first. `LogThrottle` keys on the message with its numbers
+masked (stamps, sizes and counts vary between repeats of one problem) and says how many repeats it held back.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+
+_NUMBER = re.compile(r'[-+]?\d[\d.e+-]*')
+
+
+def problem_key(text: str) -> str:
+    """`text` with every number replaced by '#': repeats of one problem share the key."""
+    return _NUMBER.sub('#', text)
+
+
+class LogThrottle:
+    """`allow(text)` is the text to log now (with a held-back count when there were repeats) or None."""
+
+    def __init__(self, period_s: float, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 256) -> None:
+        self.period_s = period_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, text: str) -> str | None:
+        key = problem_key(text)
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            if len(self._last) >= self._max_keys and key not in self._last:  # bounded: forget the oldest
+                oldest = min(self._last, key=self._last.__getitem__)
+                del self._last[oldest]
+                self._held.pop(oldest, None)
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        return text if not held else f'{text} ({held} more like this in the last {now - last:.0f} s)'
