@@ -18,7 +18,7 @@ PYTHON311 ?= $(shell for p in python3.11 python3; do \
 setup: $(STAMP)
 
 # A torch already in the venv (e.g. a CUDA build installed by hand) is kept; else the pinned one.
-$(STAMP): requirements-dev.txt setup.py setup.cfg
+$(STAMP): requirements-dev.txt requirements-nodeps.txt setup.py setup.cfg
 	@test -n "$(PYTHON311)" || { echo "make setup: Python 3.11 not found; install it or run make PYTHON311=/path/to/python3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	if $(PY) -c 'import torch' 2>/dev/null; then \
@@ -27,6 +27,7 @@ $(STAMP): requirements-dev.txt setup.py setup.cfg
 	else \
 		$(PY) -m pip install -r requirements-dev.txt; \
 	fi
+	$(PY) -m pip install --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
