@@ -15,6 +15,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*')),
+        ('share/' + package_name + '/models', glob('models/*.pth')),
     ],
     # numpy, pyyaml and rclpy come from the ROS distribution (package.xml); torch is the user's own.
     install_requires=['setuptools'],
@@ -39,6 +40,7 @@ setup(
             'bevformer_render = bevformer_ros.tools.render:main',
             'bevformer_demo = bevformer_ros.tools.demo:main',
             'bevformer_soak = bevformer_ros.tools.soak:main',
+            'bevformer_nuscenes2bag = bevformer_ros.tools.nuscenes2bag:main',
             'bevformer_train = bevformer_ros.tools.train:main',
         ],
     },

@@ -229,11 +229,20 @@ class BagScene:
             )
         return conns
 
+    def _image_connections(self, topic: str) -> list[Any]:
+        # nuScenes bags (bevformer_nuscenes2bag) keep the dataset's JPEGs on the image_transport name.
+        compressed = f'{topic}/compressed'
+        if not any(c.topic == topic for c in self._reader.connections) and any(
+            c.topic == compressed for c in self._reader.connections
+        ):
+            return self._connections(compressed)
+        return self._connections(topic)
+
     def _index(self, gt_frames: Sequence[Any]) -> list[_FrameIndex]:
         from bevformer_ros.tools.bag_io import deserialize, header_stamp_ns
 
         t = self.topics
-        image_conns = [self._connections(topic) for topic in t.image_topics]
+        image_conns = [self._image_connections(topic) for topic in t.image_topics]
         info_conns = [self._connections(topic) for topic in t.info_topics]
         camera_of = {c.id: i for i, conns in enumerate(image_conns) for c in conns}
         info_of = {c.id: i for i, conns in enumerate(info_conns) for c in conns}
