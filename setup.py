@@ -41,6 +41,8 @@ setup(
             'bevformer_demo = bevformer_ros.tools.demo:main',
             'bevformer_soak = bevformer_ros.tools.soak:main',
             'bevformer_nuscenes2bag = bevformer_ros.tools.nuscenes2bag:main',
+            'bevformer_infer_bag = bevformer_ros.tools.infer_bag:main',
+            'bevformer_eval = bevformer_ros.tools.evaluate:main',
             'bevformer_train = bevformer_ros.tools.train:main',
         ],
     },

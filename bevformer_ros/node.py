@@ -20,6 +20,7 @@ Topics (relative names follow the namespace; remap them like any other):
   out: ~/markers (MarkerArray), ~/detections (vision_msgs/Detection3DArray, where installed),
        ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h * 102.4 - 51.2,
        x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8, forward up),
+       ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected, the bird's-eye view),
        /diagnostics (DiagnosticArray); all stamped with the synchronized image stamp.
   srv: ~/reset (std_srvs/Trigger) drops the temporal history before the next frame.
 """
@@ -67,16 +68,20 @@ from bevformer_ros.latest_slot import LatestSlot, SlotClosedError
 from bevformer_ros.log_throttle import LogThrottle
 from bevformer_ros.markers import build_box_markers
 from bevformer_ros.node_config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
+from bevformer_ros.overlay import render_frame
 from bevformer_ros.pipeline import (
     CameraInput,
     FrameError,
     FrameSet,
+    ModelChoice,
     Pipeline,
+    PipelineResult,
     build_model,
-    model_config,
+    choose_model,
     resolve_device,
 )
 from bevformer_ros.resources import config_file
+from bevformer_ros.result_view import result_view
 from bevformer_ros.rig import Rig, load_rig
 from bevformer_ros.sync import OrderGuard, SpreadGuard, select_backend, set_stamp_ns
 
@@ -195,16 +200,19 @@ class BevformerNode(LifecycleNode):
             raise ValueError('ego_motion.source is tf but tf2_ros is not importable; install '
                              'ros-$ROS_DISTRO-tf2-ros or use ego_motion.source:=odom')
         device = resolve_device(cfg.model.device)
-        model_cfg = model_config(cfg.model)
         started = time.perf_counter()
-        model = build_model(model_cfg, device, cfg.model.checkpoint, cfg.model.seed)
-        self.pipeline = Pipeline(model, model_cfg, device, cfg.temporal, fp16=cfg.model.fp16)
+        choice = choose_model(cfg.model)
+        if choice.from_checkpoint:
+            self.get_logger().info(f'model architecture: the one stored in {choice.checkpoint} (trained by '
+                                   f'bevformer_train); {", ".join(choice.ignored)} ignored')
+        model = build_model(choice.cfg, device, choice.checkpoint or '', cfg.model.seed)
+        self.pipeline = Pipeline(model, choice.cfg, device, cfg.temporal, fp16=cfg.model.fp16)
         self.health = NodeHealth(self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras)
-        weights = cfg.model.checkpoint or f'RANDOM weights (seed {cfg.model.seed})'
+        weights = str(choice.checkpoint) if choice.checkpoint else f'RANDOM weights (seed {cfg.model.seed})'
+        precision = 'fp16' if self.pipeline.fp16 else 'fp32'
         self.get_logger().info(
-            f'model {cfg.model.preset}{" (overridden sizes)" if cfg.model.overrides.any() else ""} '
-            f'on {device} ({"fp16" if self.pipeline.fp16 else "fp32"}), BEV {self.pipeline.bev_shape}, '
-            f'weights: {weights}, loaded in {time.perf_counter() - started:.1f} s')
+            f'model {_architecture_name(cfg, choice)} on {device} ({precision}), BEV '
+            f'{self.pipeline.bev_shape}, weights: {weights}, loaded in {time.perf_counter() - started:.1f} s')
         if not cfg.model.checkpoint:
             self.get_logger().warning('no model.checkpoint: running with seeded RANDOM weights. The '
                                       'detections and BEV features MEAN NOTHING; pass '
@@ -224,6 +232,7 @@ class BevformerNode(LifecycleNode):
             'markers': self.create_lifecycle_publisher(MarkerArray, '~/markers', 5),
             'bev_features': self.create_lifecycle_publisher(Image, '~/bev_features', reliable),
             'bev_image': self.create_lifecycle_publisher(Image, '~/bev_image', reliable),
+            'overlay': self.create_lifecycle_publisher(Image, '~/overlay', reliable),
             'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
         }
         if optional_ros.available('vision_msgs'):
@@ -429,7 +438,7 @@ class BevformerNode(LifecycleNode):
             # CameraInfo as of now, not as of the sync: it is static, and a late first one still counts.
             cameras = self._camera_inputs(images, self._infos.snapshot())
             frame = FrameSet(stamp, cameras, self._ego_pose(stamp))
-            want_bev = self._wants('bev_features') or self._wants('bev_image')
+            want_bev = self._wants('bev_features') or self._wants('bev_image') or self._wants('overlay')
             result = self.pipeline.run(frame, want_bev=want_bev)
         except (FrameError, EgoMotionError) as exc:
             kind = getattr(exc, 'kind', 'ego_pose')
@@ -441,12 +450,13 @@ class BevformerNode(LifecycleNode):
             self._log_problem(f'frame {stamp * 1e-9:.3f} failed: {exc!r}', error=True)
             return
         self._log_reset(result.reset)
-        self._out_slot.put(result)
+        self._out_slot.put((frame, result))
 
-    def _emit(self, result: Any) -> None:
+    def _emit(self, item: tuple[FrameSet, PipelineResult]) -> None:
+        frame, result = item
         started = time.perf_counter()
         try:
-            self._publish(result)
+            self._publish(frame, result)
         except Exception as exc:  # e.g. a message field out of range: report, keep going
             self.health.frame_skipped('internal_error', repr(exc))
             self._log_problem(f'publishing failed: {exc!r}', error=True)
@@ -526,7 +536,7 @@ class BevformerNode(LifecycleNode):
         enabled = getattr(self.config.outputs, f'publish_{name}', True)
         return pub is not None and enabled and pub.get_subscription_count() > 0
 
-    def _publish(self, result: Any) -> None:
+    def _publish(self, frame: FrameSet, result: PipelineResult) -> None:
         out = self.config.outputs
         header = ros_convert.header_msg(out.frame_id, result.stamp_ns)
         if self._wants('markers') or self._wants('detections'):
@@ -542,6 +552,23 @@ class BevformerNode(LifecycleNode):
         if result.bev is not None and self._wants('bev_image'):
             picture = bev_to_rgb(result.bev, out.bev_image_mode)  # [H, W, 3] uint8, forward up
             self._pubs['bev_image'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
+        if self._wants('overlay'):
+            notes = [] if self.config.model.checkpoint else ['RANDOM weights: the boxes mean nothing']
+            view = result_view(frame, result, out.score_threshold, out.max_markers,
+                               self.get_fully_qualified_name(), notes)
+            picture = render_frame(view, out.overlay_tile_width)  # [2 tile_h, 3 tile_w + 2 tile_h, 3] uint8
+            self._pubs['overlay'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
+
+
+def _architecture_name(cfg: NodeConfig, choice: ModelChoice) -> str:
+    if choice.from_checkpoint:
+        b, h = choice.cfg.backbone, choice.cfg.head
+        backbone = f'ResNet-{b.depth} width {b.base_channels}' if b is not None else 'no backbone'
+        return (f'from the checkpoint ({backbone}, {h.num_encoder_layers} encoder / {h.num_decoder_layers} '
+                f'decoder layers, {h.num_query} queries)')
+    if cfg.model.official_config_json:
+        return f'from {cfg.model.official_config_json}'
+    return cfg.model.preset + (' (overridden sizes)' if cfg.model.overrides.any() else '')
 
 
 def _empty_gpu_cache() -> None:

@@ -130,6 +130,12 @@ PARAMETERS: tuple[Param, ...] = (
        'vision_msgs is importable and someone subscribes.', runtime=True),
     _p('outputs.bev_image_mode', 'norm', 'How ~/bev_image colours the BEV: norm (L2 norm of the channels) or '
        'pca (first three principal components as RGB).', runtime=True),
+    _p('outputs.publish_overlay', False, 'Publish ~/overlay (rgb8) when subscribed: the six cameras with the '
+       'detected boxes projected onto them and the bird\'s-eye view beside them (the bevformer_render '
+       'picture). Drawn in the publishing thread, only while someone subscribes.', runtime=True),
+    _p('outputs.overlay_tile_width', 320, 'Width of one camera tile of ~/overlay in pixels; the tile height '
+       'keeps the camera aspect (tile_h), the picture is 3 x width + 2 x tile_h wide and 2 x tile_h high.',
+       runtime=True),
     # calibration
     _p('calibration.rig_yaml', 'nuscenes_rig.yaml', 'Camera extrinsics (camera -> reference frame) used when '
        'TF has none; a bare name is looked up in the package config/ folder.'),
@@ -229,6 +235,8 @@ class OutputSettings:
     publish_bev_image: bool = True
     publish_detections: bool = True
     bev_image_mode: str = 'norm'
+    publish_overlay: bool = False
+    overlay_tile_width: int = 320
 
 
 @dataclass(frozen=True)
@@ -416,6 +424,8 @@ def _outputs(r: _Reader) -> OutputSettings:
         publish_bev_image=r.flag('outputs.publish_bev_image'),
         publish_detections=r.flag('outputs.publish_detections'),
         bev_image_mode=r.choice('outputs.bev_image_mode', BEV_IMAGE_MODES),
+        publish_overlay=r.flag('outputs.publish_overlay'),
+        overlay_tile_width=r.integer('outputs.overlay_tile_width', 32, 1600),
     )
 
 

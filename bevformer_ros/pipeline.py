@@ -41,11 +41,13 @@ from bevformer_ros.calibration import (
 from bevformer_ros.ego_motion import EgoPose
 from bevformer_ros.image_codec import ImageDecodeError, compressed_to_numpy, imgmsg_to_numpy
 from bevformer_ros.model.box_coder import decode_boxes
+from bevformer_ros.model.checkpoint_config import config_from_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config, preset
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
 from bevformer_ros.node_config import ModelSettings, TemporalSettings
 from bevformer_ros.reset_policy import Reset, ResetPolicy
+from bevformer_ros.resources import checkpoint_path
 from bevformer_ros.temporal import TemporalState, TemporalStep, can_bus_from_pose
 
 # Encodings read directly (channel order for the preprocessor) or converted to rgb8 first.
@@ -101,9 +103,40 @@ class ModelInputs:
     camera_mask: torch.Tensor | None = None  # [N] bool on the device, False = missing; None: all present
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """The architecture to build, the weights to load into it, and which settings chose the architecture."""
+
+    cfg: BEVFormerConfig
+    checkpoint: Path | None  # the resolved model.checkpoint; None: seeded random weights
+    from_checkpoint: bool  # cfg is the architecture stored in the checkpoint by bevformer_train
+    ignored: tuple[str, ...] = ()  # architecture parameters that the checkpoint's architecture overrules
+
+
+def choose_model(settings: ModelSettings) -> ModelChoice:
+    """The architecture stored in a project-trained `model.checkpoint`, else the one of the settings.
+
+    Official checkpoints carry no usable architecture (mmcv stores the config file as text), so for them, and
+    for random weights, `model.official_config_json` or `model.preset` with the size overrides decide.
+    """
+    checkpoint = checkpoint_path(settings.checkpoint) if settings.checkpoint else None
+    stored = config_from_checkpoint(checkpoint) if checkpoint is not None else None
+    if stored is None:
+        return ModelChoice(_configured_model(settings), checkpoint, from_checkpoint=False)
+    ignored = [f'model.preset={settings.preset}']
+    if settings.official_config_json:
+        ignored.append('model.official_config_json')
+    ignored += [f'model.{k}' for k, v in vars(settings.overrides).items() if v]
+    return ModelChoice(stored, checkpoint, from_checkpoint=True, ignored=tuple(ignored))
+
+
 def model_config(settings: ModelSettings) -> BEVFormerConfig:
-    """The BEVFormerConfig of the node's model settings: an official config JSON, or a preset with the
-    small-model overrides applied."""
+    """The BEVFormerConfig of the node's model settings (`choose_model`)."""
+    return choose_model(settings).cfg
+
+
+def _configured_model(settings: ModelSettings) -> BEVFormerConfig:
+    """An official config JSON, or a preset with the small-model overrides applied."""
     if settings.official_config_json:
         return _official_json_config(Path(settings.official_config_json))
     cfg = preset(settings.preset)
@@ -191,14 +224,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_model(cfg: BEVFormerConfig, device: torch.device, checkpoint: str = '', seed: int = 0) -> BEVFormer:
-    """The detector in eval mode on `device`: official weights from `checkpoint`, or seeded random ones."""
+def build_model(cfg: BEVFormerConfig, device: torch.device, checkpoint: str | Path = '', seed: int = 0
+                ) -> BEVFormer:
+    """The detector in eval mode on `device`: weights from `checkpoint` (a path, or a bare name resolved by
+    `resources.checkpoint_path`), or seeded random ones."""
     from bevformer_ros.model.checkpoint import load_checkpoint
 
     torch.manual_seed(seed)
     model = build_bevformer(cfg)
     if checkpoint:
-        load_checkpoint(model, checkpoint)
+        load_checkpoint(model, checkpoint_path(str(checkpoint)))
     return model.eval().to(device)
 
 

@@ -1,4 +1,4 @@
-"""Find the package's data files (config/, launch/) in a colcon install or in the source tree.
+"""Find the package's data files (config/, launch/, models/) in a colcon install or in the source tree.
 
 A colcon (or `pip install .`) install puts them under `<prefix>/share/bevformer_ros/`, found through
 the ament index. An editable install (`pip install -e .`, what `make setup` does) installs no
@@ -7,6 +7,7 @@ data files, so the source tree next to this package is the second place to look.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bevformer_ros import optional_ros
@@ -51,3 +52,28 @@ def package_file(*parts: str) -> Path:
 def config_file(name: str) -> Path:
     """Return the path of config/<name> (see package_file)."""
     return package_file('config', name)
+
+
+def model_file(name: str) -> Path:
+    """Return the path of models/<name>, a checkpoint shipped with the package (see package_file)."""
+    return package_file('models', name)
+
+
+def checkpoint_path(value: str) -> Path:
+    """The file a `model.checkpoint` value names.
+
+    A path with a directory part (`/data/x.pth`, `./x.pth`, `~/x.pth`) is taken as given. A bare file name
+    (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/ folder, or, when none
+    of that name ships, a file in the working directory. ResourceNotFoundError when a bare name is neither.
+    """
+    if '/' in value or os.sep in value:
+        return Path(value).expanduser()
+    try:
+        return model_file(value)
+    except ResourceNotFoundError as exc:
+        if Path(value).is_file():
+            return Path(value)
+        raise ResourceNotFoundError(
+            f'checkpoint {value!r}: a bare file name is looked up in the package models/ folder, then in the '
+            f'working directory ({Path.cwd()}); it is in neither. Give the full path of the .pth file. {exc}'
+        ) from None

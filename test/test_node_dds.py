@@ -8,12 +8,6 @@ result before the next set: nothing depends on timing but the timeouts. The node
 
 from __future__ import annotations
 
-import queue
-import subprocess
-import sys
-import threading
-import time
-
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,11 +16,12 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_helpers.scripted_publisher import ScriptedPublisher, nested_parameters
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from bevformer_ros.ros_process import GraphProbe, RosProcess, child_env
+from bevformer_ros.ros_process import GraphProbe, RosProcess
 from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
 
 NS = '/test'
@@ -35,67 +30,10 @@ EMBED, BEV = 32, 10
 T0 = 1000.0  # seconds; far from 0 so that going "backwards" stays positive
 
 
-def _nested(flat):
-    tree = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    return tree
-
-
 def _write_params(path, **overrides):
     params = small_model_parameters(outputs__score_threshold=0.0, diagnostics__period_s=0.2, **overrides)
-    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': _nested(params)}}))
+    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': nested_parameters(params)}}))
     return path
-
-
-class ScriptedPublisher:
-    """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once the set is published."""
-
-    def __init__(self, env, log_dir):
-        args = [sys.executable, '-m', 'bevformer_ros.tools.six_camera_publisher', '--stdin',
-                '--namespace', NS, '--width', str(SMALL_IMAGE_WIDTH), '--height', str(SMALL_IMAGE_HEIGHT)]
-        self._stderr = open(log_dir / 'publisher.log', 'wb')
-        self.proc = subprocess.Popen(args, env=child_env(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, bufsize=1)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
-
-    def expect(self, prefix, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith(prefix):
-                return line
-        raise TimeoutError(f'publisher did not print {prefix!r} (exit code {self.proc.poll()})')
-
-    def send(self, stamp_s, faults=()):
-        self.proc.stdin.write(f'frame {stamp_s:.9f} {" ".join(faults)}\n')
-        self.proc.stdin.flush()
-        self.expect('sent')
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write('quit\n')
-                self.proc.stdin.close()
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        self._stderr.close()
 
 
 def _stamp_s(msg):
@@ -180,7 +118,7 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             outputs = Outputs(probe)
             probe.wait_for_topics([f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'],
                                   timeout=20, watch=[node])
-            publisher = ScriptedPublisher(ros_env, tmp_path)
+            publisher = ScriptedPublisher(ros_env, tmp_path, NS, SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT)
             publisher.expect('ready')
 
             # First frame: resend until the node's publishers have discovered this probe.

@@ -14,7 +14,8 @@ from pathlib import Path
 import bevformer_ros
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_FILES = ('setup.py', 'setup.cfg', 'package.xml', 'resource', 'config', 'launch', 'bevformer_ros')
+PACKAGE_FILES = ('setup.py', 'setup.cfg', 'package.xml', 'resource', 'config', 'launch', 'models',
+                 'bevformer_ros')
 
 
 def test_package_xml_setup_py_and_module_agree_on_name_and_version():
@@ -45,6 +46,8 @@ def test_install_puts_data_files_where_ament_and_resources_find_them(tmp_path):
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns('__pycache__'))
         else:
             shutil.copy2(origin, source / name)
+    (source / 'models').mkdir(exist_ok=True)
+    (source / 'models' / 'packaging_test.pth').write_bytes(b'PK\x03\x04')  # models/*.pth ship too
     prefix = tmp_path / 'install'
     offline = ['--quiet', '--no-deps', '--no-build-isolation', '--no-index', '--prefix', str(prefix)]
     pip = subprocess.run([sys.executable, '-m', 'pip', 'install', *offline, str(source)],
@@ -57,13 +60,16 @@ def test_install_puts_data_files_where_ament_and_resources_find_them(tmp_path):
     shipped = (ROOT / 'config' / 'fastdds_shm.xml').read_bytes()
     assert (share / 'config' / 'fastdds_shm.xml').read_bytes() == shipped
     assert (prefix / 'bin' / 'bevformer_node').is_file()
+    assert (share / 'models' / 'packaging_test.pth').read_bytes() == b'PK\x03\x04'
 
     site = prefix / 'lib' / f'python{sys.version_info.major}.{sys.version_info.minor}' / 'site-packages'
     env = {**os.environ, 'AMENT_PREFIX_PATH': str(prefix), 'PYTHONPATH': str(site)}
-    code = ('import bevformer_ros; from bevformer_ros.resources import config_file; '
-            "print(bevformer_ros.__file__); print(config_file('fastdds_shm.xml'))")
+    code = ('import bevformer_ros; from bevformer_ros.resources import checkpoint_path, config_file; '
+            "print(bevformer_ros.__file__); print(config_file('fastdds_shm.xml')); "
+            "print(checkpoint_path('packaging_test.pth'))")
     out = subprocess.run([sys.executable, '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    module_file, config = out.stdout.split()
+    module_file, config, checkpoint = out.stdout.split()
     assert Path(module_file).is_relative_to(site)
     assert Path(config) == share / 'config' / 'fastdds_shm.xml'
+    assert Path(checkpoint) == share / 'models' / 'packaging_test.pth'  # a bare model.checkpoint name

@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from bevformer_ros import ros_convert
+from bevformer_ros import drawing, overlay, ros_convert
+from bevformer_ros.frame_view import Boxes, FrameView
 from bevformer_ros.markers import CLASS_COLORS, NUSCENES_CLASSES, box_corners, build_box_markers
 from bevformer_ros.resources import config_file
 from bevformer_ros.rig import load_rig
 from bevformer_ros.tools import render
-from bevformer_ros.tools.frame_view import Boxes, FrameView, boxes_from_marker_array
+from bevformer_ros.tools.frame_view import boxes_from_marker_array
 from bevformer_ros.tools.png import encode_png
 from bevformer_ros.tools.synth import write_scene_bag
 
@@ -55,12 +56,12 @@ def _grey_frame(width=320, height=180):
 def test_camera_overlay_draws_box_edges_at_the_projected_corners():
     frame = _grey_frame()
     tile_w, tile_h = 160, 90
-    plain = render.render_cameras(frame, tile_width=tile_w)
+    plain = overlay.render_cameras(frame, tile_width=tile_w)
     box = np.array([[0.5, 12.0, -1.8, 1.9, 4.5, 1.7, 0.3, 0.0, 0.0]])  # LIDAR_TOP: 12 m ahead
     frame.ground_truth = Boxes(box, np.array([0]))
-    mosaic = render.render_cameras(frame, tile_width=tile_w)
+    mosaic = overlay.render_cameras(frame, tile_width=tile_w)
     drawn = np.any(mosaic != plain, axis=-1)
-    assert (mosaic[drawn] == render.GT_COLOR).all()
+    assert (mosaic[drawn] == overlay.GT_COLOR).all()
     x, y, z, w, length, h, yaw = box[0, :7]
     corners = box_corners((x, y, z + h / 2), (length, w, h), -yaw - math.pi / 2)
     p = np.c_[corners, np.ones(8)] @ RIG.lidar2img(image_scale=tile_w / 1600)[0].T
@@ -77,7 +78,7 @@ def test_bev_draws_detections_in_class_colour_at_their_position():
     bus = np.array([[-20.0, 30.0, -1.8, 2.9, 10.5, 3.4, 0.0, 0.0, 0.0]])
     frame.detections = Boxes(bus, np.array([label]), np.array([0.9]))
     size = 512
-    bev = render.render_bev(frame, size)
+    bev = overlay.render_bev(frame, size)
     colour = tuple(round(255 * c) for c in CLASS_COLORS['bus'])
     rows, cols = np.nonzero(np.all(bev == colour, axis=-1))
     scale = size / 102.4
@@ -98,3 +99,14 @@ def test_markers_from_the_node_convert_back_to_its_boxes():
     np.testing.assert_allclose(parsed.boxes[0, 7:], boxes[0, 7:], atol=1e-9)  # velocity from the arrow
     np.testing.assert_array_equal(parsed.labels, labels)
     np.testing.assert_allclose(parsed.scores, scores, atol=0.005)  # the label text has two decimals
+
+
+def test_segments_reaching_far_outside_are_drawn_where_they_cross_the_picture():
+    image = np.zeros((100, 120, 3), np.uint8)
+    start = np.array([[-5000.0, 50.0], [-1000.0, -1000.0], [-300.0, 500.0], [60.0, -1e6]])
+    end = np.array([[5000.0, 50.0], [1000.0, 1000.0], [500.0, 200.0], [60.0, -10.0]])  # last two: outside
+    drawing.draw_segments(image, start, end, (255, 0, 0))
+    expected = np.zeros((100, 120), bool)
+    expected[50, :] = True  # the horizontal line, full width
+    expected[np.arange(100), np.arange(100)] = True  # the diagonal y = x
+    np.testing.assert_array_equal(image[..., 0] == 255, expected)

@@ -47,7 +47,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, map_location: Any
     Raises FileNotFoundError for a missing file and CheckpointError (a ValueError) for everything else.
     """
     path = Path(path)
-    raw = _read(path, map_location)
+    raw = read_checkpoint(path, map_location)
     state_dict, meta = _unwrap(raw, path)
     state_dict, metadata = _strip_module_prefix(state_dict)
     expected = model.state_dict()
@@ -85,7 +85,14 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str
     os.replace(tmp, path)
 
 
-def _read(path: Path, map_location: Any) -> Any:
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> Any:
+    """The object stored in a checkpoint file, read with ``weights_only=True``.
+
+    ``mmap`` maps the tensors instead of reading them (for a look at ``meta``: cheap even for a large file);
+    files in the legacy (pre-zip) format are read in full. Raises FileNotFoundError for a missing file and
+    CheckpointError, with what to do, for a directory, a non-checkpoint, a corrupt file or pickled code.
+    """
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"checkpoint not found: {path}. Download the official weights (bevformer_tiny/small/base *.pth, "
@@ -93,9 +100,9 @@ def _read(path: Path, map_location: Any) -> Any:
         )
     if path.is_dir():
         raise CheckpointError(f"checkpoint path {path} is a directory; give the .pth file inside it")
-    _sniff(path)
+    zipped = _sniff(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and zipped)
     except pickle.UnpicklingError as err:
         if "weights only" in str(err).lower() or "weights_only" in str(err).lower():
             raise CheckpointError(_unsafe_message(path, err)) from None
@@ -104,8 +111,11 @@ def _read(path: Path, map_location: Any) -> Any:
         raise CheckpointError(_corrupt_message(path, err)) from None
 
 
-def _sniff(path: Path) -> None:
-    """Reject files that are plainly not PyTorch checkpoints, with a hint about what they are instead."""
+def _sniff(path: Path) -> bool:
+    """Reject files that are plainly not PyTorch checkpoints, with a hint about what they are instead.
+
+    True for the zip format (torch >= 1.6), False for a legacy pickle.
+    """
     with path.open("rb") as f:
         head = f.read(64)
     if not head:
@@ -113,7 +123,7 @@ def _sniff(path: Path) -> None:
             f"checkpoint {path} is empty (0 bytes): the download or copy failed; fetch it again"
         )
     if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        return  # zip (torch >= 1.6) or legacy pickle
+        return head.startswith(b"PK")
     text = head.lstrip().lower()
     if text.startswith((b"<!doctype html", b"<html")):
         what = "an HTML page (the download returned a web page, not the file)"

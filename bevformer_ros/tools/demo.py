@@ -2,7 +2,7 @@
 
 1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output folder).
 2. Start `bevformer_node` as its own process on a private ROS graph (own domain, this host only, the
-   shared-memory Fast DDS profile for large images), with the chosen preset and weights.
+   shared-memory Fast DDS profile for large images), with the chosen model and weights.
 3. Replay the bag into it frame by frame (bevformer_replay's player, raw CDR over DDS): each frame's odometry,
    CameraInfo and six images go out, then the demo waits for the node's ~/markers for that frame before the
    next one, so a slow CPU costs time but never frames.
@@ -10,11 +10,15 @@
    picture per frame (cameras with projected boxes, BEV with detections, ground truth and the BEV feature
    heat map) and print frames, latency and detections.
 
-Without --checkpoint the node runs with seeded RANDOM weights: its boxes show that the pipeline works, not
-what is on the road. Real detections need a trained BEVFormer checkpoint (--checkpoint, see issue 7).
+Model. When the package ships models/bevformer_demo_small.pth (the demo_small model trained on synthetic
+scenes, config/bevformer_demo_small.yaml), the default is that model on a scene it never saw in training
+(seed 1000: training used seeds 0-5, validation 100-101), rendered as it was trained: 400x225 at 2 Hz. Without
+that file, or with --preset tiny|small|base and no --checkpoint, the node runs with seeded RANDOM weights: its
+boxes show that the pipeline works, not what is on the road, and the demo says so.
 
-    python -m bevformer_ros.tools.demo                      # tiny preset, 6 frames of 1600x900, CPU is fine
-    python -m bevformer_ros.tools.demo --checkpoint bevformer_tiny_epoch_24.pth --device cuda --frames 24
+    python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else random tiny
+    python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames of 1600x900
+    python -m bevformer_ros.tools.demo --preset tiny --checkpoint bevformer_tiny_epoch_24.pth --device cuda
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from bevformer_ros.resources import config_file
+from bevformer_ros.resources import ResourceNotFoundError, config_file, model_file
 from bevformer_ros.small_model import small_model_parameters
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 from bevformer_ros.tools.bag_io import BagError, BagWriter, header_stamp_ns
@@ -42,10 +46,34 @@ NODE = '/bevformer'
 MARKERS, BEV_FEATURES, BEV_IMAGE = f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'
 OUTPUT_TYPES = {MARKERS: 'visualization_msgs/msg/MarkerArray', BEV_FEATURES: 'sensor_msgs/msg/Image',
                 BEV_IMAGE: 'sensor_msgs/msg/Image'}
-PRESETS = ('tiny', 'small', 'base', 'toy')
+PRESETS = ('demo_small', 'tiny', 'small', 'base', 'toy')
 RANDOM_WEIGHTS_NOTE = ('RANDOM WEIGHTS (no --checkpoint): the boxes are meaningless; real detections need a '
                        'trained checkpoint (issue 7)')
+TRAINED_NOTE = 'trained demo_small weights (synthetic scenes, see README)'
+TRAINED_MODEL = 'bevformer_demo_small.pth'  # in the package's models/ folder
 SCENE_RATE_HZ = 2.0  # nuScenes keyframe rate, the frame spacing BEVFormer's temporal model was trained on
+
+
+@dataclass(frozen=True)
+class SceneDefaults:
+    frames: int
+    width: int
+    height: int
+    seed: int
+
+
+# demo_small: the size it was trained at (presets.demo_small) and a held-out seed (training 0-5, validation
+# 100-101); the official presets: nuScenes-size images.
+SCENE_DEFAULTS = {'demo_small': SceneDefaults(frames=12, width=400, height=225, seed=1000)}
+NUSCENES_SCENE = SceneDefaults(frames=6, width=1600, height=900, seed=0)
+
+
+def shipped_checkpoint() -> Path | None:
+    """models/bevformer_demo_small.pth of the install or checkout, None when it does not ship."""
+    try:
+        return model_file(TRAINED_MODEL)
+    except ResourceNotFoundError:
+        return None
 
 
 @dataclass
@@ -61,6 +89,38 @@ class Outputs:
 
     def has(self, topic: str, stamp_ns: int) -> bool:
         return stamp_ns in self.raw.get(topic, {})
+
+
+def apply_defaults(args: argparse.Namespace, shipped: Path | None) -> None:
+    """Fill the model and scene options left out (None) in place; ValueError for an unusable combination.
+
+    `shipped`: the packaged demo_small checkpoint, or None when it does not ship.
+    """
+    if args.preset is None:
+        args.preset = 'demo_small' if shipped is not None else 'tiny'
+    if args.preset == 'demo_small' and not args.checkpoint and shipped is None:
+        raise ValueError(f'--preset demo_small needs its weights: models/{TRAINED_MODEL} does not ship with '
+                         'this checkout or install; pass --checkpoint FILE.pth (a bevformer_train final.pth)')
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        raise ValueError(f'--checkpoint {args.checkpoint}: no such file')
+    scene = SCENE_DEFAULTS.get(args.preset, NUSCENES_SCENE)
+    for name in ('frames', 'width', 'height', 'seed'):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(scene, name))
+    if args.frames < 1:
+        raise ValueError('--frames must be at least 1')
+    args.shipped = shipped
+
+
+def trained(args: argparse.Namespace) -> bool:
+    """Whether the node runs the demo_small weights (shipped, or given with --checkpoint)."""
+    return args.preset == 'demo_small'
+
+
+def weights_label(args: argparse.Namespace) -> str:
+    if args.checkpoint:
+        return args.checkpoint
+    return str(args.shipped) if trained(args) else 'random'
 
 
 def _nested(flat: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     bag = ensure_scene(out, args.frames, args.width, args.height, args.seed)
     gt_frames, _ = read_ground_truth(ground_truth_path(bag))
     stamps = [f.stamp_ns for f in gt_frames]
-    weights = args.checkpoint or 'random'
+    weights = weights_label(args)
     params = node_parameters_file(args.preset, out)
     node_args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params),
                  '-p', f'model.device:={args.device}']
@@ -241,8 +301,8 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     from visualization_msgs.msg import MarkerArray
 
     write_outputs_bag(out / 'outputs.mcap', outputs)
-    notes = [] if args.checkpoint else [RANDOM_WEIGHTS_NOTE]
-    notes.append(f'preset {args.preset}, device {args.device}, weights {args.checkpoint or "random"}')
+    notes = [TRAINED_NOTE] if trained(args) else [] if args.checkpoint else [RANDOM_WEIGHTS_NOTE]
+    notes.append(f'preset {args.preset}, device {args.device}, weights {weights_label(args)}')
     pictures = render_pictures(bag, outputs, out, notes)
     done = [x for x in latencies if x is not None]
     counts = [len(boxes_from_marker_array(deserialize_message(raw, MarkerArray)))
@@ -256,7 +316,9 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     if counts:
         print(f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
               f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}')
-    if not args.checkpoint:
+    if trained(args):
+        print(f'  weights: {TRAINED_NOTE}: {weights_label(args)}')
+    elif not args.checkpoint:
         print(f'  NOTE: {RANDOM_WEIGHTS_NOTE}')
     print(f'  pictures: {pictures[0].parent}/frame_0000.png .. {pictures[-1].name}' if pictures else
           '  pictures: none')
@@ -267,29 +329,42 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     return 0 if done else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; options left out stay None until `apply_defaults` fills them."""
     parser = argparse.ArgumentParser(prog='bevformer_demo', description=__doc__.split('\n')[0],
                                      epilog=__doc__.split('\n\n', 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--preset', choices=PRESETS, default='tiny',
-                        help='model preset (default tiny); toy = tiny at toy sizes, a second per frame')
+    parser.add_argument('--preset', choices=PRESETS,
+                        help='model (default: demo_small when models/bevformer_demo_small.pth ships, else '
+                             'tiny); demo_small = the model trained on synthetic scenes; toy = tiny at toy '
+                             'sizes, a second per frame')
     parser.add_argument('--checkpoint', default='',
-                        help='official BEVFormer .pth of the preset (default: none, random weights)')
-    parser.add_argument('--frames', type=int, default=6, help='frames of the synthetic scene (default 6)')
+                        help='.pth of the preset (default: the shipped weights for demo_small, none = random '
+                             'weights for the others)')
+    parser.add_argument('--frames', type=int,
+                        help='frames of the synthetic scene (default 12 for demo_small, else 6)')
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
-    parser.add_argument('--width', type=int, default=1600, help='camera image width (default 1600)')
-    parser.add_argument('--height', type=int, default=900, help='camera image height (default 900)')
-    parser.add_argument('--seed', type=int, default=0, help='scene seed (default 0)')
+    parser.add_argument('--width', type=int,
+                        help='camera image width (default 400 for demo_small, else 1600)')
+    parser.add_argument('--height', type=int,
+                        help='camera image height (default 225 for demo_small, else 900)')
+    parser.add_argument('--seed', type=int,
+                        help='scene seed (default 1000 for demo_small, a scene it never trained on; else 0)')
     parser.add_argument('--out', type=Path, default=Path('out/demo'), help='output folder (default out/demo)')
     parser.add_argument('--frame-timeout', type=float, default=60.0,
                         help='seconds to wait for one frame\'s output (default 60; twice that for the first)')
     parser.add_argument('--startup-timeout', type=float, default=180.0,
                         help='seconds for the node to load its model (default 180)')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.frames < 1:
-        parser.error('--frames must be at least 1')
-    if args.checkpoint and not Path(args.checkpoint).is_file():
-        parser.error(f'--checkpoint {args.checkpoint}: no such file')
+    try:
+        apply_defaults(args, shipped_checkpoint())
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         return run(args)
     except (BagError, TimeoutError, RuntimeError) as exc:

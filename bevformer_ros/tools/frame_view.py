@@ -1,45 +1,25 @@
-"""What one picture shows: six camera images with their projections, detections, ground truth, the BEV.
+"""Boxes back from MarkerArrays: the node's detections and bevformer_synth's ground truth, for the pictures.
 
 `boxes_from_marker_array` turns a visualization_msgs/MarkerArray written by the node (`bevformer/boxes` CUBEs,
 `bevformer/labels` texts "class score", `bevformer/velocity` arrows) or by `bevformer_synth`
 (`ground_truth/...`) back into boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]`; it reads rclpy and rosbags
-messages alike (same field names).
+messages alike (same field names). `Boxes` and `FrameView` live in `bevformer_ros.frame_view`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bevformer_ros.frame_view import Boxes, FrameView
 from bevformer_ros.markers import NUSCENES_CLASSES
+
+__all__ = ['Boxes', 'FrameView', 'boxes_from_marker_array', 'marker_array_stamp_ns']
 
 CUBE, TEXT_VIEW_FACING, ARROW, ADD = 1, 9, 0, 0  # visualization_msgs/Marker type and action values
 ARROW_TIME_S = 1.0  # the node draws velocity arrows 1 s long (markers.build_box_markers default)
-
-
-@dataclass(frozen=True)
-class Boxes:
-    boxes: np.ndarray  # [K, 9] [x, y, z_bottom, w, l, h, yaw, vx, vy] in the reference frame
-    labels: np.ndarray  # [K] int64 index into NUSCENES_CLASSES, -1 when unknown
-    scores: np.ndarray | None = None  # [K], None for ground truth
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-
-@dataclass
-class FrameView:
-    stamp_ns: int
-    images: dict[str, np.ndarray]  # camera name -> uint8 [H, W, 3] RGB
-    lidar2img: dict[str, np.ndarray]  # camera name -> [4, 4] reference frame -> pixels of that image
-    detections: Boxes | None = None
-    ground_truth: Boxes | None = None
-    bev: np.ndarray | None = None  # BEV features [bev_h, bev_w, C] (rows +y) or a uint8 [h, w, 3] picture
-    title: str = ''
-    notes: list[str] = field(default_factory=list)  # extra lines under the title
 
 
 def _heading(q: Any) -> float:

@@ -27,7 +27,6 @@ frames), with iterations instead of epochs.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from bevformer_ros.model.config import (
     NeckConfig,
     preset,
 )
+from bevformer_ros.model.config_dict import bevformer_config_from_dict, config_to_dict, dataclass_from_dict
 
 
 @dataclass(frozen=True)
@@ -165,42 +165,7 @@ def train_preset(name: str) -> TrainPreset:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# plain-dict form (JSON files, checkpoint meta)
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Convert a (nested) config dataclass to plain dicts and lists (JSON- and ``weights_only``-safe)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping; list values become tuples, nested dataclasses recurse."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ValueError(f'{where}: unknown keys {unknown}; valid keys are {sorted(names)}')
-    kwargs = {}
-    for key, value in values.items():
-        nested = _NESTED.get((cls, key))
-        if nested is not None and value is not None:
-            kwargs[key] = _build(nested, value, f'{where}.{key}')
-        else:
-            kwargs[key] = _tuples(value)
-    return cls(**kwargs)
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-_NESTED = {
-    (BEVFormerConfig, 'backbone'): BackboneConfig,
-    (BEVFormerConfig, 'neck'): NeckConfig,
-    (BEVFormerConfig, 'image'): ImageConfig,
-    (BEVFormerConfig, 'head'): HeadConfig,
-}
+# plain-dict form (JSON files, checkpoint meta); dict <-> dataclass: bevformer_ros.model.config_dict
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,12 +191,10 @@ def config_from_dict(doc: Mapping[str, Any], where: str = 'config') -> TrainPres
     base = train_preset(doc['preset']) if doc.get('preset') else TrainPreset(BEVFormerConfig())
     model = _merge(config_to_dict(base.model), doc.get('model') or {})
     train = _merge(config_to_dict(base.train), doc.get('train') or {})
-    try:
-        return TrainPreset(
-            _build(BEVFormerConfig, model, f'{where}.model'), _build(TrainConfig, train, f'{where}.train')
-        )
-    except TypeError as exc:
-        raise ValueError(f'{where}: {exc}') from exc
+    return TrainPreset(
+        bevformer_config_from_dict(model, f'{where}.model'),
+        dataclass_from_dict(TrainConfig, train, f'{where}.train'),
+    )
 
 
 def load_config_json(path: str | Path) -> TrainPreset:

@@ -19,16 +19,35 @@ def draw_segments(image: np.ndarray, start: np.ndarray, end: np.ndarray, color: 
     start = np.asarray(start, dtype=np.float64).reshape(-1, 2)
     end = np.asarray(end, dtype=np.float64).reshape(-1, 2)
     finite = np.isfinite(start).all(axis=1) & np.isfinite(end).all(axis=1)
-    start, end = start[finite], end[finite]
+    start, end = _clip_segments(start[finite], end[finite], image.shape[1], image.shape[0], thickness)
     if len(start) == 0:
         return
     steps = np.ceil(np.abs(end - start).max(axis=1)).astype(np.int64) + 1  # [N] samples per segment
-    steps = np.minimum(steps, 20_000)  # a segment reaching far outside the picture
     owner = np.repeat(np.arange(len(steps)), steps)
     first = np.cumsum(steps) - steps
     f = (np.arange(owner.size) - first[owner]) / np.maximum(steps[owner] - 1, 1)
     points = start[owner] + f[:, None] * (end[owner] - start[owner])  # [P, 2]
     _stamp(image, np.round(points).astype(np.int64), color, thickness)
+
+
+def _clip_segments(start: np.ndarray, end: np.ndarray, width: int, height: int, margin: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of the segments inside the picture grown by `margin` pixels (Liang-Barsky), [M, 2] each.
+
+    Projected box edges often reach thousands of pixels outside a camera picture; sampling only what can be
+    seen keeps the cost to the picture's size.
+    """
+    delta = end - start  # [N, 2]
+    low = np.array([-margin, -margin], dtype=np.float64)
+    high = np.array([width - 1 + margin, height - 1 + margin], dtype=np.float64)
+    p = np.concatenate([-delta, delta], axis=1)  # [N, 4]: x >= low, y >= low, x <= high, y <= high
+    q = np.concatenate([start - low, high - start], axis=1)  # [N, 4]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t = q / p
+    t0 = np.max(np.where(p < 0, t, 0.0), axis=1)  # [N] entering
+    t1 = np.min(np.where(p > 0, t, 1.0), axis=1)  # [N] leaving
+    keep = (t0 <= t1) & ~np.any((p == 0) & (q < 0), axis=1)  # parallel to an edge and outside it: gone
+    return start[keep] + t0[keep, None] * delta[keep], start[keep] + t1[keep, None] * delta[keep]
 
 
 def _stamp(image: np.ndarray, xy: np.ndarray, color: Sequence[int], thickness: int) -> None:

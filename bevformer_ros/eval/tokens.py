@@ -1,0 +1,27 @@
+"""nuScenes tokens for frames that come from bags: deterministic, so that a results JSON written by one tool
+and the tables written by another agree on every sample without sharing state.
+
+A sample is identified by its scene name (the bag's file or directory name without suffix) and its frame
+stamp (the synchronized image stamp, ns); every other record is keyed by the parts that make it unique.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def scene_name(bag: str | Path) -> str:
+    """`val_0.mcap` -> `val_0`; a bag directory keeps its name."""
+    path = Path(bag)
+    return path.stem if path.suffix else path.name
+
+
+def token(*parts: object) -> str:
+    """32 hex digits, like nuScenes tokens, of the joined parts."""
+    return hashlib.md5('/'.join(str(p) for p in parts).encode()).hexdigest()
+
+
+def sample_token(scene: str, stamp_ns: int) -> str:
+    """The token of the sample (frame) of `scene` at `stamp_ns`."""
+    return token('sample', scene, int(stamp_ns))

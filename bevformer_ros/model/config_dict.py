@@ -1,0 +1,64 @@
+"""Config dataclasses <-> plain dicts: the form stored in JSON files and in the meta of project checkpoints.
+
+`config_to_dict` gives nested dicts and lists of plain values (JSON- and `weights_only`-safe);
+`bevformer_config_from_dict` rebuilds a `BEVFormerConfig` from such a dict. Keys a dict leaves out take the
+dataclass defaults; a key the dataclass does not have is an error naming the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bevformer_ros.model.config import BackboneConfig, BEVFormerConfig, HeadConfig, ImageConfig, NeckConfig
+
+# Fields holding a nested config dataclass (or None).
+NESTED: dict[tuple[type, str], type] = {
+    (BEVFormerConfig, 'backbone'): BackboneConfig,
+    (BEVFormerConfig, 'neck'): NeckConfig,
+    (BEVFormerConfig, 'image'): ImageConfig,
+    (BEVFormerConfig, 'head'): HeadConfig,
+}
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Convert a (nested) config dataclass to plain dicts and lists (JSON- and ``weights_only``-safe)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def dataclass_from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping; list values become tuples, nested configs recurse.
+
+    ValueError names ``where`` (e.g. ``config.model.head``) for unknown keys and for values the dataclass
+    rejects.
+    """
+    if not isinstance(values, Mapping):
+        raise ValueError(f'{where}: expected a mapping of {cls.__name__} fields, got {type(values).__name__}')
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f'{where}: unknown keys {unknown}; valid keys are {sorted(names)}')
+    kwargs = {}
+    for key, value in values.items():
+        nested = NESTED.get((cls, key))
+        if nested is not None and value is not None:
+            kwargs[key] = dataclass_from_dict(nested, value, f'{where}.{key}')
+        else:
+            kwargs[key] = _tuples(value)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f'{where}: {exc}') from exc
+
+
+def bevformer_config_from_dict(values: Mapping[str, Any], where: str = 'model') -> BEVFormerConfig:
+    """The BEVFormerConfig of a dict written by `config_to_dict` (ValueError naming `where` if invalid)."""
+    return dataclass_from_dict(BEVFormerConfig, values, where)
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value

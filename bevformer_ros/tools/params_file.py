@@ -1,0 +1,69 @@
+"""Node parameters for the offline tools: a ROS 2 parameter YAML (`--params`) and `-p NAME:=VALUE` overrides,
+as flat `{name: value}` for `NodeConfig.from_parameters`.
+
+A parameter file is what `ros2 run ... --ros-args --params-file` reads: `{node: {ros__parameters: {...}}}`
+with nested groups (`model: {preset: tiny}` is `model.preset`). Sections for `/**`, `**`, the node name or
+`/<node name>` apply (in file order); others belong to other nodes and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NODE_NAME = 'bevformer'
+
+
+class ParamsError(ValueError):
+    """A parameter file or override that cannot be read; the message names it and the expected form."""
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+    """{'model': {'preset': 'tiny'}} -> {'model.preset': 'tiny'} (lists stay values)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f'{name}.'))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """Flat parameters of `node_name` in a ROS 2 parameter YAML file."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f'cannot read parameter file {path}: {exc}') from exc
+    matching = {'/**', '**', node_name, f'/{node_name}'}
+    sections = []
+    for key, node in (doc.items() if isinstance(doc, Mapping) else ()):
+        if key in matching and isinstance(node, Mapping) and isinstance(node.get('ros__parameters'), Mapping):
+            sections.append(node['ros__parameters'])
+    if not sections:
+        raise ParamsError(f'{path} holds no ros__parameters for the node {node_name!r}; expected '
+                          f'"/**: {{ros__parameters: {{model: {{preset: tiny}}, ...}}}}" (see config/*.yaml)')
+    params: dict[str, Any] = {}
+    for section in sections:
+        params.update(flatten(section))
+    return params
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """['model.seed:=3', 'cameras.compressed:=true'] -> {'model.seed': 3, 'cameras.compressed': True}; the
+    value is read as YAML, as `ros2 run ... -p` does."""
+    params = {}
+    for item in items:
+        name, sep, text = item.partition(':=')
+        if not sep or not name:
+            raise ParamsError(f'parameter {item!r}: expected NAME:=VALUE, e.g. model.device:=cpu')
+        try:
+            params[name] = yaml.safe_load(text) if text else ''
+        except yaml.YAMLError as exc:
+            raise ParamsError(f'parameter {item!r}: the value is not valid YAML ({exc})') from exc
+    return params

@@ -1,0 +1,69 @@
+"""The six-camera publisher as a child process driven line by line, and node parameter files for tests."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+from bevformer_ros.ros_process import child_env
+
+
+def nested_parameters(flat):
+    """{'model.preset': 'tiny'} -> {'model': {'preset': 'tiny'}}, the layout of a ROS 2 parameter file."""
+    tree = {}
+    for name, value in flat.items():
+        *groups, leaf = name.split('.')
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return tree
+
+
+class ScriptedPublisher:
+    """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once the set is published."""
+
+    def __init__(self, env, log_dir, namespace, width, height):
+        args = [sys.executable, '-m', 'bevformer_ros.tools.six_camera_publisher', '--stdin',
+                '--namespace', namespace, '--width', str(width), '--height', str(height)]
+        self._stderr = open(log_dir / 'publisher.log', 'wb')
+        self.proc = subprocess.Popen(args, env=child_env(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, text=True, bufsize=1)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def expect(self, prefix, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if line.startswith(prefix):
+                return line
+        raise TimeoutError(f'publisher did not print {prefix!r} (exit code {self.proc.poll()})')
+
+    def send(self, stamp_s, faults=()):
+        self.proc.stdin.write(f'frame {stamp_s:.9f} {" ".join(faults)}\n')
+        self.proc.stdin.flush()
+        self.expect('sent')
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write('quit\n')
+                self.proc.stdin.close()
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
