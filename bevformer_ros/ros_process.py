@@ -1,3 +1,17 @@
+# Copyright 2026 The bevformer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Run ROS 2 processes on a private graph: isolation variables, a child-process handle, a probe.
 
 Used by the tests, the demo and the benchmarks, which all start nodes as separate processes:
