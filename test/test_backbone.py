@@ -35,14 +35,14 @@ PREFIX = "img_backbone."
 def _load(name: str) -> dict:
     path = REFERENCE / name
     if not path.exists():
-        pytest.skip(f"fixture {path} not available")
+        pytest.fail(f"fixture {path} not available")
     return torch.load(path, weights_only=True)
 
 
 def _manifest(preset: str, prefix: str) -> list[tuple[str, tuple[int, ...], str]]:
     path = REFERENCE / f"official_keys_{preset}.json"
     if not path.exists():
-        pytest.skip(f"manifest {path} not available")
+        pytest.fail(f"manifest {path} not available")
     entries = json.loads(path.read_text())
     return [(k[len(prefix) :], tuple(shape), dtype) for k, shape, dtype in entries if k.startswith(prefix)]
 

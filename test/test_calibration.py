@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from reference_fixtures import CASE_SMALL
 
 from bevformer_ros.calibration import (
     CalibrationError,
@@ -34,7 +35,7 @@ from bevformer_ros.calibration import (
 from bevformer_ros.rig import CAMERA_NAMES, RigError, load_rig, parse_rig
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = Path('/work/shared/fixtures/bevformer_reference/case_small.pt')
+FIXTURE = CASE_SMALL
 RIG_YAML = ROOT / 'config' / 'nuscenes_rig.yaml'
 
 
@@ -57,7 +58,7 @@ def quat_to_matrix_by_rotating_axes(q_wxyz):
 @pytest.fixture(scope='module')
 def case_small():
     if not FIXTURE.exists():
-        pytest.skip(f'{FIXTURE} not present')
+        pytest.fail(f'{FIXTURE} not present')
     return torch.load(FIXTURE, weights_only=True)
 
 

@@ -21,18 +21,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from reference_fixtures import REFERENCE
 
 from bevformer_ros.tools.check_official import decode_png_bgr, main
 
-FIXTURES = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference'
-if not FIXTURES.exists():
-    FIXTURES = Path('/work/shared/fixtures/bevformer_reference')
+FIXTURES = REFERENCE
 
 
 def fixture(name: str) -> Path:
     path = FIXTURES / name
     if not path.exists():
-        pytest.skip(f'fixture missing: {path}')
+        pytest.fail(f'fixture missing: {path}')
     return path
 
 

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
+from reference_fixtures import CASE_SMALL
 
 from bevformer_ros.model.config import BEVFormerConfig, HeadConfig, from_official_config, preset
 
-FIXTURE = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference/case_small.pt'
-if not FIXTURE.exists():
-    FIXTURE = Path('/work/shared/fixtures/bevformer_reference/case_small.pt')
+FIXTURE = CASE_SMALL
 
 
 @pytest.fixture(scope='module')
 def official() -> dict:
     if not FIXTURE.exists():
-        pytest.skip(f'fixture missing: {FIXTURE}')
+        pytest.fail(f'fixture missing: {FIXTURE}')
     return torch.load(FIXTURE, weights_only=True)['config']
 
 

@@ -23,20 +23,20 @@ result before the next set: nothing depends on timing but the timeouts. The node
 from __future__ import annotations
 
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers.scripted_publisher import ScriptedPublisher, nested_parameters
+from ros_helpers.scripted_publisher import ScriptedPublisher
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from bevformer_ros.ros_process import GraphProbe, RosProcess
 from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
+from bevformer_ros.tools.params_file import write_params_file
 
 NS = '/test'
 NODE = f'{NS}/bevformer'
@@ -46,7 +46,7 @@ T0 = 1000.0  # seconds; far from 0 so that going "backwards" stays positive
 
 def _write_params(path, **overrides):
     params = small_model_parameters(outputs__score_threshold=0.0, diagnostics__period_s=0.2, **overrides)
-    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': nested_parameters(params)}}))
+    write_params_file(path, params)
     return path
 
 

@@ -26,17 +26,17 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers.scripted_publisher import ScriptedPublisher, nested_parameters
+from ros_helpers.scripted_publisher import ScriptedPublisher
 from sensor_msgs.msg import Image
 from smoke_checkpoint import train_smoke_checkpoint
 from visualization_msgs.msg import MarkerArray
 
 from bevformer_ros.markers import CLASS_COLORS
 from bevformer_ros.ros_process import GraphProbe, RosProcess
+from bevformer_ros.tools.params_file import write_params_file
 from bevformer_ros.tools.six_camera_publisher import CAMERAS, synthetic_image
 
 NS = '/test'
@@ -57,7 +57,7 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
               'model.device': 'cpu', 'outputs.score_threshold': 0.0, 'outputs.publish_overlay': True,
               'outputs.overlay_tile_width': tile_w}
     params_file = tmp_path / 'params.yaml'
-    params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': nested_parameters(params)}}))
+    write_params_file(params_file, params)
     node_args = ['-m', 'bevformer_ros.node', '--ros-args', '--params-file', str(params_file),
                  '-r', f'__ns:={NS}']
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

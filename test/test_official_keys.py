@@ -17,23 +17,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from reference_fixtures import REFERENCE
 
 from bevformer_ros.model.config import preset
 from bevformer_ros.model.detector import build_bevformer
 
-FIXTURES = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference'
-if not FIXTURES.exists():
-    FIXTURES = Path('/work/shared/fixtures/bevformer_reference')
+FIXTURES = REFERENCE
 
 
 def manifest(name: str) -> list[tuple[str, list[int], str]]:
     path = FIXTURES / f'official_keys_{name}.json'
     if not path.exists():
-        pytest.skip(f'manifest missing: {path}')
+        pytest.fail(f'manifest missing: {path}')
     return [(key, shape, dtype) for key, shape, dtype in json.loads(path.read_text())]
 
 

@@ -17,17 +17,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from reference_fixtures import CASE_SMALL
 
 from bevformer_ros.model.transformer import bev_shift
 from bevformer_ros.tools.check_official import build_from_fixture, main
 
-FIXTURE = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference/case_small.pt'
-if not FIXTURE.exists():
-    FIXTURE = Path('/work/shared/fixtures/bevformer_reference/case_small.pt')
+FIXTURE = CASE_SMALL
 CPU = torch.device('cpu')
 
 

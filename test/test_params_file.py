@@ -17,10 +17,17 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from bevformer_ros.node_config import NodeConfig, default_parameters
 from bevformer_ros.resources import config_file
-from bevformer_ros.tools.params_file import ParamsError, flatten, parse_overrides, read_params_file
+from bevformer_ros.tools.params_file import (
+    ParamsError,
+    flatten,
+    parse_overrides,
+    read_params_file,
+    write_params_file,
+)
 
 
 @pytest.mark.parametrize('preset', ['tiny', 'small'])
@@ -59,3 +66,12 @@ def test_bad_inputs_name_the_fix(tmp_path):
         read_params_file(tmp_path / 'missing.yaml')
     with pytest.raises(ParamsError, match='NAME:=VALUE'):
         parse_overrides(['model.seed=3'])
+
+
+def test_a_written_parameter_file_reads_back_as_the_same_flat_parameters(tmp_path):
+    flat = {'model.preset': 'tiny', 'model.seed': 3, 'sync.slop': 0.05, 'outputs.frame_id': 'LIDAR_TOP',
+            'autostart': True, 'cameras.topics': ['/a', '/b']}
+    path = write_params_file(tmp_path / 'p.yaml', flat)
+    assert read_params_file(path) == flat
+    tree = yaml.safe_load(path.read_text())['/**']['ros__parameters']
+    assert tree['model'] == {'preset': 'tiny', 'seed': 3}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_fixtures import REFERENCE
 
 from bevformer_ros.calibration import Extrinsics
 from bevformer_ros.ego_motion import EgoPose
@@ -47,7 +47,7 @@ from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT as H
 from bevformer_ros.small_model import SMALL_IMAGE_WIDTH as W
 from bevformer_ros.small_model import small_model_parameters
 
-FIXTURES = Path('/work/shared/fixtures/bevformer_reference')
+FIXTURES = REFERENCE
 NS = 1_000_000_000
 CPU = torch.device('cpu')
 

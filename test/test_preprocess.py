@@ -84,7 +84,7 @@ def normalize_reference(bgr: torch.Tensor, mean: tuple, std: tuple, to_rgb: bool
 @pytest.fixture(scope="module")
 def case() -> dict:
     if not FIXTURE.exists():
-        pytest.skip(f"fixture missing: {FIXTURE}")
+        pytest.fail(f"fixture missing: {FIXTURE}")
     d = torch.load(FIXTURE, weights_only=True)
     d["bgr"] = torch.stack(
         [torch.from_numpy(decode_png_bgr(t.numpy().tobytes())) for t in d["inputs"]["images_png"]]

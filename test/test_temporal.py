@@ -17,24 +17,22 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_fixtures import CASE_SMALL
 
 from bevformer_ros.model.transformer import rotate_bev
 from bevformer_ros.temporal import TemporalState, can_bus_from_pose
 
-FIXTURE = Path(__file__).resolve().parents[2] / 'shared/fixtures/bevformer_reference/case_small.pt'
-if not FIXTURE.exists():
-    FIXTURE = Path('/work/shared/fixtures/bevformer_reference/case_small.pt')
+FIXTURE = CASE_SMALL
 
 
 @pytest.fixture(scope='module')
 def frames() -> list:
     if not FIXTURE.exists():
-        pytest.skip(f'fixture missing: {FIXTURE}')
+        pytest.fail(f'fixture missing: {FIXTURE}')
     return torch.load(FIXTURE, weights_only=True)['frames']
 
 

@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env
 from bevformer_ros.tools.bench_pipeline import node_parameters
+from bevformer_ros.tools.params_file import write_params_file
 
 NAMESPACE = '/bench'
 
@@ -48,15 +48,7 @@ NAMESPACE = '/bench'
 def _params_file(path: Path, preset: str, device: str, fp16: bool) -> Path:
     flat = node_parameters(preset, device, fp16, checkpoint='')
     flat.update({'autostart': True, 'diagnostics.period_s': 1.0})
-    tree: dict[str, Any] = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': tree}}))
-    return path
+    return write_params_file(path, flat)
 
 
 def _stamp_ns(markers: Any) -> int:

@@ -47,14 +47,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import numpy as np
 
 from bevformer_ros.resources import ResourceNotFoundError, config_file, model_file
 from bevformer_ros.small_model import small_model_parameters
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 from bevformer_ros.tools.bag_io import BagError, BagWriter, header_stamp_ns
 from bevformer_ros.tools.frame_view import boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.tools.params_file import write_params_file
 from bevformer_ros.tools.synth import write_scene_bag
+from bevformer_ros.train.metrics import RecallCounter
 
 NODE = '/bevformer'
 MARKERS, BEV_FEATURES, BEV_IMAGE = f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'
@@ -65,6 +67,8 @@ RANDOM_WEIGHTS_NOTE = ('RANDOM WEIGHTS (no --checkpoint): the boxes are meaningl
                        'trained checkpoint (issue 7)')
 TRAINED_NOTE = 'trained demo_small weights (synthetic scenes, see README)'
 TRAINED_MODEL = 'bevformer_demo_small.pth'  # in the package's models/ folder
+RECALL_DISTANCE_M = 2.0
+BEV_HALF_RANGE_M = 51.2  # the official pc_range in x and y, which every preset shares
 SCENE_RATE_HZ = 2.0  # nuScenes keyframe rate, the frame spacing BEVFormer's temporal model was trained on
 
 
@@ -137,23 +141,12 @@ def weights_label(args: argparse.Namespace) -> str:
     return str(args.shipped) if trained(args) else 'random'
 
 
-def _nested(flat: dict[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    return tree
-
-
 def node_parameters_file(preset: str, out: Path) -> Path:
     """The shipped parameter file of a preset; 'toy' writes the seconds-fast test model's parameters."""
     if preset != 'toy':
         return config_file(f'bevformer_{preset}.yaml')
     path = out / 'params_toy.yaml'
-    path.write_text(yaml.safe_dump({'/**': {'ros__parameters': _nested(small_model_parameters())}}))
+    write_params_file(path, small_model_parameters())
     return path
 
 
@@ -302,6 +295,21 @@ def run(args: argparse.Namespace) -> int:
     return _finish(args, out, bag, stamps, gt_frames, outputs, latencies, started)
 
 
+def ground_truth_recall(detections: dict[int, Any], gt_frames: Sequence[Any]) -> RecallCounter | None:
+    """Recall of the frames the node answered: ground truth inside the official BEV range (the training
+    filter), matched one-to-one by same-class detections within RECALL_DISTANCE_M (the trainer's metric)."""
+    counter = RecallCounter(distance_m=RECALL_DISTANCE_M)
+    for frame in gt_frames:
+        found = detections.get(frame.stamp_ns)
+        if found is None:
+            continue
+        x, y = frame.boxes[:, 0], frame.boxes[:, 1]  # [K]
+        inside = (np.abs(x) < BEV_HALF_RANGE_M) & (np.abs(y) < BEV_HALF_RANGE_M)
+        scores = found.scores if found.scores is not None else np.ones(len(found))
+        counter.add(found.boxes, scores, found.labels, frame.boxes[inside], frame.labels[inside])
+    return counter if counter.total else None
+
+
 def _settle(probe: Any, seconds: float) -> None:
     """Spin a moment so that the node's publishers also match this process's subscriptions."""
     deadline = time.monotonic() + seconds
@@ -319,8 +327,9 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     notes.append(f'preset {args.preset}, device {args.device}, weights {weights_label(args)}')
     pictures = render_pictures(bag, outputs, out, notes)
     done = [x for x in latencies if x is not None]
-    counts = [len(boxes_from_marker_array(deserialize_message(raw, MarkerArray)))
-              for raw in outputs.raw.get(MARKERS, {}).values()]
+    detections = {stamp: boxes_from_marker_array(deserialize_message(raw, MarkerArray))
+                  for stamp, raw in outputs.raw.get(MARKERS, {}).items()}
+    counts = [len(boxes) for boxes in detections.values()]
     gt_counts = [len(f.boxes) for f in gt_frames]
     print('\n[demo] summary')
     print(f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), frames out: {len(done)}')
@@ -330,6 +339,11 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     if counts:
         print(f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
               f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}')
+    recall = ground_truth_recall(detections, gt_frames)
+    if recall is not None:
+        print(f'  recall within {RECALL_DISTANCE_M:g} m: {recall.recall:.3f} '
+              f'({recall.matched}/{recall.total} ground-truth objects inside the BEV range matched by a '
+              'same-class detection)')
     if trained(args):
         print(f'  weights: {TRAINED_NOTE}: {weights_label(args)}')
     elif not args.checkpoint:

@@ -47,6 +47,25 @@ def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
     return flat
 
 
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'model.preset': 'tiny'} -> {'model': {'preset': 'tiny'}}: the inverse of `flatten`."""
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        *groups, leaf = name.split('.')
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    return tree
+
+
+def write_params_file(path: str | Path, flat: Mapping[str, Any], node_name: str = '/**') -> Path:
+    """Write flat parameters as a ROS 2 parameter YAML (`--ros-args --params-file PATH`) for `node_name`."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump({node_name: {'ros__parameters': nest(flat)}}))
+    return path
+
+
 def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
     """Flat parameters of `node_name` in a ROS 2 parameter YAML file."""
     path = Path(path)

@@ -54,10 +54,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env, process_rss_mib
 from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
+from bevformer_ros.tools.params_file import write_params_file
 
 NAMESPACE = '/soak'
 STAMP_STEP_NS = 83_333_333  # 12 Hz
@@ -87,17 +87,6 @@ def gpu_memory_mib(pid: int) -> float | None:
     used = [float(mib) for line in out.splitlines() if ',' in line
             for app_pid, mib in [line.split(',', 1)] if app_pid.strip() == str(pid)]
     return sum(used) if used else None
-
-
-def _nested(flat: dict[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    return tree
 
 
 class Driver:
@@ -181,7 +170,7 @@ def soak(frames: int, width: int, height: int, device: str, in_flight: int, repo
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_soak_'))
     params = small_model_parameters(**{'model.device': device, 'diagnostics.period_s': 1.0})
     params_file = log_dir / 'params.yaml'
-    params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': _nested(params)}}))
+    write_params_file(params_file, params)
     with domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
@@ -39,6 +38,7 @@ from visualization_msgs.msg import MarkerArray
 
 from bevformer_ros.ros_process import GraphProbe, RosProcess, process_rss_mib
 from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
+from bevformer_ros.tools.params_file import write_params_file
 from bevformer_ros.tools.six_camera_publisher import JUMP_M, SixCameraPublisher
 
 NS = '/robust'
@@ -47,17 +47,6 @@ T0 = 1000.0  # seconds; far from 0 so that going back 100 s stays positive
 STEP = 0.5  # stamp step of good frames (BEVFormer's 2 Hz keyframes)
 CAMERA_TIMEOUT_S = 1.0  # well above scheduler stalls of a loaded 2-core CI machine
 WARN = int.from_bytes(DiagnosticStatus.WARN, 'little')  # byte constants in rclpy
-
-
-def _nested(flat):
-    tree = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    return tree
 
 
 def _stamp_s(msg):
@@ -179,7 +168,7 @@ def harness(module_ros_env, tmp_path_factory):
     params = small_model_parameters(
         outputs__score_threshold=0.0, diagnostics__period_s=0.5, sync__camera_timeout_s=CAMERA_TIMEOUT_S)
     params_file = tmp / 'params.yaml'
-    params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': _nested(params)}}))
+    write_params_file(params_file, params)
     args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params_file),
             '-r', f'__ns:={NS}']
     with RosProcess(args, module_ros_env, log_dir=tmp, name='bevformer') as node, \

@@ -25,18 +25,6 @@ import time
 from bevformer_ros.ros_process import child_env
 
 
-def nested_parameters(flat):
-    """{'model.preset': 'tiny'} -> {'model': {'preset': 'tiny'}}, the layout of a ROS 2 parameter file."""
-    tree = {}
-    for name, value in flat.items():
-        *groups, leaf = name.split('.')
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = value
-    return tree
-
-
 class ScriptedPublisher:
     """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once the set is published."""
 
