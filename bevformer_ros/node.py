@@ -217,8 +217,9 @@ class BevformerNode(LifecycleNode):
         started = time.perf_counter()
         choice = choose_model(cfg.model)
         if choice.from_checkpoint:
+            ignored = f'; {", ".join(choice.ignored)} ignored' if choice.ignored else ''
             self.get_logger().info(f'model architecture: the one stored in {choice.checkpoint} (trained by '
-                                   f'bevformer_train); {", ".join(choice.ignored)} ignored')
+                                   f'bevformer_train){ignored}')
         model = build_model(choice.cfg, device, choice.checkpoint or '', cfg.model.seed)
         self.pipeline = Pipeline(model, choice.cfg, device, cfg.temporal, fp16=cfg.model.fp16)
         self.health = NodeHealth(self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras)

@@ -32,6 +32,7 @@ OFFICIAL_CAMERAS = (
     'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT',
 )
 PRESETS = ('tiny', 'small', 'base')
+DEFAULT_PRESET = 'tiny'
 RELIABILITIES = ('best_effort', 'reliable')
 EGO_SOURCES = ('odom', 'tf', 'none')
 BEV_IMAGE_MODES = ('norm', 'pca')
@@ -63,8 +64,8 @@ PARAMETERS: tuple[Param, ...] = (
     _p('autostart', False, 'Configure and activate on start (plain-node mode, for tools that drive no '
        'lifecycle).'),
     # model
-    _p('model.preset', 'tiny', 'Official architecture: tiny (R50, 50x50 BEV), small (R101-DCN, 150x150), '
-       'base (R101-DCN, 200x200).'),
+    _p('model.preset', DEFAULT_PRESET, 'Official architecture: tiny (R50, 50x50 BEV), small (R101-DCN, '
+       '150x150), base (R101-DCN, 200x200).'),
     _p('model.checkpoint', '', 'Path of an official BEVFormer .pth checkpoint; empty = seeded random weights '
        '(detections then mean nothing).'),
     _p('model.official_config_json', '', 'Optional JSON dump of an official mmdet3d model config; overrides '

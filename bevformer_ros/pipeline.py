@@ -59,7 +59,7 @@ from bevformer_ros.model.checkpoint_config import config_from_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config, preset
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
-from bevformer_ros.node_config import ModelSettings, TemporalSettings
+from bevformer_ros.node_config import DEFAULT_PRESET, ModelSettings, TemporalSettings
 from bevformer_ros.reset_policy import Reset, ResetPolicy
 from bevformer_ros.resources import checkpoint_path
 from bevformer_ros.temporal import TemporalState, TemporalStep, can_bus_from_pose
@@ -137,7 +137,8 @@ def choose_model(settings: ModelSettings) -> ModelChoice:
     stored = config_from_checkpoint(checkpoint) if checkpoint is not None else None
     if stored is None:
         return ModelChoice(_configured_model(settings), checkpoint, from_checkpoint=False)
-    ignored = [f'model.preset={settings.preset}']
+    # The preset at its default was most likely not chosen by anyone: naming it as ignored would only confuse.
+    ignored = [f'model.preset={settings.preset}'] if settings.preset != DEFAULT_PRESET else []
     if settings.official_config_json:
         ignored.append('model.official_config_json')
     ignored += [f'model.{k}' for k, v in vars(settings.overrides).items() if v]

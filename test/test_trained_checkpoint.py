@@ -199,3 +199,9 @@ def test_demo_small_with_an_explicit_checkpoint_needs_no_shipped_file(trained):
     args = _demo_args(['--preset', 'demo_small', '--checkpoint', str(trained)], None)
     assert demo.trained(args) and demo.weights_label(args) == str(trained)
     assert (args.width, args.height) == (400, 225)
+
+
+def test_the_default_preset_is_not_reported_as_ignored(trained):
+    # config/bevformer_demo_small.yaml sets no preset: the default should not show up as "ignored".
+    choice = choose_model(_settings(checkpoint=str(trained)))
+    assert choice.from_checkpoint and choice.ignored == ()
