@@ -27,6 +27,7 @@ from bevformer_ros.node_config import (
     default_parameters,
     is_runtime_parameter,
 )
+from bevformer_ros.tools.params_file import flatten
 
 
 def test_defaults_build_the_documented_values():
@@ -99,16 +100,6 @@ def test_shipped_yaml_sets_only_known_parameters_and_validates(preset):
 
     with open(config_file(f'bevformer_{preset}.yaml')) as f:
         doc = yaml.safe_load(f)
-    params = _flatten(doc['/**']['ros__parameters'])
+    params = flatten(doc['/**']['ros__parameters'])
     assert set(params) == {p.name for p in PARAMETERS}  # every parameter is listed and described
     assert NodeConfig.from_parameters(params).model.preset == preset
-
-
-def _flatten(tree, prefix=''):
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f'{prefix}{key}.'))
-        else:
-            out[f'{prefix}{key}'] = value
-    return out

@@ -33,6 +33,7 @@ from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.node_config import PARAMETERS, NodeConfig
 from bevformer_ros.pipeline import build_model, choose_model, model_config
 from bevformer_ros.tools import demo
+from bevformer_ros.tools.params_file import flatten
 from bevformer_ros.train.presets import smoke
 
 # What mmcv's save_checkpoint puts in meta: the config file as text, the class names, the epoch.
@@ -154,20 +155,10 @@ def test_a_bare_checkpoint_name_is_a_shipped_model_then_a_local_file(monkeypatch
 def test_demo_small_params_file_loads_the_shipped_model_by_its_bare_name():
     with open(resources.config_file('bevformer_demo_small.yaml')) as f:
         doc = yaml.safe_load(f)
-    params = _flatten(doc['/**']['ros__parameters'])
+    params = flatten(doc['/**']['ros__parameters'])
     assert set(params) <= {p.name for p in PARAMETERS}
     cfg = NodeConfig.from_parameters(params)
     assert cfg.model.checkpoint == demo.TRAINED_MODEL and '/' not in cfg.model.checkpoint
-
-
-def _flatten(tree, prefix=''):
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f'{prefix}{key}.'))
-        else:
-            out[f'{prefix}{key}'] = value
-    return out
 
 
 def _demo_args(argv, shipped):

@@ -62,9 +62,8 @@ from bevformer_ros.tools import nuscenes_messages as nm
 from bevformer_ros.tools import scene_messages as sm
 from bevformer_ros.tools.bag_io import STORAGES, BagError, BagWriter, serialize
 from bevformer_ros.tools.progress import Progress
+from bevformer_ros.tools.synth import IMAGE_DELAY_NS, INFO_DELAY_NS  # pose, then CameraInfo, then image
 
-# Record-time offsets after a stamp, as bevformer_synth: the pose first, then CameraInfo, then the image.
-INFO_DELAY_NS, IMAGE_DELAY_NS = 1_000, 2_000
 TF_STATIC_LEAD_NS = 1_000_000
 POSE, INFO, IMAGE = 0, 1, 2
 
