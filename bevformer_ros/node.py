@@ -64,25 +64,23 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from bevformer_ros import optional_ros, ros_convert
-from bevformer_ros.bev_image import bev_to_rgb
-from bevformer_ros.calibration import Extrinsics, extrinsics_from_transform
-from bevformer_ros.camera_dropout import DropoutAssembler
-from bevformer_ros.camera_info_watch import CameraInfoWatch
-from bevformer_ros.ego_motion import (
+from bevformer_ros import optional_ros
+from bevformer_ros.config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
+from bevformer_ros.core.bev_image import bev_to_rgb
+from bevformer_ros.core.calibration import Extrinsics, extrinsics_from_transform
+from bevformer_ros.core.ego_motion import (
     EgoMotionError,
     EgoPose,
     PoseBuffer,
     pose_from_odometry,
     pose_from_transform,
 )
-from bevformer_ros.health import NodeHealth
-from bevformer_ros.image_codec import numpy_to_imgmsg
-from bevformer_ros.latest_slot import LatestSlot, SlotClosedError
-from bevformer_ros.log_throttle import LogThrottle
-from bevformer_ros.markers import build_box_markers
-from bevformer_ros.node_config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
-from bevformer_ros.overlay import render_frame
+from bevformer_ros.core.markers import build_box_markers
+from bevformer_ros.core.rig import Rig, load_rig
+from bevformer_ros.frontend.camera_dropout import DropoutAssembler
+from bevformer_ros.frontend.camera_info_watch import CameraInfoWatch
+from bevformer_ros.frontend.image_codec import numpy_to_imgmsg
+from bevformer_ros.frontend.sync import OrderGuard, SpreadGuard, select_backend, set_stamp_ns
 from bevformer_ros.pipeline import (
     CameraInput,
     FrameError,
@@ -95,9 +93,12 @@ from bevformer_ros.pipeline import (
     resolve_device,
 )
 from bevformer_ros.resources import config_file
-from bevformer_ros.result_view import result_view
-from bevformer_ros.rig import Rig, load_rig
-from bevformer_ros.sync import OrderGuard, SpreadGuard, select_backend, set_stamp_ns
+from bevformer_ros.ros import convert as ros_convert
+from bevformer_ros.ros.health import NodeHealth
+from bevformer_ros.ros.latest_slot import LatestSlot, SlotClosedError
+from bevformer_ros.ros.log_throttle import LogThrottle
+from bevformer_ros.viz.overlay import render_frame
+from bevformer_ros.viz.result_view import result_view
 
 NODE_NAME = 'bevformer'
 LOG_THROTTLE_S = 5.0

@@ -46,23 +46,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from bevformer_ros.calibration import (
+from bevformer_ros.config import DEFAULT_PRESET, ModelSettings, TemporalSettings
+from bevformer_ros.core.calibration import (
     CalibrationError,
     Extrinsics,
     intrinsics_from_camera_info,
     lidar2img_stack,
 )
-from bevformer_ros.ego_motion import EgoPose
-from bevformer_ros.image_codec import ImageDecodeError, compressed_to_numpy, imgmsg_to_numpy
+from bevformer_ros.core.ego_motion import EgoPose
+from bevformer_ros.core.reset_policy import Reset, ResetPolicy
+from bevformer_ros.core.temporal import TemporalState, TemporalStep, can_bus_from_pose
+from bevformer_ros.frontend.image_codec import ImageDecodeError, compressed_to_numpy, imgmsg_to_numpy
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.checkpoint_config import config_from_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config, preset
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
-from bevformer_ros.node_config import DEFAULT_PRESET, ModelSettings, TemporalSettings
-from bevformer_ros.reset_policy import Reset, ResetPolicy
 from bevformer_ros.resources import checkpoint_path
-from bevformer_ros.temporal import TemporalState, TemporalStep, can_bus_from_pose
 
 # Encodings read directly (channel order for the preprocessor) or converted to rgb8 first.
 DIRECT_ENCODINGS = {'rgb8': 'rgb', 'bgr8': 'bgr', '8UC3': 'bgr'}

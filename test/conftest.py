@@ -21,7 +21,7 @@ import os
 import pytest
 from domain_coordinator import domain_id
 
-from bevformer_ros.ros_process import isolation_env
+from bevformer_ros.ros.process import isolation_env
 
 
 @pytest.fixture

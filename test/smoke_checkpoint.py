@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
+from bevformer_ros.core.rig import load_rig
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
-from bevformer_ros.rig import load_rig
 from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.train.dataset import BagScene, TemporalQueueDataset
 from bevformer_ros.train.presets import smoke

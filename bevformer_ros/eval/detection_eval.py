@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
 from bevformer_ros.eval.nusc_results import CLASS_RANGE, write_results
 from bevformer_ros.eval.nusc_tables import SPLIT, VERSION, SceneTruth, ego2global, write_tables
 from bevformer_ros.eval.tokens import sample_token
-from bevformer_ros.markers import NUSCENES_CLASSES
 from bevformer_ros.train.metrics import RecallCounter
 
 DEVKIT_CONFIG = 'detection_cvpr_2019'

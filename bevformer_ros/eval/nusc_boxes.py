@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bevformer_ros.calibration import Extrinsics
-from bevformer_ros.rotation import matrix_to_quat_wxyz
+from bevformer_ros.core.calibration import Extrinsics
+from bevformer_ros.core.rotation import matrix_to_quat_wxyz
 
 
 @dataclass(frozen=True)

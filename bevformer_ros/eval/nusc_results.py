@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.calibration import Extrinsics
+from bevformer_ros.core.calibration import Extrinsics
+from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.eval.attributes import official_attribute
 from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
-from bevformer_ros.markers import NUSCENES_CLASSES
 
 # devkit detection_cvpr_2019 `class_range` (m): boxes beyond it are not evaluated.
 CLASS_RANGE = {'car': 50.0, 'truck': 50.0, 'bus': 50.0, 'trailer': 50.0, 'construction_vehicle': 50.0,

@@ -37,14 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.calibration import Extrinsics
+from bevformer_ros.core.calibration import Extrinsics
+from bevformer_ros.core.markers import NUSCENES_CLASSES
+from bevformer_ros.core.rotation import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from bevformer_ros.eval.attributes import ATTRIBUTES, official_attribute
 from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
 from bevformer_ros.eval.tokens import sample_token, token
-from bevformer_ros.markers import NUSCENES_CLASSES
-from bevformer_ros.rotation import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame
-from bevformer_ros.tools.png import encode_png
+from bevformer_ros.viz.png import encode_png
 
 VERSION = 'v1.0-bevformer'
 SPLIT = 'bevformer_eval'

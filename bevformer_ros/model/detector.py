@@ -15,7 +15,7 @@
 """BEVFormer detector: ResNet + FPN image features, then the BEVFormer head.
 
 The model holds no temporal state: the caller passes the previous ``bev_embed`` and the used ``can_bus``
-(``bevformer_ros.temporal.TemporalState`` reproduces the official test-time bookkeeping). Submodule names
+(``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time bookkeeping). Submodule names
 (``pts_bbox_head``, ``img_backbone``, ``img_neck``) give exactly the official state-dict keys.
 """
 

@@ -102,7 +102,7 @@ class BEVFormerHead(nn.Module):
         Args:
             mlvl_feats: per FPN level [B, N, C, h, w].
             lidar2img: [B, N, 4, 4] to pixels of the padded input; img_shape: its (H, W).
-            can_bus: [B, 18] used can_bus (see bevformer_ros.temporal).
+            can_bus: [B, 18] used can_bus (see bevformer_ros.core.temporal).
             prev_bev: previous frame's bev_embed [HW, B, C] or None.
             camera_mask: optional [B, N] bool, False for cameras without a usable image (left out of SCA).
 

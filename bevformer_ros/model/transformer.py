@@ -14,7 +14,7 @@
 
 """BEVFormer PerceptionTransformer: ego-motion alignment of the history, BEV encoder, then detection decoder.
 
-The ego-motion inputs come from the *used* ``can_bus`` (see ``bevformer_ros.temporal``): [0:2] the
+The ego-motion inputs come from the *used* ``can_bus`` (see ``bevformer_ros.core.temporal``): [0:2] the
 global-frame translation since the previous frame, [-2] the absolute ego yaw in radians, [-1] the yaw
 change in degrees.
 """

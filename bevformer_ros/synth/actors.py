@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bevformer_ros.markers import NUSCENES_CLASSES
+from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.synth.road import LANE_WIDTH, PARKING_EDGE, SIDEWALK_EDGE
 
 # class -> mean (w, l, h) in metres

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.markers import NUSCENES_CLASSES
+from bevformer_ros.core.markers import NUSCENES_CLASSES
 
 FORMAT = 'bevformer_ros synthetic ground truth v1'
 BOX_LAYOUT = ['x', 'y', 'z_bottom', 'w', 'l', 'h', 'yaw', 'vx', 'vy']

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bevformer_ros.calibration import scale_intrinsics
-from bevformer_ros.markers import NUSCENES_CLASSES
-from bevformer_ros.rig import Rig
+from bevformer_ros.core.calibration import scale_intrinsics
+from bevformer_ros.core.markers import NUSCENES_CLASSES
+from bevformer_ros.core.rig import Rig
 from bevformer_ros.synth.road import LANE_WIDTH, PARKING_EDGE, SIDEWALK_EDGE, Road
 from bevformer_ros.synth.scene import WorldBoxes, extrinsics_matrix
 

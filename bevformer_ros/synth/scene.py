@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bevformer_ros.calibration import Extrinsics
+from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.synth.actors import EGO_LANE_D, Actor, populate
 from bevformer_ros.synth.road import Road
 

@@ -60,11 +60,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from bevformer_ros.core.temporal import TemporalState, can_bus_from_pose
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.config import BEVFormerConfig, preset
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
-from bevformer_ros.temporal import TemporalState, can_bus_from_pose
 
 STAGES = ("preprocess", "backbone+neck", "encoder", "decoder+head", "decode")
 MODEL_STAGES = ("backbone+neck", "encoder", "decoder+head")

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env
 from bevformer_ros.tools.bench_pipeline import node_parameters
-from bevformer_ros.tools.params_file import write_params_file
 
 NAMESPACE = '/bench'
 
@@ -151,7 +151,7 @@ def run(preset: str, rate: float, seconds: float, width: int, height: int, devic
 
 def bare_forward_ms(preset: str, device: str, fp16: bool, width: int, height: int, iterations: int) -> float:
     """Median bare model forward on this machine (after the node has gone, so nothing competes)."""
-    from bevformer_ros.node_config import NodeConfig
+    from bevformer_ros.config import NodeConfig
     from bevformer_ros.pipeline import Pipeline, build_model, model_config, resolve_device
     from bevformer_ros.tools.bench_pipeline import synthetic_frames, time_model_forward
 

@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bevformer_ros.ego_motion import EgoPose
-from bevformer_ros.markers import build_box_markers
-from bevformer_ros.node_config import NodeConfig
+from bevformer_ros.config import NodeConfig
+from bevformer_ros.core.ego_motion import EgoPose
+from bevformer_ros.core.markers import build_box_markers
+from bevformer_ros.core.rig import load_rig
+from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
+from bevformer_ros.model.small_model import SMALL_MODEL_PARAMETERS
 from bevformer_ros.pipeline import CameraInput, FrameSet, Pipeline, build_model, model_config, resolve_device
-from bevformer_ros.plain_msgs import camera_info_msg, image_msg
 from bevformer_ros.resources import config_file
-from bevformer_ros.rig import load_rig
-from bevformer_ros.small_model import SMALL_MODEL_PARAMETERS
 
 NS_PER_S = 1_000_000_000
 

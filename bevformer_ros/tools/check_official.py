@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
-from bevformer_ros.temporal import TemporalState
 
 # name: (rtol, atol), README §5 (assert_close semantics: |a - b| <= atol + rtol * |b|)
 TOLERANCES = {

@@ -49,14 +49,14 @@ from typing import Any
 
 import numpy as np
 
+from bevformer_ros.data.bag_io import BagError, BagWriter, header_stamp_ns
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.resources import ResourceNotFoundError, config_file, model_file
-from bevformer_ros.small_model import small_model_parameters
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-from bevformer_ros.tools.bag_io import BagError, BagWriter, header_stamp_ns
-from bevformer_ros.tools.frame_view import boxes_from_marker_array, marker_array_stamp_ns
-from bevformer_ros.tools.params_file import write_params_file
 from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.train.metrics import RecallCounter
+from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
 
 NODE = '/bevformer'
 MARKERS, BEV_FEATURES, BEV_IMAGE = f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'
@@ -235,8 +235,8 @@ def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import MarkerArray
 
-    from bevformer_ros.tools.bag_frames import BagFrames, bev_features_array
     from bevformer_ros.tools.render import write_frame_png
+    from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
 
     frames = BagFrames([bag])
     paths = []
@@ -254,7 +254,7 @@ def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]
 def run(args: argparse.Namespace) -> int:
     from domain_coordinator import domain_id
 
-    from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env
+    from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env
     from bevformer_ros.tools.replay import BagPlayer
 
     started = time.perf_counter()

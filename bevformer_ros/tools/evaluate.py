@@ -33,15 +33,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bevformer_ros.calibration import Extrinsics
+from bevformer_ros.core.calibration import Extrinsics
+from bevformer_ros.core.rig import RigError, load_rig
+from bevformer_ros.data.bag_io import BagError, deserialize, open_bag
 from bevformer_ros.eval.detection_eval import evaluate, format_report
 from bevformer_ros.eval.nusc_results import ResultsError, read_results
 from bevformer_ros.eval.nusc_tables import SceneTruth
 from bevformer_ros.eval.tokens import scene_name
 from bevformer_ros.resources import config_file
-from bevformer_ros.rig import RigError, load_rig
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-from bevformer_ros.tools.bag_io import BagError, deserialize, open_bag
 from bevformer_ros.train.static_tf import StaticTransforms
 
 TF_STATIC_TOPIC, TF_TYPE = '/tf_static', 'tf2_msgs/msg/TFMessage'

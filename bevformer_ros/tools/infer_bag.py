@@ -16,7 +16,7 @@
 
 Every camera set of IN goes through what the node does to it (approximate-time sync, CameraInfo, ego pose from
 /odom, extrinsics from /tf_static or the rig YAML, then Pipeline.run: preprocessing, temporal history, model,
-decoding; see bevformer_ros.tools.bag_inference), at the model's own pace and without dropping sets. OUT gets
+decoding; see bevformer_ros.data.bag_inference), at the model's own pace and without dropping sets. OUT gets
 the node's output topics, stamped with the image stamp and recorded at it:
   /bevformer/markers       visualization_msgs/MarkerArray (detections >= outputs.score_threshold)
   /bevformer/bev_features  sensor_msgs/Image 32FC<C> (the BEV features)
@@ -51,19 +51,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bevformer_ros.config import NodeConfig, NodeConfigError
+from bevformer_ros.core.progress import Progress
+from bevformer_ros.core.rig import Rig, RigError, load_rig
+from bevformer_ros.data.bag_inference import BagInference
+from bevformer_ros.data.bag_io import BagError, BagWriter, open_bag
+from bevformer_ros.data.inference_outputs import OUTPUT_TOPICS, OutputWriter, input_copier
+from bevformer_ros.data.params_file import ParamsError, parse_overrides, read_params_file
 from bevformer_ros.eval.detection_eval import evaluate, format_report
 from bevformer_ros.eval.nusc_results import ResultsError, check_class_names, write_results
 from bevformer_ros.eval.tokens import scene_name
-from bevformer_ros.node_config import NodeConfig, NodeConfigError
 from bevformer_ros.pipeline import Pipeline, build_model, choose_model, resolve_device
-from bevformer_ros.rig import Rig, RigError, load_rig
 from bevformer_ros.synth.ground_truth_file import ground_truth_path
-from bevformer_ros.tools.bag_inference import BagInference
-from bevformer_ros.tools.bag_io import BagError, BagWriter, open_bag
 from bevformer_ros.tools.evaluate import default_out_dir, rig_file, scene_truth
-from bevformer_ros.tools.inference_outputs import OUTPUT_TOPICS, OutputWriter, input_copier
-from bevformer_ros.tools.params_file import ParamsError, parse_overrides, read_params_file
-from bevformer_ros.tools.progress import Progress
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:

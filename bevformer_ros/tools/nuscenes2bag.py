@@ -42,8 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.image_codec import ImageDecodeError, compressed_to_numpy
-from bevformer_ros.nuscenes_convert import (
+from bevformer_ros.core.progress import Progress
+from bevformer_ros.core.rig import RigError, parse_rig
+from bevformer_ros.data import nuscenes_messages as nm
+from bevformer_ros.data import scene_messages as sm
+from bevformer_ros.data.bag_io import STORAGES, BagError, BagWriter, serialize
+from bevformer_ros.data.nuscenes_convert import (
     CameraSample,
     EgoSample,
     NuScenesDataError,
@@ -54,14 +58,10 @@ from bevformer_ros.nuscenes_convert import (
     load_nuscenes,
     scene_samples,
 )
-from bevformer_ros.nuscenes_ground_truth import has_annotations, keyframe_ground_truth
-from bevformer_ros.nuscenes_rig import rig_path, scene_rig, write_rig
-from bevformer_ros.rig import RigError, parse_rig
+from bevformer_ros.data.nuscenes_ground_truth import has_annotations, keyframe_ground_truth
+from bevformer_ros.data.nuscenes_rig import rig_path, scene_rig, write_rig
+from bevformer_ros.frontend.image_codec import ImageDecodeError, compressed_to_numpy
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, write_ground_truth
-from bevformer_ros.tools import nuscenes_messages as nm
-from bevformer_ros.tools import scene_messages as sm
-from bevformer_ros.tools.bag_io import STORAGES, BagError, BagWriter, serialize
-from bevformer_ros.tools.progress import Progress
 from bevformer_ros.tools.synth import IMAGE_DELAY_NS, INFO_DELAY_NS  # pose, then CameraInfo, then image
 
 TF_STATIC_LEAD_NS = 1_000_000

@@ -24,7 +24,7 @@ images (`--tile`, default 480).
 
 Give the input bag (cameras) and the node's output bag (markers, BEV features) together; ground truth comes
 from the synthetic scene's JSON beside the bag, or from a `/ground_truth/markers` topic. The drawing itself
-is `bevformer_ros.overlay` (`render_frame`, `render_cameras`, `render_bev` of in-memory `FrameView`s), which
+is `bevformer_ros.viz.overlay` (`render_frame`, `render_cameras`, `render_bev` of in-memory `FrameView`s), which
 the node's `~/overlay` topic and the demo use too.
 
     bevformer_render scene.mcap --out pictures/                       # ground truth only
@@ -38,9 +38,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bevformer_ros.frame_view import FrameView
-from bevformer_ros.overlay import render_frame
-from bevformer_ros.tools.png import write_png
+from bevformer_ros.viz.frame_view import FrameView
+from bevformer_ros.viz.overlay import render_frame
+from bevformer_ros.viz.png import write_png
 
 
 def write_frame_png(frame: FrameView, path: str | Path, tile_width: int = 480) -> Path:
@@ -48,8 +48,8 @@ def write_frame_png(frame: FrameView, path: str | Path, tile_width: int = 480) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bevformer_ros.tools.bag_frames import BagFrames
-    from bevformer_ros.tools.bag_io import BagError
+    from bevformer_ros.data.bag_io import BagError
+    from bevformer_ros.viz.bag_frames import BagFrames
 
     parser = argparse.ArgumentParser(prog='bevformer_render', description=__doc__.split('\n')[0],
                                      epilog=__doc__.split('\n\n', 1)[1],

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bevformer_ros.tools.bag_io import BagError, open_bag, rclpy_message_class
-from bevformer_ros.tools.progress import Progress
+from bevformer_ros.core.progress import Progress
+from bevformer_ros.data.bag_io import BagError, open_bag, rclpy_message_class
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 CLOCK_TOPIC = '/clock'

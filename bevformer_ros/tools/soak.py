@@ -17,7 +17,7 @@
     python -m bevformer_ros.tools.soak --frames 10000
     python -m bevformer_ros.tools.soak --frames 2000 --device cuda --report-every 500
 
-Starts the node as its own process (autostart, the small test model of `bevformer_ros.small_model` on
+Starts the node as its own process (autostart, the small test model of `bevformer_ros.model.small_model` on
 160x90 images unless told otherwise, a private ROS domain on this host) and drives it in a closed loop from
 this process: a new synchronized set (six images, CameraInfo, odometry) is published as soon as fewer than
 `--in-flight` sets await their output, so the rate is the highest the node sustains and nothing queues up.
@@ -55,9 +55,9 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.ros_process import GraphProbe, RosProcess, isolation_env, process_rss_mib
-from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-from bevformer_ros.tools.params_file import write_params_file
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
+from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env, process_rss_mib
 
 NAMESPACE = '/soak'
 STAMP_STEP_NS = 83_333_333  # 12 Hz
@@ -284,10 +284,10 @@ MIX_PERIOD = 50  # frames: the input pattern repeats with this period
 def _mixed_frames(config: Any, width: int, height: int) -> tuple[list[Any], Any]:
     """The six cameras of the nuScenes rig with random images (and K scaled to the size), and a broken
     (truncated) image."""
+    from bevformer_ros.core.rig import load_rig
+    from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
     from bevformer_ros.pipeline import CameraInput
-    from bevformer_ros.plain_msgs import camera_info_msg, image_msg
     from bevformer_ros.resources import config_file
-    from bevformer_ros.rig import load_rig
 
     rig = load_rig(config_file(config.calibration.rig_yaml))
     rng = np.random.default_rng(0)
@@ -306,7 +306,7 @@ def _mixed_frame(k: int, cameras: list[Any], broken: Any) -> tuple[Any, str]:
     """Frame k of the repeating mix and what it is."""
     import dataclasses
 
-    from bevformer_ros.ego_motion import EgoPose
+    from bevformer_ros.core.ego_motion import EgoPose
     from bevformer_ros.pipeline import FrameSet
 
     phase, cams, kind = k % MIX_PERIOD, list(cameras), 'complete'
@@ -348,7 +348,7 @@ def _pipeline_row(frames: int, elapsed: float, latencies_s: Sequence[float], ski
 
 
 def _build_pipeline(preset: str, device: str) -> tuple[Any, Any]:
-    from bevformer_ros.node_config import NodeConfig
+    from bevformer_ros.config import NodeConfig
     from bevformer_ros.pipeline import Pipeline, build_model, model_config, resolve_device
 
     params = small_model_parameters(**{'model.device': device}) if preset == 'small-test' else \

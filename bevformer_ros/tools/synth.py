@@ -17,7 +17,7 @@
 The nuScenes camera rig (config/nuscenes_rig.yaml) rides on an ego vehicle that drives a winding road past
 cars, trucks, buses, bicycles, pedestrians, parked vehicles and a construction zone (bevformer_ros.synth);
 every frame is rendered into the six cameras by exact pinhole ray casting. The bag holds the node's topic
-layout (bevformer_ros.tools.scene_messages): six rgb8 images with CameraInfo, /odom, /tf, /tf_static and the
+layout (bevformer_ros.data.scene_messages): six rgb8 images with CameraInfo, /odom, /tf, /tf_static and the
 ground truth as a MarkerArray; the ground truth is also written as plain JSON (`<OUT>.ground_truth.json`
 beside a .mcap file, `ground_truth.json` inside a bag directory). Same seed, same bag.
 
@@ -35,15 +35,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bevformer_ros.core.progress import Progress
+from bevformer_ros.core.rig import Rig, RigError, load_rig
+from bevformer_ros.core.rotation import matrix_to_quat_wxyz
+from bevformer_ros.data import scene_messages as sm
+from bevformer_ros.data.bag_io import STORAGES, BagError, BagWriter, serialize
 from bevformer_ros.resources import config_file
-from bevformer_ros.rig import Rig, RigError, load_rig
-from bevformer_ros.rotation import matrix_to_quat_wxyz
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame, ground_truth_path, write_ground_truth
 from bevformer_ros.synth.renderer import Renderer, rig_cameras
 from bevformer_ros.synth.scene import Scene
-from bevformer_ros.tools import scene_messages as sm
-from bevformer_ros.tools.bag_io import STORAGES, BagError, BagWriter, serialize
-from bevformer_ros.tools.progress import Progress
 
 START_NS = 1_700_000_000 * 1_000_000_000  # stamp of the first frame (2023-11-14), far from 0 on purpose
 ODOM_RATE_HZ = 50.0

@@ -39,10 +39,10 @@ from pathlib import Path
 
 import torch
 
+from bevformer_ros.core.rig import RigError, load_rig
 from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
-from bevformer_ros.rig import RigError, load_rig
 from bevformer_ros.train.dataset import BagScene, DatasetError, TemporalQueueDataset
 from bevformer_ros.train.presets import TRAIN_PRESETS, config_to_dict, load_config_json, train_preset
 from bevformer_ros.train.progress import ProgressBar

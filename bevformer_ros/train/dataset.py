@@ -43,10 +43,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from bevformer_ros.calibration import Extrinsics
-from bevformer_ros.ego_motion import EgoMotionError, EgoPose, PoseBuffer, pose_from_odometry
-from bevformer_ros.image_codec import compressed_to_numpy, imgmsg_to_numpy
-from bevformer_ros.markers import NUSCENES_CLASSES
+from bevformer_ros.core.calibration import Extrinsics
+from bevformer_ros.core.ego_motion import EgoMotionError, EgoPose, PoseBuffer, pose_from_odometry
+from bevformer_ros.core.markers import NUSCENES_CLASSES
+from bevformer_ros.core.rig import CAMERA_NAMES, Rig
+from bevformer_ros.core.temporal import CAN_BUS_DIMS, can_bus_from_pose
+from bevformer_ros.frontend.image_codec import compressed_to_numpy, imgmsg_to_numpy
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.preprocess import ImagePreprocessor
 from bevformer_ros.pipeline import (
@@ -56,8 +58,6 @@ from bevformer_ros.pipeline import (
     camera_lidar2img,
     network_scale,
 )
-from bevformer_ros.rig import CAMERA_NAMES, Rig
-from bevformer_ros.temporal import CAN_BUS_DIMS, can_bus_from_pose
 from bevformer_ros.train.static_tf import StaticTransforms, camera_extrinsics
 from bevformer_ros.train.targets import in_bev_range
 
@@ -199,8 +199,8 @@ class BagScene:
         frame_step: int = 1,
         extrinsics: str = 'auto',
     ) -> None:
+        from bevformer_ros.data.bag_io import open_bag
         from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-        from bevformer_ros.tools.bag_io import open_bag
 
         self.path = Path(path)
         self.name = self.path.name
@@ -253,7 +253,7 @@ class BagScene:
         return self._connections(topic)
 
     def _index(self, gt_frames: Sequence[Any]) -> list[_FrameIndex]:
-        from bevformer_ros.tools.bag_io import deserialize, header_stamp_ns
+        from bevformer_ros.data.bag_io import deserialize, header_stamp_ns
 
         t = self.topics
         image_conns = [self._image_connections(topic) for topic in t.image_topics]
@@ -376,7 +376,7 @@ class BagScene:
         )
 
     def _read_image(self, conn: Any, bag_ns: int, stamp: int) -> Any:
-        from bevformer_ros.tools.bag_io import deserialize, header_stamp_ns
+        from bevformer_ros.data.bag_io import deserialize, header_stamp_ns
 
         for _, _, raw in self._reader.messages(connections=[conn], start=bag_ns, stop=bag_ns + 1):
             if header_stamp_ns(raw) == stamp:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bevformer_ros.calibration import Extrinsics, extrinsics_from_transform
+from bevformer_ros.core.calibration import Extrinsics, extrinsics_from_transform
 
 IDENTITY = Extrinsics(np.eye(3), np.zeros(3))
 

@@ -40,11 +40,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.detector import BEVFormer
-from bevformer_ros.temporal import TemporalState
 from bevformer_ros.train.dataset import Batch, FrameSource, TemporalQueueDataset, collate
 from bevformer_ros.train.losses import BEVFormerLoss
 from bevformer_ros.train.metrics import RecallCounter

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from domain_coordinator import domain_id
 
-from bevformer_ros.ros_process import isolation_env
+from bevformer_ros.ros.process import isolation_env
 
 COLUMNS = ('case', 'fault injected', 'reported as', 'next good frame', 'outcome', 's')
 WIDTH = 110  # widest cell printed

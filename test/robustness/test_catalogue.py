@@ -36,9 +36,9 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import MarkerArray
 
-from bevformer_ros.ros_process import GraphProbe, RosProcess, process_rss_mib
-from bevformer_ros.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-from bevformer_ros.tools.params_file import write_params_file
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
+from bevformer_ros.ros.process import GraphProbe, RosProcess, process_rss_mib
 from bevformer_ros.tools.six_camera_publisher import JUMP_M, SixCameraPublisher
 
 NS = '/robust'

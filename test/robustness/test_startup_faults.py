@@ -26,13 +26,13 @@ import pytest
 import torch
 import yaml
 
+from bevformer_ros.config import NodeConfig
 from bevformer_ros.model.checkpoint import save_checkpoint
 from bevformer_ros.model.config import preset
 from bevformer_ros.model.detector import build_bevformer
-from bevformer_ros.node_config import NodeConfig
+from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.pipeline import build_model, model_config
-from bevformer_ros.ros_process import RosProcess
-from bevformer_ros.small_model import small_model_parameters
+from bevformer_ros.ros.process import RosProcess
 
 EXIT_TIMEOUT_S = 90.0
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from bevformer_ros.ros_process import child_env
+from bevformer_ros.ros.process import child_env
 
 
 class ScriptedPublisher:

@@ -1,0 +1,123 @@
+# Copyright 2026 The bevformer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Marker content and diagnostics → real ROS 2 message classes (from the venv), round-tripped through CDR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bevformer_ros.core.markers import BOX_EDGES, box_marker
+from bevformer_ros.ros.convert import (
+    detection3d_array,
+    diagnostic_array,
+    diagnostic_status,
+    header_msg,
+    marker_array,
+    time_msg,
+)
+
+STAMP_NS = 1_700_000_000_123_456_789
+
+
+@pytest.fixture
+def boxes():
+    moving = box_marker(np.array([10.0, 2.0, -1.0, 1.9, 4.5, 1.6, 0.3, 5.0, 0.0]), 0.81, 0)
+    parked = box_marker(np.array([-4.0, 7.0, -1.2, 2.0, 4.0, 1.5, 1.0, 0.05, 0.0]), 0.42, 5)
+    return [moving, parked]
+
+
+def roundtrip(msg):
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    return deserialize_message(serialize_message(msg), type(msg))
+
+
+def test_time_and_header():
+    from builtin_interfaces.msg import Time
+
+    t = time_msg(STAMP_NS)
+    assert (t.sec, t.nanosec) == (1_700_000_000, 123_456_789)
+    assert time_msg(Time(sec=3, nanosec=4)) == Time(sec=3, nanosec=4)
+    h = header_msg('LIDAR_TOP', t)
+    assert h.frame_id == 'LIDAR_TOP' and h.stamp == t
+
+
+def test_marker_array_layout(boxes):
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    msg = roundtrip(marker_array(boxes, 'LIDAR_TOP', STAMP_NS, cube_alpha=0.25))
+    assert isinstance(msg, MarkerArray)
+    first, rest = msg.markers[0], msg.markers[1:]
+    assert first.action == Marker.DELETEALL
+    # moving box: cube, edges, label, arrow; the parked one (0.05 m/s) gets no arrow
+    assert [(m.ns, m.id, m.type) for m in rest] == [
+        ('bevformer/boxes', 0, Marker.CUBE), ('bevformer/edges', 0, Marker.LINE_LIST),
+        ('bevformer/labels', 0, Marker.TEXT_VIEW_FACING), ('bevformer/velocity', 0, Marker.ARROW),
+        ('bevformer/boxes', 1, Marker.CUBE), ('bevformer/edges', 1, Marker.LINE_LIST),
+        ('bevformer/labels', 1, Marker.TEXT_VIEW_FACING)]
+    for m in msg.markers:
+        assert m.header.frame_id == 'LIDAR_TOP'
+        assert (m.header.stamp.sec, m.header.stamp.nanosec) == (1_700_000_000, 123_456_789)
+    cube, edges, label, arrow = rest[:4]
+    box = boxes[0]
+    assert (cube.pose.position.x, cube.pose.position.y, cube.pose.position.z) == box.center
+    assert (cube.pose.orientation.z, cube.pose.orientation.w) == box.orientation_xyzw[2:]
+    assert (cube.scale.x, cube.scale.y, cube.scale.z) == box.scale and cube.color.a == pytest.approx(0.25)
+    points = np.array([[p.x, p.y, p.z] for p in edges.points])
+    np.testing.assert_array_equal(points, box.corners[np.array(BOX_EDGES).reshape(-1)])
+    assert label.text == 'car 0.81'
+    assert [(p.x, p.y) for p in arrow.points] == [box.arrow_start[:2], box.arrow_end[:2]]
+
+
+def test_empty_detections_still_clear_the_display():
+    from visualization_msgs.msg import Marker
+
+    msg = marker_array([], 'base_link', STAMP_NS)
+    assert [m.action for m in msg.markers] == [Marker.DELETEALL]
+
+
+def test_diagnostics():
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    status = diagnostic_status('bevformer: sync', 'warn', '2 sets dropped',
+                               {'dropped_sets': 2, 'spread_s': 0.0123456789, 'camera': 'CAM_FRONT'})
+    arr = roundtrip(diagnostic_array([status], STAMP_NS))
+    got = arr.status[0]
+    assert got.level == DiagnosticStatus.WARN and got.name == 'bevformer: sync'
+    assert {kv.key: kv.value for kv in got.values} == {
+        'dropped_sets': '2', 'spread_s': '0.0123457', 'camera': 'CAM_FRONT'}
+    assert diagnostic_status('x', 2, 'bad').level == DiagnosticStatus.ERROR
+    with pytest.raises(ValueError, match='diagnostic level'):
+        diagnostic_status('x', 7, 'bad')
+
+
+def test_detection3d_array(boxes):
+    pytest.importorskip('vision_msgs.msg', reason='vision_msgs is not installed (a ROS 2 install can add it)')
+    msg = roundtrip(detection3d_array(boxes, 'LIDAR_TOP', STAMP_NS))
+    det = msg.detections[0]
+    assert msg.header.frame_id == 'LIDAR_TOP' and len(msg.detections) == 2
+    assert det.results[0].hypothesis.class_id == 'car'
+    assert det.results[0].hypothesis.score == pytest.approx(0.81)
+    assert (det.bbox.size.x, det.bbox.size.y, det.bbox.size.z) == boxes[0].scale
+
+
+def test_detection3d_array_without_vision_msgs_names_the_fix(boxes):
+    from bevformer_ros.optional_ros import available
+
+    if available('vision_msgs'):
+        pytest.skip('vision_msgs is installed here')
+    with pytest.raises(ImportError, match='ros-\\$ROS_DISTRO-vision-msgs'):
+        detection3d_array(boxes, 'LIDAR_TOP', STAMP_NS)
