@@ -31,7 +31,8 @@ setup(
         ('share/' + package_name + '/config', glob('config/*')),
         ('share/' + package_name + '/models', glob('models/*.pth')),
     ],
-    # numpy, pyyaml and rclpy come from the ROS distribution (package.xml); torch is the user's own.
+    # numpy, pyyaml and rclpy come from the ROS distribution (package.xml); torch is the user's
+    # own.
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='bevformer_ros maintainers',

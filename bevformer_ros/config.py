@@ -12,24 +12,34 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The node's one typed configuration, built from a flat dict of ROS parameters.
+"""
+The node's one typed configuration, built from a flat dict of ROS parameters.
 
-ROS hands parameters over flat (`sync.slop`), so `PARAMETERS` lists every name with its default, a description
-and whether it may change while the node is configured. `NodeConfig.from_parameters` turns such a dict into a
-tree of frozen dataclasses and rejects each bad value with one `NodeConfigError` that names the parameter and
+ROS hands parameters over flat (`sync.slop`), so `PARAMETERS` lists every name with its default, a
+description
+and whether it may change while the node is configured. `NodeConfig.from_parameters` turns such a
+dict into a
+tree of frozen dataclasses and rejects each bad value with one `NodeConfigError` that names the
+parameter and
 what it accepts. Nothing here imports rclpy, so the offline tools and tests share it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+import math
 from typing import Any
 
-# The official camera order (nuScenes data converter); the model's `cams_embeds` are indexed in this order.
+# The official camera order (nuScenes data converter); the model's `cams_embeds` are indexed in
+# this order.
 OFFICIAL_CAMERAS = (
-    'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT',
+    'CAM_FRONT',
+    'CAM_FRONT_RIGHT',
+    'CAM_FRONT_LEFT',
+    'CAM_BACK',
+    'CAM_BACK_LEFT',
+    'CAM_BACK_RIGHT',
 )
 PRESETS = ('tiny', 'small', 'base')
 DEFAULT_PRESET = 'tiny'
@@ -53,7 +63,9 @@ class Param:
     name: str
     default: Any
     description: str
-    runtime: bool = False  # may change while the model is loaded; the rest apply at the next configure
+    runtime: bool = (
+        False  # may change while the model is loaded; the rest apply at the next configure
+    )
 
 
 def _p(name: str, default: Any, description: str, runtime: bool = False) -> Param:
@@ -61,101 +73,265 @@ def _p(name: str, default: Any, description: str, runtime: bool = False) -> Para
 
 
 PARAMETERS: tuple[Param, ...] = (
-    _p('autostart', False, 'Configure and activate on start (plain-node mode, for tools that drive no '
-       'lifecycle).'),
+    _p(
+        'autostart',
+        False,
+        'Configure and activate on start (plain-node mode, for tools that drive no lifecycle).',
+    ),
     # model
-    _p('model.preset', DEFAULT_PRESET, 'Official architecture: tiny (R50, 50x50 BEV), small (R101-DCN, '
-       '150x150), base (R101-DCN, 200x200).'),
-    _p('model.checkpoint', '', 'Path of an official BEVFormer .pth checkpoint; empty = seeded random weights '
-       '(detections then mean nothing).'),
-    _p('model.official_config_json', '', 'Optional JSON dump of an official mmdet3d model config; overrides '
-       'model.preset.'),
-    _p('model.device', 'auto', 'Torch device: auto (cuda when available, else cpu), cpu, cuda or cuda:N.'),
+    _p(
+        'model.preset',
+        DEFAULT_PRESET,
+        'Official architecture: tiny (R50, 50x50 BEV), small (R101-DCN, '
+        '150x150), base (R101-DCN, 200x200).',
+    ),
+    _p(
+        'model.checkpoint',
+        '',
+        'Path of an official BEVFormer .pth checkpoint; empty = seeded random weights '
+        '(detections then mean nothing).',
+    ),
+    _p(
+        'model.official_config_json',
+        '',
+        'Optional JSON dump of an official mmdet3d model config; overrides model.preset.',
+    ),
+    _p(
+        'model.device',
+        'auto',
+        'Torch device: auto (cuda when available, else cpu), cpu, cuda or cuda:N.',
+    ),
     _p('model.fp16', False, 'Run the model in float16 autocast (cuda only).'),
     _p('model.seed', 0, 'Seed of the random weights used when model.checkpoint is empty.'),
     _p('model.embed_dims', 0, 'Test-size override of the transformer width (0 = preset value).'),
-    _p('model.ffn_dims', 0, 'Test-size override of the FFN width (0 = preset value, or 2 x embed_dims when '
-       'embed_dims is set).'),
+    _p(
+        'model.ffn_dims',
+        0,
+        'Test-size override of the FFN width (0 = preset value, or 2 x embed_dims when '
+        'embed_dims is set).',
+    ),
     _p('model.bev_size', 0, 'Test-size override of bev_h = bev_w (0 = preset value).'),
-    _p('model.num_encoder_layers', 0, 'Test-size override of the encoder depth (0 = preset value).'),
-    _p('model.num_decoder_layers', 0, 'Test-size override of the decoder depth (0 = preset value).'),
-    _p('model.num_query', 0, 'Test-size override of the number of object queries (0 = preset value).'),
-    _p('model.base_channels', 0, 'Test-size override of the ResNet stem width (0 = preset value, 64).'),
-    _p('model.image_scale', 0.0, 'Resize factor applied to the camera images before the network '
-       '(0 = preset value: tiny 0.5, small 0.8, base 1.0 for 1600x900 nuScenes images).'),
+    _p(
+        'model.num_encoder_layers',
+        0,
+        'Test-size override of the encoder depth (0 = preset value).',
+    ),
+    _p(
+        'model.num_decoder_layers',
+        0,
+        'Test-size override of the decoder depth (0 = preset value).',
+    ),
+    _p(
+        'model.num_query',
+        0,
+        'Test-size override of the number of object queries (0 = preset value).',
+    ),
+    _p(
+        'model.base_channels',
+        0,
+        'Test-size override of the ResNet stem width (0 = preset value, 64).',
+    ),
+    _p(
+        'model.image_scale',
+        0.0,
+        'Resize factor applied to the camera images before the network '
+        '(0 = preset value: tiny 0.5, small 0.8, base 1.0 for 1600x900 nuScenes images).',
+    ),
     # cameras
-    _p('cameras.names', list(OFFICIAL_CAMERAS), 'Camera names in the official model order; also the keys of '
-       'the rig YAML.'),
-    _p('cameras.image_topics', [f'{c}/image_raw' for c in OFFICIAL_CAMERAS],
-       'Image topics, one per camera name (relative names follow the node namespace; remappable).'),
-    _p('cameras.info_topics', [f'{c}/camera_info' for c in OFFICIAL_CAMERAS],
-       'CameraInfo topics, one per camera name.'),
-    _p('cameras.compressed', False, 'Subscribe to sensor_msgs/CompressedImage on <image_topic>/compressed '
-       '(image_transport convention) instead of raw Image.'),
+    _p(
+        'cameras.names',
+        list(OFFICIAL_CAMERAS),
+        'Camera names in the official model order; also the keys of the rig YAML.',
+    ),
+    _p(
+        'cameras.image_topics',
+        [f'{c}/image_raw' for c in OFFICIAL_CAMERAS],
+        'Image topics, one per camera name (relative names follow the node namespace; remappable).',
+    ),
+    _p(
+        'cameras.info_topics',
+        [f'{c}/camera_info' for c in OFFICIAL_CAMERAS],
+        'CameraInfo topics, one per camera name.',
+    ),
+    _p(
+        'cameras.compressed',
+        False,
+        'Subscribe to sensor_msgs/CompressedImage on <image_topic>/compressed '
+        '(image_transport convention) instead of raw Image.',
+    ),
     # sync
-    _p('sync.queue_size', 5, 'Messages kept per camera by the approximate-time synchronizer. The matcher '
-       'tries up to queue_size^5 combinations per message, so keep it small.'),
-    _p('sync.slop', 0.08, 'Approximate-time matching window in seconds (max - min stamp < slop). 0.08 s is '
-       'just under one frame at 12 Hz, so two frames of the same camera never fall into one set.'),
-    _p('sync.max_spread', 0.06, 'Reject (and count) matched sets whose stamps spread more than this, in '
-       'seconds. A nuScenes rig spreads at most ~50 ms (the cameras fire as the 20 Hz lidar sweeps past).',
-       runtime=True),
-    _p('sync.camera_timeout_s', 0.5, 'A camera that delivers no image for this long (seconds) while the '
-       'others do is left out: sets are formed from the remaining cameras (its BEV contribution masked) and '
-       '/diagnostics reports DEGRADED, until it publishes again.'),
-    _p('sync.min_cameras', 4, 'Fewest cameras a set may have when cameras are silent; below it no output is '
-       'produced (ERROR in /diagnostics). 6 disables dropout handling.'),
-    _p('sync.max_out_of_order_s', 0.3, 'A set up to this many seconds older than the previous one is dropped '
-       'as out of order (and a repeated stamp as a duplicate); an older one is a time jump back (bag loop) '
-       'and resets the temporal history.'),
+    _p(
+        'sync.queue_size',
+        5,
+        'Messages kept per camera by the approximate-time synchronizer. The matcher '
+        'tries up to queue_size^5 combinations per message, so keep it small.',
+    ),
+    _p(
+        'sync.slop',
+        0.08,
+        'Approximate-time matching window in seconds (max - min stamp < slop). 0.08 s is '
+        'just under one frame at 12 Hz, so two frames of the same camera never fall into one set.',
+    ),
+    _p(
+        'sync.max_spread',
+        0.06,
+        'Reject (and count) matched sets whose stamps spread more than this, in '
+        'seconds. A nuScenes rig spreads at most ~50 ms (the cameras fire as the 20 Hz lidar sweeps past).',
+        runtime=True,
+    ),
+    _p(
+        'sync.camera_timeout_s',
+        0.5,
+        'A camera that delivers no image for this long (seconds) while the '
+        'others do is left out: sets are formed from the remaining cameras (its BEV contribution masked) and '
+        '/diagnostics reports DEGRADED, until it publishes again.',
+    ),
+    _p(
+        'sync.min_cameras',
+        4,
+        'Fewest cameras a set may have when cameras are silent; below it no output is '
+        'produced (ERROR in /diagnostics). 6 disables dropout handling.',
+    ),
+    _p(
+        'sync.max_out_of_order_s',
+        0.3,
+        'A set up to this many seconds older than the previous one is dropped '
+        'as out of order (and a repeated stamp as a duplicate); an older one is a time jump back (bag loop) '
+        'and resets the temporal history.',
+    ),
     # qos
-    _p('qos.reliability', 'best_effort', 'Image/CameraInfo subscription reliability: best_effort hears both '
-       'best-effort camera drivers and reliable bag players; reliable hears only reliable publishers.'),
+    _p(
+        'qos.reliability',
+        'best_effort',
+        'Image/CameraInfo subscription reliability: best_effort hears both '
+        'best-effort camera drivers and reliable bag players; reliable hears only reliable publishers.',
+    ),
     _p('qos.depth', 5, 'Subscription history depth (sensor-data QoS uses 5).'),
     # ego motion
-    _p('ego_motion.source', 'odom', 'Where the ego pose at each image stamp comes from: odom '
-       '(nav_msgs/Odometry, interpolated), tf (odom_frame -> base_frame, needs tf2_ros) or none '
-       '(static rig).'),
-    _p('ego_motion.odom_topic', '/odom', 'nav_msgs/Odometry topic used when ego_motion.source is odom.'),
-    _p('ego_motion.odom_frame', 'odom', 'World-fixed, continuous frame of the ego pose (REP-105).'),
-    _p('ego_motion.base_frame', 'base_link', 'Body frame of the ego pose (the nuScenes "ego" frame).'),
+    _p(
+        'ego_motion.source',
+        'odom',
+        'Where the ego pose at each image stamp comes from: odom '
+        '(nav_msgs/Odometry, interpolated), tf (odom_frame -> base_frame, needs tf2_ros) or none '
+        '(static rig).',
+    ),
+    _p(
+        'ego_motion.odom_topic',
+        '/odom',
+        'nav_msgs/Odometry topic used when ego_motion.source is odom.',
+    ),
+    _p(
+        'ego_motion.odom_frame', 'odom', 'World-fixed, continuous frame of the ego pose (REP-105).'
+    ),
+    _p(
+        'ego_motion.base_frame',
+        'base_link',
+        'Body frame of the ego pose (the nuScenes "ego" frame).',
+    ),
     _p('ego_motion.buffer_s', 3.0, 'Seconds of odometry kept for interpolation at image stamps.'),
-    _p('ego_motion.max_extrapolation_s', 0.1, 'How far past the newest odometry message a pose may be '
-       'extrapolated before the frame counts as having no ego pose.'),
+    _p(
+        'ego_motion.max_extrapolation_s',
+        0.1,
+        'How far past the newest odometry message a pose may be '
+        'extrapolated before the frame counts as having no ego pose.',
+    ),
     # temporal
-    _p('temporal.enabled', True, 'Feed the previous BEV to the next frame (BEVFormer video_test_mode). False '
-       'resets the history on every frame.', runtime=True),
-    _p('temporal.max_gap_s', 1.5, 'Reset the history when consecutive frames are further apart than this '
-       '(seconds). BEVFormer was trained and evaluated on 2 Hz keyframes (0.5 s steps); 1.5 s allows '
-       'two dropped keyframes before the shifted history no longer overlaps the scene it describes.',
-       runtime=True),
-    _p('temporal.max_ego_jump_m', 20.0, 'Reset the history when the ego pose moves further than this '
-       '(metres) between consecutive frames: more than any road vehicle covers within max_gap_s at 12 Hz '
-       'frame steps, about a fifth of the 102.4 m BEV grid.', runtime=True),
+    _p(
+        'temporal.enabled',
+        True,
+        'Feed the previous BEV to the next frame (BEVFormer video_test_mode). False '
+        'resets the history on every frame.',
+        runtime=True,
+    ),
+    _p(
+        'temporal.max_gap_s',
+        1.5,
+        'Reset the history when consecutive frames are further apart than this '
+        '(seconds). BEVFormer was trained and evaluated on 2 Hz keyframes (0.5 s steps); 1.5 s allows '
+        'two dropped keyframes before the shifted history no longer overlaps the scene it describes.',
+        runtime=True,
+    ),
+    _p(
+        'temporal.max_ego_jump_m',
+        20.0,
+        'Reset the history when the ego pose moves further than this '
+        '(metres) between consecutive frames: more than any road vehicle covers within max_gap_s at 12 Hz '
+        'frame steps, about a fifth of the 102.4 m BEV grid.',
+        runtime=True,
+    ),
     # outputs
-    _p('outputs.frame_id', 'LIDAR_TOP', 'Reference frame of lidar2img, the boxes and the BEV grid '
-       '(LIDAR_TOP for nuScenes-trained checkpoints; its axes differ from base_link).'),
-    _p('outputs.score_threshold', 0.3, 'Publish detections whose score is at least this.', runtime=True),
-    _p('outputs.max_markers', 100, 'Most detections drawn in ~/markers per frame (highest scores first).',
-       runtime=True),
-    _p('outputs.publish_bev_features', True, 'Publish ~/bev_features (32FC<C> Image) when subscribed.',
-       runtime=True),
-    _p('outputs.publish_bev_image', True, 'Publish ~/bev_image (rgb8) when subscribed.', runtime=True),
-    _p('outputs.publish_detections', True, 'Publish ~/detections (vision_msgs/Detection3DArray) when '
-       'vision_msgs is importable and someone subscribes.', runtime=True),
-    _p('outputs.bev_image_mode', 'norm', 'How ~/bev_image colours the BEV: norm (L2 norm of the channels) or '
-       'pca (first three principal components as RGB).', runtime=True),
-    _p('outputs.publish_overlay', False, 'Publish ~/overlay (rgb8) when subscribed: the six cameras with the '
-       'detected boxes projected onto them and the bird\'s-eye view beside them (the bevformer_render '
-       'picture). Drawn in the publishing thread, only while someone subscribes.', runtime=True),
-    _p('outputs.overlay_tile_width', 320, 'Width of one camera tile of ~/overlay in pixels; the tile height '
-       'keeps the camera aspect (tile_h), the picture is 3 x width + 2 x tile_h wide and 2 x tile_h high.',
-       runtime=True),
+    _p(
+        'outputs.frame_id',
+        'LIDAR_TOP',
+        'Reference frame of lidar2img, the boxes and the BEV grid '
+        '(LIDAR_TOP for nuScenes-trained checkpoints; its axes differ from base_link).',
+    ),
+    _p(
+        'outputs.score_threshold',
+        0.3,
+        'Publish detections whose score is at least this.',
+        runtime=True,
+    ),
+    _p(
+        'outputs.max_markers',
+        100,
+        'Most detections drawn in ~/markers per frame (highest scores first).',
+        runtime=True,
+    ),
+    _p(
+        'outputs.publish_bev_features',
+        True,
+        'Publish ~/bev_features (32FC<C> Image) when subscribed.',
+        runtime=True,
+    ),
+    _p(
+        'outputs.publish_bev_image',
+        True,
+        'Publish ~/bev_image (rgb8) when subscribed.',
+        runtime=True,
+    ),
+    _p(
+        'outputs.publish_detections',
+        True,
+        'Publish ~/detections (vision_msgs/Detection3DArray) when '
+        'vision_msgs is importable and someone subscribes.',
+        runtime=True,
+    ),
+    _p(
+        'outputs.bev_image_mode',
+        'norm',
+        'How ~/bev_image colours the BEV: norm (L2 norm of the channels) or '
+        'pca (first three principal components as RGB).',
+        runtime=True,
+    ),
+    _p(
+        'outputs.publish_overlay',
+        False,
+        'Publish ~/overlay (rgb8) when subscribed: the six cameras with the '
+        "detected boxes projected onto them and the bird's-eye view beside them (the bevformer_render "
+        'picture). Drawn in the publishing thread, only while someone subscribes.',
+        runtime=True,
+    ),
+    _p(
+        'outputs.overlay_tile_width',
+        320,
+        'Width of one camera tile of ~/overlay in pixels; the tile height '
+        'keeps the camera aspect (tile_h), the picture is 3 x width + 2 x tile_h wide and 2 x tile_h high.',
+        runtime=True,
+    ),
     # calibration
-    _p('calibration.rig_yaml', 'nuscenes_rig.yaml', 'Camera extrinsics (camera -> reference frame) used when '
-       'TF has none; a bare name is looked up in the package config/ folder.'),
-    _p('calibration.use_tf', True, 'Take extrinsics from TF (reference frame <- camera frame) when tf2_ros '
-       'is importable and the transform exists; else the rig YAML.'),
+    _p(
+        'calibration.rig_yaml',
+        'nuscenes_rig.yaml',
+        'Camera extrinsics (camera -> reference frame) used when '
+        'TF has none; a bare name is looked up in the package config/ folder.',
+    ),
+    _p(
+        'calibration.use_tf',
+        True,
+        'Take extrinsics from TF (reference frame <- camera frame) when tf2_ros '
+        'is importable and the transform exists; else the rig YAML.',
+    ),
     # diagnostics
     _p('diagnostics.period_s', 1.0, 'Period of /diagnostics messages in seconds.'),
 )
@@ -164,7 +340,9 @@ PARAMETERS_BY_NAME: dict[str, Param] = {p.name: p for p in PARAMETERS}
 
 def default_parameters() -> dict[str, Any]:
     """Flat `{name: default}` of every parameter (what the node declares)."""
-    return {p.name: (list(p.default) if isinstance(p.default, list) else p.default) for p in PARAMETERS}
+    return {
+        p.name: (list(p.default) if isinstance(p.default, list) else p.default) for p in PARAMETERS
+    }
 
 
 @dataclass(frozen=True)
@@ -205,7 +383,9 @@ class CameraSettings:
     def subscribed_image_topics(self) -> tuple[str, ...]:
         if not self.compressed:
             return self.image_topics
-        return tuple(t if t.endswith('/compressed') else f'{t}/compressed' for t in self.image_topics)
+        return tuple(
+            t if t.endswith('/compressed') else f'{t}/compressed' for t in self.image_topics
+        )
 
 
 @dataclass(frozen=True)
@@ -280,7 +460,8 @@ class NodeConfig:
 
     @classmethod
     def from_parameters(cls, params: Mapping[str, Any]) -> NodeConfig:
-        """Build from a flat `{name: value}`; missing names take their defaults.
+        """
+        Build from a flat `{name: value}`; missing names take their defaults.
 
         Raises NodeConfigError for an unknown name or a bad value (the first one found).
         """
@@ -289,9 +470,17 @@ class NodeConfig:
                 raise NodeConfigError(name, params[name], _known_names_hint(name))
         r = _Reader({**default_parameters(), **params})
         return cls(
-            model=_model(r), cameras=_cameras(r), sync=_sync(r), qos=_qos(r), ego_motion=_ego(r),
-            temporal=_temporal(r), outputs=_outputs(r), calibration=_calibration(r),
-            diagnostics=DiagnosticsSettings(period_s=r.number('diagnostics.period_s', low=0.05, high=60.0)),
+            model=_model(r),
+            cameras=_cameras(r),
+            sync=_sync(r),
+            qos=_qos(r),
+            ego_motion=_ego(r),
+            temporal=_temporal(r),
+            outputs=_outputs(r),
+            calibration=_calibration(r),
+            diagnostics=DiagnosticsSettings(
+                period_s=r.number('diagnostics.period_s', low=0.05, high=60.0)
+            ),
             autostart=r.flag('autostart'),
         )
 
@@ -327,7 +516,9 @@ class _Reader:
 
     def number(self, name: str, low: float, high: float = math.inf) -> float:
         value = self._values[name]
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ok = (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
         if not ok or not low <= value <= high:
             raise NodeConfigError(name, value, f'a finite number in [{low}, {high}]')
         return float(value)
@@ -335,7 +526,9 @@ class _Reader:
     def text(self, name: str, allow_empty: bool = True) -> str:
         value = self._values[name]
         if not isinstance(value, str) or (not allow_empty and not value.strip()):
-            raise NodeConfigError(name, value, 'a non-empty string' if not allow_empty else 'a string')
+            raise NodeConfigError(
+                name, value, 'a non-empty string' if not allow_empty else 'a string'
+            )
         return value
 
     def choice(self, name: str, allowed: Sequence[str]) -> str:
@@ -344,10 +537,13 @@ class _Reader:
             raise NodeConfigError(name, value, 'one of ' + ', '.join(allowed))
         return value
 
-    def strings(self, name: str, length: int | None = None,
-                check: Callable[[str], bool] = bool) -> tuple[str, ...]:
+    def strings(
+        self, name: str, length: int | None = None, check: Callable[[str], bool] = bool
+    ) -> tuple[str, ...]:
         value = self._values[name]
-        ok = isinstance(value, list | tuple) and all(isinstance(v, str) and check(v) for v in value)
+        ok = isinstance(value, list | tuple) and all(
+            isinstance(v, str) and check(v) for v in value
+        )
         if not ok or (length is not None and len(value) != length):
             count = f'{length} ' if length is not None else ''
             raise NodeConfigError(name, value, f'a list of {count}non-empty strings')
@@ -356,7 +552,9 @@ class _Reader:
 
 def _model(r: _Reader) -> ModelSettings:
     device = r.text('model.device', allow_empty=False)
-    if device not in ('auto', 'cpu', 'cuda') and not (device.startswith('cuda:') and device[5:].isdigit()):
+    if device not in ('auto', 'cpu', 'cuda') and not (
+        device.startswith('cuda:') and device[5:].isdigit()
+    ):
         raise NodeConfigError('model.device', device, 'auto, cpu, cuda or cuda:N')
     overrides = ModelOverrides(
         embed_dims=r.integer('model.embed_dims', 0, 4096),
@@ -369,7 +567,9 @@ def _model(r: _Reader) -> ModelSettings:
         image_scale=r.number('model.image_scale', 0.0, 4.0),
     )
     if overrides.embed_dims % 8:
-        raise NodeConfigError('model.embed_dims', overrides.embed_dims, 'a multiple of 8 (8 attention heads)')
+        raise NodeConfigError(
+            'model.embed_dims', overrides.embed_dims, 'a multiple of 8 (8 attention heads)'
+        )
     return ModelSettings(
         preset=r.choice('model.preset', PRESETS),
         checkpoint=r.text('model.checkpoint'),
@@ -384,9 +584,12 @@ def _model(r: _Reader) -> ModelSettings:
 def _cameras(r: _Reader) -> CameraSettings:
     names = r.strings('cameras.names')
     if len(names) != len(OFFICIAL_CAMERAS) or len(set(names)) != len(names):
-        raise NodeConfigError('cameras.names', list(names),
-                              f'{len(OFFICIAL_CAMERAS)} distinct camera names in the official order '
-                              f'({", ".join(OFFICIAL_CAMERAS)})')
+        raise NodeConfigError(
+            'cameras.names',
+            list(names),
+            f'{len(OFFICIAL_CAMERAS)} distinct camera names in the official order '
+            f'({", ".join(OFFICIAL_CAMERAS)})',
+        )
     return CameraSettings(
         names=names,
         image_topics=r.strings('cameras.image_topics', len(names)),
@@ -407,8 +610,10 @@ def _sync(r: _Reader) -> SyncSettings:
 
 
 def _qos(r: _Reader) -> QosSettings:
-    return QosSettings(reliability=r.choice('qos.reliability', RELIABILITIES),
-                       depth=r.integer('qos.depth', 1, 1000))
+    return QosSettings(
+        reliability=r.choice('qos.reliability', RELIABILITIES),
+        depth=r.integer('qos.depth', 1, 1000),
+    )
 
 
 def _ego(r: _Reader) -> EgoMotionSettings:

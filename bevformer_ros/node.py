@@ -12,29 +12,41 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`bevformer`: the six-camera BEVFormer ROS 2 node (rclpy lifecycle node with a plain-node mode).
+"""
+`bevformer`: the six-camera BEVFormer ROS 2 node (rclpy lifecycle node with a plain-node mode).
 
-Lifecycle: configure parses the parameters (`NodeConfig`), loads the rig and the model and creates the
-publishers, the `~/reset` service and the diagnostics timer; activate subscribes (six cameras through an
-approximate-time synchronizer, CameraInfo, odometry) and starts the worker; deactivate stops both; cleanup
-frees the model and the GPU cache. `--autostart` (or the `autostart` parameter) runs configure + activate.
+Lifecycle: configure parses the parameters (`NodeConfig`), loads the rig and the model and creates
+the
+publishers, the `~/reset` service and the diagnostics timer; activate subscribes (six cameras
+through an
+approximate-time synchronizer, CameraInfo, odometry) and starts the worker; deactivate stops both;
+cleanup
+frees the model and the GPU cache. `--autostart` (or the `autostart` parameter) runs configure +
+activate.
 
-Threads: the executor runs only cheap callbacks. The synchronizer callback puts the set into a latest-wins
-slot; a worker thread takes the newest set, runs `Pipeline.run` and publishes, so a slow model lowers the
+Threads: the executor runs only cheap callbacks. The synchronizer callback puts the set into a
+latest-wins
+slot; a worker thread takes the newest set, runs `Pipeline.run` and publishes, so a slow model
+lowers the
 output rate (counted as dropped sets) and never stalls the subscriptions.
 
-Bad input never stops the node: a set is formed by the synchronizer, or by `DropoutAssembler` from the live
-cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too wide, repeat a stamp
+Bad input never stops the node: a set is formed by the synchronizer, or by `DropoutAssembler` from
+the live
+cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too wide,
+repeat a stamp
 or come out of order; the pipeline skips a frame it cannot use (`FrameError`). Each is counted in
 /diagnostics and logged once per problem per LOG_THROTTLE_S (`LogThrottle`).
 
 Topics (relative names follow the namespace; remap them like any other):
   in:  cameras.image_topics (sensor_msgs/Image, or CompressedImage on <topic>/compressed),
-       cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry) or TF
+       cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry) or
+       TF
   out: ~/markers (MarkerArray), ~/detections (vision_msgs/Detection3DArray, where installed),
-       ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h * 102.4 - 51.2,
+       ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h *
+       102.4 - 51.2,
        x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8, forward up),
-       ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected, the bird's-eye view),
+       ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected, the
+       bird's-eye view),
        /diagnostics (DiagnosticArray); all stamped with the synchronized image stamp.
   srv: ~/reset (std_srvs/Trigger) drops the temporal history before the next frame.
 """
@@ -42,54 +54,38 @@ Topics (relative names follow the namespace; remap them like any other):
 from __future__ import annotations
 
 import argparse
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
+import threading
+import time
 from typing import Any
 
-import numpy as np
-import rclpy
-import rclpy.time
-import torch
-from diagnostic_msgs.msg import DiagnosticArray
-from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.clock import JumpThreshold, TimeJump
-from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_srvs.srv import Trigger
-from visualization_msgs.msg import MarkerArray
-
 from bevformer_ros import optional_ros
-from bevformer_ros.config import PARAMETERS, NodeConfig, NodeConfigError, is_runtime_parameter
+from bevformer_ros.config import is_runtime_parameter, NodeConfig, NodeConfigError, PARAMETERS
 from bevformer_ros.core.bev_image import bev_to_rgb
 from bevformer_ros.core.calibration import Extrinsics, extrinsics_from_transform
 from bevformer_ros.core.ego_motion import (
     EgoMotionError,
     EgoPose,
-    PoseBuffer,
     pose_from_odometry,
     pose_from_transform,
+    PoseBuffer,
 )
 from bevformer_ros.core.markers import build_box_markers
-from bevformer_ros.core.rig import Rig, load_rig
+from bevformer_ros.core.rig import load_rig, Rig
 from bevformer_ros.frontend.camera_dropout import DropoutAssembler
 from bevformer_ros.frontend.camera_info_watch import CameraInfoWatch
 from bevformer_ros.frontend.image_codec import numpy_to_imgmsg
-from bevformer_ros.frontend.sync import OrderGuard, SpreadGuard, select_backend, set_stamp_ns
+from bevformer_ros.frontend.sync import OrderGuard, select_backend, set_stamp_ns, SpreadGuard
 from bevformer_ros.pipeline import (
+    build_model,
     CameraInput,
+    choose_model,
     FrameError,
     FrameSet,
     ModelChoice,
     Pipeline,
     PipelineResult,
-    build_model,
-    choose_model,
     resolve_device,
 )
 from bevformer_ros.resources import config_file
@@ -99,21 +95,46 @@ from bevformer_ros.ros.latest_slot import LatestSlot, SlotClosedError
 from bevformer_ros.ros.log_throttle import LogThrottle
 from bevformer_ros.viz.overlay import render_frame
 from bevformer_ros.viz.result_view import result_view
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+import rclpy
+from rclpy.clock import JumpThreshold, TimeJump
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+import rclpy.time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import Trigger
+import torch
+from visualization_msgs.msg import MarkerArray
 
 NODE_NAME = 'bevformer'
 LOG_THROTTLE_S = 5.0
-ODOMETRY_WAIT_S = 0.2  # how long the worker waits for odometry that has not reached the image stamp yet
+ODOMETRY_WAIT_S = (
+    0.2  # how long the worker waits for odometry that has not reached the image stamp yet
+)
 IDENTITY_WXYZ = np.array([1.0, 0.0, 0.0, 0.0])
-UNUSED_EXTRINSICS = Extrinsics(np.eye(3), np.zeros(3))  # for a missing camera, which the model ignores
+UNUSED_EXTRINSICS = Extrinsics(
+    np.eye(3), np.zeros(3)
+)  # for a missing camera, which the model ignores
 
 
 class BevformerNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for p in PARAMETERS:
-            self.declare_parameter(p.name, p.default, ParameterDescriptor(
-                description=p.description, dynamic_typing=True,
-                additional_constraints='' if p.runtime else 'applies at configure'))
+            self.declare_parameter(
+                p.name,
+                p.default,
+                ParameterDescriptor(
+                    description=p.description,
+                    dynamic_typing=True,
+                    additional_constraints='' if p.runtime else 'applies at configure',
+                ),
+            )
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.config: NodeConfig | None = None
         self.pipeline: Pipeline | None = None
@@ -134,7 +155,9 @@ class BevformerNode(LifecycleNode):
         self._poses = PoseBuffer()
         self._pose_lock = threading.Condition()  # notified on every odometry message
         self._tf_buffer: Any = None
-        self._configured_extras: list[Any] = []  # service, timer, jump handle: destroyed at cleanup
+        self._configured_extras: list[
+            Any
+        ] = []  # service, timer, jump handle: destroyed at cleanup
         self._published_once = False
         self._last_reset_kind = ''
 
@@ -144,7 +167,9 @@ class BevformerNode(LifecycleNode):
             self.config = NodeConfig.from_parameters(self._parameter_values())
             self._rig = self._load_rig(self.config)
             self._load_pipeline(self.config)
-        except Exception as exc:  # every configure problem is the user's to fix: say what, stay unconfigured
+        except (
+            Exception
+        ) as exc:  # every configure problem is the user's to fix: say what, stay unconfigured
             self.get_logger().error(f'configure failed: {exc}')
             self._release()
             return TransitionCallbackReturn.FAILURE
@@ -152,7 +177,9 @@ class BevformerNode(LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        result = super().on_activate(state)  # publishers first, so that the worker's first output goes out
+        result = super().on_activate(
+            state
+        )  # publishers first, so that the worker's first output goes out
         cfg = self.config
         try:
             self._slot, self._out_slot = LatestSlot(), LatestSlot()
@@ -163,13 +190,24 @@ class BevformerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         # Two threads, so that building and serializing messages overlaps the next forward pass.
         self._threads = [
-            threading.Thread(target=self._drain, args=(self._slot, self._process), name='bevformer_infer',
-                             daemon=True),
-            threading.Thread(target=self._drain, args=(self._out_slot, self._emit), name='bevformer_publish',
-                             daemon=True)]
+            threading.Thread(
+                target=self._drain,
+                args=(self._slot, self._process),
+                name='bevformer_infer',
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._drain,
+                args=(self._out_slot, self._emit),
+                name='bevformer_publish',
+                daemon=True,
+            ),
+        ]
         for thread in self._threads:
             thread.start()
-        topics = ', '.join(self.resolve_topic_name(t) for t in cfg.cameras.subscribed_image_topics())
+        topics = ', '.join(
+            self.resolve_topic_name(t) for t in cfg.cameras.subscribed_image_topics()
+        )
         count = len(cfg.cameras.names)
         self.get_logger().info(f'active: waiting for {count} synchronized cameras on {topics}')
         return result
@@ -199,12 +237,16 @@ class BevformerNode(LifecycleNode):
         rig = load_rig(config_file(name) if '/' not in name else Path(name))
         missing = [c for c in cfg.cameras.names if c not in rig.camera_names]
         if missing and not self._tf_possible(cfg):
-            raise ValueError(f'rig {name} has no camera {missing}; add them or name the rig cameras in '
-                             'cameras.names')
+            raise ValueError(
+                f'rig {name} has no camera {missing}; add them or name the rig cameras in '
+                'cameras.names'
+            )
         if rig.reference_frame != cfg.outputs.frame_id and not self._tf_possible(cfg):
-            raise ValueError(f'outputs.frame_id={cfg.outputs.frame_id!r} but the rig {name} gives extrinsics '
-                             f'relative to {rig.reference_frame!r}; set '
-                             f'outputs.frame_id:={rig.reference_frame} or provide TF')
+            raise ValueError(
+                f'outputs.frame_id={cfg.outputs.frame_id!r} but the rig {name} gives extrinsics '
+                f'relative to {rig.reference_frame!r}; set '
+                f'outputs.frame_id:={rig.reference_frame} or provide TF'
+            )
         return rig
 
     def _tf_possible(self, cfg: NodeConfig) -> bool:
@@ -212,35 +254,52 @@ class BevformerNode(LifecycleNode):
 
     def _load_pipeline(self, cfg: NodeConfig) -> None:
         if cfg.ego_motion.source == 'tf' and not optional_ros.available('tf2_ros'):
-            raise ValueError('ego_motion.source is tf but tf2_ros is not importable; install '
-                             'ros-$ROS_DISTRO-tf2-ros or use ego_motion.source:=odom')
+            raise ValueError(
+                'ego_motion.source is tf but tf2_ros is not importable; install '
+                'ros-$ROS_DISTRO-tf2-ros or use ego_motion.source:=odom'
+            )
         device = resolve_device(cfg.model.device)
         started = time.perf_counter()
         choice = choose_model(cfg.model)
         if choice.from_checkpoint:
             ignored = f'; {", ".join(choice.ignored)} ignored' if choice.ignored else ''
-            self.get_logger().info(f'model architecture: the one stored in {choice.checkpoint} (trained by '
-                                   f'bevformer_train){ignored}')
+            self.get_logger().info(
+                f'model architecture: the one stored in {choice.checkpoint} (trained by '
+                f'bevformer_train){ignored}'
+            )
         model = build_model(choice.cfg, device, choice.checkpoint or '', cfg.model.seed)
         self.pipeline = Pipeline(model, choice.cfg, device, cfg.temporal, fp16=cfg.model.fp16)
-        self.health = NodeHealth(self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras)
-        weights = str(choice.checkpoint) if choice.checkpoint else f'RANDOM weights (seed {cfg.model.seed})'
+        self.health = NodeHealth(
+            self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras
+        )
+        weights = (
+            str(choice.checkpoint)
+            if choice.checkpoint
+            else f'RANDOM weights (seed {cfg.model.seed})'
+        )
         precision = 'fp16' if self.pipeline.fp16 else 'fp32'
         self.get_logger().info(
             f'model {_architecture_name(cfg, choice)} on {device} ({precision}), BEV '
-            f'{self.pipeline.bev_shape}, weights: {weights}, loaded in {time.perf_counter() - started:.1f} s')
+            f'{self.pipeline.bev_shape}, weights: {weights}, loaded in {time.perf_counter() - started:.1f} s'
+        )
         if not cfg.model.checkpoint:
-            self.get_logger().warning('no model.checkpoint: running with seeded RANDOM weights. The '
-                                      'detections and BEV features MEAN NOTHING; pass '
-                                      '-p model.checkpoint:=<file.pth>')
-            self.health.warnings['weights'] = 'random weights (no model.checkpoint): detections mean nothing'
+            self.get_logger().warning(
+                'no model.checkpoint: running with seeded RANDOM weights. The '
+                'detections and BEV features MEAN NOTHING; pass '
+                '-p model.checkpoint:=<file.pth>'
+            )
+            self.health.warnings['weights'] = (
+                'random weights (no model.checkpoint): detections mean nothing'
+            )
         if self._tf_possible(cfg) or cfg.ego_motion.source == 'tf':
             import tf2_ros
 
             self._tf_buffer = tf2_ros.Buffer()
             self._configured_extras.append(tf2_ros.TransformListener(self._tf_buffer, self))
-        self._poses = PoseBuffer(max_age_s=cfg.ego_motion.buffer_s,
-                                 max_extrapolation_s=cfg.ego_motion.max_extrapolation_s)
+        self._poses = PoseBuffer(
+            max_age_s=cfg.ego_motion.buffer_s,
+            max_extrapolation_s=cfg.ego_motion.max_extrapolation_s,
+        )
 
     def _create_outputs(self, cfg: NodeConfig) -> None:
         reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -254,13 +313,16 @@ class BevformerNode(LifecycleNode):
         if optional_ros.available('vision_msgs'):
             from vision_msgs.msg import Detection3DArray
 
-            self._pubs['detections'] = self.create_lifecycle_publisher(Detection3DArray, '~/detections', 5)
+            self._pubs['detections'] = self.create_lifecycle_publisher(
+                Detection3DArray, '~/detections', 5
+            )
         self._configured_extras += [
             self.create_service(Trigger, '~/reset', self._on_reset),
             self.create_timer(cfg.diagnostics.period_s, self._publish_diagnostics),
             self.get_clock().create_jump_callback(
                 JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1)),
-                post_callback=self._on_clock_jump),
+                post_callback=self._on_clock_jump,
+            ),
         ]
 
     def _release(self) -> None:
@@ -271,7 +333,9 @@ class BevformerNode(LifecycleNode):
                 self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
         for extra in self._configured_extras:
-            destroy = {'Service': self.destroy_service, 'Timer': self.destroy_timer}.get(type(extra).__name__)
+            destroy = {'Service': self.destroy_service, 'Timer': self.destroy_timer}.get(
+                type(extra).__name__
+            )
             if destroy is not None:
                 destroy(extra)
             elif hasattr(extra, 'unregister'):  # JumpHandle
@@ -284,38 +348,62 @@ class BevformerNode(LifecycleNode):
 
     # ------------------------------------------------------------------ activate helpers
     def _subscribe(self, cfg: NodeConfig) -> None:
-        qos = QoSProfile(depth=cfg.qos.depth, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.BEST_EFFORT if cfg.qos.reliability == 'best_effort'
-                         else ReliabilityPolicy.RELIABLE)
+        qos = QoSProfile(
+            depth=cfg.qos.depth,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.BEST_EFFORT
+            if cfg.qos.reliability == 'best_effort'
+            else ReliabilityPolicy.RELIABLE,
+        )
         self._infos = CameraInfoWatch(len(cfg.cameras.names))
-        # CameraInfo and odometry first: the executor serves ready subscriptions in creation order, so a set
+        # CameraInfo and odometry first: the executor serves ready subscriptions in creation order,
+        # so a set
         # finds the CameraInfo and odometry published just before it.
-        self._subs = [self.create_subscription(CameraInfo, topic, self._info_callback(i), qos)
-                      for i, topic in enumerate(cfg.cameras.info_topics)]
+        self._subs = [
+            self.create_subscription(CameraInfo, topic, self._info_callback(i), qos)
+            for i, topic in enumerate(cfg.cameras.info_topics)
+        ]
         if cfg.ego_motion.source == 'odom':
             odom_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
-            self._subs.append(self.create_subscription(Odometry, cfg.ego_motion.odom_topic, self._on_odometry,
-                                                       odom_qos))
+            self._subs.append(
+                self.create_subscription(
+                    Odometry, cfg.ego_motion.odom_topic, self._on_odometry, odom_qos
+                )
+            )
         backend = select_backend()
         image_type = CompressedImage if cfg.cameras.compressed else Image
-        filters = [backend.Subscriber(self, image_type, topic, qos_profile=qos)
-                   for topic in cfg.cameras.subscribed_image_topics()]
-        sync = backend.ApproximateTimeSynchronizer(filters, cfg.sync.queue_size, cfg.sync.slop,
-                                                   allow_headerless=False)
-        # Complete sets from the synchronizer, sets without the silent cameras from the dropout assembler:
+        filters = [
+            backend.Subscriber(self, image_type, topic, qos_profile=qos)
+            for topic in cfg.cameras.subscribed_image_topics()
+        ]
+        sync = backend.ApproximateTimeSynchronizer(
+            filters, cfg.sync.queue_size, cfg.sync.slop, allow_headerless=False
+        )
+        # Complete sets from the synchronizer, sets without the silent cameras from the dropout
+        # assembler:
         # both pass the spread bound, then the stamp order, then go to the worker.
-        self._dropout = DropoutAssembler(filters, cfg.sync.queue_size, cfg.sync.slop,
-                                         cfg.sync.camera_timeout_s, cfg.sync.min_cameras)
-        self._guard = SpreadGuard(sync, cfg.sync.max_spread, inputs=filters,
-                                  on_reject=self._on_spread_rejected)
+        self._dropout = DropoutAssembler(
+            filters,
+            cfg.sync.queue_size,
+            cfg.sync.slop,
+            cfg.sync.camera_timeout_s,
+            cfg.sync.min_cameras,
+        )
+        self._guard = SpreadGuard(
+            sync, cfg.sync.max_spread, inputs=filters, on_reject=self._on_spread_rejected
+        )
         self._dropout.registerCallback(self._guard.add)
-        self._order = OrderGuard(self._guard, cfg.sync.max_out_of_order_s, on_drop=self._on_set_dropped)
+        self._order = OrderGuard(
+            self._guard, cfg.sync.max_out_of_order_s, on_drop=self._on_set_dropped
+        )
         self._order.registerCallback(self._on_synchronized)
         self._subs += [f.sub for f in filters]
-        self.get_logger().info(f'synchronizer: {backend.name}, slop {cfg.sync.slop} s, max spread '
-                               f'{cfg.sync.max_spread} s, {cfg.qos.reliability} QoS depth {cfg.qos.depth}; '
-                               f'a camera silent for {cfg.sync.camera_timeout_s} s is left out (at least '
-                               f'{cfg.sync.min_cameras} cameras)')
+        self.get_logger().info(
+            f'synchronizer: {backend.name}, slop {cfg.sync.slop} s, max spread '
+            f'{cfg.sync.max_spread} s, {cfg.qos.reliability} QoS depth {cfg.qos.depth}; '
+            f'a camera silent for {cfg.sync.camera_timeout_s} s is left out (at least '
+            f'{cfg.sync.min_cameras} cameras)'
+        )
 
     def _stop_inputs(self) -> None:
         for sub in self._subs:
@@ -330,7 +418,8 @@ class BevformerNode(LifecycleNode):
             thread.join(timeout=30.0)
         self._threads = []
 
-    # ------------------------------------------------------------------ callbacks (executor thread, cheap)
+    # ------------------------------------------------------------------ callbacks (executor
+    # thread, cheap)
     def _info_callback(self, index: int) -> Any:
         name = self.config.cameras.names[index]
 
@@ -338,7 +427,9 @@ class BevformerNode(LifecycleNode):
             change = self._infos.update(index, msg)
             if change is not None:
                 self.health.camera_info_changed(name, change)
-                self._log_problem(f'CameraInfo of {name} changed mid-run ({change}); using the new one')
+                self._log_problem(
+                    f'CameraInfo of {name} changed mid-run ({change}); using the new one'
+                )
 
         return store
 
@@ -368,7 +459,10 @@ class BevformerNode(LifecycleNode):
             response.success, response.message = False, 'not configured'
             return response
         self.pipeline.request_reset('~/reset service')
-        response.success, response.message = True, 'temporal history is dropped before the next frame'
+        response.success, response.message = (
+            True,
+            'temporal history is dropped before the next frame',
+        )
         return response
 
     def _on_clock_jump(self, jump: TimeJump) -> None:
@@ -386,8 +480,9 @@ class BevformerNode(LifecycleNode):
             return self._reject_parameters(str(exc))
         fixed = [p.name for p in params if p.name in values and not is_runtime_parameter(p.name)]
         if fixed and self.pipeline is not None:
-            return self._reject_parameters(f'{", ".join(fixed)} apply at configure: deactivate and clean up '
-                                           'the node first')
+            return self._reject_parameters(
+                f'{", ".join(fixed)} apply at configure: deactivate and clean up the node first'
+            )
         if self.pipeline is not None:
             self.config = new
             self.pipeline.set_temporal(new.temporal)
@@ -404,7 +499,9 @@ class BevformerNode(LifecycleNode):
             return
         liveness = self._dropout.liveness() if self._dropout is not None else None
         if liveness is not None:
-            self._log_camera_changes([n for n, s in zip(self.health.camera_names, liveness.silent) if s])
+            self._log_camera_changes(
+                [n for n, s in zip(self.health.camera_names, liveness.silent) if s]
+            )
         stats = self._guard.stats() if self._guard is not None else None
         reports = self.health.report(
             received=stats.received if stats else [0] * len(self.health.camera_names),
@@ -412,9 +509,15 @@ class BevformerNode(LifecycleNode):
             dropped_outputs=self._out_slot.stats().dropped if self._out_slot is not None else 0,
             rejected_spread=stats.rejected_spread if stats else 0,
             last_spread_s=stats.last_spread_s if stats else None,
-            temporal_enabled=self.config.temporal.enabled, liveness=liveness)
-        statuses = [ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports]
-        self._pubs['diagnostics'].publish(ros_convert.diagnostic_array(statuses, self.get_clock().now()))
+            temporal_enabled=self.config.temporal.enabled,
+            liveness=liveness,
+        )
+        statuses = [
+            ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports
+        ]
+        self._pubs['diagnostics'].publish(
+            ros_convert.diagnostic_array(statuses, self.get_clock().now())
+        )
 
     def _log_camera_changes(self, missing: Sequence[str]) -> None:
         """One line when the set of silent cameras changes (not once per frame)."""
@@ -423,13 +526,20 @@ class BevformerNode(LifecycleNode):
             return
         if missing:
             live = len(self.health.camera_names) - len(missing)
-            outcome = (f'DEGRADED: detecting with the {live} others' if live >= self.config.sync.min_cameras
-                       else f'no output: fewer than sync.min_cameras={self.config.sync.min_cameras} left')
-            self.get_logger().warning(f'cameras silent for over {self.config.sync.camera_timeout_s} s: '
-                                      f'{", ".join(missing)}; {outcome}')
+            outcome = (
+                f'DEGRADED: detecting with the {live} others'
+                if live >= self.config.sync.min_cameras
+                else f'no output: fewer than sync.min_cameras={self.config.sync.min_cameras} left'
+            )
+            self.get_logger().warning(
+                f'cameras silent for over {self.config.sync.camera_timeout_s} s: '
+                f'{", ".join(missing)}; {outcome}'
+            )
         else:
-            self.get_logger().info(f'cameras back: {", ".join(self._missing_logged)}; all '
-                                   f'{len(self.health.camera_names)} cameras in use again')
+            self.get_logger().info(
+                f'cameras back: {", ".join(self._missing_logged)}; all '
+                f'{len(self.health.camera_names)} cameras in use again'
+            )
         self._missing_logged = missing
 
     def _log_problem(self, text: str, error: bool = False) -> None:
@@ -451,17 +561,22 @@ class BevformerNode(LifecycleNode):
     def _process(self, images: Sequence[Any]) -> None:
         stamp = set_stamp_ns(images)  # the reference camera's (or the first present one's) stamp
         try:
-            # CameraInfo as of now, not as of the sync: it is static, and a late first one still counts.
+            # CameraInfo as of now, not as of the sync: it is static, and a late first one still
+            # counts.
             cameras = self._camera_inputs(images, self._infos.snapshot())
             frame = FrameSet(stamp, cameras, self._ego_pose(stamp))
-            want_bev = self._wants('bev_features') or self._wants('bev_image') or self._wants('overlay')
+            want_bev = (
+                self._wants('bev_features') or self._wants('bev_image') or self._wants('overlay')
+            )
             result = self.pipeline.run(frame, want_bev=want_bev)
         except (FrameError, EgoMotionError) as exc:
             kind = getattr(exc, 'kind', 'ego_pose')
             self.health.frame_skipped(kind, str(exc))
             self._log_problem(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}')
             return
-        except Exception as exc:  # a bug or an exhausted GPU must not kill the node: report it, go on
+        except (
+            Exception
+        ) as exc:  # a bug or an exhausted GPU must not kill the node: report it, go on
             self.health.frame_skipped('internal_error', repr(exc))
             self._log_problem(f'frame {stamp * 1e-9:.3f} failed: {exc!r}', error=True)
             return
@@ -482,7 +597,9 @@ class BevformerNode(LifecycleNode):
         self.health.frame_processed(timings, end_to_end, result.missing_cameras)
         if not self._published_once:
             self._published_once = True
-            self.get_logger().info(f'first output published (model {timings["model"] * 1e3:.0f} ms)')
+            self.get_logger().info(
+                f'first output published (model {timings["model"] * 1e3:.0f} ms)'
+            )
 
     def _camera_inputs(self, images: Sequence[Any], infos: Sequence[Any]) -> list[CameraInput]:
         inputs = []
@@ -498,13 +615,15 @@ class BevformerNode(LifecycleNode):
         extrinsics = None
         if self._tf_buffer is not None and cfg.calibration.use_tf:
             try:  # static mounting: the latest transform is the transform
-                transform = self._tf_buffer.lookup_transform(cfg.outputs.frame_id, image.header.frame_id,
-                                                             rclpy.time.Time())
+                transform = self._tf_buffer.lookup_transform(
+                    cfg.outputs.frame_id, image.header.frame_id, rclpy.time.Time()
+                )
                 extrinsics = extrinsics_from_transform(transform)
                 source = f'TF {cfg.outputs.frame_id} <- {image.header.frame_id}'
             except Exception as exc:  # tf2 raises several lookup exception types
-                self.get_logger().info(f'no TF for {image.header.frame_id} ({exc}); using the rig YAML',
-                                       once=True)
+                self.get_logger().info(
+                    f'no TF for {image.header.frame_id} ({exc}); using the rig YAML', once=True
+                )
         if extrinsics is None:
             name = cfg.cameras.names[index]
             extrinsics = self._rig.camera(name).sensor2lidar
@@ -519,12 +638,16 @@ class BevformerNode(LifecycleNode):
             return EgoPose(stamp, np.zeros(3), IDENTITY_WXYZ.copy())
         if source.source == 'tf':
             try:
-                transform = self._tf_buffer.lookup_transform(source.odom_frame, source.base_frame,
-                                                             rclpy.time.Time(nanoseconds=stamp),
-                                                             timeout=Duration(seconds=0.05))
+                transform = self._tf_buffer.lookup_transform(
+                    source.odom_frame,
+                    source.base_frame,
+                    rclpy.time.Time(nanoseconds=stamp),
+                    timeout=Duration(seconds=0.05),
+                )
             except Exception as exc:
-                raise EgoMotionError(f'no TF {source.odom_frame} -> {source.base_frame} at the image stamp: '
-                                     f'{exc}') from exc
+                raise EgoMotionError(
+                    f'no TF {source.odom_frame} -> {source.base_frame} at the image stamp: {exc}'
+                ) from exc
             return pose_from_transform(transform)
         deadline = time.monotonic() + ODOMETRY_WAIT_S
         with self._pose_lock:
@@ -556,23 +679,42 @@ class BevformerNode(LifecycleNode):
         out = self.config.outputs
         header = ros_convert.header_msg(out.frame_id, result.stamp_ns)
         if self._wants('markers') or self._wants('detections'):
-            boxes = build_box_markers(result.boxes, result.scores, result.labels, out.score_threshold,
-                                      out.max_markers, self.pipeline.cfg.class_names)
+            boxes = build_box_markers(
+                result.boxes,
+                result.scores,
+                result.labels,
+                out.score_threshold,
+                out.max_markers,
+                self.pipeline.cfg.class_names,
+            )
             if self._wants('markers'):
-                self._pubs['markers'].publish(ros_convert.marker_array(boxes, out.frame_id, result.stamp_ns))
+                self._pubs['markers'].publish(
+                    ros_convert.marker_array(boxes, out.frame_id, result.stamp_ns)
+                )
             if self._wants('detections'):
-                self._pubs['detections'].publish(ros_convert.detection3d_array(boxes, out.frame_id,
-                                                                               result.stamp_ns))
+                self._pubs['detections'].publish(
+                    ros_convert.detection3d_array(boxes, out.frame_id, result.stamp_ns)
+                )
         if result.bev is not None and self._wants('bev_features'):
             self._pubs['bev_features'].publish(bev_features_msg(result.bev, header))
         if result.bev is not None and self._wants('bev_image'):
             picture = bev_to_rgb(result.bev, out.bev_image_mode)  # [H, W, 3] uint8, forward up
             self._pubs['bev_image'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
         if self._wants('overlay'):
-            notes = [] if self.config.model.checkpoint else ['RANDOM weights: the boxes mean nothing']
-            view = result_view(frame, result, out.score_threshold, out.max_markers,
-                               self.get_fully_qualified_name(), notes)
-            picture = render_frame(view, out.overlay_tile_width)  # [2 tile_h, 3 tile_w + 2 tile_h, 3] uint8
+            notes = (
+                [] if self.config.model.checkpoint else ['RANDOM weights: the boxes mean nothing']
+            )
+            view = result_view(
+                frame,
+                result,
+                out.score_threshold,
+                out.max_markers,
+                self.get_fully_qualified_name(),
+                notes,
+            )
+            picture = render_frame(
+                view, out.overlay_tile_width
+            )  # [2 tile_h, 3 tile_w + 2 tile_h, 3] uint8
             self._pubs['overlay'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
 
 
@@ -580,8 +722,10 @@ def _architecture_name(cfg: NodeConfig, choice: ModelChoice) -> str:
     if choice.from_checkpoint:
         b, h = choice.cfg.backbone, choice.cfg.head
         backbone = f'ResNet-{b.depth} width {b.base_channels}' if b is not None else 'no backbone'
-        return (f'from the checkpoint ({backbone}, {h.num_encoder_layers} encoder / {h.num_decoder_layers} '
-                f'decoder layers, {h.num_query} queries)')
+        return (
+            f'from the checkpoint ({backbone}, {h.num_encoder_layers} encoder / {h.num_decoder_layers} '
+            f'decoder layers, {h.num_query} queries)'
+        )
     if cfg.model.official_config_json:
         return f'from {cfg.model.official_config_json}'
     return cfg.model.preset + (' (overridden sizes)' if cfg.model.overrides.any() else '')
@@ -595,8 +739,14 @@ def _empty_gpu_cache() -> None:
 def bev_features_msg(bev_hwc: np.ndarray, header: Any) -> Image:
     """sensor_msgs/Image `32FC<C>` of the BEV [H, W, C] float32: rows +y, columns +x (module docstring)."""
     height, width, channels = bev_hwc.shape
-    msg = Image(header=header, height=height, width=width, encoding=f'32FC{channels}',
-                is_bigendian=int(np.little_endian is False), step=width * channels * 4)
+    msg = Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding=f'32FC{channels}',
+        is_bigendian=int(np.little_endian is False),
+        step=width * channels * 4,
+    )
     msg.data = np.ascontiguousarray(bev_hwc, dtype=np.float32).tobytes()
     return msg
 
@@ -613,7 +763,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         if options.autostart or node.get_parameter('autostart').value:
-            # A configure/activate failure was logged with its reason: exit non-zero so that a launch
+            # A configure/activate failure was logged with its reason: exit non-zero so that a
+            # launch
             # system or a supervisor sees it, instead of idling unconfigured.
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 return 1
@@ -630,8 +781,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _spin(executor: SingleThreadedExecutor, node: BevformerNode) -> None:
-    """`executor.spin()`, except that an exception escaping a callback is logged and the node goes on: one
-    malformed message or a bug in a rarely used path must not take the detector down."""
+    """
+    `executor.spin()`, except that an exception escaping a callback is logged and the node goes on: one
+    malformed message or a bug in a rarely used path must not take the detector down.
+    """
     while rclpy.ok():
         try:
             executor.spin_once(timeout_sec=0.5)

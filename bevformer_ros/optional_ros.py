@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Which optional ROS 2 pieces can be imported here, decided once per process.
+"""
+Which optional ROS 2 pieces can be imported here, decided once per process.
 
 A full ROS 2 install has message_filters, cv_bridge, tf2_ros, launch, ...; the PyPI wheels used for
 development have only rclpy and the message packages. The rest of the code asks `available(name)`
@@ -27,7 +28,8 @@ import importlib.machinery
 import importlib.util
 
 # name -> (module to import, attribute only the real package has). The attribute guards against
-# look-alikes: the unrelated PyPI `launch` app launcher, or a bare `launch/` folder of a source tree,
+# look-alikes: the unrelated PyPI `launch` app launcher, or a bare `launch/` folder of a source
+# tree,
 # which Python imports as an empty namespace package.
 PIECES: dict[str, tuple[str, str]] = {
     'rclpy': ('rclpy', 'init'),
@@ -65,7 +67,8 @@ def summary() -> dict[str, bool]:
 
 
 def _is_ros2_cv_bridge() -> bool:
-    # PyPI `cv-bridge` is ROS 1 code with a pure-Python stand-in for the compiled boost module and is
+    # PyPI `cv-bridge` is ROS 1 code with a pure-Python stand-in for the compiled boost module and
+    # is
     # broken with NumPy 2 (big-endian, 16UC1, step padding); a ROS build ships the compiled module.
     try:
         spec = importlib.util.find_spec('cv_bridge.boost.cv_bridge_boost')

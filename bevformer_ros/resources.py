@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Find the package's data files (config/, launch/, models/) in a colcon install or in the source tree.
+"""
+Find the package's data files (config/, launch/, models/) in a colcon install or in the source tree.
 
-A colcon (or `pip install .`) install puts them under `<prefix>/share/bevformer_ros/`, found through
+A colcon (or `pip install .`) install puts them under `<prefix>/share/bevformer_ros/`, found
+through
 the ament index. An editable install (`pip install -e .`, what `make setup` does) installs no
 data files, so the source tree next to this package is the second place to look.
 """
@@ -55,7 +57,11 @@ def package_file(*parts: str) -> Path:
         if candidate.is_file():
             return candidate
     looked = '\n  '.join(str(c) for c in candidates)
-    where = '' if share is not None else ' (not installed: no ament index entry or AMENT_PREFIX_PATH unset)'
+    where = (
+        ''
+        if share is not None
+        else ' (not installed: no ament index entry or AMENT_PREFIX_PATH unset)'
+    )
     raise ResourceNotFoundError(
         f'{"/".join(parts)} not found{where}; looked in:\n  {looked}\n'
         'In a colcon workspace run `colcon build` and `source install/setup.bash`; in a checkout '
@@ -74,11 +80,15 @@ def model_file(name: str) -> Path:
 
 
 def checkpoint_path(value: str) -> Path:
-    """The file a `model.checkpoint` value names.
+    """
+    The file a `model.checkpoint` value names.
 
-    A path with a directory part (`/data/x.pth`, `./x.pth`, `~/x.pth`) is taken as given. A bare file name
-    (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/ folder, or, when none
-    of that name ships, a file in the working directory. ResourceNotFoundError when a bare name is neither.
+    A path with a directory part (`/data/x.pth`, `./x.pth`, `~/x.pth`) is taken as given. A bare
+    file name
+    (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/ folder, or,
+    when none
+    of that name ships, a file in the working directory. ResourceNotFoundError when a bare name is
+    neither.
     """
     if '/' in value or os.sep in value:
         return Path(value).expanduser()

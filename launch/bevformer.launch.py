@@ -12,15 +12,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Launch the BEVFormer node (configured and activated at start), optionally with RViz.
+"""
+Launch the BEVFormer node (configured and activated at start), optionally with RViz.
 
-    ros2 launch bevformer_ros bevformer.launch.py preset:=small checkpoint:=/data/bevformer_small_epoch_24.pth
+    ros2 launch bevformer_ros bevformer.launch.py preset:=small
+    checkpoint:=/data/bevformer_small_epoch_24.pth
     ros2 launch bevformer_ros bevformer.launch.py use_sim_time:=true rviz:=true \
-        cam_front_image:=/nuscenes/CAM_FRONT/image  # one remap per camera: <camera>_image / <camera>_info
+        cam_front_image:=/nuscenes/CAM_FRONT/image  # one remap per camera: <camera>_image /
+        <camera>_info
 
-Arguments: preset (tiny|small|base), params_file (default config/bevformer_<preset>.yaml), checkpoint (empty:
-random weights, the node says so loudly), device, namespace, use_sim_time, rviz, rviz_config, and for each
-camera `<cam>_image` / `<cam>_info` remapping its raw image / CameraInfo topic (cam_front, cam_front_right,
+Arguments: preset (tiny|small|base), params_file (default config/bevformer_<preset>.yaml),
+checkpoint (empty:
+random weights, the node says so loudly), device, namespace, use_sim_time, rviz, rviz_config, and
+for each
+camera `<cam>_image` / `<cam>_info` remapping its raw image / CameraInfo topic (cam_front,
+cam_front_right,
 cam_front_left, cam_back, cam_back_left, cam_back_right). The node is `bevformer` in `namespace`.
 """
 
@@ -34,16 +40,28 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
+CAMERAS = (
+    'CAM_FRONT',
+    'CAM_FRONT_RIGHT',
+    'CAM_FRONT_LEFT',
+    'CAM_BACK',
+    'CAM_BACK_LEFT',
+    'CAM_BACK_RIGHT',
+)
 
 
-def _camera_arguments() -> tuple[list[DeclareLaunchArgument], list[tuple[str, LaunchConfiguration]]]:
+def _camera_arguments() -> tuple[
+    list[DeclareLaunchArgument], list[tuple[str, LaunchConfiguration]]
+]:
     arguments, remappings = [], []
     for camera in CAMERAS:
         for suffix, topic in (('image', f'{camera}/image_raw'), ('info', f'{camera}/camera_info')):
             name = f'{camera.lower()}_{suffix}'
-            arguments.append(DeclareLaunchArgument(name, default_value=topic,
-                                                   description=f'topic of {camera} {suffix}'))
+            arguments.append(
+                DeclareLaunchArgument(
+                    name, default_value=topic, description=f'topic of {camera} {suffix}'
+                )
+            )
             remappings.append((topic, LaunchConfiguration(name)))
     return arguments, remappings
 
@@ -55,42 +73,66 @@ def _node(context: LaunchContext, remappings: list, use_sim_time: ParameterValue
         value = LaunchConfiguration(argument).perform(context)
         if value:
             overrides[parameter] = ParameterValue(value, value_type=str)
-    return [Node(
-        package='bevformer_ros',
-        executable='bevformer_node',
-        name='bevformer',
-        namespace=LaunchConfiguration('namespace'),
-        arguments=['--autostart'],
-        parameters=[LaunchConfiguration('params_file'), overrides],
-        remappings=remappings,
-        output='screen',
-        emulate_tty=True,
-    )]
+    return [
+        Node(
+            package='bevformer_ros',
+            executable='bevformer_node',
+            name='bevformer',
+            namespace=LaunchConfiguration('namespace'),
+            arguments=['--autostart'],
+            parameters=[LaunchConfiguration('params_file'), overrides],
+            remappings=remappings,
+            output='screen',
+            emulate_tty=True,
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare('bevformer_ros')
     camera_arguments, remappings = _camera_arguments()
     arguments = [
-        DeclareLaunchArgument('preset', default_value='tiny', choices=['tiny', 'small', 'base'],
-                              description='BEVFormer preset; selects the default params_file'),
-        DeclareLaunchArgument('params_file', description='node parameters (YAML: /** and ros__parameters)',
-                              default_value=PathJoinSubstitution(
-                                  [share, 'config', ['bevformer_', LaunchConfiguration('preset'), '.yaml']])),
-        DeclareLaunchArgument('checkpoint', default_value='',
-                              description='official BEVFormer .pth of the preset; empty: params_file value'),
-        DeclareLaunchArgument('device', default_value='',
-                              description='auto, cpu, cuda or cuda:N; empty: the params_file value'),
+        DeclareLaunchArgument(
+            'preset',
+            default_value='tiny',
+            choices=['tiny', 'small', 'base'],
+            description='BEVFormer preset; selects the default params_file',
+        ),
+        DeclareLaunchArgument(
+            'params_file',
+            description='node parameters (YAML: /** and ros__parameters)',
+            default_value=PathJoinSubstitution(
+                [share, 'config', ['bevformer_', LaunchConfiguration('preset'), '.yaml']]
+            ),
+        ),
+        DeclareLaunchArgument(
+            'checkpoint',
+            default_value='',
+            description='official BEVFormer .pth of the preset; empty: params_file value',
+        ),
+        DeclareLaunchArgument(
+            'device',
+            default_value='',
+            description='auto, cpu, cuda or cuda:N; empty: the params_file value',
+        ),
         DeclareLaunchArgument('namespace', default_value='', description='namespace of the node'),
-        DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='use /clock (ros2 bag play --clock)'),
-        DeclareLaunchArgument('rviz', default_value='false', description='start RViz with rviz_config'),
-        DeclareLaunchArgument('rviz_config', description='RViz configuration file',
-                              default_value=PathJoinSubstitution([share, 'config', 'bevformer.rviz'])),
+        DeclareLaunchArgument(
+            'use_sim_time', default_value='false', description='use /clock (ros2 bag play --clock)'
+        ),
+        DeclareLaunchArgument(
+            'rviz', default_value='false', description='start RViz with rviz_config'
+        ),
+        DeclareLaunchArgument(
+            'rviz_config',
+            description='RViz configuration file',
+            default_value=PathJoinSubstitution([share, 'config', 'bevformer.rviz']),
+        ),
         *camera_arguments,
     ]
     use_sim_time = ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)
-    node = OpaqueFunction(function=_node, kwargs={'remappings': remappings, 'use_sim_time': use_sim_time})
+    node = OpaqueFunction(
+        function=_node, kwargs={'remappings': remappings, 'use_sim_time': use_sim_time}
+    )
     rviz = Node(
         package='rviz2',
         executable='rviz2',

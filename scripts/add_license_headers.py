@@ -1,14 +1,15 @@
-"""Put the Apache-2.0 header that ament_copyright checks on every Python file that lacks one.
+"""
+Put the Apache-2.0 header that ament_copyright checks on every Python file that lacks one.
 
 Run from the repository root: `python scripts/add_license_headers.py`. Idempotent.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+import sys
 
-HEADER = '''# Copyright 2026 The bevformer_ros Authors
+HEADER = """# Copyright 2026 The bevformer_ros Authors
 #
 # Licensed under the Apache License, Version 2.0 (the "License");
 # you may not use this file except in compliance with the License.
@@ -21,7 +22,7 @@ HEADER = '''# Copyright 2026 The bevformer_ros Authors
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-'''
+"""
 FOLDERS = ('bevformer_ros', 'test', 'launch', 'scripts')
 
 
@@ -38,7 +39,9 @@ def with_header(text: str) -> str:
 
 def main() -> int:
     root = Path.cwd()
-    paths = [root / 'setup.py'] + [p for folder in FOLDERS for p in sorted((root / folder).rglob('*.py'))]
+    paths = [root / 'setup.py'] + [
+        p for folder in FOLDERS for p in sorted((root / folder).rglob('*.py'))
+    ]
     changed = 0
     for path in paths:
         text = path.read_text()

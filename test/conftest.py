@@ -18,19 +18,33 @@ from __future__ import annotations
 
 import os
 
-import pytest
-from domain_coordinator import domain_id
-
 from bevformer_ros.ros.process import isolation_env
+from domain_coordinator import domain_id
+import pytest
+from venv_state import VENV_AT_START, venv_state
+
+LAST = 'test_venv_intact.py'  # checks what every other test may have changed in the venv
+
+
+def pytest_sessionstart(session):
+    """Note the venv's distributions before any test can change them."""
+    session.config.stash[VENV_AT_START] = venv_state()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the venv check after every other test (the sort is stable)."""
+    items.sort(key=lambda item: item.path.name == LAST)
 
 
 @pytest.fixture
 def ros_env(tmp_path, monkeypatch):
-    """Give the test a private ROS graph; return the full environment for child processes.
+    """
+    Give the test a private ROS graph; return the full environment for child processes.
 
     Its own ROS_DOMAIN_ID (reserved across concurrent test runs by domain_coordinator), discovery
     limited to this host, logs under tmp_path and the large-image Fast DDS profile. The variables
-    are also set in this process, so a GraphProbe created in the test joins the same graph (Fast DDS
+    are also set in this process, so a GraphProbe created in the test joins the same graph (Fast
+    DDS
     reads its profile and rcl its log folder once per process: every test here sets the same ones).
     """
     with domain_id() as domain:

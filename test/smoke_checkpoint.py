@@ -12,10 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A project-trained checkpoint for tests: the real trainer, `smoke` preset, two iterations on a tiny scene.
+"""
+A project-trained checkpoint for tests: the real trainer, `smoke` preset, two iterations on a tiny scene.
 
-What `bevformer_train` writes (official key layout, meta = {'config': {'model', 'train'}, 'iter', ...}), in
-about three seconds. Its model takes 160x90 cameras unresized (smoke: input_hw 90x160, scale 1.0), the size
+What `bevformer_train` writes (official key layout, meta = {'config': {'model', 'train'}, 'iter',
+...}), in
+about three seconds. Its model takes 160x90 cameras unresized (smoke: input_hw 90x160, scale 1.0),
+the size
 the six-camera test publisher sends.
 """
 
@@ -24,8 +27,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
@@ -33,6 +34,7 @@ from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.train.dataset import BagScene, TemporalQueueDataset
 from bevformer_ros.train.presets import smoke
 from bevformer_ros.train.trainer import Trainer
+import torch
 
 WIDTH, HEIGHT = 160, 90
 
@@ -40,11 +42,19 @@ WIDTH, HEIGHT = 160, 90
 def train_smoke_checkpoint(out_dir: Path, iters: int = 2) -> Path:
     """Train the smoke preset for `iters` iterations in `out_dir`; the path of its final.pth."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    bag = write_scene_bag(out_dir / 'scene.mcap', seed=3, frames=3, rate=2.0, width=WIDTH, height=HEIGHT,
-                          progress=False).path
+    bag = write_scene_bag(
+        out_dir / 'scene.mcap',
+        seed=3,
+        frames=3,
+        rate=2.0,
+        width=WIDTH,
+        height=HEIGHT,
+        progress=False,
+    ).path
     preset = smoke()
-    train_cfg = dataclasses.replace(preset.train, iters=iters, warmup_iters=1, val_interval=1000,
-                                    checkpoint_interval=1000)
+    train_cfg = dataclasses.replace(
+        preset.train, iters=iters, warmup_iters=1, val_interval=1000, checkpoint_interval=1000
+    )
     rig = load_rig(config_file('nuscenes_rig.yaml'))
     dataset = TemporalQueueDataset([BagScene(bag, preset.model, rig)], train_cfg.queue_length)
     torch.manual_seed(0)

@@ -12,15 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEV features -> arrays for `~/bev_features` (32FC<C>) and `~/bev_image` (rgb8).
+"""
+BEV features -> arrays for `~/bev_features` (32FC<C>) and `~/bev_image` (rgb8).
 
-Layout of the model's BEV (official `bev_embed`, batch 1): `q = row * bev_w + col`, where the column walks
-along +x and the row along +y of the reference frame (LIDAR_TOP: x right, y forward, z up), and cell
+Layout of the model's BEV (official `bev_embed`, batch 1): `q = row * bev_w + col`, where the
+column walks
+along +x and the row along +y of the reference frame (LIDAR_TOP: x right, y forward, z up), and
+cell
 (row, col) is centred at `x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`, likewise y with row.
 
-- `bev_features_hwc` keeps that layout: image row = BEV row (increasing y), image column = BEV column
+- `bev_features_hwc` keeps that layout: image row = BEV row (increasing y), image column = BEV
+  column
   (increasing x). So row 0 of `~/bev_features` is the cell row *behind* the ego vehicle.
-- `bev_to_rgb` flips the rows so that forward (+y) is up and +x is right, the way one looks down on the
+- `bev_to_rgb` flips the rows so that forward (+y) is up and +x is right, the way one looks down on
+  the
   vehicle from above; row 0 of `~/bev_image` is the row furthest ahead.
 """
 
@@ -28,10 +33,17 @@ from __future__ import annotations
 
 import numpy as np
 
-# viridis at 0, 1/4, 1/2, 3/4, 1 (matplotlib's published anchors); linear in between is close enough for a
+# viridis at 0, 1/4, 1/2, 3/4, 1 (matplotlib's published anchors); linear in between is close
+# enough for a
 # display and keeps matplotlib out of the dependencies.
 _VIRIDIS_ANCHORS = np.array(
-    [[0x44, 0x01, 0x54], [0x3B, 0x52, 0x8B], [0x21, 0x91, 0x8C], [0x5E, 0xC9, 0x62], [0xFD, 0xE7, 0x25]],
+    [
+        [0x44, 0x01, 0x54],
+        [0x3B, 0x52, 0x8B],
+        [0x21, 0x91, 0x8C],
+        [0x5E, 0xC9, 0x62],
+        [0xFD, 0xE7, 0x25],
+    ],
     dtype=np.float32,
 )
 _LOW_PERCENTILE, _HIGH_PERCENTILE = 1.0, 99.0
@@ -45,15 +57,19 @@ def bev_features_hwc(bev: np.ndarray, bev_h: int, bev_w: int) -> np.ndarray:
         bev = bev[:, 0]
     if bev.ndim != 2 or bev.shape[0] != bev_h * bev_w:
         raise ValueError(f'bev of shape {bev.shape} does not hold {bev_h}x{bev_w} cells')
-    return np.ascontiguousarray(bev.reshape(bev_h, bev_w, bev.shape[1]), dtype=np.float32)  # [H, W, C]
+    return np.ascontiguousarray(
+        bev.reshape(bev_h, bev_w, bev.shape[1]), dtype=np.float32
+    )  # [H, W, C]
 
 
 def bev_to_rgb(bev_hwc: np.ndarray, mode: str = 'norm') -> np.ndarray:
-    """[H, W, C] float BEV -> uint8 [H, W, 3] picture with forward (+y) up and +x right.
+    """
+    [H, W, C] float BEV -> uint8 [H, W, 3] picture with forward (+y) up and +x right.
 
     mode 'norm': L2 norm of each cell's channels through a viridis colormap.
     mode 'pca': the first three principal components of the channels as R, G, B.
-    Each picture is scaled by its own 1st-99th percentile, so colours compare within a frame, not across.
+    Each picture is scaled by its own 1st-99th percentile, so colours compare within a frame, not
+    across.
     """
     if bev_hwc.ndim != 3:
         raise ValueError(f'bev_to_rgb expects [H, W, C], got shape {bev_hwc.shape}')

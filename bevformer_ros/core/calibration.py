@@ -12,25 +12,29 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Camera calibration → the `lidar2img` matrices BEVFormer projects its BEV pillars with.
+"""
+Camera calibration → the `lidar2img` matrices BEVFormer projects its BEV pillars with.
 
-Frames: the *reference* frame is the one the model reasons in (`LIDAR_TOP` for nuScenes-trained checkpoints:
+Frames: the *reference* frame is the one the model reasons in (`LIDAR_TOP` for nuScenes-trained
+checkpoints:
 x right, y forward, z up). Camera frames are optical frames (z forward, x right, y down), i.e. the
 `header.frame_id` of a CameraInfo, as in nuScenes `calibrated_sensor`.
 
-Image size. BEVFormer presets resize the nominal 1600x900 nuScenes image by `image_scale` (0.5 tiny, 0.8
-small, 1.0 base) and scale `lidar2img` rows 0 and 1 by the same factor. A camera that publishes another size
+Image size. BEVFormer presets resize the nominal 1600x900 nuScenes image by `image_scale` (0.5
+tiny, 0.8
+small, 1.0 base) and scale `lidar2img` rows 0 and 1 by the same factor. A camera that publishes
+another size
 gets its K rescaled to the size the preprocessor resizes it to (`intrinsics_from_camera_info(...,
-target_size=...)`), with the same plain `diag(sx, sy, 1)` the official pipeline uses for its own resize (no
+target_size=...)`), with the same plain `diag(sx, sy, 1)` the official pipeline uses for its own
+resize (no
 half-pixel correction: checkpoints were trained with that convention).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from bevformer_ros.core.rotation import (
     check_rotation_matrix,
@@ -38,8 +42,10 @@ from bevformer_ros.core.rotation import (
     quat_wxyz_to_matrix,
     xyzw_to_wxyz,
 )
+import numpy as np
 
-# (width, height) of nuScenes camera images, the size checkpoints were trained on before `image_scale`
+# (width, height) of nuScenes camera images, the size checkpoints were trained on before
+# `image_scale`
 NOMINAL_IMAGE_SIZE = (1600, 900)
 
 
@@ -49,9 +55,11 @@ class CalibrationError(ValueError):
 
 @dataclass(frozen=True)
 class Extrinsics:
-    """Rigid transform camera → reference frame: p_ref = rotation @ p_cam + translation.
+    """
+    Rigid transform camera → reference frame: p_ref = rotation @ p_cam + translation.
 
-    nuScenes / official-converter names: `sensor2lidar_rotation` [3, 3], `sensor2lidar_translation` [3].
+    nuScenes / official-converter names: `sensor2lidar_rotation` [3, 3], `sensor2lidar_translation`
+    [3].
     """
 
     rotation: np.ndarray  # [3, 3] float64
@@ -74,25 +82,36 @@ def check_intrinsics(K: Any, what: str = 'K') -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise CalibrationError(f'{what} must hold 9 numbers (row-major 3x3), got {K!r}') from exc
     if not np.all(np.isfinite(K)):
-        raise CalibrationError(f'{what} contains NaN or inf: {K.tolist()}; fix the camera calibration')
+        raise CalibrationError(
+            f'{what} contains NaN or inf: {K.tolist()}; fix the camera calibration'
+        )
     if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise CalibrationError(f'{what} needs fx > 0 and fy > 0, got fx={K[0, 0]}, fy={K[1, 1]}; '
-                               'an all-zero K means the camera driver publishes an uncalibrated CameraInfo')
+        raise CalibrationError(
+            f'{what} needs fx > 0 and fy > 0, got fx={K[0, 0]}, fy={K[1, 1]}; '
+            'an all-zero K means the camera driver publishes an uncalibrated CameraInfo'
+        )
     if not np.allclose(K[2], [0.0, 0.0, 1.0]):
         raise CalibrationError(f'{what} last row must be [0, 0, 1], got {K[2].tolist()}')
     return K
 
 
-def scale_intrinsics(K: np.ndarray, from_size: Sequence[int], to_size: Sequence[int]) -> np.ndarray:
+def scale_intrinsics(
+    K: np.ndarray, from_size: Sequence[int], to_size: Sequence[int]
+) -> np.ndarray:
     """K [3, 3] of an image resized from (width, height) `from_size` to `to_size`: diag(sx, sy, 1) @ K."""
     (w0, h0), (w1, h1) = from_size, to_size
     if min(w0, h0, w1, h1) <= 0:
-        raise CalibrationError(f'image sizes must be positive, got {tuple(from_size)} -> {tuple(to_size)}')
+        raise CalibrationError(
+            f'image sizes must be positive, got {tuple(from_size)} -> {tuple(to_size)}'
+        )
     scaled = np.diag([w1 / w0, h1 / h0, 1.0]) @ np.asarray(K, dtype=np.float64)  # [3, 3]
     if not np.all(np.isfinite(scaled)):
-        # A finite but absurd K (fx near float64 max) overflows here; refuse it before it reaches lidar2img.
-        raise CalibrationError(f'K rescaled from {tuple(from_size)} to {tuple(to_size)} is not finite; '
-                               'check the CameraInfo K of this camera')
+        # A finite but absurd K (fx near float64 max) overflows here; refuse it before it reaches
+        # lidar2img.
+        raise CalibrationError(
+            f'K rescaled from {tuple(from_size)} to {tuple(to_size)} is not finite; '
+            'check the CameraInfo K of this camera'
+        )
     return scaled
 
 
@@ -105,12 +124,16 @@ def _field(obj: Any, *names: str) -> Any:
     raise CalibrationError(f'CameraInfo-like data has none of the fields {names}')
 
 
-def intrinsics_from_camera_info(info: Any, target_size: Sequence[int] | None = None,
-                                matrix: str = 'k') -> np.ndarray:
-    """K [3, 3] float64 from a sensor_msgs/CameraInfo (or anything with `k`, `width`, `height`).
+def intrinsics_from_camera_info(
+    info: Any, target_size: Sequence[int] | None = None, matrix: str = 'k'
+) -> np.ndarray:
+    """
+    K [3, 3] float64 from a sensor_msgs/CameraInfo (or anything with `k`, `width`, `height`).
 
-    matrix='k' reads the raw-image K (nuScenes images are already undistorted); matrix='p' reads the left 3x3
-    of the rectified projection P, for rectified image topics. With `target_size` (width, height) K is
+    matrix='k' reads the raw-image K (nuScenes images are already undistorted); matrix='p' reads
+    the left 3x3
+    of the rectified projection P, for rectified image topics. With `target_size` (width, height) K
+    is
     rescaled to the size the image will be resized to before the preset's `image_scale` applies.
     """
     if matrix == 'k':
@@ -126,7 +149,9 @@ def intrinsics_from_camera_info(info: Any, target_size: Sequence[int] | None = N
         return K
     size = (int(_field(info, 'width')), int(_field(info, 'height')))
     if min(size) <= 0:
-        raise CalibrationError(f'CameraInfo width/height are {size}; the driver must fill them to rescale K')
+        raise CalibrationError(
+            f'CameraInfo width/height are {size}; the driver must fill them to rescale K'
+        )
     return K if tuple(size) == tuple(target_size) else scale_intrinsics(K, size, target_size)
 
 
@@ -137,8 +162,9 @@ def _translation(translation: Any, what: str) -> np.ndarray:
     return t
 
 
-def extrinsics_from_quaternion(translation: Sequence[float], rotation_wxyz: Sequence[float],
-                               what: str = 'extrinsics') -> Extrinsics:
+def extrinsics_from_quaternion(
+    translation: Sequence[float], rotation_wxyz: Sequence[float], what: str = 'extrinsics'
+) -> Extrinsics:
     """Extrinsics from a translation [3] and a unit quaternion (w, x, y, z), the nuScenes layout."""
     t = _translation(translation, what)
     try:
@@ -148,8 +174,9 @@ def extrinsics_from_quaternion(translation: Sequence[float], rotation_wxyz: Sequ
     return Extrinsics(R, t)
 
 
-def extrinsics_from_matrix(translation: Sequence[float], rotation: Any,
-                           what: str = 'extrinsics') -> Extrinsics:
+def extrinsics_from_matrix(
+    translation: Sequence[float], rotation: Any, what: str = 'extrinsics'
+) -> Extrinsics:
     t = _translation(translation, what)
     try:
         R = check_rotation_matrix(rotation, f'{what} rotation')
@@ -159,22 +186,32 @@ def extrinsics_from_matrix(translation: Sequence[float], rotation: Any,
 
 
 def extrinsics_from_transform(transform: Any, what: str = 'TF transform') -> Extrinsics:
-    """Extrinsics from a geometry_msgs Transform / TransformStamped (duck-typed).
+    """
+    Extrinsics from a geometry_msgs Transform / TransformStamped (duck-typed).
 
-    Pass tf `lookup_transform(target_frame=reference_frame, source_frame=camera_optical_frame, stamp)`: that
+    Pass tf `lookup_transform(target_frame=reference_frame, source_frame=camera_optical_frame,
+    stamp)`: that
     transform maps camera points into the reference frame, which is exactly `sensor2lidar`.
     """
     tf = getattr(transform, 'transform', transform)
     tr, rot = tf.translation, tf.rotation
-    return extrinsics_from_quaternion((tr.x, tr.y, tr.z), xyzw_to_wxyz((rot.x, rot.y, rot.z, rot.w)), what)
+    return extrinsics_from_quaternion(
+        (tr.x, tr.y, tr.z), xyzw_to_wxyz((rot.x, rot.y, rot.z, rot.w)), what
+    )
 
 
-def lidar2img(K: np.ndarray, sensor2lidar_rotation: np.ndarray, sensor2lidar_translation: np.ndarray,
-              image_scale: float = 1.0) -> np.ndarray:
-    """Projection [4, 4] float64 of homogeneous reference points (x, y, z, 1) to (u·d, v·d, d, 1).
+def lidar2img(
+    K: np.ndarray,
+    sensor2lidar_rotation: np.ndarray,
+    sensor2lidar_translation: np.ndarray,
+    image_scale: float = 1.0,
+) -> np.ndarray:
+    """
+    Projection [4, 4] float64 of homogeneous reference points (x, y, z, 1) to (u·d, v·d, d, 1).
 
     Built step for step as the official `CustomNuScenesDataset.get_data_info`, then scaled like
-    `RandomScaleImageMultiViewImage` (rows 0 and 1 times `image_scale`), so it matches the official values
+    `RandomScaleImageMultiViewImage` (rows 0 and 1 times `image_scale`), so it matches the official
+    values
     bit for bit.
     """
     K = check_intrinsics(K)
@@ -184,7 +221,7 @@ def lidar2img(K: np.ndarray, sensor2lidar_rotation: np.ndarray, sensor2lidar_tra
     lidar2cam_rt[:3, :3] = lidar2cam_r.T
     lidar2cam_rt[3, :3] = -lidar2cam_t
     viewpad = np.eye(4)
-    viewpad[:K.shape[0], :K.shape[1]] = K
+    viewpad[: K.shape[0], : K.shape[1]] = K
     projection = viewpad @ lidar2cam_rt.T
     scale = np.eye(4)
     scale[0, 0] *= image_scale
@@ -192,10 +229,15 @@ def lidar2img(K: np.ndarray, sensor2lidar_rotation: np.ndarray, sensor2lidar_tra
     return scale @ projection
 
 
-def lidar2img_stack(intrinsics: Sequence[np.ndarray], extrinsics: Sequence[Extrinsics],
-                    image_scale: float = 1.0) -> np.ndarray:
+def lidar2img_stack(
+    intrinsics: Sequence[np.ndarray], extrinsics: Sequence[Extrinsics], image_scale: float = 1.0
+) -> np.ndarray:
     """[num_cams, 4, 4] float64 `lidar2img`, one per camera in the given (model) order."""
     if len(intrinsics) != len(extrinsics):
         raise CalibrationError(f'{len(intrinsics)} intrinsics but {len(extrinsics)} extrinsics')
-    return np.stack([lidar2img(K, e.rotation, e.translation, image_scale)
-                     for K, e in zip(intrinsics, extrinsics)])
+    return np.stack(
+        [
+            lidar2img(K, e.rotation, e.translation, image_scale)
+            for K, e in zip(intrinsics, extrinsics)
+        ]
+    )

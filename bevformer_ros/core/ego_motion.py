@@ -12,27 +12,34 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ego pose at an image stamp, from nav_msgs/Odometry or TF, for BEVFormer's `can_bus`.
+"""
+Ego pose at an image stamp, from nav_msgs/Odometry or TF, for BEVFormer's `can_bus`.
 
-Frames. nuScenes-trained checkpoints saw `ego2global` = the pose of the *ego* (base_link, rear-axle centre) in
-the world frame, not the pose of the LiDAR reference frame; `can_bus` is built from it (translation, rotation
-(w, x, y, z), patch angle = its yaw) and velocity / rotation rate are in the ego frame (CAN `pose.vel`,
-`pose.rotation_rate`). So feed this module `odom → base_link` (Odometry or TF). If only the pose of another
-frame is available (e.g. a LiDAR odometry of LIDAR_TOP), convert it with `base_pose_from_frame_pose`.
+Frames. nuScenes-trained checkpoints saw `ego2global` = the pose of the *ego* (base_link, rear-axle
+centre) in
+the world frame, not the pose of the LiDAR reference frame; `can_bus` is built from it
+(translation, rotation
+(w, x, y, z), patch angle = its yaw) and velocity / rotation rate are in the ego frame (CAN
+`pose.vel`,
+`pose.rotation_rate`). So feed this module `odom → base_link` (Odometry or TF). If only the pose of
+another
+frame is available (e.g. a LiDAR odometry of LIDAR_TOP), convert it with
+`base_pose_from_frame_pose`.
 
 Timing. The pose must be the one at the image stamp, never "now": `PoseBuffer` keeps a bounded,
-time-indexed history and interpolates (linear translation, slerp rotation) between the two poses around the
-stamp. It refuses to extrapolate further than `max_extrapolation_s` or across odometry gaps longer than
+time-indexed history and interpolates (linear translation, slerp rotation) between the two poses
+around the
+stamp. It refuses to extrapolate further than `max_extrapolation_s` or across odometry gaps longer
+than
 `max_gap_s`.
 """
+
 from __future__ import annotations
 
 import bisect
-import threading
 from dataclasses import dataclass, replace
+import threading
 from typing import Any
-
-import numpy as np
 
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.rotation import (
@@ -47,6 +54,7 @@ from bevformer_ros.core.rotation import (
     yaw_of_wxyz,
 )
 from bevformer_ros.frontend.sync import NS_PER_S, stamp_ns
+import numpy as np
 
 
 class EgoMotionError(ValueError):
@@ -98,27 +106,33 @@ def _stamp(msg: Any, what: str) -> int:
 def pose_from_odometry(msg: Any) -> EgoPose:
     """EgoPose from a nav_msgs/Odometry(-like) message: pose.pose in header.frame_id, twist in child frame."""
     pose, twist = msg.pose.pose, msg.twist.twist
-    return EgoPose(stamp_ns=_stamp(msg, 'Odometry'),
-                   translation=_vector(pose.position, 'Odometry pose.position'),
-                   rotation=_quaternion(pose.orientation, 'Odometry pose.orientation'),
-                   velocity=_vector(twist.linear, 'Odometry twist.linear'),
-                   rotation_rate=_vector(twist.angular, 'Odometry twist.angular'),
-                   frame_id=str(getattr(msg.header, 'frame_id', '')))
+    return EgoPose(
+        stamp_ns=_stamp(msg, 'Odometry'),
+        translation=_vector(pose.position, 'Odometry pose.position'),
+        rotation=_quaternion(pose.orientation, 'Odometry pose.orientation'),
+        velocity=_vector(twist.linear, 'Odometry twist.linear'),
+        rotation_rate=_vector(twist.angular, 'Odometry twist.angular'),
+        frame_id=str(getattr(msg.header, 'frame_id', '')),
+    )
 
 
 def pose_from_transform(msg: Any) -> EgoPose:
     """EgoPose from a TransformStamped world → base_link (no velocity: the buffer derives it)."""
     tf = msg.transform
-    return EgoPose(stamp_ns=_stamp(msg, 'TransformStamped'),
-                   translation=_vector(tf.translation, 'TF translation'),
-                   rotation=_quaternion(tf.rotation, 'TF rotation'),
-                   frame_id=str(getattr(msg.header, 'frame_id', '')))
+    return EgoPose(
+        stamp_ns=_stamp(msg, 'TransformStamped'),
+        translation=_vector(tf.translation, 'TF translation'),
+        rotation=_quaternion(tf.rotation, 'TF rotation'),
+        frame_id=str(getattr(msg.header, 'frame_id', '')),
+    )
 
 
 def base_pose_from_frame_pose(pose: EgoPose, frame2base: Extrinsics) -> EgoPose:
-    """Pose of base_link from the pose of a rigidly mounted frame F: T_world_base = T_world_F @ inv(T_base_F).
+    """
+    Pose of base_link from the pose of a rigidly mounted frame F: T_world_base = T_world_F @ inv(T_base_F).
 
-    `frame2base` maps F points into base_link (for LIDAR_TOP: the rig's `lidar2ego`). Velocities are dropped
+    `frame2base` maps F points into base_link (for LIDAR_TOP: the rig's `lidar2ego`). Velocities
+    are dropped
     because they were expressed at F; the buffer re-derives them.
     """
     base2frame = frame2base.inverse()
@@ -134,12 +148,16 @@ def interpolate(p0: EgoPose, p1: EgoPose, stamp_ns: int) -> EgoPose:
     f = 0.0 if dt_ns == 0 else (stamp_ns - p0.stamp_ns) / dt_ns
     rotation = slerp_wxyz(p0.rotation, p1.rotation, f)
     nearest = p0.rotation if f < 0.5 else p1.rotation
-    if np.dot(rotation, nearest) < 0:  # keep the source's sign: can_bus feeds w itself to the network
+    if (
+        np.dot(rotation, nearest) < 0
+    ):  # keep the source's sign: can_bus feeds w itself to the network
         rotation = -rotation
     if p0.velocity is not None and p1.velocity is not None:
         velocity = p0.velocity + f * (p1.velocity - p0.velocity)
     elif dt_ns:  # world-frame finite difference, expressed in the ego frame at the stamp
-        velocity = quat_wxyz_to_matrix(rotation).T @ ((p1.translation - p0.translation) * NS_PER_S / dt_ns)
+        velocity = quat_wxyz_to_matrix(rotation).T @ (
+            (p1.translation - p0.translation) * NS_PER_S / dt_ns
+        )
     else:
         velocity = None
     if p0.rotation_rate is not None and p1.rotation_rate is not None:
@@ -149,28 +167,44 @@ def interpolate(p0: EgoPose, p1: EgoPose, stamp_ns: int) -> EgoPose:
         rotation_rate = rotation_vector_of_wxyz(delta) * NS_PER_S / dt_ns
     else:
         rotation_rate = None
-    return EgoPose(stamp_ns=stamp_ns, translation=p0.translation + f * (p1.translation - p0.translation),
-                   rotation=rotation, velocity=velocity, rotation_rate=rotation_rate, frame_id=p1.frame_id)
+    return EgoPose(
+        stamp_ns=stamp_ns,
+        translation=p0.translation + f * (p1.translation - p0.translation),
+        rotation=rotation,
+        velocity=velocity,
+        rotation_rate=rotation_rate,
+        frame_id=p1.frame_id,
+    )
 
 
 class PoseBuffer:
-    """Time-indexed ego poses (newest `max_age_s`), queried at image stamps.
+    """
+    Time-indexed ego poses (newest `max_age_s`), queried at image stamps.
 
     Thread-safe: the odometry callback adds while the inference worker queries.
     """
 
-    def __init__(self, max_age_s: float = 5.0, max_extrapolation_s: float = 0.1, max_gap_s: float = 0.5,
-                 max_len: int = 4096) -> None:
+    def __init__(
+        self,
+        max_age_s: float = 5.0,
+        max_extrapolation_s: float = 0.1,
+        max_gap_s: float = 0.5,
+        max_len: int = 4096,
+    ) -> None:
         if not (max_age_s > 0 and max_extrapolation_s >= 0 and max_gap_s > 0 and max_len > 1):
-            raise ValueError(f'PoseBuffer needs max_age_s > 0, max_extrapolation_s >= 0, max_gap_s > 0 and '
-                             f'max_len > 1; got {max_age_s}, {max_extrapolation_s}, {max_gap_s}, {max_len}')
+            raise ValueError(
+                f'PoseBuffer needs max_age_s > 0, max_extrapolation_s >= 0, max_gap_s > 0 and '
+                f'max_len > 1; got {max_age_s}, {max_extrapolation_s}, {max_gap_s}, {max_len}'
+            )
         self.max_age_ns = int(max_age_s * NS_PER_S)
         self.max_extrapolation_ns = int(max_extrapolation_s * NS_PER_S)
         self.max_gap_ns = int(max_gap_s * NS_PER_S)
         self.max_len = max_len
         self._stamps: list[int] = []
         self._poses: list[EgoPose] = []
-        self.time_jumps = 0  # buffer resets because stamps went back further than max_age (bag loop)
+        self.time_jumps = (
+            0  # buffer resets because stamps went back further than max_age (bag loop)
+        )
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -193,7 +227,8 @@ class PoseBuffer:
 
     def _add(self, pose: EgoPose) -> None:
         if self._stamps and pose.stamp_ns < self._stamps[-1] - self.max_age_ns:
-            # a pose from before the whole history: time jumped back (bag loop), the old history is void
+            # a pose from before the whole history: time jumped back (bag loop), the old history is
+            # void
             self._stamps.clear()
             self._poses.clear()
             self.time_jumps += 1
@@ -209,8 +244,9 @@ class PoseBuffer:
 
     def _at(self, stamp_ns: int) -> EgoPose:
         if not self._poses:
-            raise EgoMotionError('no ego pose received yet: check the odometry topic '
-                                 'or the odom -> base_link TF')
+            raise EgoMotionError(
+                'no ego pose received yet: check the odometry topic or the odom -> base_link TF'
+            )
         stamps, poses = self._stamps, self._poses
         i = bisect.bisect_left(stamps, stamp_ns)
         if i < len(stamps) and stamps[i] == stamp_ns:
@@ -221,9 +257,11 @@ class PoseBuffer:
         outside_ns = stamps[0] - stamp_ns if i == 0 else stamp_ns - stamps[-1]
         if outside_ns > self.max_extrapolation_ns:
             side = 'older than the oldest' if i == 0 else 'newer than the newest'
-            raise EgoMotionError(f'image stamp is {outside_ns / NS_PER_S:.3f} s {side} ego pose '
-                                 f'(max extrapolation {self.max_extrapolation_ns / NS_PER_S:.3f} s): '
-                                 'odometry is late, stopped, or the clocks differ (use_sim_time?)')
+            raise EgoMotionError(
+                f'image stamp is {outside_ns / NS_PER_S:.3f} s {side} ego pose '
+                f'(max extrapolation {self.max_extrapolation_ns / NS_PER_S:.3f} s): '
+                'odometry is late, stopped, or the clocks differ (use_sim_time?)'
+            )
         if len(poses) == 1:
             return replace(poses[0], stamp_ns=stamp_ns)
         p0, p1 = (poses[0], poses[1]) if i == 0 else (poses[-2], poses[-1])
@@ -239,12 +277,18 @@ class PoseBuffer:
         if self._stamps[j1] - self._stamps[j0] > self.max_gap_ns:
             return pose
         derived = interpolate(self._poses[j0], self._poses[j1], pose.stamp_ns)
-        return replace(pose, velocity=pose.velocity if pose.velocity is not None else derived.velocity,
-                       rotation_rate=pose.rotation_rate if pose.rotation_rate is not None
-                       else derived.rotation_rate)
+        return replace(
+            pose,
+            velocity=pose.velocity if pose.velocity is not None else derived.velocity,
+            rotation_rate=pose.rotation_rate
+            if pose.rotation_rate is not None
+            else derived.rotation_rate,
+        )
 
     def _check_gap(self, p0: EgoPose, p1: EgoPose) -> None:
         gap = p1.stamp_ns - p0.stamp_ns
         if gap > self.max_gap_ns:
-            raise EgoMotionError(f'ego poses around the image stamp are {gap / NS_PER_S:.3f} s apart '
-                                 f'(max {self.max_gap_ns / NS_PER_S:.3f} s): odometry dropout')
+            raise EgoMotionError(
+                f'ego poses around the image stamp are {gap / NS_PER_S:.3f} s apart '
+                f'(max {self.max_gap_ns / NS_PER_S:.3f} s): odometry dropout'
+            )

@@ -12,26 +12,41 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Decoded BEVFormer boxes → plain marker content (no ROS types; `ros_convert` turns it into messages).
+"""
+Decoded BEVFormer boxes → plain marker content (no ROS types; `ros_convert` turns it into messages).
 
 Box convention (what the official head decodes, mmdet3d v0.17 `LiDARInstance3DBoxes`):
-`[x, y, z_bottom, w, l, h, yaw, vx, vy]` in the reference (LiDAR) frame. As ROS / nuScenes boxes: centre
-`(x, y, z_bottom + h/2)`, size `(l, w, h)` along the box's own (forward, left, up) axes, heading `-yaw - pi/2`
+`[x, y, z_bottom, w, l, h, yaw, vx, vy]` in the reference (LiDAR) frame. As ROS / nuScenes boxes:
+centre
+`(x, y, z_bottom + h/2)`, size `(l, w, h)` along the box's own (forward, left, up) axes, heading
+`-yaw - pi/2`
 about +z (mmdet3d `output_to_nusc_box`), velocity `(vx, vy, 0)` m/s.
 """
+
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import math
 from typing import Any
 
 import numpy as np
 
-NUSCENES_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle',
-                    'bicycle', 'pedestrian', 'traffic_cone')
+NUSCENES_CLASSES = (
+    'car',
+    'truck',
+    'construction_vehicle',
+    'bus',
+    'trailer',
+    'barrier',
+    'motorcycle',
+    'bicycle',
+    'pedestrian',
+    'traffic_cone',
+)
 
-# RGB in [0, 1]: vehicles warm, vulnerable road users red/blue, static objects grey, readable at a glance.
+# RGB in [0, 1]: vehicles warm, vulnerable road users red/blue, static objects grey, readable at a
+# glance.
 CLASS_COLORS = {
     'car': (1.0, 0.62, 0.0),
     'truck': (1.0, 0.39, 0.28),
@@ -46,11 +61,37 @@ CLASS_COLORS = {
 }
 UNKNOWN_COLOR = (0.7, 0.7, 0.7)
 
-# Corner order in the box frame (x forward along l, y left along w, z up): bottom face then top face, each
-# front-left, rear-left, rear-right, front-right. BOX_EDGES index pairs of this order (for LINE_LIST).
-_CORNER_SIGNS = np.array([[1, 1, -1], [-1, 1, -1], [-1, -1, -1], [1, -1, -1],
-                          [1, 1, 1], [-1, 1, 1], [-1, -1, 1], [1, -1, 1]], dtype=np.float64)  # [8, 3]
-BOX_EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7))
+# Corner order in the box frame (x forward along l, y left along w, z up): bottom face then top
+# face, each
+# front-left, rear-left, rear-right, front-right. BOX_EDGES index pairs of this order (for
+# LINE_LIST).
+_CORNER_SIGNS = np.array(
+    [
+        [1, 1, -1],
+        [-1, 1, -1],
+        [-1, -1, -1],
+        [1, -1, -1],
+        [1, 1, 1],
+        [-1, 1, 1],
+        [-1, -1, 1],
+        [1, -1, 1],
+    ],
+    dtype=np.float64,
+)  # [8, 3]
+BOX_EDGES = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 0),
+    (4, 5),
+    (5, 6),
+    (6, 7),
+    (7, 4),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
+)
 
 Vec3 = tuple[float, float, float]
 
@@ -64,7 +105,9 @@ class BoxMarker:
     heading: float  # rad about +z, the direction of `l`
     orientation_xyzw: tuple[float, float, float, float]  # quaternion of `heading`, ROS order
     scale: Vec3  # (l, w, h): extent along the box x, y, z axes
-    color: tuple[float, float, float, float]  # RGBA in [0, 1], alpha 1 (the CUBE alpha is the publisher's)
+    color: tuple[
+        float, float, float, float
+    ]  # RGBA in [0, 1], alpha 1 (the CUBE alpha is the publisher's)
     text: str  # "class score"
     text_position: Vec3  # just above the box
     velocity: tuple[float, float]  # (vx, vy) m/s
@@ -99,8 +142,13 @@ def _class(label: int, class_names: Sequence[str]) -> tuple[str, tuple[float, fl
     return f'class_{label}', UNKNOWN_COLOR
 
 
-def box_marker(box: np.ndarray, score: float, label: int, class_names: Sequence[str] = NUSCENES_CLASSES,
-               arrow_time_s: float = 1.0) -> BoxMarker:
+def box_marker(
+    box: np.ndarray,
+    score: float,
+    label: int,
+    class_names: Sequence[str] = NUSCENES_CLASSES,
+    arrow_time_s: float = 1.0,
+) -> BoxMarker:
     """Marker content of one decoded box [x, y, z_bottom, w, l, h, yaw, (vx, vy)]."""
     x, y, z_bottom, width, length, height, yaw = (float(v) for v in box[:7])
     vx, vy = (float(box[7]), float(box[8])) if len(box) >= 9 else (0.0, 0.0)
@@ -108,27 +156,49 @@ def box_marker(box: np.ndarray, score: float, label: int, class_names: Sequence[
     heading = heading_from_yaw(yaw)
     name, rgb = _class(label, class_names)
     return BoxMarker(
-        label=label, class_name=name, score=score, center=center, heading=heading,
+        label=label,
+        class_name=name,
+        score=score,
+        center=center,
+        heading=heading,
         orientation_xyzw=(0.0, 0.0, math.sin(heading / 2), math.cos(heading / 2)),
-        scale=(length, width, height), color=(*rgb, 1.0), text=f'{name} {score:.2f}',
-        text_position=(x, y, z_bottom + height + 0.5), velocity=(vx, vy), arrow_start=center,
+        scale=(length, width, height),
+        color=(*rgb, 1.0),
+        text=f'{name} {score:.2f}',
+        text_position=(x, y, z_bottom + height + 0.5),
+        velocity=(vx, vy),
+        arrow_start=center,
         arrow_end=(x + vx * arrow_time_s, y + vy * arrow_time_s, center[2]),
-        corners=box_corners(center, (length, width, height), heading))
+        corners=box_corners(center, (length, width, height), heading),
+    )
 
 
-def build_box_markers(boxes: Any, scores: Any, labels: Any, score_threshold: float = 0.3,
-                      max_count: int = 100, class_names: Sequence[str] = NUSCENES_CLASSES,
-                      arrow_time_s: float = 1.0) -> list[BoxMarker]:
-    """Markers of the `max_count` best boxes scoring >= `score_threshold`, best first.
+def build_box_markers(
+    boxes: Any,
+    scores: Any,
+    labels: Any,
+    score_threshold: float = 0.3,
+    max_count: int = 100,
+    class_names: Sequence[str] = NUSCENES_CLASSES,
+    arrow_time_s: float = 1.0,
+) -> list[BoxMarker]:
+    """
+    Markers of the `max_count` best boxes scoring >= `score_threshold`, best first.
 
-    boxes [K, 9] (or [K, 7] without velocity), scores [K], labels [K]: numpy arrays or tensors on any device.
+    boxes [K, 9] (or [K, 7] without velocity), scores [K], labels [K]: numpy arrays or tensors on
+    any device.
     Rows with a non-finite value are skipped: a broken box must not reach RViz.
     """
     boxes, scores, labels = _numpy(boxes), _numpy(scores).reshape(-1), _numpy(labels).reshape(-1)
     if boxes.ndim != 2 or boxes.shape[1] < 7 or not len(boxes) == len(scores) == len(labels):
-        raise ValueError(f'expected boxes [K, 9], scores [K], labels [K]; got {boxes.shape}, '
-                         f'{scores.shape}, {labels.shape}')
+        raise ValueError(
+            f'expected boxes [K, 9], scores [K], labels [K]; got {boxes.shape}, '
+            f'{scores.shape}, {labels.shape}'
+        )
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
     keep = np.flatnonzero(finite & (scores >= score_threshold))
-    keep = keep[np.argsort(-scores[keep], kind='stable')][:max(max_count, 0)]
-    return [box_marker(boxes[i], float(scores[i]), int(labels[i]), class_names, arrow_time_s) for i in keep]
+    keep = keep[np.argsort(-scores[keep], kind='stable')][: max(max_count, 0)]
+    return [
+        box_marker(boxes[i], float(scores[i]), int(labels[i]), class_names, arrow_time_s)
+        for i in keep
+    ]

@@ -40,7 +40,9 @@ class Progress:
                 from tqdm import tqdm
             except ImportError:
                 return
-            self._tqdm = tqdm(total=total, desc=label, unit=unit or 'it', file=sys.stderr, leave=True)
+            self._tqdm = tqdm(
+                total=total, desc=label, unit=unit or 'it', file=sys.stderr, leave=True
+            )
 
     def update(self, n: float = 1, note: str = '') -> None:
         self.done += n
@@ -61,8 +63,11 @@ class Progress:
         bar = ('=' * int(fraction * 24)).ljust(24)
         unit = f' {self.unit}' if self.unit else ''
         counts = f'{self.done:g}/{self.total:g}{unit}'
-        sys.stderr.write(f'\r{self.label} [{bar}] {counts} {time.monotonic() - self._started:5.1f} s {note}'
-                         .ljust(100)[:140])
+        sys.stderr.write(
+            f'\r{self.label} [{bar}] {counts} {time.monotonic() - self._started:5.1f} s {note}'.ljust(
+                100
+            )[:140]
+        )
         sys.stderr.flush()
 
     def close(self) -> None:

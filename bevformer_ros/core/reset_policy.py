@@ -12,27 +12,30 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""When the node drops BEVFormer's history (`prev_bev`), and why.
+"""
+When the node drops BEVFormer's history (`prev_bev`), and why.
 
-The official test loop resets on a new `scene_token`; a live node has no scenes, so it resets when the history
+The official test loop resets on a new `scene_token`; a live node has no scenes, so it resets when
+the history
 no longer describes the area around the current frame:
 
-- `first_frame`: nothing to reuse yet (also after a cleanup or a skipped frame that poisoned the history);
+- `first_frame`: nothing to reuse yet (also after a cleanup or a skipped frame that poisoned the
+  history);
 - `time_backwards`: the stamp did not advance (bag loop, `ros2 bag play --loop`, a replayed set);
 - `gap`: more than `max_gap_s` since the last processed frame (dropout, paused bag);
-- `ego_jump`: the ego moved more than `max_ego_jump_m` between consecutive frames (odometry reset/teleport);
+- `ego_jump`: the ego moved more than `max_ego_jump_m` between consecutive frames (odometry
+  reset/teleport);
 - `requested`: the `~/reset` service, a backwards jump of the ROS clock, a non-finite model output;
 - `disabled`: `temporal.enabled` is false, so every frame starts afresh.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-
-import numpy as np
+import threading
 
 from bevformer_ros.config import TemporalSettings
+import numpy as np
 
 NS_PER_S = 1_000_000_000
 
@@ -83,12 +86,20 @@ class ResetPolicy:
         if dt_s <= 0:
             return Reset('time_backwards', f'stamp moved {dt_s:+.3f} s: bag loop or clock reset')
         if dt_s > self.settings.max_gap_s:
-            return Reset('gap', f'{dt_s:.3f} s since the last frame > '
-                                f'temporal.max_gap_s={self.settings.max_gap_s}')
-        jump_m = float(np.linalg.norm(np.asarray(translation, dtype=np.float64) - self._last_translation))
+            return Reset(
+                'gap',
+                f'{dt_s:.3f} s since the last frame > '
+                f'temporal.max_gap_s={self.settings.max_gap_s}',
+            )
+        jump_m = float(
+            np.linalg.norm(np.asarray(translation, dtype=np.float64) - self._last_translation)
+        )
         if jump_m > self.settings.max_ego_jump_m:
-            return Reset('ego_jump', f'ego moved {jump_m:.1f} m in {dt_s:.3f} s > '
-                                     f'temporal.max_ego_jump_m={self.settings.max_ego_jump_m}')
+            return Reset(
+                'ego_jump',
+                f'ego moved {jump_m:.1f} m in {dt_s:.3f} s > '
+                f'temporal.max_ego_jump_m={self.settings.max_ego_jump_m}',
+            )
         return None
 
     def commit(self, stamp_ns: int, translation: np.ndarray) -> None:

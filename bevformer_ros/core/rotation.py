@@ -12,19 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Quaternion and rotation-matrix helpers (numpy, float64).
+"""
+Quaternion and rotation-matrix helpers (numpy, float64).
 
-Two quaternion orders meet in this package: ROS messages carry (x, y, z, w) and nuScenes / pyquaternion /
+Two quaternion orders meet in this package: ROS messages carry (x, y, z, w) and nuScenes /
+pyquaternion /
 the official BEVFormer `can_bus` carry (w, x, y, z). Every function name says which one it takes.
 """
+
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+import math
 
 import numpy as np
 
-# A unit quaternion read from a message or a file may carry rounding noise; anything further from 1 than this
+# A unit quaternion read from a message or a file may carry rounding noise; anything further from 1
+# than this
 # is a corrupt value, not noise, and is rejected instead of silently normalised.
 UNIT_NORM_TOLERANCE = 1e-3
 
@@ -53,11 +57,14 @@ def normalized_wxyz(q_wxyz: Sequence[float], what: str = 'quaternion') -> np.nda
 def quat_wxyz_to_matrix(q_wxyz: Sequence[float]) -> np.ndarray:
     """Rotation matrix [3, 3] of a unit quaternion (w, x, y, z), as pyquaternion's rotation_matrix."""
     w, x, y, z = normalized_wxyz(q_wxyz)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ], dtype=np.float64)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ],
+        dtype=np.float64,
+    )
 
 
 def matrix_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
@@ -84,13 +91,17 @@ def matrix_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
     return -q if q[0] < 0 else q
 
 
-def check_rotation_matrix(R: np.ndarray, what: str = 'rotation matrix', atol: float = 1e-6) -> np.ndarray:
+def check_rotation_matrix(
+    R: np.ndarray, what: str = 'rotation matrix', atol: float = 1e-6
+) -> np.ndarray:
     """R as float64 [3, 3]; ValueError naming `what` unless R is finite, orthonormal and right-handed."""
     R = np.asarray(R, dtype=np.float64)
     if R.shape != (3, 3) or not np.all(np.isfinite(R)):
         raise ValueError(f'{what} must be a finite 3x3 matrix, got shape {R.shape}')
     if not np.allclose(R @ R.T, np.eye(3), atol=atol) or np.linalg.det(R) < 0:
-        raise ValueError(f'{what} is not a proper rotation (R @ R.T != I or det(R) = {np.linalg.det(R):.6g})')
+        raise ValueError(
+            f'{what} is not a proper rotation (R @ R.T != I or det(R) = {np.linalg.det(R):.6g})'
+        )
     return R
 
 
@@ -124,12 +135,15 @@ def quat_multiply_wxyz(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
     """Hamilton product a ⊗ b (w, x, y, z): the rotation b followed by a."""
     w1, x1, y1, z1 = (float(v) for v in a)
     w2, x2, y2, z2 = (float(v) for v in b)
-    return np.array([
-        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-    ], dtype=np.float64)
+    return np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ],
+        dtype=np.float64,
+    )
 
 
 def quat_conjugate_wxyz(q: Sequence[float]) -> np.ndarray:

@@ -12,29 +12,36 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Official BEVFormer test-time temporal bookkeeping, ROS-free.
+"""
+Official BEVFormer test-time temporal bookkeeping, ROS-free.
 
-Reproduces ``CustomNuScenesDataset.get_data_info`` (how ``can_bus`` is filled from the ego pose) and
-``BEVFormer.forward_test`` (history reset on a new scene, ego-motion deltas, storing the BEV for the next
-frame). The quirks below are kept on purpose: the official checkpoints were trained with them, and "fixing"
+Reproduces ``CustomNuScenesDataset.get_data_info`` (how ``can_bus`` is filled from the ego pose)
+and
+``BEVFormer.forward_test`` (history reset on a new scene, ego-motion deltas, storing the BEV for
+the next
+frame). The quirks below are kept on purpose: the official checkpoints were trained with them, and
+"fixing"
 any of them changes the outputs by far more than float noise (fixture README §5).
 
 can_bus layout (18 float64 values):
-    [0:3]   ego -> global translation (m), absolute; the *used* can_bus holds the delta since the previous
+    [0:3]   ego -> global translation (m), absolute; the *used* can_bus holds the delta since the
+    previous
             frame
-    [3:7]   QUIRK: all four equal the quaternion's w (``can_bus[3:7] = pyquaternion.Quaternion`` broadcasts
+    [3:7]   QUIRK: all four equal the quaternion's w (``can_bus[3:7] = pyquaternion.Quaternion``
+    broadcasts
             ``float(q)`` = w; BEVFormer PR #285)
     [7:10]  CAN accel, [10:13] CAN rotation rate, [13:16] CAN velocity (zeros when unknown)
     [16]    ego yaw in radians in [0, 2*pi), absolute, also in the used can_bus
-    [17]    ego yaw in degrees in [0, 360); the used can_bus holds the *unwrapped* delta since the previous
+    [17]    ego yaw in degrees in [0, 360); the used can_bus holds the *unwrapped* delta since the
+    previous
             frame
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import math
 
 import numpy as np
 import torch
@@ -57,12 +64,14 @@ def can_bus_from_pose(
     rotation_rate: Sequence[float] | None = None,
     velocity: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Build the absolute ``can_bus`` [18] of one frame from the ego pose, as the official dataset does.
+    """
+    Build the absolute ``can_bus`` [18] of one frame from the ego pose, as the official dataset does.
 
     Args:
         translation: ego -> global (or any fixed world frame) translation, metres.
         rotation_wxyz: ego -> global rotation quaternion (w, x, y, z).
         accel, rotation_rate, velocity: CAN bus ``pose`` message values (3 each); zeros if None.
+
     """
     q = np.asarray(rotation_wxyz, dtype=np.float64)
     if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) == 0:
@@ -85,7 +94,8 @@ def can_bus_from_pose(
 
 @dataclass(frozen=True)
 class TemporalStep:
-    """What one frame feeds the model.
+    """
+    What one frame feeds the model.
 
     can_bus: the used can_bus [18] float64 (pass ``torch.from_numpy(can_bus)[None]`` to the model).
     use_prev_bev: whether ``prev_bev`` is passed (False on the first frame of a scene).
@@ -98,9 +108,11 @@ class TemporalStep:
 
 
 class TemporalState:
-    """Holds the previous BEV and pose between frames (the official ``prev_frame_info``).
+    """
+    Holds the previous BEV and pose between frames (the official ``prev_frame_info``).
 
-    Per frame: ``step = state.step(can_bus_abs, scene_token)``, run the model with ``step.can_bus`` and
+    Per frame: ``step = state.step(can_bus_abs, scene_token)``, run the model with ``step.can_bus``
+    and
     ``step.prev_bev``, then ``state.update(outputs['bev_embed'])``.
     """
 
@@ -116,14 +128,20 @@ class TemporalState:
         self.scene_token: str | None = None
         self._pending: tuple[np.ndarray, float] | None = None
 
-    def step(self, can_bus_abs: np.ndarray | Sequence[float], scene_token: str | None = None) -> TemporalStep:
-        """Return the used can_bus for this frame and the history to pass (official ``forward_test``).
+    def step(
+        self, can_bus_abs: np.ndarray | Sequence[float], scene_token: str | None = None
+    ) -> TemporalStep:
+        """
+        Return the used can_bus for this frame and the history to pass (official ``forward_test``).
 
         Args:
             can_bus_abs: absolute can_bus [18] from ``can_bus_from_pose`` (not modified).
             scene_token: a change drops the history; None is a scene of its own that never changes.
+
         """
-        can_bus = np.array(can_bus_abs, dtype=np.float64)  # copy: the official code edits img_metas in place
+        can_bus = np.array(
+            can_bus_abs, dtype=np.float64
+        )  # copy: the official code edits img_metas in place
         if can_bus.shape != (CAN_BUS_DIMS,):
             raise ValueError(
                 f'can_bus must have {CAN_BUS_DIMS} values (see can_bus_from_pose), got {can_bus.shape}'
@@ -133,8 +151,10 @@ class TemporalState:
         self.scene_token = scene_token
         self._pending = (can_bus[:3].copy(), float(can_bus[-1]))
         if self.prev_bev is not None:
-            # QUIRK: a global-frame translation delta, not rotated into the ego frame (the shift formula
-            # projects it with the current yaw), and a degree delta that is NOT wrapped to (-180, 180]:
+            # QUIRK: a global-frame translation delta, not rotated into the ego frame (the shift
+            # formula
+            # projects it with the current yaw), and a degree delta that is NOT wrapped to (-180,
+            # 180]:
             # crossing 0/360 gives about +-360, which rotates the history by almost a full turn.
             can_bus[:3] -= self.prev_pos
             can_bus[-1] -= self.prev_angle
@@ -142,7 +162,9 @@ class TemporalState:
             can_bus[:3] = 0
             can_bus[-1] = 0
         # can_bus[-2] stays the absolute yaw in radians in both cases (read by the shift formula).
-        return TemporalStep(can_bus=can_bus, use_prev_bev=self.prev_bev is not None, prev_bev=self.prev_bev)
+        return TemporalStep(
+            can_bus=can_bus, use_prev_bev=self.prev_bev is not None, prev_bev=self.prev_bev
+        )
 
     def update(self, bev_embed: torch.Tensor) -> None:
         """Store this frame's ``bev_embed`` [HW, B, C] and pose as the next frame's history."""

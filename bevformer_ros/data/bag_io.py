@@ -12,37 +12,55 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""rosbag2 files through the `rosbags` library (no ROS install needed): open, write, build messages.
+"""
+rosbag2 files through the `rosbags` library (no ROS install needed): open, write, build messages.
 
-- `open_bag(path)`: a rosbag2 directory (metadata.yaml + mcap or sqlite3 storage) or a bare `.mcap` / `.db3`
+- `open_bag(path)`: a rosbag2 directory (metadata.yaml + mcap or sqlite3 storage) or a bare `.mcap`
+  / `.db3`
   file, with one clear `BagError` for a missing or unreadable path.
-- `BagWriter(path, storage)`: a path ending in `.mcap` becomes one self-contained MCAP file (what Foxglove and
-  `ros2 bag play x.mcap` open directly); any other path becomes a rosbag2 directory of `storage` (mcap or
+- `BagWriter(path, storage)`: a path ending in `.mcap` becomes one self-contained MCAP file (what
+  Foxglove and
+  `ros2 bag play x.mcap` open directly); any other path becomes a rosbag2 directory of `storage`
+  (mcap or
   sqlite3), as `ros2 bag record -o` writes it.
-- `build_message(typename, values)`: a rosbags message with every field not in `values` zero-initialised
+- `build_message(typename, values)`: a rosbags message with every field not in `values`
+  zero-initialised
   (nested mappings for nested messages), serialised to CDR by `serialize`.
-- `header_stamp_ns(raw)`: the header stamp of a serialised message that starts with std_msgs/Header, read
+- `header_stamp_ns(raw)`: the header stamp of a serialised message that starts with
+  std_msgs/Header, read
   from the CDR bytes without deserialising the (possibly large) rest.
 """
 
 from __future__ import annotations
 
-import importlib
-import shutil
-import struct
 from collections.abc import Mapping
 from functools import lru_cache
+import importlib
 from pathlib import Path
+import shutil
+import struct
 from typing import Any
 
 import numpy as np
 
 INSTALL_HINT = 'the replay and data tools need the rosbags library: pip install rosbags'
 STORAGES = ('mcap', 'sqlite3')
-_NUMPY_TYPES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'octet': np.uint8,
-                'uint8': np.uint8, 'int8': np.int8, 'uint16': np.uint16, 'int16': np.int16,
-                'uint32': np.uint32, 'int32': np.int32, 'uint64': np.uint64, 'int64': np.int64,
-                'float32': np.float32, 'float64': np.float64}
+_NUMPY_TYPES = {
+    'bool': np.bool_,
+    'byte': np.uint8,
+    'char': np.uint8,
+    'octet': np.uint8,
+    'uint8': np.uint8,
+    'int8': np.int8,
+    'uint16': np.uint16,
+    'int16': np.int16,
+    'uint32': np.uint32,
+    'int32': np.int32,
+    'uint64': np.uint64,
+    'int64': np.int64,
+    'float32': np.float32,
+    'float64': np.float64,
+}
 
 
 class BagError(RuntimeError):
@@ -61,7 +79,7 @@ def _rosbags() -> Any:
 def typestore() -> Any:
     """The ROS 2 Kilted message definitions of rosbags (the same wire format as Jazzy for these types)."""
     try:
-        from rosbags.typesys import Stores, get_typestore
+        from rosbags.typesys import get_typestore, Stores
     except ImportError as exc:
         raise BagError(INSTALL_HINT) from exc
     return get_typestore(Stores.ROS2_KILTED)
@@ -77,7 +95,9 @@ def build_message(typename: str, values: Mapping[str, Any] | None = None) -> Any
     unknown = set(values) - {name for name, _ in fields}
     if unknown:
         raise BagError(f'{typename} has no field(s) {sorted(unknown)}')
-    return store.types[typename](**{name: _field_value(desc, values.get(name)) for name, desc in fields})
+    return store.types[typename](
+        **{name: _field_value(desc, values.get(name)) for name, desc in fields}
+    )
 
 
 def _field_value(desc: tuple[Any, Any], value: Any) -> Any:
@@ -132,11 +152,15 @@ def open_bag(path: str | Path) -> Any:
     rosbag2 = _rosbags()
     path = Path(path)
     if not path.exists():
-        raise BagError(f'bag not found: {path} (give a rosbag2 directory with metadata.yaml, or a .mcap or '
-                       '.db3 file)')
+        raise BagError(
+            f'bag not found: {path} (give a rosbag2 directory with metadata.yaml, or a .mcap or '
+            '.db3 file)'
+        )
     if path.is_dir() and not (path / 'metadata.yaml').exists():
-        raise BagError(f'{path} is a directory without metadata.yaml, so not a rosbag2 bag; point at the bag '
-                       'directory itself or at its .mcap file')
+        raise BagError(
+            f'{path} is a directory without metadata.yaml, so not a rosbag2 bag; point at the bag '
+            'directory itself or at its .mcap file'
+        )
     try:
         reader = rosbag2.Reader(path)
         reader.open()
@@ -146,7 +170,8 @@ def open_bag(path: str | Path) -> Any:
 
 
 class BagWriter:
-    """Write a rosbag2 (see the module docstring for the file / directory choice); use as a context manager.
+    """
+    Write a rosbag2 (see the module docstring for the file / directory choice); use as a context manager.
 
     with BagWriter(path, 'mcap') as bag:
         bag.write('/odom', 'nav_msgs/msg/Odometry', stamp_ns, raw_cdr)
@@ -158,14 +183,20 @@ class BagWriter:
         self.path = Path(path)
         self.single_file = self.path.suffix == '.mcap'
         if self.path.suffix == '.db3':
-            raise BagError(f'{self.path}: a bare .db3 file carries no metadata; write a bag directory '
-                           '(a path without suffix) with --storage sqlite3 instead')
+            raise BagError(
+                f'{self.path}: a bare .db3 file carries no metadata; write a bag directory '
+                '(a path without suffix) with --storage sqlite3 instead'
+            )
         if self.single_file and storage != 'mcap':
-            raise BagError(f'{self.path} ends in .mcap but storage is {storage}; drop the suffix for a '
-                           f'{storage} bag directory')
+            raise BagError(
+                f'{self.path} ends in .mcap but storage is {storage}; drop the suffix for a '
+                f'{storage} bag directory'
+            )
         self.storage = storage
         self.overwrite = overwrite
-        self._directory = (self.path.parent / f'.{self.path.name}.partial') if self.single_file else self.path
+        self._directory = (
+            (self.path.parent / f'.{self.path.name}.partial') if self.single_file else self.path
+        )
         self._writer: Any = None
         self._connections: dict[str, Any] = {}
 
@@ -177,7 +208,9 @@ class BagWriter:
                     raise BagError(f'{self.path} exists already; remove it or pass --force')
                 _remove(target)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        plugin = rosbag2.StoragePlugin.MCAP if self.storage == 'mcap' else rosbag2.StoragePlugin.SQLITE3
+        plugin = (
+            rosbag2.StoragePlugin.MCAP if self.storage == 'mcap' else rosbag2.StoragePlugin.SQLITE3
+        )
         try:
             self._writer = rosbag2.Writer(self._directory, version=9, storage_plugin=plugin)
             self._writer.open()
@@ -188,7 +221,9 @@ class BagWriter:
     def write(self, topic: str, typename: str, stamp_ns: int, raw: bytes) -> None:
         """Append one serialised message with record time `stamp_ns`."""
         if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(topic, typename, typestore=typestore())
+            self._connections[topic] = self._writer.add_connection(
+                topic, typename, typestore=typestore()
+            )
         self._writer.write(self._connections[topic], int(stamp_ns), raw)
 
     def __exit__(self, exc_type: object, *rest: object) -> None:

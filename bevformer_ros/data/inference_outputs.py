@@ -12,10 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""What `bevformer_infer_bag` writes per inferred frame: the node's output topics into the output bag (stamped
+"""
+What `bevformer_infer_bag` writes per inferred frame: the node's output topics into the output bag (stamped
 and recorded at the image stamp), and the frame's nuScenes results entries beside them.
 
-Topics are the node's under its default name (`~/markers` -> /bevformer/markers, ...), the messages those of
+Topics are the node's under its default name (`~/markers` -> /bevformer/markers, ...), the messages
+those of
 `output_messages`, so the bag reads like a recording of the node.
 """
 
@@ -30,10 +32,10 @@ from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.data.bag_inference import InferredFrame
 from bevformer_ros.data.bag_io import BagWriter, serialize, typestore
 from bevformer_ros.data.output_messages import (
-    IMAGE_TYPE,
-    MARKERS_TYPE,
     bev_features_message,
+    IMAGE_TYPE,
     marker_array_message,
+    MARKERS_TYPE,
     rgb_image_message,
 )
 from bevformer_ros.eval.nusc_results import ResultsError, sample_results
@@ -41,16 +43,25 @@ from bevformer_ros.eval.tokens import sample_token
 from bevformer_ros.pipeline import Pipeline, PipelineResult
 
 NODE = '/bevformer'  # the node's default name: its ~/ topics are /bevformer/...
-MARKERS_TOPIC, BEV_FEATURES_TOPIC, BEV_IMAGE_TOPIC = (f'{NODE}/markers', f'{NODE}/bev_features',
-                                                      f'{NODE}/bev_image')
+MARKERS_TOPIC, BEV_FEATURES_TOPIC, BEV_IMAGE_TOPIC = (
+    f'{NODE}/markers',
+    f'{NODE}/bev_features',
+    f'{NODE}/bev_image',
+)
 OUTPUT_TOPICS = (MARKERS_TOPIC, BEV_FEATURES_TOPIC, BEV_IMAGE_TOPIC)
 
 
 class OutputWriter:
     """The node's output messages of each inferred frame into the bag; the results entries on the side."""
 
-    def __init__(self, bag: BagWriter, config: NodeConfig, pipeline: Pipeline, scene: str,
-                 with_results: bool) -> None:
+    def __init__(
+        self,
+        bag: BagWriter,
+        config: NodeConfig,
+        pipeline: Pipeline,
+        scene: str,
+        with_results: bool,
+    ) -> None:
         self.bag, self.config, self.pipeline, self.scene = bag, config, pipeline, scene
         self.with_results = with_results
         self.results: dict[str, list[dict[str, Any]]] = {}  # sample token -> nuScenes boxes
@@ -66,29 +77,47 @@ class OutputWriter:
 
     def _write_topics(self, result: PipelineResult) -> None:
         out, stamp = self.config.outputs, result.stamp_ns
-        boxes = build_box_markers(result.boxes, result.scores, result.labels, out.score_threshold,
-                                  out.max_markers, self.pipeline.cfg.class_names)
+        boxes = build_box_markers(
+            result.boxes,
+            result.scores,
+            result.labels,
+            out.score_threshold,
+            out.max_markers,
+            self.pipeline.cfg.class_names,
+        )
         self.markers.append(len(boxes))
         self.model_s.append(result.timings.get('model', 0.0))
-        self._put(MARKERS_TOPIC, MARKERS_TYPE, stamp, marker_array_message(boxes, out.frame_id, stamp))
+        self._put(
+            MARKERS_TOPIC, MARKERS_TYPE, stamp, marker_array_message(boxes, out.frame_id, stamp)
+        )
         if result.bev is not None and out.publish_bev_features:
             features = bev_features_message(result.bev, out.frame_id, stamp)
             self._put(BEV_FEATURES_TOPIC, IMAGE_TYPE, stamp, features)
         if result.bev is not None and out.publish_bev_image:
             picture = bev_to_rgb(result.bev, out.bev_image_mode)  # [H, W, 3] uint8, forward up
-            self._put(BEV_IMAGE_TOPIC, IMAGE_TYPE, stamp, rgb_image_message(picture, out.frame_id, stamp))
+            self._put(
+                BEV_IMAGE_TOPIC, IMAGE_TYPE, stamp, rgb_image_message(picture, out.frame_id, stamp)
+            )
 
     def _add_results(self, inferred: InferredFrame, lidar2ego: Extrinsics | None) -> None:
         if lidar2ego is None:
-            raise ResultsError(f'no {self.config.ego_motion.base_frame} <- {self.config.outputs.frame_id} in '
-                               'the bag\'s /tf_static and no lidar2ego in the rig '
-                               f'{self.config.calibration.rig_yaml}: the results JSON needs the reference '
-                               'frame on the vehicle')
+            raise ResultsError(
+                f'no {self.config.ego_motion.base_frame} <- {self.config.outputs.frame_id} in '
+                "the bag's /tf_static and no lidar2ego in the rig "
+                f'{self.config.calibration.rig_yaml}: the results JSON needs the reference '
+                'frame on the vehicle'
+            )
         result, pose = inferred.result, inferred.frame.ego_pose
         token = sample_token(self.scene, result.stamp_ns)
-        self.results[token] = sample_results(token, result.boxes, result.scores, result.labels,
-                                             self.pipeline.cfg.class_names, lidar2ego,
-                                             Extrinsics(pose.rotation_matrix, pose.translation))
+        self.results[token] = sample_results(
+            token,
+            result.boxes,
+            result.scores,
+            result.labels,
+            self.pipeline.cfg.class_names,
+            lidar2ego,
+            Extrinsics(pose.rotation_matrix, pose.translation),
+        )
 
     def _put(self, topic: str, typename: str, stamp_ns: int, msg: Any) -> None:
         self.bag.write(topic, typename, stamp_ns, serialize(msg))

@@ -12,11 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Node parameters for the offline tools: a ROS 2 parameter YAML (`--params`) and `-p NAME:=VALUE` overrides,
+"""
+Node parameters for the offline tools: a ROS 2 parameter YAML (`--params`) and `-p NAME:=VALUE` overrides,
 as flat `{name: value}` for `NodeConfig.from_parameters`.
 
-A parameter file is what `ros2 run ... --ros-args --params-file` reads: `{node: {ros__parameters: {...}}}`
-with nested groups (`model: {preset: tiny}` is `model.preset`). Sections for `/**`, `**`, the node name or
+A parameter file is what `ros2 run ... --ros-args --params-file` reads: `{node: {ros__parameters:
+{...}}}`
+with nested groups (`model: {preset: tiny}` is `model.preset`). Sections for `/**`, `**`, the node
+name or
 `/<node name>` apply (in file order); others belong to other nodes and are skipped.
 """
 
@@ -75,12 +78,18 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
         raise ParamsError(f'cannot read parameter file {path}: {exc}') from exc
     matching = {'/**', '**', node_name, f'/{node_name}'}
     sections = []
-    for key, node in (doc.items() if isinstance(doc, Mapping) else ()):
-        if key in matching and isinstance(node, Mapping) and isinstance(node.get('ros__parameters'), Mapping):
+    for key, node in doc.items() if isinstance(doc, Mapping) else ():
+        if (
+            key in matching
+            and isinstance(node, Mapping)
+            and isinstance(node.get('ros__parameters'), Mapping)
+        ):
             sections.append(node['ros__parameters'])
     if not sections:
-        raise ParamsError(f'{path} holds no ros__parameters for the node {node_name!r}; expected '
-                          f'"/**: {{ros__parameters: {{model: {{preset: tiny}}, ...}}}}" (see config/*.yaml)')
+        raise ParamsError(
+            f'{path} holds no ros__parameters for the node {node_name!r}; expected '
+            f'"/**: {{ros__parameters: {{model: {{preset: tiny}}, ...}}}}" (see config/*.yaml)'
+        )
     params: dict[str, Any] = {}
     for section in sections:
         params.update(flatten(section))
@@ -88,8 +97,10 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """['model.seed:=3', 'cameras.compressed:=true'] -> {'model.seed': 3, 'cameras.compressed': True}; the
-    value is read as YAML, as `ros2 run ... -p` does."""
+    """
+    ['model.seed:=3', 'cameras.compressed:=true'] -> {'model.seed': 3, 'cameras.compressed': True}; the
+    value is read as YAML, as `ros2 run ... -p` does.
+    """
     params = {}
     for item in items:
         name, sep, text = item.partition(':=')

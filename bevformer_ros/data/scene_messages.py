@@ -12,29 +12,31 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The synthetic scene as ROS messages (rosbags types, serialised to CDR), in the node's topic layout.
+"""
+The synthetic scene as ROS messages (rosbags types, serialised to CDR), in the node's topic layout.
 
-Topics: `/<CAM>/image_raw` (sensor_msgs/Image rgb8) and `/<CAM>/camera_info` for the six cameras, `/odom`
+Topics: `/<CAM>/image_raw` (sensor_msgs/Image rgb8) and `/<CAM>/camera_info` for the six cameras,
+`/odom`
 (nav_msgs/Odometry, odom -> base_link, twist in base_link), `/tf` (odom -> base_link), `/tf_static`
 (base_link -> LIDAR_TOP and base_link -> each camera optical frame) and `/ground_truth/markers`
-(visualization_msgs/MarkerArray in LIDAR_TOP: a DELETEALL, then per box a CUBE in `ground_truth/boxes` and
+(visualization_msgs/MarkerArray in LIDAR_TOP: a DELETEALL, then per box a CUBE in
+`ground_truth/boxes` and
 its class name as TEXT_VIEW_FACING in `ground_truth/labels`, same id).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+import math
 from typing import Any
-
-import numpy as np
 
 from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.core.rig import Rig
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz
 from bevformer_ros.data.bag_io import build_message, stamp_fields
 from bevformer_ros.synth.renderer import PinholeCamera
-from bevformer_ros.synth.scene import EgoState, GroundTruth, extrinsics_matrix
+from bevformer_ros.synth.scene import EgoState, extrinsics_matrix, GroundTruth
+import numpy as np
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
@@ -73,17 +75,35 @@ def _xyz(v: Sequence[float]) -> dict[str, float]:
 def image_message(cam: PinholeCamera, stamp_ns: int, rgb: np.ndarray) -> Any:
     """sensor_msgs/Image rgb8 of an [H, W, 3] uint8 picture."""
     height, width, _ = rgb.shape
-    return build_message(IMAGE_TYPE, {'header': _header(cam.frame_id, stamp_ns), 'height': height,
-                                      'width': width, 'encoding': 'rgb8', 'step': width * 3,
-                                      'data': np.ascontiguousarray(rgb).reshape(-1)})
+    return build_message(
+        IMAGE_TYPE,
+        {
+            'header': _header(cam.frame_id, stamp_ns),
+            'height': height,
+            'width': width,
+            'encoding': 'rgb8',
+            'step': width * 3,
+            'data': np.ascontiguousarray(rgb).reshape(-1),
+        },
+    )
 
 
 def camera_info_message(cam: PinholeCamera, stamp_ns: int) -> Any:
     P = np.zeros((3, 4))
     P[:, :3] = cam.K
-    return build_message(INFO_TYPE, {'header': _header(cam.frame_id, stamp_ns), 'height': cam.height,
-                                     'width': cam.width, 'distortion_model': 'plumb_bob', 'd': np.zeros(5),
-                                     'k': cam.K.reshape(-1), 'r': np.eye(3).reshape(-1), 'p': P.reshape(-1)})
+    return build_message(
+        INFO_TYPE,
+        {
+            'header': _header(cam.frame_id, stamp_ns),
+            'height': cam.height,
+            'width': cam.width,
+            'distortion_model': 'plumb_bob',
+            'd': np.zeros(5),
+            'k': cam.K.reshape(-1),
+            'r': np.eye(3).reshape(-1),
+            'p': P.reshape(-1),
+        },
+    )
 
 
 def _yaw_matrix(yaw: float) -> np.ndarray:
@@ -92,19 +112,30 @@ def _yaw_matrix(yaw: float) -> np.ndarray:
 
 
 def odometry_message(ego: EgoState, stamp_ns: int) -> Any:
-    """odom -> base_link with the twist in base_link (forward speed, yaw rate), as wheel odometry has it."""
+    """Odom -> base_link with the twist in base_link (forward speed, yaw rate), as wheel odometry has it."""
     R = _yaw_matrix(ego.yaw)
     linear = R.T @ np.array([*ego.velocity_world, 0.0])
-    return build_message(ODOM_TYPE, {
-        'header': _header(ODOM_FRAME, stamp_ns), 'child_frame_id': BASE_FRAME,
-        'pose': {'pose': {'position': _xyz((ego.x, ego.y, 0.0)), 'orientation': _quaternion(R)}},
-        'twist': {'twist': {'linear': _xyz(linear), 'angular': _xyz((0.0, 0.0, ego.yaw_rate))}},
-    })
+    return build_message(
+        ODOM_TYPE,
+        {
+            'header': _header(ODOM_FRAME, stamp_ns),
+            'child_frame_id': BASE_FRAME,
+            'pose': {
+                'pose': {'position': _xyz((ego.x, ego.y, 0.0)), 'orientation': _quaternion(R)}
+            },
+            'twist': {
+                'twist': {'linear': _xyz(linear), 'angular': _xyz((0.0, 0.0, ego.yaw_rate))}
+            },
+        },
+    )
 
 
 def _transform(parent: str, child: str, stamp_ns: int, T: np.ndarray) -> dict[str, Any]:
-    return {'header': _header(parent, stamp_ns), 'child_frame_id': child,
-            'transform': {'translation': _xyz(T[:3, 3]), 'rotation': _quaternion(T[:3, :3])}}
+    return {
+        'header': _header(parent, stamp_ns),
+        'child_frame_id': child,
+        'transform': {'translation': _xyz(T[:3, 3]), 'rotation': _quaternion(T[:3, :3])},
+    }
 
 
 def tf_message(ego: EgoState, stamp_ns: int) -> Any:
@@ -116,25 +147,47 @@ def tf_static_message(rig: Rig, stamp_ns: int) -> Any:
     """base_link -> LIDAR_TOP and base_link -> every camera optical frame."""
     base_from_lidar = extrinsics_matrix(rig.lidar2ego)
     transforms = [_transform(BASE_FRAME, rig.reference_frame, stamp_ns, base_from_lidar)]
-    transforms += [_transform(BASE_FRAME, c.frame_id, stamp_ns,
-                              base_from_lidar @ extrinsics_matrix(c.sensor2lidar)) for c in rig.cameras]
+    transforms += [
+        _transform(
+            BASE_FRAME, c.frame_id, stamp_ns, base_from_lidar @ extrinsics_matrix(c.sensor2lidar)
+        )
+        for c in rig.cameras
+    ]
     return build_message(TF_TYPE, {'transforms': transforms})
 
 
 def ground_truth_markers(gt: GroundTruth, frame_id: str, stamp_ns: int) -> Any:
     """MarkerArray of the ground-truth boxes (layout in the module docstring)."""
     header = _header(frame_id, stamp_ns)
-    boxes = build_box_markers(gt.boxes, np.ones(len(gt.boxes)), gt.labels, score_threshold=0.0,
-                              max_count=len(gt.boxes))
+    boxes = build_box_markers(
+        gt.boxes, np.ones(len(gt.boxes)), gt.labels, score_threshold=0.0, max_count=len(gt.boxes)
+    )
     markers = [{'header': header, 'ns': GT_NS, 'action': DELETEALL}]
     for i, box in enumerate(boxes):
         x, y, z, w = box.orientation_xyzw
         pose = {'position': _xyz(box.center), 'orientation': {'x': x, 'y': y, 'z': z, 'w': w}}
         r, g, b, _ = box.color
-        markers.append({'header': header, 'ns': f'{GT_NS}/boxes', 'id': i, 'type': CUBE, 'pose': pose,
-                        'scale': _xyz(box.scale), 'color': {'r': r, 'g': g, 'b': b, 'a': CUBE_ALPHA}})
-        markers.append({'header': header, 'ns': f'{GT_NS}/labels', 'id': i, 'type': TEXT_VIEW_FACING,
-                        'pose': {'position': _xyz(box.text_position), 'orientation': {'w': 1.0}},
-                        'scale': {'z': 0.6}, 'color': {'r': 1.0, 'g': 1.0, 'b': 1.0, 'a': 1.0},
-                        'text': box.class_name})
+        markers.append(
+            {
+                'header': header,
+                'ns': f'{GT_NS}/boxes',
+                'id': i,
+                'type': CUBE,
+                'pose': pose,
+                'scale': _xyz(box.scale),
+                'color': {'r': r, 'g': g, 'b': b, 'a': CUBE_ALPHA},
+            }
+        )
+        markers.append(
+            {
+                'header': header,
+                'ns': f'{GT_NS}/labels',
+                'id': i,
+                'type': TEXT_VIEW_FACING,
+                'pose': {'position': _xyz(box.text_position), 'orientation': {'w': 1.0}},
+                'scale': {'z': 0.6},
+                'color': {'r': 1.0, 'g': 1.0, 'b': 1.0, 'a': 1.0},
+                'text': box.class_name,
+            }
+        )
     return build_message(MARKERS_TYPE, {'markers': markers})

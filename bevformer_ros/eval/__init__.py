@@ -12,6 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""nuScenes-style evaluation: detections as a nuScenes results JSON, ground truth as nuScenes tables, and the
-official nuscenes-devkit detection metrics (mAP, NDS, TP errors) over them. ROS-free (numpy; the devkit is
-imported only by `detection_eval`)."""
+"""
+nuScenes-style evaluation: detections as a nuScenes results JSON, ground truth as nuScenes tables, and the
+official nuscenes-devkit detection metrics (mAP, NDS, TP errors) over them. ROS-free (numpy; the
+devkit is
+imported only by `detection_eval`).
+"""

@@ -12,11 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""nuScenes attributes of detections, as the official BEVFormer / mmdet3d `NuScenesDataset._format_bbox` sets
-them: the model predicts none, so a box gets one from its class and whether it moves faster than 0.2 m/s.
+"""
+nuScenes attributes of detections, as the official BEVFormer / mmdet3d `NuScenesDataset._format_bbox` sets
+them: the model predicts none, so a box gets one from its class and whether it moves faster than
+0.2 m/s.
 
-The synthetic ground truth has no attribute labels either; `evaluation` gives each ground-truth box the
-attribute this same rule assigns to its exact velocity, so mAAE measures whether the predicted speed falls on
+The synthetic ground truth has no attribute labels either; `evaluation` gives each ground-truth box
+the
+attribute this same rule assigns to its exact velocity, so mAAE measures whether the predicted
+speed falls on
 the right side of 0.2 m/s.
 """
 
@@ -38,9 +42,16 @@ DEFAULT_ATTRIBUTE = {
 VEHICLES = ('car', 'construction_vehicle', 'bus', 'truck', 'trailer')
 CYCLES = ('bicycle', 'motorcycle')
 # The nuScenes attribute table (v1.0), in its order.
-ATTRIBUTES = ('vehicle.moving', 'vehicle.stopped', 'vehicle.parked',
-              'cycle.with_rider', 'cycle.without_rider',
-              'pedestrian.sitting_lying_down', 'pedestrian.standing', 'pedestrian.moving')
+ATTRIBUTES = (
+    'vehicle.moving',
+    'vehicle.stopped',
+    'vehicle.parked',
+    'cycle.with_rider',
+    'cycle.without_rider',
+    'pedestrian.sitting_lying_down',
+    'pedestrian.standing',
+    'pedestrian.moving',
+)
 
 
 def official_attribute(name: str, speed: float) -> str:

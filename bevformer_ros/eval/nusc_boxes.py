@@ -12,13 +12,18 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Model boxes in the reference frame -> nuScenes boxes in the global frame (official BEVFormer / mmdet3d
+"""
+Model boxes in the reference frame -> nuScenes boxes in the global frame (official BEVFormer / mmdet3d
 v0.17 `output_to_nusc_box` + `lidar_nusc_box_to_global`).
 
-A decoded box `[x, y, z_bottom, w, l, h, yaw, vx, vy]` (LIDAR_TOP, see model/box_coder.py) is a nuScenes box
-with centre `(x, y, z_bottom + h / 2)`, size `(w, l, h)` (nuScenes `wlh`), orientation `heading = -yaw - pi/2`
-about +z and velocity `(vx, vy, 0)`. It goes to the ego frame with `lidar2ego` and to the global frame with
-`ego2global`; orientation and velocity are rotated along (nuScenes `Box.rotate`), the velocity is not
+A decoded box `[x, y, z_bottom, w, l, h, yaw, vx, vy]` (LIDAR_TOP, see model/box_coder.py) is a
+nuScenes box
+with centre `(x, y, z_bottom + h / 2)`, size `(w, l, h)` (nuScenes `wlh`), orientation `heading =
+-yaw - pi/2`
+about +z and velocity `(vx, vy, 0)`. It goes to the ego frame with `lidar2ego` and to the global
+frame with
+`ego2global`; orientation and velocity are rotated along (nuScenes `Box.rotate`), the velocity is
+not
 translated: it is the absolute velocity, only expressed in other axes.
 """
 
@@ -26,10 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,9 @@ class GlobalBoxes:
     size_wlh: np.ndarray  # [K, 3] width, length, height (m)
     rotation_wxyz: np.ndarray  # [K, 4] orientation in the global frame, w >= 0
     velocity: np.ndarray  # [K, 2] (vx, vy) in the global frame (m/s)
-    ego_distance: np.ndarray  # [K] distance of the centre from the ego origin in the ego xy plane (m)
+    ego_distance: (
+        np.ndarray
+    )  # [K] distance of the centre from the ego origin in the ego xy plane (m)
 
     def __len__(self) -> int:
         return len(self.translation)
@@ -51,8 +57,10 @@ def _yaw_matrices(heading: np.ndarray) -> np.ndarray:
     return R
 
 
-def lidar_boxes_to_global(boxes: np.ndarray, lidar2ego: Extrinsics, ego2global: Extrinsics) -> GlobalBoxes:
-    """nuScenes boxes in the global frame of `boxes` [K, 9] (or [K, 7], velocity 0) in the reference frame."""
+def lidar_boxes_to_global(
+    boxes: np.ndarray, lidar2ego: Extrinsics, ego2global: Extrinsics
+) -> GlobalBoxes:
+    """NuScenes boxes in the global frame of `boxes` [K, 9] (or [K, 7], velocity 0) in the reference frame."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(len(boxes), -1)
     if boxes.shape[1] not in (7, 9):
         raise ValueError(f'expected boxes [K, 9] (or [K, 7]), got {boxes.shape}')

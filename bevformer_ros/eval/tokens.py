@@ -12,11 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""nuScenes tokens for frames that come from bags: deterministic, so that a results JSON written by one tool
+"""
+nuScenes tokens for frames that come from bags: deterministic, so that a results JSON written by one tool
 and the tables written by another agree on every sample without sharing state.
 
-A sample is identified by its scene name (the bag's file or directory name without suffix) and its frame
-stamp (the synchronized image stamp, ns); every other record is keyed by the parts that make it unique.
+A sample is identified by its scene name (the bag's file or directory name without suffix) and its
+frame
+stamp (the synchronized image stamp, ns); every other record is keyed by the parts that make it
+unique.
 """
 
 from __future__ import annotations

@@ -12,37 +12,50 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Keep forming camera sets while one or two cameras are silent (dropout), the silent ones marked missing.
+"""
+Keep forming camera sets while one or two cameras are silent (dropout), the silent ones marked missing.
 
 The approximate-time synchronizer waits for every camera, so one dead camera would stop all output.
-`DropoutAssembler` listens to the same inputs. A camera is *silent* once it has delivered nothing for
-`timeout_s` (arrival time) while some other camera delivered at least `MIN_MISSED` messages since its last
-one; the second condition keeps the first cameras to arrive after a pause of the whole rig from declaring
-the others dead. While a camera is silent and at least `min_cameras` are live, each arriving message is
-matched against the live cameras with the synchronizer's approximate-time rule, and a complete live set is
-signalled with None in place of every silent camera (the model then leaves those cameras out of spatial
-cross-attention: Autoware's bevfusion masks stale cameras the same way). With every camera live this filter
-signals nothing and the synchronizer does the work. When a camera returns, a set may be signalled here and
+`DropoutAssembler` listens to the same inputs. A camera is *silent* once it has delivered nothing
+for
+`timeout_s` (arrival time) while some other camera delivered at least `MIN_MISSED` messages since
+its last
+one; the second condition keeps the first cameras to arrive after a pause of the whole rig from
+declaring
+the others dead. While a camera is silent and at least `min_cameras` are live, each arriving
+message is
+matched against the live cameras with the synchronizer's approximate-time rule, and a complete live
+set is
+signalled with None in place of every silent camera (the model then leaves those cameras out of
+spatial
+cross-attention: Autoware's bevfusion masks stale cameras the same way). With every camera live
+this filter
+signals nothing and the synchronizer does the work. When a camera returns, a set may be signalled
+here and
 again by the synchronizer with the same stamp; `sync.OrderGuard` drops the repeat.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+import threading
+import time
 from typing import Any
 
-from bevformer_ros.frontend.sync import NS_PER_S, SimpleFilter, approximate_match, stamp_ns
+from bevformer_ros.frontend.sync import approximate_match, NS_PER_S, SimpleFilter, stamp_ns
 
-MIN_MISSED = 2  # messages another camera delivered since a camera's last one before it can count as silent
+MIN_MISSED = (
+    2  # messages another camera delivered since a camera's last one before it can count as silent
+)
 
 
 @dataclass(frozen=True)
 class CameraLiveness:
-    """Per camera, in input order: silent (left out of sets), seconds since its last image (None: never),
-    and images received so far."""
+    """
+    Per camera, in input order: silent (left out of sets), seconds since its last image (None: never),
+    and images received so far.
+    """
 
     silent: tuple[bool, ...]
     silent_s: tuple[float | None, ...]
@@ -56,24 +69,37 @@ class CameraLiveness:
 class DropoutAssembler(SimpleFilter):
     """Signals sets of the live cameras (None for silent ones) while any camera is silent."""
 
-    def __init__(self, inputs: Sequence[Any], queue_size: int, slop_s: float, timeout_s: float,
-                 min_cameras: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[Any],
+        queue_size: int,
+        slop_s: float,
+        timeout_s: float,
+        min_cameras: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         count = len(inputs)
         if not 1 <= min_cameras <= count or timeout_s <= 0 or queue_size < 1:
-            raise ValueError(f'need 1 <= min_cameras <= {count}, timeout_s > 0 and queue_size >= 1; got '
-                             f'{min_cameras}, {timeout_s}, {queue_size}')
+            raise ValueError(
+                f'need 1 <= min_cameras <= {count}, timeout_s > 0 and queue_size >= 1; got '
+                f'{min_cameras}, {timeout_s}, {queue_size}'
+            )
         self.queue_size = queue_size
         self.slop_ns = int(slop_s * NS_PER_S)
         self.timeout_s = timeout_s
         self.min_cameras = min_cameras
         self._clock = clock
         self._lock = threading.Lock()
-        self._queues: list[dict[int, Any]] = [{} for _ in range(count)]  # stamp -> message, per camera
+        self._queues: list[dict[int, Any]] = [
+            {} for _ in range(count)
+        ]  # stamp -> message, per camera
         self._last_arrival: list[float | None] = [None] * count
         self._since = clock()  # a camera that never delivered counts as silent from here
         self._received = [0] * count
-        self._seen_at = [[0] * count for _ in range(count)]  # `_received` when camera i last delivered
+        self._seen_at = [
+            [0] * count for _ in range(count)
+        ]  # `_received` when camera i last delivered
         self.sets = 0  # degraded sets signalled
         self.input_connections = [f.registerCallback(self.add, i) for i, f in enumerate(inputs)]
 
@@ -100,13 +126,16 @@ class DropoutAssembler(SimpleFilter):
             return CameraLiveness(
                 silent=tuple(self._silent(i, now) for i in range(len(self._queues))),
                 silent_s=tuple(None if t is None else now - t for t in self._last_arrival),
-                received=tuple(self._received))
+                received=tuple(self._received),
+            )
 
     def _assemble(self, index: int, stamp: int, now: float) -> list[Any] | None:
         live = [i for i in range(len(self._queues)) if not self._silent(i, now)]
         if len(live) == len(self._queues) or len(live) < self.min_cameras:
             return None
-        keys = approximate_match([self._queues[i] for i in live], live.index(index), stamp, self.slop_ns)
+        keys = approximate_match(
+            [self._queues[i] for i in live], live.index(index), stamp, self.slop_ns
+        )
         if keys is None:
             return None
         msgs: list[Any] = [None] * len(self._queues)

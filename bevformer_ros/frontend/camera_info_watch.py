@@ -12,18 +12,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The latest CameraInfo of every camera, and what changed when a new one differs.
+"""
+The latest CameraInfo of every camera, and what changed when a new one differs.
 
-CameraInfo is static for a calibrated camera, so the node keeps the latest one per camera and uses it for
-every frame (a late first one still counts). A CameraInfo that changes mid-run (a driver restarted with
-another resolution or calibration) is used from then on, and `update` describes the change so the node can
+CameraInfo is static for a calibrated camera, so the node keeps the latest one per camera and uses
+it for
+every frame (a late first one still counts). A CameraInfo that changes mid-run (a driver restarted
+with
+another resolution or calibration) is used from then on, and `update` describes the change so the
+node can
 say so once instead of silently projecting with new numbers.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
+import threading
 from typing import Any
 
 import numpy as np

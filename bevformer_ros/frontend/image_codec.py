@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""sensor_msgs/Image <-> numpy, with cv_bridge's names and a tested numpy path.
+"""
+sensor_msgs/Image <-> numpy, with cv_bridge's names and a tested numpy path.
 
 `imgmsg_to_numpy` reads any object with the Image fields (height, width, encoding, is_bigendian,
 step, data), so this module imports no ROS package at import time. It honours `step` (row padding)
@@ -27,9 +28,8 @@ import functools
 import sys
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from bevformer_ros import optional_ros
+import numpy as np
 
 
 class ImageDecodeError(ValueError):
@@ -87,7 +87,8 @@ CONVERSIONS = {
 
 
 def imgmsg_to_numpy(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarray:
-    """Decode a sensor_msgs/Image into an array [H, W] (one channel) or [H, W, C].
+    """
+    Decode a sensor_msgs/Image into an array [H, W] (one channel) or [H, W, C].
 
     `passthrough` (or the message's own encoding) returns a view of `msg.data` (bytes-like) in
     native byte order; big-endian data on a little-endian host and colour conversions return a new
@@ -120,7 +121,8 @@ def imgmsg_to_numpy(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarr
 
 
 def numpy_to_imgmsg(image: np.ndarray, encoding: str, header: Any = None) -> Any:
-    """Build a sensor_msgs/Image from an array [H, W] or [H, W, C] with rows packed (no padding).
+    """
+    Build a sensor_msgs/Image from an array [H, W] or [H, W, C] with rows packed (no padding).
 
     The array's byte order is kept and stated in `is_bigendian`; `header` (std_msgs/Header) is
     copied in when given. Always the numpy path: cv_bridge would add nothing but a copy, and it
@@ -130,7 +132,9 @@ def numpy_to_imgmsg(image: np.ndarray, encoding: str, header: Any = None) -> Any
 
     layout = ENCODINGS.get(encoding)
     if layout is None:
-        raise ImageEncodeError(f'unsupported encoding {encoding!r}; use one of {sorted(ENCODINGS)}')
+        raise ImageEncodeError(
+            f'unsupported encoding {encoding!r}; use one of {sorted(ENCODINGS)}'
+        )
     image = _check_array(image, encoding, layout)
     msg = Image()
     if header is not None:
@@ -145,12 +149,15 @@ def numpy_to_imgmsg(image: np.ndarray, encoding: str, header: Any = None) -> Any
 
 
 def compressed_to_numpy(msg: Any, desired_encoding: str = 'bgr8') -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (jpeg, png) into uint8 [H, W, 3] bgr8 or rgb8.
+    """
+    Decode a sensor_msgs/CompressedImage (jpeg, png) into uint8 [H, W, 3] bgr8 or rgb8.
 
     Needs OpenCV (comes with cv_bridge) or Pillow; raises ImageDecodeError when neither imports.
     """
     if desired_encoding not in ('bgr8', 'rgb8'):
-        raise ImageDecodeError(f'compressed images decode to bgr8 or rgb8, not {desired_encoding!r}')
+        raise ImageDecodeError(
+            f'compressed images decode to bgr8 or rgb8, not {desired_encoding!r}'
+        )
     data = np.frombuffer(msg.data, np.uint8)
     if data.size == 0:
         raise ImageDecodeError('compressed image has no data; check the publisher')
@@ -159,7 +166,9 @@ def compressed_to_numpy(msg: Any, desired_encoding: str = 'bgr8') -> np.ndarray:
 
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # [H, W, 3] bgr, None when unreadable
         if bgr is None:
-            raise ImageDecodeError(f'OpenCV cannot decode the compressed image (format {msg.format!r})')
+            raise ImageDecodeError(
+                f'OpenCV cannot decode the compressed image (format {msg.format!r})'
+            )
         return bgr if desired_encoding == 'bgr8' else np.ascontiguousarray(bgr[..., ::-1])
     if optional_ros.available('PIL'):
         import io
@@ -169,7 +178,9 @@ def compressed_to_numpy(msg: Any, desired_encoding: str = 'bgr8') -> np.ndarray:
         try:
             rgb = np.asarray(PILImage.open(io.BytesIO(data.tobytes())).convert('RGB'))  # [H, W, 3]
         except OSError as error:
-            raise ImageDecodeError(f'Pillow cannot decode the compressed image: {error}') from error
+            raise ImageDecodeError(
+                f'Pillow cannot decode the compressed image: {error}'
+            ) from error
         return rgb if desired_encoding == 'rgb8' else np.ascontiguousarray(rgb[..., ::-1])
     raise ImageDecodeError(
         'decoding sensor_msgs/CompressedImage needs OpenCV or Pillow: install cv_bridge (ROS) or '
@@ -200,9 +211,15 @@ def _check_message(msg: Any, layout: Layout) -> None:
 def _decode(msg: Any, layout: Layout) -> np.ndarray:
     dtype = np.dtype(layout.dtype).newbyteorder('>' if msg.is_bigendian else '<')
     row_bytes = msg.width * layout.channels * dtype.itemsize
-    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)  # [H, step] bytes, no copy
+    rows = np.frombuffer(msg.data, np.uint8).reshape(
+        msg.height, msg.step
+    )  # [H, step] bytes, no copy
     pixels = rows[:, :row_bytes].view(dtype)  # [H, W * C], drops the row padding
-    shape = (msg.height, msg.width) if layout.channels == 1 else (msg.height, msg.width, layout.channels)
+    shape = (
+        (msg.height, msg.width)
+        if layout.channels == 1
+        else (msg.height, msg.width, layout.channels)
+    )
     image = pixels.reshape(shape)
     if not dtype.isnative:
         image = image.astype(dtype.newbyteorder('='))  # torch and OpenCV need native byte order
@@ -210,8 +227,11 @@ def _decode(msg: Any, layout: Layout) -> np.ndarray:
 
 
 def _needs_byteswap(msg: Any, layout: Layout) -> bool:
-    # cv_bridge swaps bytes with ndarray.newbyteorder(), which NumPy 2 removed; keep that case here.
-    return np.dtype(layout.dtype).itemsize > 1 and bool(msg.is_bigendian) != (sys.byteorder == 'big')
+    # cv_bridge swaps bytes with ndarray.newbyteorder(), which NumPy 2 removed; keep that case
+    # here.
+    return np.dtype(layout.dtype).itemsize > 1 and bool(msg.is_bigendian) != (
+        sys.byteorder == 'big'
+    )
 
 
 def _check_array(image: np.ndarray, encoding: str, layout: Layout) -> np.ndarray:

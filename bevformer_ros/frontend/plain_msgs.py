@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Plain stand-ins for the sensor_msgs fields the pipeline reads, for tools and tests that run without ROS.
+"""
+Plain stand-ins for the sensor_msgs fields the pipeline reads, for tools and tests that run without ROS.
 
-`pipeline.Pipeline` duck-types its inputs, so real rclpy messages and these dataclasses are interchangeable;
+`pipeline.Pipeline` duck-types its inputs, so real rclpy messages and these dataclasses are
+interchangeable;
 the GPU benchmark machine has no ROS, and ROS-free tests should not need one either.
 """
 
@@ -73,10 +75,20 @@ def image_msg(pixels: np.ndarray, encoding: str = 'rgb8', frame_id: str = '') ->
     """Image of uint8 [H, W, 3] pixels, rows packed."""
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
-    return Image(height=height, width=width, encoding=encoding, step=pixels.strides[0], data=pixels.tobytes(),
-                 header=Header(frame_id=frame_id))
+    return Image(
+        height=height,
+        width=width,
+        encoding=encoding,
+        step=pixels.strides[0],
+        data=pixels.tobytes(),
+        header=Header(frame_id=frame_id),
+    )
 
 
 def camera_info_msg(K: np.ndarray, width: int, height: int, frame_id: str = '') -> CameraInfo:
-    return CameraInfo(width=width, height=height, k=[float(v) for v in np.asarray(K).reshape(9)],
-                      header=Header(frame_id=frame_id))
+    return CameraInfo(
+        width=width,
+        height=height,
+        k=[float(v) for v in np.asarray(K).reshape(9)],
+        header=Header(frame_id=frame_id),
+    )

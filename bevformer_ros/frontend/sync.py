@@ -12,44 +12,63 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Synchronising the six camera streams: the ros2/message_filters Python API, with an in-project fallback.
+"""
+Synchronising the six camera streams: the ros2/message_filters Python API, with an in-project fallback.
 
-`select_backend()` returns the real `message_filters` classes when that package imports (a full ROS install:
-`apt install ros-kilted-message-filters`) and otherwise the classes below. They follow the Kilted (7.1.x)
+`select_backend()` returns the real `message_filters` classes when that package imports (a full ROS
+install:
+`apt install ros-kilted-message-filters`) and otherwise the classes below. They follow the Kilted
+(7.1.x)
 semantics of message_filters:
 
-- `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls `cb(*(msgs + args))`.
-- `TimeSynchronizer(fs, queue_size)`: one dict stamp → message per input, trimmed to `queue_size` by dropping
-  the oldest; on a stamp present in every input the set is signalled in input order and older stamps are
+- `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls `cb(*(msgs +
+  args))`.
+- `TimeSynchronizer(fs, queue_size)`: one dict stamp → message per input, trimmed to `queue_size`
+  by dropping
+  the oldest; on a stamp present in every input the set is signalled in input order and older
+  stamps are
   deleted.
 - `ApproximateTimeSynchronizer(fs, queue_size, slop, queue_offset=False, allow_headerless=False,
-  sync_arrival_time=False)`: on each message, candidates from every other input within `slop` (inclusive) are
-  sorted by distance; `itertools.product` over them; the first combination with max - min < slop (strict) is
-  signalled in input order and removed. The 4th positional argument is `queue_offset` since Kilted (it was
+  sync_arrival_time=False)`: on each message, candidates from every other input within `slop`
+  (inclusive) are
+  sorted by distance; `itertools.product` over them; the first combination with max - min < slop
+  (strict) is
+  signalled in input order and removed. The 4th positional argument is `queue_offset` since Kilted
+  (it was
   `allow_headerless` in Jazzy): pass the options by keyword.
 
-Differences, all deliberate: connection ids are never reused after `unregisterCallback`; a callback that
-raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps consistently (upstream
-compares the arriving message at its unshifted stamp); `Cache` times are integer nanoseconds. Stamps are read
-duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless / arrival
+Differences, all deliberate: connection ids are never reused after `unregisterCallback`; a callback
+that
+raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps consistently
+(upstream
+compares the arriving message at its unshifted stamp); `Cache` times are integer nanoseconds.
+Stamps are read
+duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless /
+arrival
 times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
 
-`SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound and keeps
-`SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or arrives a little out
-of order, and lets a large backwards step through (a bag loop, which the temporal reset policy handles).
-Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap (hand the
-set to a `LatestSlot`). Sets may hold None for a missing camera (`camera_dropout`); the guards skip those.
+`SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound
+and keeps
+`SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or arrives a
+little out
+of order, and lets a large backwards step through (a bag loop, which the temporal reset policy
+handles).
+Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap
+(hand the
+set to a `LatestSlot`). Sets may hold None for a missing camera (`camera_dropout`); the guards skip
+those.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 import importlib
 import importlib.util
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 _LOG = logging.getLogger(__name__)
@@ -72,7 +91,7 @@ class SimpleFilter:
         self.callbacks: dict[int, tuple[Callable, tuple]] = {}
         self._next_conn = 0
 
-    def registerCallback(self, cb: Callable, *args: Any) -> int:  # noqa: N802 (message_filters API)
+    def registerCallback(self, cb: Callable, *args: Any) -> int:  # noqa: N802 (message_filters)
         conn = self._next_conn
         self._next_conn += 1
         self.callbacks[conn] = (cb, args)
@@ -89,11 +108,15 @@ class SimpleFilter:
 class Subscriber(SimpleFilter):
     """A subscription as a filter. Only the given `node` talks to rclpy, so this module never imports it."""
 
-    def __init__(self, node: Any, msg_type: Any, topic: str, qos_profile: Any = 10, **kwargs: Any) -> None:
+    def __init__(
+        self, node: Any, msg_type: Any, topic: str, qos_profile: Any = 10, **kwargs: Any
+    ) -> None:
         super().__init__()
         self.node = node
         self.topic = topic
-        self.sub = node.create_subscription(msg_type, topic, self.callback, qos_profile=qos_profile, **kwargs)
+        self.sub = node.create_subscription(
+            msg_type, topic, self.callback, qos_profile=qos_profile, **kwargs
+        )
 
     def callback(self, msg: Any) -> None:
         self.signalMessage(msg)
@@ -111,8 +134,14 @@ class Subscriber(SimpleFilter):
 class Cache(SimpleFilter):
     """The last `cache_size` messages of a filter, queryable by stamp (integer ns)."""
 
-    def __init__(self, f: Any, cache_size: int = 1, allow_headerless: bool = False,
-                 *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        f: Any,
+        cache_size: int = 1,
+        allow_headerless: bool = False,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         super().__init__()
         self.cache_size = cache_size
         self.allow_headerless = allow_headerless
@@ -125,7 +154,9 @@ class Cache(SimpleFilter):
         stamp = stamp_ns(msg)
         if stamp is None:
             if not self.allow_headerless:
-                _LOG.warning('Cache: dropping a message without header.stamp (allow_headerless is False)')
+                _LOG.warning(
+                    'Cache: dropping a message without header.stamp (allow_headerless is False)'
+                )
                 return
             stamp = self._clock_ns()
         self.cache_times.append(stamp)
@@ -134,7 +165,7 @@ class Cache(SimpleFilter):
             del self.cache_msgs[0], self.cache_times[0]
         self.signalMessage(msg)
 
-    def getInterval(self, from_stamp: Any, to_stamp: Any) -> list[Any]:  # noqa: N802 (message_filters API)
+    def getInterval(self, from_stamp: Any, to_stamp: Any) -> list[Any]:  # noqa: N802 (API)
         lo, hi = _ns(from_stamp), _ns(to_stamp)
         return [m for m, t in zip(self.cache_msgs, self.cache_times) if lo <= t <= hi]
 
@@ -165,15 +196,20 @@ def set_stamp_ns(msgs: Sequence[Any]) -> int | None:
     return None
 
 
-def approximate_match(queues: Sequence[dict[int, Any]], index: int, stamp: int, slop_ns: int
-                      ) -> list[int] | None:
-    """Stamps, one per queue, of the first combination spanning < slop that includes `stamp` of queue
-    `index`; None if there is none. Candidates within slop (inclusive) are tried closest first."""
+def approximate_match(
+    queues: Sequence[dict[int, Any]], index: int, stamp: int, slop_ns: int
+) -> list[int] | None:
+    """
+    Stamps, one per queue, of the first combination spanning < slop that includes `stamp` of queue
+    `index`; None if there is none. Candidates within slop (inclusive) are tried closest first.
+    """
     candidates = []
     for i, queue in enumerate(queues):
         if i == index:
             continue
-        near = sorted((s for s in queue if abs(s - stamp) <= slop_ns), key=lambda s: abs(s - stamp))
+        near = sorted(
+            (s for s in queue if abs(s - stamp) <= slop_ns), key=lambda s: abs(s - stamp)
+        )
         if not near:
             return None
         candidates.append(near)
@@ -206,14 +242,17 @@ class TimeSynchronizer(SimpleFilter):
 
     def connectInput(self, fs: Sequence[Any]) -> None:  # noqa: N802 (message_filters API)
         self.queues: list[dict[int, Any]] = [{} for _ in fs]
-        self.input_connections = [f.registerCallback(self.add, q, i)
-                                  for i, (f, q) in enumerate(zip(fs, self.queues))]
+        self.input_connections = [
+            f.registerCallback(self.add, q, i) for i, (f, q) in enumerate(zip(fs, self.queues))
+        ]
 
     def add(self, msg: Any, my_queue: dict[int, Any], my_queue_index: int | None = None) -> None:
         stamp = stamp_ns(msg)
         if stamp is None:
-            raise ValueError('TimeSynchronizer needs msg.header.stamp; use ApproximateTimeSynchronizer'
-                             '(..., allow_headerless=True) for headerless messages')
+            raise ValueError(
+                'TimeSynchronizer needs msg.header.stamp; use ApproximateTimeSynchronizer'
+                '(..., allow_headerless=True) for headerless messages'
+            )
         with self.lock:
             my_queue[stamp] = msg
             _trim(my_queue, self.queue_size)
@@ -222,7 +261,9 @@ class TimeSynchronizer(SimpleFilter):
                 return
             t = min(common)
             msgs = [q.pop(t) for q in self.queues]
-            for q in self.queues:  # like the C++ policy: a set older than a signalled one can never complete
+            for q in (
+                self.queues
+            ):  # like the C++ policy: a set older than a signalled one can never complete
                 for old in [s for s in q if s < t]:
                     del q[old]
             self.signalMessage(*msgs)
@@ -231,10 +272,17 @@ class TimeSynchronizer(SimpleFilter):
 class ApproximateTimeSynchronizer(TimeSynchronizer):
     """Signals one message per input when their stamps span less than `slop` seconds."""
 
-    def __init__(self, fs: Sequence[Any], queue_size: int, slop: float,
-                 queue_offset: Sequence[int] | bool = False,
-                 allow_headerless: bool = False, sync_arrival_time: bool = False,
-                 *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        fs: Sequence[Any],
+        queue_size: int,
+        slop: float,
+        queue_offset: Sequence[int] | bool = False,
+        allow_headerless: bool = False,
+        sync_arrival_time: bool = False,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         super().__init__(fs, queue_size)
         self.slop_ns = int(slop * NS_PER_S)  # what rclpy Duration(seconds=slop) stores
         self.queue_offset = queue_offset
@@ -249,8 +297,10 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
             if not (self.allow_headerless or self.sync_arrival_time):
                 self.headerless_dropped += 1
                 if self.headerless_dropped == 1:
-                    _LOG.warning('ApproximateTimeSynchronizer: dropping messages without header.stamp '
-                                 '(set allow_headerless=True to stamp them with the arrival time)')
+                    _LOG.warning(
+                        'ApproximateTimeSynchronizer: dropping messages without header.stamp '
+                        '(set allow_headerless=True to stamp them with the arrival time)'
+                    )
                 return
             stamp = self._clock_ns()
         if my_queue_index is None:
@@ -287,14 +337,22 @@ class SyncStats:
 
 
 class SpreadGuard(SimpleFilter):
-    """Passes on synchronised sets whose stamps span at most `max_spread_s`; counts everything.
+    """
+    Passes on synchronised sets whose stamps span at most `max_spread_s`; counts everything.
 
-    ApproximateTimeSynchronizer bounds the spread by `slop`, but a large slop (needed for jittery drivers)
-    also admits sets mixing two camera frames; this bound is the physical one (StreamPETR uses 0.15 s).
+    ApproximateTimeSynchronizer bounds the spread by `slop`, but a large slop (needed for jittery
+    drivers)
+    also admits sets mixing two camera frames; this bound is the physical one (StreamPETR uses 0.15
+    s).
     """
 
-    def __init__(self, synchronizer: Any, max_spread_s: float, inputs: Sequence[Any] = (),
-                 on_reject: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        synchronizer: Any,
+        max_spread_s: float,
+        inputs: Sequence[Any] = (),
+        on_reject: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__()
         if not max_spread_s >= 0:
             raise ValueError(f'max_spread_s must be >= 0, got {max_spread_s}')
@@ -320,7 +378,9 @@ class SpreadGuard(SimpleFilter):
         with self._lock:
             self._matched += 1
             self._last_spread = spread
-            self._max_spread = spread if self._max_spread is None else max(self._max_spread, spread)
+            self._max_spread = (
+                spread if self._max_spread is None else max(self._max_spread, spread)
+            )
             if ok:
                 self._accepted += 1
             else:
@@ -328,38 +388,57 @@ class SpreadGuard(SimpleFilter):
         if ok:
             self.signalMessage(*msgs)
         elif self.on_reject is not None:
-            self.on_reject(f'set {min(stamps) / NS_PER_S:.3f} spreads {spread / NS_PER_S * 1e3:.0f} ms > '
-                           f'{self.max_spread_ns / NS_PER_S * 1e3:.0f} ms (sync.max_spread); dropped')
+            self.on_reject(
+                f'set {min(stamps) / NS_PER_S:.3f} spreads {spread / NS_PER_S * 1e3:.0f} ms > '
+                f'{self.max_spread_ns / NS_PER_S * 1e3:.0f} ms (sync.max_spread); dropped'
+            )
 
     def stats(self) -> SyncStats:
         with self._lock:
             last, widest = self._last_spread, self._max_spread
-            return SyncStats(received=tuple(self._received), matched=self._matched, accepted=self._accepted,
-                             rejected_spread=self._rejected,
-                             last_spread_s=None if last is None else last / NS_PER_S,
-                             max_spread_s=None if widest is None else widest / NS_PER_S)
+            return SyncStats(
+                received=tuple(self._received),
+                matched=self._matched,
+                accepted=self._accepted,
+                rejected_spread=self._rejected,
+                last_spread_s=None if last is None else last / NS_PER_S,
+                max_spread_s=None if widest is None else widest / NS_PER_S,
+            )
 
 
 class OrderGuard(SimpleFilter):
-    """Passes on sets in stamp order; drops a repeated stamp and a set slightly older than the last one.
+    """
+    Passes on sets in stamp order; drops a repeated stamp and a set slightly older than the last one.
 
-    - `duplicate_stamp`: the same stamp as the last set passed on (a driver or bag that repeats a frame, or a
+    - `duplicate_stamp`: the same stamp as the last set passed on (a driver or bag that repeats a
+      frame, or a
       degraded set followed by the complete one when a camera returns);
-    - `out_of_order`: at most `max_out_of_order_s` older than the last set (late delivery); running the model
+    - `out_of_order`: at most `max_out_of_order_s` older than the last set (late delivery); running
+      the model
       on it would only make the temporal history jump back and forth;
-    - an older stamp beyond that bound passes: time really went back (bag loop), the reset policy drops the
-      history. So does the `max_consecutive_drops`-th drop in a row, so that a short looping bag or a clock
+    - an older stamp beyond that bound passes: time really went back (bag loop), the reset policy
+      drops the
+      history. So does the `max_consecutive_drops`-th drop in a row, so that a short looping bag or
+      a clock
       that stepped back a little cannot silence the node.
 
-    `on_drop(kind, detail)` is called for every dropped set (outside the lock): the node logs and counts it.
+    `on_drop(kind, detail)` is called for every dropped set (outside the lock): the node logs and
+    counts it.
     """
 
-    def __init__(self, source: Any, max_out_of_order_s: float, max_consecutive_drops: int = 3,
-                 on_drop: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        max_out_of_order_s: float,
+        max_consecutive_drops: int = 3,
+        on_drop: Callable[[str, str], None] | None = None,
+    ) -> None:
         super().__init__()
         if not max_out_of_order_s >= 0 or max_consecutive_drops < 1:
-            raise ValueError(f'need max_out_of_order_s >= 0 and max_consecutive_drops >= 1, got '
-                             f'{max_out_of_order_s}, {max_consecutive_drops}')
+            raise ValueError(
+                f'need max_out_of_order_s >= 0 and max_consecutive_drops >= 1, got '
+                f'{max_out_of_order_s}, {max_consecutive_drops}'
+            )
         self.max_out_of_order_ns = int(round(max_out_of_order_s * NS_PER_S))
         self.max_consecutive_drops = max_consecutive_drops
         self.on_drop = on_drop
@@ -384,8 +463,11 @@ class OrderGuard(SimpleFilter):
             self.signalMessage(*msgs)
             return
         if self.on_drop is not None:
-            how = 'repeats the stamp of' if kind == 'duplicate_stamp' else \
-                f'is {(last - stamp) / NS_PER_S:.3f} s older than'
+            how = (
+                'repeats the stamp of'
+                if kind == 'duplicate_stamp'
+                else f'is {(last - stamp) / NS_PER_S:.3f} s older than'
+            )
             self.on_drop(kind, f'set {stamp / NS_PER_S:.3f} {how} the last set; dropped')
 
     def _classify(self, stamp: int) -> str | None:
@@ -409,7 +491,9 @@ class SyncBackend:
     ApproximateTimeSynchronizer: type
 
 
-FALLBACK = SyncBackend('fallback', SimpleFilter, Subscriber, TimeSynchronizer, ApproximateTimeSynchronizer)
+FALLBACK = SyncBackend(
+    'fallback', SimpleFilter, Subscriber, TimeSynchronizer, ApproximateTimeSynchronizer
+)
 
 
 def _message_filters_available() -> bool:
@@ -427,8 +511,15 @@ def select_backend(prefer_message_filters: bool = True) -> SyncBackend:
     if prefer_message_filters and _message_filters_available():
         try:
             mf = importlib.import_module('message_filters')
-            return SyncBackend('message_filters', mf.SimpleFilter, mf.Subscriber, mf.TimeSynchronizer,
-                               mf.ApproximateTimeSynchronizer)
+            return SyncBackend(
+                'message_filters',
+                mf.SimpleFilter,
+                mf.Subscriber,
+                mf.TimeSynchronizer,
+                mf.ApproximateTimeSynchronizer,
+            )
         except (ImportError, AttributeError) as exc:
-            _LOG.warning('message_filters found but unusable (%s); using the in-project synchroniser', exc)
+            _LOG.warning(
+                'message_filters found but unusable (%s); using the in-project synchroniser', exc
+            )
     return FALLBACK

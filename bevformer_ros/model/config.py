@@ -12,18 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Typed BEVFormer configuration: presets equal to the official configs, a reader for official config dicts.
+"""
+Typed BEVFormer configuration: presets equal to the official configs, a reader for official config dicts.
 
 One frozen dataclass per part (backbone, neck, image pipeline, head/transformer) grouped in
 :class:`BEVFormerConfig`. ``preset('tiny'|'small'|'base')`` returns the values of the official
-``projects/configs/bevformer/bevformer_{tiny,small,base}.py`` (commit 66b65f3); ``from_official_config``
+``projects/configs/bevformer/bevformer_{tiny,small,base}.py`` (commit 66b65f3);
+``from_official_config``
 reads the ``model`` dict of such a config (what the reference fixtures carry).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +80,11 @@ class NeckConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """Official test pipeline settings.
+    """
+    Official test pipeline settings.
 
-    Normalise (in network channel order), resize by ``scale``, pad to a multiple of ``size_divisor``.
+    Normalise (in network channel order), resize by ``scale``, pad to a multiple of
+    ``size_divisor``.
 
     ``input_hw`` is the camera image size the official pipeline was built for (nuScenes 900x1600).
     """
@@ -95,9 +99,11 @@ class ImageConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """BEVFormerHead + PerceptionTransformer (encoder, decoder) + NMSFreeCoder settings.
+    """
+    BEVFormerHead + PerceptionTransformer (encoder, decoder) + NMSFreeCoder settings.
 
-    ``sca_num_levels`` is the number of FPN levels the spatial cross-attention reads (``num_outs``);
+    ``sca_num_levels`` is the number of FPN levels the spatial cross-attention reads
+    (``num_outs``);
     ``num_feature_levels`` only sizes the ``level_embeds`` parameter (official default 4).
     """
 
@@ -136,9 +142,11 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class BEVFormerConfig:
-    """Everything needed to build the detector and its input pipeline.
+    """
+    Everything needed to build the detector and its input pipeline.
 
-    ``backbone``/``neck`` None describes a head-only model (input: FPN features), as in ``head_only``
+    ``backbone``/``neck`` None describes a head-only model (input: FPN features), as in
+    ``head_only``
     fixtures.
     """
 
@@ -158,7 +166,9 @@ def _tiny() -> BEVFormerConfig:
         backbone=BackboneConfig(depth=50, out_indices=(3,), style='pytorch'),
         neck=NeckConfig(in_channels=(2048,), num_outs=1),
         image=ImageConfig(mean=RGB_MEAN, std=RGB_STD, to_rgb=True, scale=0.5),
-        head=HeadConfig(bev_h=50, bev_w=50, row_num_embed=50, col_num_embed=50, num_encoder_layers=3),
+        head=HeadConfig(
+            bev_h=50, bev_w=50, row_num_embed=50, col_num_embed=50, num_encoder_layers=3
+        ),
     )
 
 
@@ -170,7 +180,9 @@ def _small() -> BEVFormerConfig:
         backbone=r101_dcn,
         neck=NeckConfig(in_channels=(2048,), num_outs=1),
         image=ImageConfig(mean=BGR_MEAN, std=UNIT_STD, to_rgb=False, scale=0.8),
-        head=HeadConfig(bev_h=150, bev_w=150, row_num_embed=150, col_num_embed=150, num_encoder_layers=3),
+        head=HeadConfig(
+            bev_h=150, bev_w=150, row_num_embed=150, col_num_embed=150, num_encoder_layers=3
+        ),
     )
 
 
@@ -183,7 +195,12 @@ def _base() -> BEVFormerConfig:
         neck=NeckConfig(in_channels=(512, 1024, 2048), num_outs=4),
         image=ImageConfig(mean=BGR_MEAN, std=UNIT_STD, to_rgb=False, scale=None),
         head=HeadConfig(
-            bev_h=200, bev_w=200, row_num_embed=200, col_num_embed=200, num_encoder_layers=6, sca_num_levels=4
+            bev_h=200,
+            bev_w=200,
+            row_num_embed=200,
+            col_num_embed=200,
+            num_encoder_layers=6,
+            sca_num_levels=4,
         ),
     )
 
@@ -194,7 +211,7 @@ PRESETS = {'tiny': _tiny, 'small': _small, 'base': _base}
 def preset(name: str) -> BEVFormerConfig:
     """Return the official ``bevformer_{tiny,small,base}.py`` configuration."""
     if name not in PRESETS:
-        raise ValueError(f"unknown BEVFormer preset {name!r}; use one of {sorted(PRESETS)}")
+        raise ValueError(f'unknown BEVFormer preset {name!r}; use one of {sorted(PRESETS)}')
     return PRESETS[name]()
 
 
@@ -203,7 +220,7 @@ def preset(name: str) -> BEVFormerConfig:
 
 
 def _fail(name: str, value: Any, expected: str) -> None:
-    raise ValueError(f"invalid BEVFormer config field {name}={value!r}: expected {expected}")
+    raise ValueError(f'invalid BEVFormer config field {name}={value!r}: expected {expected}')
 
 
 def _positive(name: str, value: Any) -> None:
@@ -239,7 +256,9 @@ def _validate_head(h: HeadConfig) -> None:
         _fail('head.embed_dims', h.embed_dims, f'a multiple of head.num_heads={h.num_heads}')
     if h.embed_dims % 2:
         _fail(
-            'head.embed_dims', h.embed_dims, 'an even number (positional encoding is half rows, half columns)'
+            'head.embed_dims',
+            h.embed_dims,
+            'an even number (positional encoding is half rows, half columns)',
         )
     if h.sca_num_points % h.num_points_in_pillar:
         _fail(
@@ -248,7 +267,11 @@ def _validate_head(h: HeadConfig) -> None:
             f'a multiple of head.num_points_in_pillar={h.num_points_in_pillar}',
         )
     if h.sca_num_levels > h.num_feature_levels:
-        _fail('head.sca_num_levels', h.sca_num_levels, f'<= head.num_feature_levels={h.num_feature_levels}')
+        _fail(
+            'head.sca_num_levels',
+            h.sca_num_levels,
+            f'<= head.num_feature_levels={h.num_feature_levels}',
+        )
     if h.row_num_embed < h.bev_h or h.col_num_embed < h.bev_w:
         _fail(
             'head.row_num_embed/col_num_embed',
@@ -256,7 +279,11 @@ def _validate_head(h: HeadConfig) -> None:
             f'at least the BEV size (bev_h={h.bev_h}, bev_w={h.bev_w})',
         )
     if len(h.pc_range) != 6 or not all(h.pc_range[i] < h.pc_range[i + 3] for i in range(3)):
-        _fail('head.pc_range', h.pc_range, '[x_min, y_min, z_min, x_max, y_max, z_max] with min < max')
+        _fail(
+            'head.pc_range',
+            h.pc_range,
+            '[x_min, y_min, z_min, x_max, y_max, z_max] with min < max',
+        )
     if h.post_center_range is not None and len(h.post_center_range) != 6:
         _fail('head.post_center_range', h.post_center_range, 'six numbers or None')
     if h.code_size != 10 or len(h.code_weights) != h.code_size:
@@ -280,18 +307,28 @@ def _validate_image_path(b: BackboneConfig, n: NeckConfig, h: HeadConfig) -> Non
         _fail('backbone.out_indices', b.out_indices, f'stage indices in [0, {b.num_stages})')
     if len(n.in_channels) != len(b.out_indices):
         _fail(
-            'neck.in_channels', n.in_channels, f'one entry per backbone output (out_indices={b.out_indices})'
+            'neck.in_channels',
+            n.in_channels,
+            f'one entry per backbone output (out_indices={b.out_indices})',
         )
     if n.out_channels != h.embed_dims:
         _fail('neck.out_channels', n.out_channels, f'head.embed_dims={h.embed_dims}')
     if n.num_outs != h.sca_num_levels:
-        _fail('neck.num_outs', n.num_outs, f'head.sca_num_levels={h.sca_num_levels} (FPN levels read by SCA)')
+        _fail(
+            'neck.num_outs',
+            n.num_outs,
+            f'head.sca_num_levels={h.sca_num_levels} (FPN levels read by SCA)',
+        )
 
 
 def validate(cfg: BEVFormerConfig) -> None:
     """Raise ValueError naming the first inconsistent field."""
     if (cfg.backbone is None) != (cfg.neck is None):
-        _fail('backbone/neck', (cfg.backbone, cfg.neck), 'both set (full detector) or both None (head only)')
+        _fail(
+            'backbone/neck',
+            (cfg.backbone, cfg.neck),
+            'both set (full detector) or both None (head only)',
+        )
     if cfg.backbone is not None:
         _validate_image_path(cfg.backbone, cfg.neck, cfg.head)
     im, h = cfg.image, cfg.head
@@ -313,14 +350,14 @@ def _get(cfg: Mapping[str, Any], key: str, where: str, default: Any = dataclasse
     if key in cfg:
         return cfg[key]
     if default is dataclasses.MISSING:
-        raise ValueError(f"official config {where} has no {key!r}")
+        raise ValueError(f'official config {where} has no {key!r}')
     return default
 
 
 def _expect_type(cfg: Mapping[str, Any], where: str, expected: str) -> None:
     if cfg.get('type') != expected:
         raise ValueError(
-            f"official config {where}.type is {cfg.get('type')!r}; only {expected!r} is supported"
+            f'official config {where}.type is {cfg.get("type")!r}; only {expected!r} is supported'
         )
 
 
@@ -362,7 +399,9 @@ def neck_from_official(cfg: Mapping[str, Any]) -> NeckConfig:
     )
 
 
-def _layer_attn(layers: Mapping[str, Any], index: int, where: str, expected: str) -> Mapping[str, Any]:
+def _layer_attn(
+    layers: Mapping[str, Any], index: int, where: str, expected: str
+) -> Mapping[str, Any]:
     attn = _get(layers, 'attn_cfgs', where)[index]
     _expect_type(attn, f'{where}.attn_cfgs[{index}]', expected)
     return attn
@@ -411,7 +450,7 @@ def _head_from(head: Mapping[str, Any]) -> HeadConfig:
         )
     if int(pos.get('num_feats', 128)) * 2 != embed_dims:
         raise ValueError(
-            f"official config positional_encoding.num_feats={pos.get('num_feats')} must be half of "
+            f'official config positional_encoding.num_feats={pos.get("num_feats")} must be half of '
             f'transformer.embed_dims={embed_dims}'
         )
     for what, attn in (
@@ -426,7 +465,9 @@ def _head_from(head: Mapping[str, Any]) -> HeadConfig:
             )
     for what, attn in (('TemporalSelfAttention', tsa), ('CustomMSDeformableAttention', cross)):
         if int(attn.get('num_levels', 4)) != 1:
-            raise ValueError(f'official config {what}.num_levels must be 1 (the BEV is a single level)')
+            raise ValueError(
+                f'official config {what}.num_levels must be 1 (the BEV is a single level)'
+            )
     return HeadConfig(
         embed_dims=embed_dims,
         num_heads=int(mha.get('num_heads', 8)),
@@ -472,9 +513,11 @@ def from_official_config(
     size_divisor: int = 32,
     input_hw: Sequence[int] = (900, 1600),
 ) -> BEVFormerConfig:
-    """Build the config from an official ``model=dict(...)`` (+ the pipeline's ``img_norm_cfg`` and scale).
+    """
+    Build the config from an official ``model=dict(...)`` (+ the pipeline's ``img_norm_cfg`` and scale).
 
-    Without ``img_norm_cfg`` the image settings default to the official tiny pipeline's normalisation.
+    Without ``img_norm_cfg`` the image settings default to the official tiny pipeline's
+    normalisation.
     """
     _expect_type(model_cfg, 'model', 'BEVFormer')
     head = _head_from(_get(model_cfg, 'pts_bbox_head', 'model'))

@@ -12,21 +12,29 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Config dataclasses <-> plain dicts: the form stored in JSON files and in the meta of project checkpoints.
+"""
+Config dataclasses <-> plain dicts: the form stored in JSON files and in the meta of project checkpoints.
 
 `config_to_dict` gives nested dicts and lists of plain values (JSON- and `weights_only`-safe);
-`bevformer_config_from_dict` rebuilds a `BEVFormerConfig` from such a dict. Keys a dict leaves out take the
+`bevformer_config_from_dict` rebuilds a `BEVFormerConfig` from such a dict. Keys a dict leaves out
+take the
 dataclass defaults; a key the dataclass does not have is an error naming the valid keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from bevformer_ros.model.config import BackboneConfig, BEVFormerConfig, HeadConfig, ImageConfig, NeckConfig
+from bevformer_ros.model.config import (
+    BackboneConfig,
+    BEVFormerConfig,
+    HeadConfig,
+    ImageConfig,
+    NeckConfig,
+)
 
 # Fields holding a nested config dataclass (or None).
 NESTED: dict[tuple[type, str], type] = {
@@ -43,13 +51,17 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def dataclass_from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping; list values become tuples, nested configs recurse.
+    """
+    Instantiate dataclass ``cls`` from a mapping; list values become tuples, nested configs recurse.
 
-    ValueError names ``where`` (e.g. ``config.model.head``) for unknown keys and for values the dataclass
+    ValueError names ``where`` (e.g. ``config.model.head``) for unknown keys and for values the
+    dataclass
     rejects.
     """
     if not isinstance(values, Mapping):
-        raise ValueError(f'{where}: expected a mapping of {cls.__name__} fields, got {type(values).__name__}')
+        raise ValueError(
+            f'{where}: expected a mapping of {cls.__name__} fields, got {type(values).__name__}'
+        )
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:

@@ -12,19 +12,24 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Modulated deformable convolution (DCNv2) in plain PyTorch.
+"""
+Modulated deformable convolution (DCNv2) in plain PyTorch.
 
-Reproduces mmcv 1.x ``ModulatedDeformConv2dPack`` (registered as ``DCNv2``), the layer in ``conv2`` of the
-official small/base ResNet-101 stages 3-4, without compiled ops or torchvision. Semantics follow mmcv's
+Reproduces mmcv 1.x ``ModulatedDeformConv2dPack`` (registered as ``DCNv2``), the layer in ``conv2``
+of the
+official small/base ResNet-101 stages 3-4, without compiled ops or torchvision. Semantics follow
+mmcv's
 ``modulated_deformable_im2col`` kernel (identical to ``torchvision.ops.deform_conv2d``):
 
 * offset channel layout is group-major, then tap-major, then (row, column):
   ``offset[:, g*2K + 2k]`` moves tap ``k = i*kw + j`` of offset group ``g`` along rows (y),
   ``offset[:, g*2K + 2k + 1]`` along columns (x); ``mask[:, g*K + k]`` scales that tap;
-* a sampling point with ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` gives 0; otherwise it is the
+* a sampling point with ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` gives 0; otherwise it is
+  the
   4-corner bilinear blend in which every corner outside the map contributes 0.
 
-The sampling is gather based (explicit corner indices and validity) rather than ``grid_sample``: it needs
+The sampling is gather based (explicit corner indices and validity) rather than ``grid_sample``: it
+needs
 no coordinate normalisation round trip and works for maps with H == 1 or W == 1.
 """
 
@@ -77,7 +82,8 @@ def _sampling_positions(
 def _bilinear_corners(
     h: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, height: int, width: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(flat index into a [N*dg*H*W] plane stack, weight incl. mask) for the 4 corners of each point.
+    """
+    (flat index into a [N*dg*H*W] plane stack, weight incl. mask) for the 4 corners of each point.
 
     h, w, mask: [N, dg, Ho, Wo, K]. Invalid corners get weight 0 and a clamped (harmless) index.
     """
@@ -119,7 +125,8 @@ def modulated_deform_conv2d(
     groups: int = 1,
     deform_groups: int = 1,
 ) -> torch.Tensor:
-    """DCNv2 forward with mmcv's channel layout and border rule.
+    """
+    DCNv2 forward with mmcv's channel layout and border rule.
 
     x [N, C_in, H, W]; offset [N, dg*2*K, Ho, Wo]; mask [N, dg*K, Ho, Wo] (already sigmoid-ed);
     weight [C_out, C_in/groups, kh, kw]; bias [C_out] or None. Returns [N, C_out, Ho, Wo].
@@ -136,7 +143,9 @@ def modulated_deform_conv2d(
 
     C_dg = C_in // deform_groups
     # Channel-last planes so that each gathered row is one contiguous channel vector.
-    x_rows = x.reshape(N, deform_groups, C_dg, H * W).transpose(2, 3).reshape(-1, C_dg)  # [N*dg*H*W, C_dg]
+    x_rows = (
+        x.reshape(N, deform_groups, C_dg, H * W).transpose(2, 3).reshape(-1, C_dg)
+    )  # [N*dg*H*W, C_dg]
     col = None
     for index, corner_weight in corners:
         corner_weight = corner_weight.reshape(-1, 1).to(x.dtype)  # [N*dg*Ho*Wo*K, 1]
@@ -146,9 +155,12 @@ def modulated_deform_conv2d(
     col = col.view(N, deform_groups, L, K, C_dg)
     if deform_groups > 1:
         col = col.permute(0, 2, 3, 1, 4)  # [N, L, K, dg, C_dg]: channel index c = g*C_dg + c_dg
-    col = col.reshape(N, L, K, groups, C_in_per_group).permute(0, 3, 1, 2, 4)  # [N, G, L, K, C_in/G]
+    col = col.reshape(N, L, K, groups, C_in_per_group).permute(
+        0, 3, 1, 2, 4
+    )  # [N, G, L, K, C_in/G]
     col = col.reshape(N, groups, L, K * C_in_per_group)
-    # weight [C_out, C_in/G, kh, kw] -> [G, C_out/G, K*C_in/G] with the column's (tap, channel) order.
+    # weight [C_out, C_in/G, kh, kw] -> [G, C_out/G, K*C_in/G] with the column's (tap, channel)
+    # order.
     w_mat = weight.permute(0, 2, 3, 1).reshape(groups, C_out // groups, K * C_in_per_group)
     out = torch.matmul(w_mat, col.transpose(-1, -2))  # [N, G, C_out/G, L]
     out = out.reshape(N, C_out, Ho, Wo)
@@ -170,28 +182,32 @@ def _check_shapes(
     K = kh * kw
     if C_in % groups or C_out % groups or C_in // groups != C_in_per_group:
         raise ValueError(
-            f"weight {tuple(weight.shape)} does not fit input channels {C_in} with groups={groups}; "
-            f"expected weight [C_out, {C_in // max(groups, 1)}, kh, kw]"
+            f'weight {tuple(weight.shape)} does not fit input channels {C_in} with groups={groups}; '
+            f'expected weight [C_out, {C_in // max(groups, 1)}, kh, kw]'
         )
     if C_in % deform_groups:
-        raise ValueError(f"input channels {C_in} are not divisible by deform_groups={deform_groups}")
+        raise ValueError(
+            f'input channels {C_in} are not divisible by deform_groups={deform_groups}'
+        )
     if offset.shape[1] != 2 * deform_groups * K or mask.shape[1] != deform_groups * K:
         raise ValueError(
-            f"offset has {offset.shape[1]} and mask {mask.shape[1]} channels; with deform_groups="
-            f"{deform_groups} and a {kh}x{kw} kernel they must have {2 * deform_groups * K} and "
-            f"{deform_groups * K}"
+            f'offset has {offset.shape[1]} and mask {mask.shape[1]} channels; with deform_groups='
+            f'{deform_groups} and a {kh}x{kw} kernel they must have {2 * deform_groups * K} and '
+            f'{deform_groups * K}'
         )
     if offset.shape[0] != x.shape[0] or mask.shape[-2:] != offset.shape[-2:]:
         raise ValueError(
-            f"offset {tuple(offset.shape)} and mask {tuple(mask.shape)} must share batch size and output "
-            f"size with each other and with x {tuple(x.shape)}"
+            f'offset {tuple(offset.shape)} and mask {tuple(mask.shape)} must share batch size and output '
+            f'size with each other and with x {tuple(x.shape)}'
         )
 
 
 class ModulatedDeformConv2dPack(nn.Module):
-    """mmcv ``ModulatedDeformConv2dPack``: DCNv2 whose offsets and mask come from ``conv_offset``.
+    """
+    mmcv ``ModulatedDeformConv2dPack``: DCNv2 whose offsets and mask come from ``conv_offset``.
 
-    State-dict entries: ``weight`` [C_out, C_in/groups, kh, kw], ``bias`` [C_out] (only if ``bias``),
+    State-dict entries: ``weight`` [C_out, C_in/groups, kh, kw], ``bias`` [C_out] (only if
+    ``bias``),
     ``conv_offset.weight`` [dg*3*K, C_in, kh, kw], ``conv_offset.bias`` [dg*3*K].
     """
 
@@ -216,7 +232,9 @@ class ModulatedDeformConv2dPack(nn.Module):
         self.dilation = _pair(dilation)
         self.groups = groups
         self.deform_groups = deform_groups
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups, *self.kernel_size)
+        )
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         num_taps = self.kernel_size[0] * self.kernel_size[1]
         self.conv_offset = nn.Conv2d(
@@ -231,7 +249,7 @@ class ModulatedDeformConv2dPack(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """mmcv's init: uniform weight scaled by the full fan-in, zero bias, zero offsets (mask 0.5)."""
+        """Mmcv's init: uniform weight scaled by the full fan-in, zero bias, zero offsets (mask 0.5)."""
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in)
         with torch.no_grad():
@@ -242,14 +260,15 @@ class ModulatedDeformConv2dPack(nn.Module):
             self.conv_offset.bias.zero_()
 
     def offset_and_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [N, C_in, H, W] -> offset [N, dg*2*K, Ho, Wo], mask [N, dg*K, Ho, Wo]."""
+        """X [N, C_in, H, W] -> offset [N, dg*2*K, Ho, Wo], mask [N, dg*K, Ho, Wo]."""
         out = self.conv_offset(x)  # [N, dg*3*K, Ho, Wo]
-        # mmcv does chunk(3) then cat of the first two chunks: that is the leading 2/3 of the channels.
+        # mmcv does chunk(3) then cat of the first two chunks: that is the leading 2/3 of the
+        # channels.
         num_offset = 2 * out.shape[1] // 3
         return out[:, :num_offset], torch.sigmoid(out[:, num_offset:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, C_in, H, W] -> [N, C_out, Ho, Wo]."""
+        """X [N, C_in, H, W] -> [N, C_out, Ho, Wo]."""
         offset, mask = self.offset_and_mask(x)
         return modulated_deform_conv2d(
             x,
@@ -266,7 +285,7 @@ class ModulatedDeformConv2dPack(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-            f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
-            f"deform_groups={self.deform_groups}, bias={self.bias is not None}"
+            f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'padding={self.padding}, dilation={self.dilation}, groups={self.groups}, '
+            f'deform_groups={self.deform_groups}, bias={self.bias is not None}'
         )

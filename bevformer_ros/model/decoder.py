@@ -16,11 +16,10 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from bevformer_ros.model.ffn import FFN
 from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
+import torch
+from torch import nn
 
 
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -30,7 +29,8 @@ def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 
 
 class MultiheadAttention(nn.Module):
-    """mmcv ``MultiheadAttention`` wrapper: q = k = x + pos, v = x, residual x.
+    """
+    mmcv ``MultiheadAttention`` wrapper: q = k = x + pos, v = x, residual x.
 
     Keys as mmcv: ``attn.in_proj_weight``, ``attn.out_proj.weight``...
     """
@@ -43,7 +43,8 @@ class MultiheadAttention(nn.Module):
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """x, pos [B, Q, C] -> [B, Q, C]."""
         q = x + pos
-        # need_weights=True takes PyTorch's explicit softmax path, as mmcv's call does; the fused kernel of
+        # need_weights=True takes PyTorch's explicit softmax path, as mmcv's call does; the fused
+        # kernel of
         # need_weights=False rounds differently (~4e-6 on the logits of the reference fixture).
         out = self.attn(q, q, x, need_weights=True)[0]
         return x + self.dropout(out)
@@ -57,7 +58,9 @@ class CustomMSDeformableAttention(nn.Module):
     ) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads ({num_heads})')
+            raise ValueError(
+                f'embed_dims ({embed_dims}) must be divisible by num_heads ({num_heads})'
+            )
         self.num_heads, self.num_points = num_heads, num_points
         num_levels = 1
         self.sampling_offsets = nn.Linear(embed_dims, num_heads * num_levels * num_points * 2)
@@ -74,7 +77,8 @@ class CustomMSDeformableAttention(nn.Module):
         reference_points: torch.Tensor,
         bev_hw: tuple[int, int],
     ) -> torch.Tensor:
-        """Sample the BEV around each query's reference point.
+        """
+        Sample the BEV around each query's reference point.
 
         Args:
             x: [B, Q, C] queries (residual); pos: [B, Q, C] query positions.
@@ -84,6 +88,7 @@ class CustomMSDeformableAttention(nn.Module):
 
         Returns:
             [B, Q, C].
+
         """
         B, Q, C = x.shape
         M, P = self.num_heads, self.num_points
@@ -93,7 +98,9 @@ class CustomMSDeformableAttention(nn.Module):
         weights = self.attention_weights(query).view(B, Q, M, P).softmax(-1).view(B, Q, M, 1, P)
         bev_h, bev_w = bev_hw
         normalizer = offsets.new_tensor([bev_w, bev_h])
-        locations = reference_points[:, :, None, None, None, :] + offsets / normalizer  # [B, Q, M, 1, P, 2]
+        locations = (
+            reference_points[:, :, None, None, None, :] + offsets / normalizer
+        )  # [B, Q, M, 1, P, 2]
         out = multi_scale_deformable_attn(v, [bev_hw], locations, weights)  # [B, Q, C]
         return self.dropout(self.output_proj(out)) + x
 
@@ -102,7 +109,12 @@ class DetrTransformerDecoderLayer(nn.Module):
     """Post-norm layer: self-attention, norm, BEV cross-attention, norm, FFN, norm."""
 
     def __init__(
-        self, embed_dims: int, num_heads: int, ffn_dims: int, num_points: int = 4, dropout: float = 0.1
+        self,
+        embed_dims: int,
+        num_heads: int,
+        ffn_dims: int,
+        num_points: int = 4,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.attentions = nn.ModuleList(
@@ -157,7 +169,8 @@ class DetectionTransformerDecoder(nn.Module):
         bev_hw: tuple[int, int],
         reg_branches: nn.ModuleList | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run all layers, refining the reference points after each one.
+        """
+        Run all layers, refining the reference points after each one.
 
         Args:
             query, query_pos: [B, Q, C].
@@ -166,7 +179,9 @@ class DetectionTransformerDecoder(nn.Module):
             reg_branches: one regression MLP per layer (box refinement) or None.
 
         Returns:
-            states [L, B, Q, C] and references [L, B, Q, 3] (the reference points after each layer).
+            states [L, B, Q, C] and references [L, B, Q, 3] (the reference points after each
+            layer).
+
         """
         x = query
         states, references = [], []

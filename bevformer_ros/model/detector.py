@@ -12,10 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormer detector: ResNet + FPN image features, then the BEVFormer head.
+"""
+BEVFormer detector: ResNet + FPN image features, then the BEVFormer head.
 
-The model holds no temporal state: the caller passes the previous ``bev_embed`` and the used ``can_bus``
-(``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time bookkeeping). Submodule names
+The model holds no temporal state: the caller passes the previous ``bev_embed`` and the used
+``can_bus``
+(``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time bookkeeping).
+Submodule names
 (``pts_bbox_head``, ``img_backbone``, ``img_neck``) give exactly the official state-dict keys.
 """
 
@@ -23,11 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import nn
-
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.head import BEVFormerHead, build_head
+import torch
+from torch import nn
 
 
 class BEVFormer(nn.Module):
@@ -65,21 +67,28 @@ class BEVFormer(nn.Module):
         prev_bev: torch.Tensor | None = None,
         camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Detect 3D boxes in one frame of camera images.
+        """
+        Detect 3D boxes in one frame of camera images.
 
         Args:
             img: [B, N, 3, H, W] normalised and padded camera images (see model.preprocess).
-            lidar2img: [B, N, 4, 4], LiDAR -> pixels of the padded images (already scaled with the images).
+            lidar2img: [B, N, 4, 4], LiDAR -> pixels of the padded images (already scaled with the
+            images).
             img_shape: (H, W) of the padded images.
-            can_bus: [B, 18], the *used* can_bus from TemporalState.step (float64 keeps the official shift).
-            prev_bev: the previous frame's ``bev_embed`` [HW, B, C], or None (first frame / new scene).
-            camera_mask: optional [B, N] bool; a False camera (no usable image: dropout) contributes to no
+            can_bus: [B, 18], the *used* can_bus from TemporalState.step (float64 keeps the
+            official shift).
+            prev_bev: the previous frame's ``bev_embed`` [HW, B, C], or None (first frame / new
+            scene).
+            camera_mask: optional [B, N] bool; a False camera (no usable image: dropout)
+            contributes to no
                 BEV query, as if it saw none (feed any image for it, e.g. zeros).
 
         Returns:
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] logits,
-            all_bbox_preds [L, B, Q, 10] ``[cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]`` with metric
+            all_bbox_preds [L, B, Q, 10] ``[cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]``
+            with metric
             centres, init_reference [B, Q, 3], inter_references [L, B, Q, 3]).
+
         """
         feats = self.extract_img_feat(img)
         return self.forward_head(feats, lidar2img, img_shape, can_bus, prev_bev, camera_mask)

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormer encoder: BEV queries refined by temporal self-attention and spatial cross-attention.
+"""
+BEVFormer encoder: BEV queries refined by temporal self-attention and spatial cross-attention.
 
-BEV grid convention (official): query index q = row * bev_w + col; column -> LiDAR x, row -> LiDAR y,
+BEV grid convention (official): query index q = row * bev_w + col; column -> LiDAR x, row -> LiDAR
+y,
 ``x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`` (likewise y with rows).
 """
 
@@ -22,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bevformer_ros.model.ffn import FFN
+from bevformer_ros.model.spatial_cross_attention import (
+    SpatialCrossAttention,
+    visible_queries,
+    VisibleQueries,
+)
+from bevformer_ros.model.temporal_self_attention import TemporalSelfAttention
 import torch
 from torch import nn
-
-from bevformer_ros.model.ffn import FFN
-from bevformer_ros.model.spatial_cross_attention import SpatialCrossAttention, VisibleQueries, visible_queries
-from bevformer_ros.model.temporal_self_attention import TemporalSelfAttention
 
 # Points closer than this to the camera plane (or behind it) are not visible (official value).
 DEPTH_EPS = 1e-5
@@ -41,7 +46,8 @@ def reference_points_3d(
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Pillar points of every BEV cell, normalised to [0, 1]^3 of pc_range -> [Z, H*W, 3] (x, y, z).
+    """
+    Pillar points of every BEV cell, normalised to [0, 1]^3 of pc_range -> [Z, H*W, 3] (x, y, z).
 
     z: ``linspace(0.5, z_height - 0.5, Z) / z_height``, i.e. the official metre-spaced heights.
     """
@@ -67,9 +73,13 @@ def reference_points_2d(
 
 
 def point_sampling(
-    ref_3d: torch.Tensor, pc_range: Sequence[float], lidar2img: torch.Tensor, img_shape: tuple[int, int]
+    ref_3d: torch.Tensor,
+    pc_range: Sequence[float],
+    lidar2img: torch.Tensor,
+    img_shape: tuple[int, int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Project the pillar points into every camera (official ``BEVFormerEncoder.point_sampling``, float32).
+    """
+    Project the pillar points into every camera (official ``BEVFormerEncoder.point_sampling``, float32).
 
     Args:
         ref_3d: [Z, HW, 3] normalised pillar points.
@@ -79,21 +89,30 @@ def point_sampling(
 
     Returns:
         reference_points_cam [N, B, HW, Z, 2] as (u / W, v / H) and bev_mask [N, B, HW, Z] (bool).
+
     """
     ref = ref_3d.float().clone()
     ref[..., 0:1] = ref[..., 0:1] * (pc_range[3] - pc_range[0]) + pc_range[0]
     ref[..., 1:2] = ref[..., 1:2] * (pc_range[4] - pc_range[1]) + pc_range[1]
     ref[..., 2:3] = ref[..., 2:3] * (pc_range[5] - pc_range[2]) + pc_range[2]
     ref = torch.cat((ref, torch.ones_like(ref[..., :1])), -1)  # [Z, HW, 4] metres, homogeneous
-    lidar2img = lidar2img.to(device=ref.device, dtype=torch.float32)  # the official matmul is float32
+    lidar2img = lidar2img.to(
+        device=ref.device, dtype=torch.float32
+    )  # the official matmul is float32
     cam = torch.matmul(ref, lidar2img[:, :, None].transpose(-1, -2))  # [B, N, Z, HW, 4]
     depth = cam[..., 2:3]
     bev_mask = depth > DEPTH_EPS
-    uv = cam[..., 0:2] / torch.maximum(depth, torch.ones_like(depth) * DEPTH_EPS)  # [B, N, Z, HW, 2] pixels
+    uv = cam[..., 0:2] / torch.maximum(
+        depth, torch.ones_like(depth) * DEPTH_EPS
+    )  # [B, N, Z, HW, 2] pixels
     uv[..., 0] /= img_shape[1]
     uv[..., 1] /= img_shape[0]
     bev_mask = (
-        bev_mask & (uv[..., 1:2] > 0.0) & (uv[..., 1:2] < 1.0) & (uv[..., 0:1] < 1.0) & (uv[..., 0:1] > 0.0)
+        bev_mask
+        & (uv[..., 1:2] > 0.0)
+        & (uv[..., 1:2] < 1.0)
+        & (uv[..., 0:1] < 1.0)
+        & (uv[..., 0:1] > 0.0)
     )  # strict: points on the border are outside
     return uv.permute(1, 0, 3, 2, 4), bev_mask.squeeze(-1).permute(1, 0, 3, 2)
 
@@ -115,7 +134,9 @@ class BEVFormerLayer(nn.Module):
         self.attentions = nn.ModuleList(
             [
                 TemporalSelfAttention(embed_dims, num_heads, tsa_num_points, dropout),
-                SpatialCrossAttention(embed_dims, num_heads, sca_num_levels, sca_num_points, dropout),
+                SpatialCrossAttention(
+                    embed_dims, num_heads, sca_num_levels, sca_num_points, dropout
+                ),
             ]
         )
         self.ffns = nn.ModuleList([FFN(embed_dims, ffn_dims, dropout)])
@@ -160,7 +181,13 @@ class BEVFormerEncoder(nn.Module):
         self.layers = nn.ModuleList(
             [
                 BEVFormerLayer(
-                    embed_dims, num_heads, ffn_dims, tsa_num_points, sca_num_levels, sca_num_points, dropout
+                    embed_dims,
+                    num_heads,
+                    ffn_dims,
+                    tsa_num_points,
+                    sca_num_levels,
+                    sca_num_points,
+                    dropout,
                 )
                 for _ in range(num_layers)
             ]
@@ -191,7 +218,8 @@ class BEVFormerEncoder(nn.Module):
         shift: torch.Tensor,
         camera_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Build the BEV features of one frame.
+        """
+        Build the BEV features of one frame.
 
         Args:
             bev_query: [B, HW, C], BEV embedding + can_bus MLP.
@@ -201,19 +229,29 @@ class BEVFormerEncoder(nn.Module):
             bev_hw: (bev_h, bev_w).
             lidar2img: [B, N, 4, 4]; img_shape: (H, W) of the padded input.
             prev_bev: [B, HW, C], the previous BEV already rotated into this frame, or None.
-            shift: [B, 2], (x, y) ego translation in BEV-grid units, added to the history reference points.
-            camera_mask: optional [B, N] bool; False removes a camera from SCA (see ``visible_queries``).
+            shift: [B, 2], (x, y) ego translation in BEV-grid units, added to the history reference
+            points.
+            camera_mask: optional [B, N] bool; False removes a camera from SCA (see
+            ``visible_queries``).
 
         Returns:
             bev_embed [B, HW, C].
+
         """
         B = bev_query.shape[0]
-        reference_points_cam, bev_mask = self.camera_geometry(bev_hw, lidar2img, img_shape, bev_query.device)
-        visible = visible_queries(reference_points_cam, bev_mask, camera_mask)  # the same for every layer
+        reference_points_cam, bev_mask = self.camera_geometry(
+            bev_hw, lidar2img, img_shape, bev_query.device
+        )
+        visible = visible_queries(
+            reference_points_cam, bev_mask, camera_mask
+        )  # the same for every layer
         # float32 even in a half-precision model: the shift is a fraction of a BEV cell
-        ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(B, -1, -1)  # [B, HW, 2]
+        ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(
+            B, -1, -1
+        )  # [B, HW, 2]
         if prev_bev is not None:
-            # Both queue entries are the *initial* queries, reused by every layer (official behaviour).
+            # Both queue entries are the *initial* queries, reused by every layer (official
+            # behaviour).
             tsa_value = torch.stack([prev_bev, bev_query], 1)  # [B, 2, HW, C]
             tsa_ref = torch.stack([ref_2d + shift[:, None, :].float(), ref_2d], 1)  # [B, 2, HW, 2]
         else:

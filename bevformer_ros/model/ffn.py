@@ -21,9 +21,11 @@ from torch import nn
 
 
 class FFN(nn.Module):
-    """x + Linear(Dropout(ReLU(Linear(x)))).
+    """
+    x + Linear(Dropout(ReLU(Linear(x)))).
 
-    Submodule names reproduce mmcv's so official keys load: ``layers.0.0`` (first Linear), ``layers.1``
+    Submodule names reproduce mmcv's so official keys load: ``layers.0.0`` (first Linear),
+    ``layers.1``
     (second Linear).
     """
 
@@ -31,7 +33,9 @@ class FFN(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Sequential(
-                nn.Linear(embed_dims, feedforward_channels), nn.ReLU(inplace=True), nn.Dropout(dropout)
+                nn.Linear(embed_dims, feedforward_channels),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
             ),
             nn.Linear(feedforward_channels, embed_dims),
             nn.Dropout(dropout),

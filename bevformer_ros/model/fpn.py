@@ -12,11 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""mmdet 2.x Feature Pyramid Network (conv + bias, no norm, no activation, nearest top-down upsampling).
+"""
+mmdet 2.x Feature Pyramid Network (conv + bias, no norm, no activation, nearest top-down upsampling).
 
-Module names follow mmcv ``ConvModule`` (``lateral_convs.i.conv``, ``fpn_convs.i.conv``) so the official
+Module names follow mmcv ``ConvModule`` (``lateral_convs.i.conv``, ``fpn_convs.i.conv``) so the
+official
 ``img_neck.*`` keys load unchanged. Official tiny/small: in [2048], num_outs 1 (no extra level is
-built); base: in [512, 1024, 2048], num_outs 4, ``add_extra_convs='on_output'`` (one stride-2 conv on the
+built); base: in [512, 1024, 2048], num_outs 4, ``add_extra_convs='on_output'`` (one stride-2 conv
+on the
 last output).
 """
 
@@ -25,17 +28,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+import torch.nn.functional as F
 
-EXTRA_CONV_SOURCES = ("on_input", "on_lateral", "on_output")
+EXTRA_CONV_SOURCES = ('on_input', 'on_lateral', 'on_output')
 
 
 class ConvModule(nn.Module):
     """mmcv ``ConvModule`` with norm_cfg=None and act_cfg=None: only a biased conv, named ``conv``."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
     ):
         super().__init__()
         self.conv = nn.Conv2d(
@@ -43,27 +51,29 @@ class ConvModule(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, C_in, H, W] -> [N, C_out, H', W']."""
+        """X [N, C_in, H, W] -> [N, C_out, H', W']."""
         return self.conv(x)
 
 
 def _extra_conv_source(add_extra_convs: bool | str) -> str | None:
-    """mmdet's reading of ``add_extra_convs``: True means 'on_input', False means max-pool extra levels."""
+    """Mmdet's reading of ``add_extra_convs``: True means 'on_input', False means max-pool extra levels."""
     if add_extra_convs is True:
-        return "on_input"
+        return 'on_input'
     if add_extra_convs is False:
         return None
     if add_extra_convs not in EXTRA_CONV_SOURCES:
         raise ValueError(
-            f"add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, got {add_extra_convs!r}"
+            f'add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, got {add_extra_convs!r}'
         )
     return add_extra_convs
 
 
 class FPN(nn.Module):
-    """mmdet ``FPN``: 1x1 laterals, top-down nearest upsampling + sum, 3x3 outputs, optional extra levels.
+    """
+    mmdet ``FPN``: 1x1 laterals, top-down nearest upsampling + sum, 3x3 outputs, optional extra levels.
 
-    ``upsample_scale_factor=None`` is mmdet's default ``upsample_cfg=dict(mode='nearest')``: each coarser
+    ``upsample_scale_factor=None`` is mmdet's default ``upsample_cfg=dict(mode='nearest')``: each
+    coarser
     lateral is resized to the finer one's exact size, which also handles odd sizes.
     """
 
@@ -86,7 +96,9 @@ class FPN(nn.Module):
         self.relu_before_extra_convs = relu_before_extra_convs
         self.upsample_scale_factor = upsample_scale_factor
         self.extra_conv_source = _extra_conv_source(add_extra_convs)
-        self.backbone_end_level = _backbone_end_level(len(self.in_channels), num_outs, start_level, end_level)
+        self.backbone_end_level = _backbone_end_level(
+            len(self.in_channels), num_outs, start_level, end_level
+        )
 
         self.lateral_convs = nn.ModuleList()
         self.fpn_convs = nn.ModuleList()
@@ -97,7 +109,7 @@ class FPN(nn.Module):
         extra_levels = num_outs - (self.backbone_end_level - start_level)
         if self.extra_conv_source is not None:
             for i in range(extra_levels):
-                if i == 0 and self.extra_conv_source == "on_input":
+                if i == 0 and self.extra_conv_source == 'on_input':
                     extra_in = self.in_channels[self.backbone_end_level - 1]
                 else:
                     extra_in = out_channels
@@ -106,8 +118,12 @@ class FPN(nn.Module):
     def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """inputs: one [N, in_channels[i], H_i, W_i] per level -> num_outs maps [N, out_channels, h, w]."""
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f"FPN got {len(inputs)} feature maps but was built for {len(self.in_channels)}")
-        laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
+            raise ValueError(
+                f'FPN got {len(inputs)} feature maps but was built for {len(self.in_channels)}'
+            )
+        laterals = [
+            conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)
+        ]
         for i in range(len(laterals) - 1, 0, -1):
             laterals[i - 1] = laterals[i - 1] + self._upsample(laterals[i], laterals[i - 1])
         used_levels = len(laterals)
@@ -117,13 +133,16 @@ class FPN(nn.Module):
         return outs
 
     def _upsample(self, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
-        """coarse [N, C, h, w] -> nearest-resized to fine's [H, W] (or by the fixed scale factor)."""
+        """Coarse [N, C, h, w] -> nearest-resized to fine's [H, W] (or by the fixed scale factor)."""
         if self.upsample_scale_factor is not None:
-            return F.interpolate(coarse, scale_factor=self.upsample_scale_factor, mode="nearest")
-        return F.interpolate(coarse, size=fine.shape[2:], mode="nearest")
+            return F.interpolate(coarse, scale_factor=self.upsample_scale_factor, mode='nearest')
+        return F.interpolate(coarse, size=fine.shape[2:], mode='nearest')
 
     def _extra_levels(
-        self, inputs: Sequence[torch.Tensor], laterals: list[torch.Tensor], outs: list[torch.Tensor]
+        self,
+        inputs: Sequence[torch.Tensor],
+        laterals: list[torch.Tensor],
+        outs: list[torch.Tensor],
     ) -> list[torch.Tensor]:
         used_levels = len(laterals)
         if self.extra_conv_source is None:
@@ -134,9 +153,9 @@ class FPN(nn.Module):
                 last = F.max_pool2d(last, 1, stride=2)
                 extra.append(last)
             return extra
-        if self.extra_conv_source == "on_input":
+        if self.extra_conv_source == 'on_input':
             source = inputs[self.backbone_end_level - 1]
-        elif self.extra_conv_source == "on_lateral":
+        elif self.extra_conv_source == 'on_lateral':
             source = laterals[-1]
         else:
             source = outs[-1]
@@ -152,13 +171,13 @@ def _backbone_end_level(num_ins: int, num_outs: int, start_level: int, end_level
     if end_level == -1:
         if num_outs < num_ins - start_level:
             raise ValueError(
-                f"num_outs={num_outs} is smaller than the {num_ins - start_level} input levels used from "
-                f"start_level={start_level}"
+                f'num_outs={num_outs} is smaller than the {num_ins - start_level} input levels used from '
+                f'start_level={start_level}'
             )
         return num_ins
     if end_level > num_ins or num_outs != end_level - start_level:
         raise ValueError(
-            f"with end_level={end_level}, end_level must be <= {num_ins} inputs and num_outs must equal "
-            f"end_level - start_level = {end_level - start_level}"
+            f'with end_level={end_level}, end_level must be <= {num_ins} inputs and num_outs must equal '
+            f'end_level - start_level = {end_level - start_level}'
         )
     return end_level

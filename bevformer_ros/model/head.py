@@ -16,23 +16,26 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-
-import torch
-from torch import nn
+import copy
 
 from bevformer_ros.model.config import HeadConfig
 from bevformer_ros.model.decoder import DetectionTransformerDecoder, inverse_sigmoid
 from bevformer_ros.model.encoder import BEVFormerEncoder
 from bevformer_ros.model.positional_encoding import LearnedPositionalEncoding
 from bevformer_ros.model.transformer import PerceptionTransformer
+import torch
+from torch import nn
 
 
 def _cls_branch(embed_dims: int, num_classes: int, num_reg_fcs: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(num_reg_fcs):
-        layers += [nn.Linear(embed_dims, embed_dims), nn.LayerNorm(embed_dims), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Linear(embed_dims, embed_dims),
+            nn.LayerNorm(embed_dims),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers, nn.Linear(embed_dims, num_classes))
 
 
@@ -44,9 +47,11 @@ def _reg_branch(embed_dims: int, code_size: int, num_reg_fcs: int) -> nn.Sequent
 
 
 class BEVFormerHead(nn.Module):
-    """BEV queries, transformer and per-decoder-layer class and box branches.
+    """
+    BEV queries, transformer and per-decoder-layer class and box branches.
 
-    Outputs per decoder layer: class logits and boxes ``[cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]``
+    Outputs per decoder layer: class logits and boxes ``[cx, cy, log w, log l, cz, log h, sin, cos,
+    vx, vy]``
     with cx, cy, cz in metres (sigmoid of reference + offset, scaled to pc_range).
     """
 
@@ -68,8 +73,11 @@ class BEVFormerHead(nn.Module):
         col_num_embed: int | None = None,
     ) -> None:
         super().__init__()
-        # Used by the training loss only; an official state-dict entry, so it is a (frozen) parameter.
-        self.code_weights = nn.Parameter(torch.tensor(code_weights, dtype=torch.float32), requires_grad=False)
+        # Used by the training loss only; an official state-dict entry, so it is a (frozen)
+        # parameter.
+        self.code_weights = nn.Parameter(
+            torch.tensor(code_weights, dtype=torch.float32), requires_grad=False
+        )
         self.positional_encoding = LearnedPositionalEncoding(
             embed_dims // 2, row_num_embed or bev_h, col_num_embed or bev_w
         )
@@ -77,8 +85,12 @@ class BEVFormerHead(nn.Module):
         cls_branch = _cls_branch(embed_dims, num_classes, num_reg_fcs)
         reg_branch = _reg_branch(embed_dims, code_size, num_reg_fcs)
         if with_box_refine:  # one independent branch per decoder layer
-            self.cls_branches = nn.ModuleList([copy.deepcopy(cls_branch) for _ in range(num_layers)])
-            self.reg_branches = nn.ModuleList([copy.deepcopy(reg_branch) for _ in range(num_layers)])
+            self.cls_branches = nn.ModuleList(
+                [copy.deepcopy(cls_branch) for _ in range(num_layers)]
+            )
+            self.reg_branches = nn.ModuleList(
+                [copy.deepcopy(reg_branch) for _ in range(num_layers)]
+            )
         else:  # one branch shared by all layers
             self.cls_branches = nn.ModuleList([cls_branch for _ in range(num_layers)])
             self.reg_branches = nn.ModuleList([reg_branch for _ in range(num_layers)])
@@ -97,18 +109,22 @@ class BEVFormerHead(nn.Module):
         prev_bev: torch.Tensor | None = None,
         camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Build the BEV and decode the object queries of one frame.
+        """
+        Build the BEV and decode the object queries of one frame.
 
         Args:
             mlvl_feats: per FPN level [B, N, C, h, w].
             lidar2img: [B, N, 4, 4] to pixels of the padded input; img_shape: its (H, W).
             can_bus: [B, 18] used can_bus (see bevformer_ros.core.temporal).
             prev_bev: previous frame's bev_embed [HW, B, C] or None.
-            camera_mask: optional [B, N] bool, False for cameras without a usable image (left out of SCA).
+            camera_mask: optional [B, N] bool, False for cameras without a usable image (left out
+            of SCA).
 
         Returns:
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] (logits),
-            all_bbox_preds [L, B, Q, 10] (float32), init_reference [B, Q, 3], inter_references [L, B, Q, 3]).
+            all_bbox_preds [L, B, Q, 10] (float32), init_reference [B, Q, 3], inter_references [L,
+            B, Q, 3]).
+
         """
         dtype = mlvl_feats[0].dtype
         bev_pos = self.positional_encoding(*self.bev_hw).to(dtype)  # [HW, C]
@@ -125,10 +141,16 @@ class BEVFormerHead(nn.Module):
             self.reg_branches if self.with_box_refine else None,
             camera_mask=camera_mask,
         )
-        states, init_reference, references = out['states'], out['init_reference'], out['references']
+        states, init_reference, references = (
+            out['states'],
+            out['init_reference'],
+            out['references'],
+        )
         all_cls, all_boxes = [], []
         for lvl in range(states.shape[0]):
-            reference = inverse_sigmoid(init_reference if lvl == 0 else references[lvl - 1])  # [B, Q, 3]
+            reference = inverse_sigmoid(
+                init_reference if lvl == 0 else references[lvl - 1]
+            )  # [B, Q, 3]
             all_cls.append(self.cls_branches[lvl](states[lvl]))
             all_boxes.append(self._boxes(self.reg_branches[lvl](states[lvl]), reference))
         return {
@@ -140,9 +162,11 @@ class BEVFormerHead(nn.Module):
         }
 
     def _boxes(self, reg: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """Raw regression [B, Q, 10] + reference (inverse-sigmoid space) -> boxes with metric centres.
+        """
+        Raw regression [B, Q, 10] + reference (inverse-sigmoid space) -> boxes with metric centres.
 
-        Computed in float32 even for a half-precision model: float16 would round the centres to 3-6 cm.
+        Computed in float32 even for a half-precision model: float16 would round the centres to 3-6
+        cm.
         """
         pc = self.pc_range
         reg, reference = reg.float(), reference.float()

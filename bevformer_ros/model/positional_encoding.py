@@ -21,11 +21,13 @@ from torch import nn
 
 
 class LearnedPositionalEncoding(nn.Module):
-    """One learned vector per BEV column and per BEV row, concatenated (columns first).
+    """
+    One learned vector per BEV column and per BEV row, concatenated (columns first).
 
     Args:
         num_feats: channels per axis; the encoding has 2 * num_feats channels.
         row_num_embed, col_num_embed: table sizes (at least bev_h, bev_w).
+
     """
 
     def __init__(self, num_feats: int, row_num_embed: int, col_num_embed: int) -> None:

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""mmdet 2.x ResNet backbone (BasicBlock/Bottleneck, pytorch/caffe style, optional DCNv2 in conv2).
+"""
+mmdet 2.x ResNet backbone (BasicBlock/Bottleneck, pytorch/caffe style, optional DCNv2 in conv2).
 
-Submodule names reproduce mmdet's so that official ``img_backbone.*`` state-dict keys load unchanged:
+Submodule names reproduce mmdet's so that official ``img_backbone.*`` state-dict keys load
+unchanged:
 ``conv1``, ``bn1``, ``layer{1..4}.{b}.conv{1,2,3}`` / ``bn{1,2,3}`` / ``downsample.{0,1}``; a DCN
 ``conv2`` holds ``weight`` and ``conv_offset.{weight,bias}`` and no bias.
 """
@@ -23,11 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bevformer_ros.model.dcn import ModulatedDeformConv2dPack
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-
-from bevformer_ros.model.dcn import ModulatedDeformConv2dPack
 
 BN_EPS = 1e-5  # mmcv build_norm_layer keeps torch's default BatchNorm2d eps
 
@@ -39,7 +40,9 @@ def _batch_norm(num_features: int, requires_grad: bool) -> nn.BatchNorm2d:
     return bn
 
 
-def _conv2(planes: int, stride: int, dilation: int, with_dcn: bool, dcn_deform_groups: int) -> nn.Module:
+def _conv2(
+    planes: int, stride: int, dilation: int, with_dcn: bool, dcn_deform_groups: int
+) -> nn.Module:
     """The 3x3 conv of a Bottleneck: DCNv2 (mmdet passes bias=False) or a plain conv."""
     if with_dcn:
         return ModulatedDeformConv2dPack(
@@ -52,7 +55,9 @@ def _conv2(planes: int, stride: int, dilation: int, with_dcn: bool, dcn_deform_g
             deform_groups=dcn_deform_groups,
             bias=False,
         )
-    return nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+    return nn.Conv2d(
+        planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False
+    )
 
 
 class BasicBlock(nn.Module):
@@ -67,14 +72,16 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         downsample: nn.Module | None = None,
-        style: str = "pytorch",
+        style: str = 'pytorch',
         with_dcn: bool = False,
         dcn_deform_groups: int = 1,
         norm_requires_grad: bool = True,
     ) -> None:
         super().__init__()
         if with_dcn:
-            raise ValueError("DCN is only supported in Bottleneck blocks (ResNet-50/101/152), as in mmdet")
+            raise ValueError(
+                'DCN is only supported in Bottleneck blocks (ResNet-50/101/152), as in mmdet'
+            )
         self.conv1 = nn.Conv2d(
             inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False
         )
@@ -85,7 +92,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, inplanes, H, W] -> [N, planes, H/stride, W/stride]."""
+        """X [N, inplanes, H, W] -> [N, planes, H/stride, W/stride]."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -104,13 +111,13 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         downsample: nn.Module | None = None,
-        style: str = "pytorch",
+        style: str = 'pytorch',
         with_dcn: bool = False,
         dcn_deform_groups: int = 1,
         norm_requires_grad: bool = True,
     ) -> None:
         super().__init__()
-        conv1_stride, conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
+        conv1_stride, conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         self.conv1 = nn.Conv2d(inplanes, planes, 1, stride=conv1_stride, bias=False)
         self.bn1 = _batch_norm(planes, norm_requires_grad)
         self.conv2 = _conv2(planes, conv2_stride, dilation, with_dcn, dcn_deform_groups)
@@ -121,7 +128,7 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, inplanes, H, W] -> [N, 4*planes, H/stride, W/stride]."""
+        """X [N, inplanes, H, W] -> [N, 4*planes, H/stride, W/stride]."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -139,10 +146,13 @@ ARCH_SETTINGS: dict[int, tuple[type[nn.Module], tuple[int, ...]]] = {
 
 
 class ResNet(nn.Module):
-    """mmdet ``ResNet`` (deep_stem=False, avg_down=False, no plugins) returning the ``out_indices`` stages.
+    """
+    mmdet ``ResNet`` (deep_stem=False, avg_down=False, no plugins) returning the ``out_indices`` stages.
 
-    ``frozen_stages=k`` freezes the stem and layer1..k (no grad, kept in eval mode); ``norm_eval`` keeps every
-    BatchNorm in eval mode even under ``train()``. ``norm_requires_grad=False`` is the official configs'
+    ``frozen_stages=k`` freezes the stem and layer1..k (no grad, kept in eval mode); ``norm_eval``
+    keeps every
+    BatchNorm in eval mode even under ``train()``. ``norm_requires_grad=False`` is the official
+    configs'
     ``norm_cfg=dict(type='BN', requires_grad=False)``.
     """
 
@@ -153,7 +163,7 @@ class ResNet(nn.Module):
         base_channels: int = 64,
         num_stages: int = 4,
         out_indices: Sequence[int] = (0, 1, 2, 3),
-        style: str = "pytorch",
+        style: str = 'pytorch',
         frozen_stages: int = -1,
         norm_eval: bool = True,
         stage_with_dcn: Sequence[bool] = (False, False, False, False),
@@ -194,8 +204,8 @@ class ResNet(nn.Module):
                 norm_requires_grad=norm_requires_grad,
             )
             inplanes = planes * block.expansion
-            self.add_module(f"layer{i + 1}", layer)
-            self.res_layers.append(f"layer{i + 1}")
+            self.add_module(f'layer{i + 1}', layer)
+            self.res_layers.append(f'layer{i + 1}')
         self.out_channels = [base_channels * 2**i * block.expansion for i in self.out_indices]
         self._freeze_stages()
 
@@ -203,7 +213,7 @@ class ResNet(nn.Module):
         if self.frozen_stages < 0:
             return
         frozen = [self.conv1, self.bn1] + [
-            getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)
+            getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)
         ]
         for module in frozen:
             module.eval()
@@ -221,7 +231,7 @@ class ResNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x [N, 3, H, W] -> one [N, C_i, H/2^(i+2), W/2^(i+2)] per index i in ``out_indices``."""
+        """X [N, 3, H, W] -> one [N, C_i, H/2^(i+2), W/2^(i+2)] per index i in ``out_indices``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # [N, stem, H/4, W/4]
         outs = []
         for i, name in enumerate(self.res_layers):
@@ -243,7 +253,7 @@ def _make_res_layer(
     dcn_deform_groups: int,
     norm_requires_grad: bool,
 ) -> nn.Sequential:
-    """mmdet ``ResLayer``: the first block carries the stride and the projection shortcut."""
+    """Mmdet ``ResLayer``: the first block carries the stride and the projection shortcut."""
     downsample = None
     out_planes = planes * block.expansion
     if stride != 1 or inplanes != out_planes:
@@ -273,17 +283,19 @@ def _check_arguments(
     stage_with_dcn: Sequence[bool],
 ) -> None:
     if depth not in ARCH_SETTINGS:
-        raise ValueError(f"ResNet depth {depth} is not supported; use one of {sorted(ARCH_SETTINGS)}")
+        raise ValueError(
+            f'ResNet depth {depth} is not supported; use one of {sorted(ARCH_SETTINGS)}'
+        )
     if not 1 <= num_stages <= 4:
-        raise ValueError(f"num_stages must be 1..4, got {num_stages}")
+        raise ValueError(f'num_stages must be 1..4, got {num_stages}')
     if min(len(strides), len(dilations), len(stage_with_dcn)) < num_stages:
         raise ValueError(
-            f"strides {tuple(strides)}, dilations {tuple(dilations)} and stage_with_dcn "
-            f"{tuple(stage_with_dcn)} need an entry for each of the num_stages={num_stages} stages"
+            f'strides {tuple(strides)}, dilations {tuple(dilations)} and stage_with_dcn '
+            f'{tuple(stage_with_dcn)} need an entry for each of the num_stages={num_stages} stages'
         )
     if not out_indices or max(out_indices) >= num_stages or min(out_indices) < 0:
         raise ValueError(
-            f"out_indices {tuple(out_indices)} must be non-empty stage indices below {num_stages}"
+            f'out_indices {tuple(out_indices)} must be non-empty stage indices below {num_stages}'
         )
-    if style not in ("pytorch", "caffe"):
+    if style not in ('pytorch', 'caffe'):
         raise ValueError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")

@@ -12,11 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A seconds-fast BEVFormer for tests and CPU smoke runs: tiny's architecture at toy sizes.
+"""
+A seconds-fast BEVFormer for tests and CPU smoke runs: tiny's architecture at toy sizes.
 
-The shapes follow the reference fixture `case_small.pt` (ResNet-50 with base_channels 16, embed 32 instead of
-64, BEV 10x10, 1 encoder and 1 decoder layer, 20 queries) and 160x90 camera images fed at scale 1.0 (the
-official tiny scale 0.5 is meant for 1600x900). The weights are random, so detections mean nothing; shapes,
+The shapes follow the reference fixture `case_small.pt` (ResNet-50 with base_channels 16, embed 32
+instead of
+64, BEV 10x10, 1 encoder and 1 decoder layer, 20 queries) and 160x90 camera images fed at scale 1.0
+(the
+official tiny scale 0.5 is meant for 1600x900). The weights are random, so detections mean nothing;
+shapes,
 timings, stamps and temporal bookkeeping are what such a model is for.
 """
 
@@ -43,8 +47,10 @@ SMALL_MODEL_PARAMETERS: dict[str, Any] = {
 
 
 def small_model_parameters(**overrides: Any) -> dict[str, Any]:
-    """SMALL_MODEL_PARAMETERS with keyword overrides; dots in names become double underscores
-    (`small_model_parameters(outputs__score_threshold=0.0)`)."""
+    """
+    SMALL_MODEL_PARAMETERS with keyword overrides; dots in names become double underscores
+    (`small_model_parameters(outputs__score_threshold=0.0)`).
+    """
     params = dict(SMALL_MODEL_PARAMETERS)
     params.update({key.replace('__', '.'): value for key, value in overrides.items()})
     return params

@@ -16,19 +16,21 @@
 
 from __future__ import annotations
 
+from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
 import torch
 from torch import nn
 
-from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
-
 
 class TemporalSelfAttention(nn.Module):
-    """Deformable self-attention over the history and the current BEV.
+    """
+    Deformable self-attention over the history and the current BEV.
 
-    Each BEV query samples the history BEV and the current BEV around its reference point; the two results
+    Each BEV query samples the history BEV and the current BEV around its reference point; the two
+    results
     are averaged.
 
-    Offsets and weights are predicted from ``cat(history, query + bev_pos)``, one set per queue entry.
+    Offsets and weights are predicted from ``cat(history, query + bev_pos)``, one set per queue
+    entry.
     """
 
     num_bev_queue = 2  # one history BEV and the current one, as in every official config
@@ -38,7 +40,9 @@ class TemporalSelfAttention(nn.Module):
     ) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads ({num_heads})')
+            raise ValueError(
+                f'embed_dims ({embed_dims}) must be divisible by num_heads ({num_heads})'
+            )
         self.embed_dims, self.num_heads, self.num_points = embed_dims, num_heads, num_points
         num_bev_queue = self.num_bev_queue
         num_levels = 1  # the BEV is a single level
@@ -60,7 +64,8 @@ class TemporalSelfAttention(nn.Module):
         reference_points: torch.Tensor,
         bev_hw: tuple[int, int],
     ) -> torch.Tensor:
-        """Attend to the BEV queue and add the residual.
+        """
+        Attend to the BEV queue and add the residual.
 
         Args:
             query: [B, HW, C], the layer input (also the residual).
@@ -71,6 +76,7 @@ class TemporalSelfAttention(nn.Module):
 
         Returns:
             [B, HW, C].
+
         """
         B, HW, C = query.shape
         nq, M, P = self.num_bev_queue, self.num_heads, self.num_points

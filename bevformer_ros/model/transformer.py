@@ -12,37 +12,46 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormer PerceptionTransformer: ego-motion alignment of the history, BEV encoder, then detection decoder.
+"""
+BEVFormer PerceptionTransformer: ego-motion alignment of the history, BEV encoder, then detection decoder.
 
-The ego-motion inputs come from the *used* ``can_bus`` (see ``bevformer_ros.core.temporal``): [0:2] the
-global-frame translation since the previous frame, [-2] the absolute ego yaw in radians, [-1] the yaw
+The ego-motion inputs come from the *used* ``can_bus`` (see ``bevformer_ros.core.temporal``): [0:2]
+the
+global-frame translation since the previous frame, [-2] the absolute ego yaw in radians, [-1] the
+yaw
 change in degrees.
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+import math
 
 from bevformer_ros.model.decoder import DetectionTransformerDecoder
 from bevformer_ros.model.encoder import BEVFormerEncoder
+import torch
+from torch import nn
+import torch.nn.functional as F
 
 CAN_BUS_DIMS = 18
 
 
 def bev_shift(
-    can_bus: torch.Tensor, bev_hw: tuple[int, int], pc_range: Sequence[float], use_shift: bool = True
+    can_bus: torch.Tensor,
+    bev_hw: tuple[int, int],
+    pc_range: Sequence[float],
+    use_shift: bool = True,
 ) -> torch.Tensor:
-    """Return the translation since the previous frame in BEV-grid units -> [B, 2] (shift_x, shift_y).
+    """
+    Return the translation since the previous frame in BEV-grid units -> [B, 2] (shift_x, shift_y).
 
-    can_bus [B, 18]. Official formula, kept as is (the checkpoints were trained with it): the global-frame
-    translation (dx, dy) is projected onto the axes of the *current* ego heading (absolute yaw can_bus[-2]),
-    forward -> shift_y (BEV rows), right -> shift_x (BEV columns). Computed in float64 (official: numpy),
+    can_bus [B, 18]. Official formula, kept as is (the checkpoints were trained with it): the
+    global-frame
+    translation (dx, dy) is projected onto the axes of the *current* ego heading (absolute yaw
+    can_bus[-2]),
+    forward -> shift_y (BEV rows), right -> shift_x (BEV columns). Computed in float64 (official:
+    numpy),
     then cast to float32.
     """
     bev_h, bev_w = bev_hw
@@ -65,13 +74,17 @@ def rotate_bev(
     bev_hw: tuple[int, int],
     center: Sequence[float] = (100.0, 100.0),
 ) -> torch.Tensor:
-    """Rotate each sample's BEV map by ``angle_deg`` about pixel ``center`` (x=col, y=row).
+    """
+    Rotate each sample's BEV map by ``angle_deg`` about pixel ``center`` (x=col, y=row).
 
-    Reproduces ``torchvision.transforms.functional.rotate(bev_chw, angle, center=center)`` (v0.10, tensor
+    Reproduces ``torchvision.transforms.functional.rotate(bev_chw, angle, center=center)`` (v0.10,
+    tensor
     path): inverse affine matrix in float64, float32 sampling grid, ``grid_sample(mode='nearest',
     align_corners=False)``.
-    Quirk kept from the official code: the centre is pixel (100, 100) whatever the BEV size (official default
-    ``rotate_center``), so for grids other than 200x200 the history is not rotated about the ego position.
+    Quirk kept from the official code: the centre is pixel (100, 100) whatever the BEV size
+    (official default
+    ``rotate_center``), so for grids other than 200x200 the history is not rotated about the ego
+    position.
 
     Args:
         bev: [B, HW, C] with index row * bev_w + col.
@@ -79,15 +92,23 @@ def rotate_bev(
 
     Returns:
         [B, HW, C].
+
     """
     bev_h, bev_w = bev_hw
     B, HW, C = bev.shape
-    cx, cy = center[0] - bev_w * 0.5, center[1] - bev_h * 0.5  # torchvision: relative to the image centre
-    rot = angle_deg.to(torch.float64) * -(math.pi / 180)  # torchvision calls its matrix helper with -angle
+    cx, cy = (
+        center[0] - bev_w * 0.5,
+        center[1] - bev_h * 0.5,
+    )  # torchvision: relative to the image centre
+    rot = angle_deg.to(torch.float64) * -(
+        math.pi / 180
+    )  # torchvision calls its matrix helper with -angle
     cos, sin = torch.cos(rot), torch.sin(rot)
     tx = (cos * -cx + sin * -cy) + cx
     ty = (-sin * -cx + cos * -cy) + cy
-    theta = torch.stack([cos, sin, tx, -sin, cos, ty], -1).view(B, 2, 3).float()  # inverse affine map
+    theta = (
+        torch.stack([cos, sin, tx, -sin, cos, ty], -1).view(B, 2, 3).float()
+    )  # inverse affine map
     grid = _affine_grid(theta, bev_h, bev_w)  # [B, H, W, 2]
     bev_chw = bev.permute(0, 2, 1).reshape(B, C, bev_h, bev_w).float()
     out = F.grid_sample(bev_chw, grid, mode='nearest', padding_mode='zeros', align_corners=False)
@@ -95,14 +116,18 @@ def rotate_bev(
 
 
 def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Build the sampling grid as torchvision's ``_gen_affine_grid``.
+    """
+    Build the sampling grid as torchvision's ``_gen_affine_grid``.
 
-    Pixel-centred base grid, theta applied, then normalised: theta [B, 2, 3] float32 -> grid [B, h, w, 2].
+    Pixel-centred base grid, theta applied, then normalised: theta [B, 2, 3] float32 -> grid [B, h,
+    w, 2].
     """
     B = theta.shape[0]
     base = theta.new_empty(1, h, w, 3)
     base[..., 0] = torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=theta.device)
-    base[..., 1] = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=theta.device)[:, None]
+    base[..., 1] = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=theta.device)[
+        :, None
+    ]
     base[..., 2] = 1
     rescaled = theta.transpose(1, 2) / theta.new_tensor([0.5 * w, 0.5 * h])  # [B, 3, 2]
     return base.view(1, h * w, 3).expand(B, -1, -1).bmm(rescaled).view(B, h, w, 2)
@@ -148,7 +173,8 @@ class PerceptionTransformer(nn.Module):
     def flatten_features(
         self, mlvl_feats: Sequence[torch.Tensor]
     ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """Flatten and concatenate the levels, adding camera and level embeddings.
+        """
+        Flatten and concatenate the levels, adding camera and level embeddings.
 
         [B, N, C, h_l, w_l] per level -> feats [B, N, S, C] and the (h_l, w_l) list.
         """
@@ -191,12 +217,22 @@ class PerceptionTransformer(nn.Module):
     ) -> torch.Tensor:
         """Run the encoder -> bev_embed [B, HW, C]. Arguments as in ``forward``."""
         pc_range = self.encoder.pc_range
-        shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(bev_embedding.device)  # [B, 2]
+        shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(
+            bev_embedding.device
+        )  # [B, 2]
         history = None if prev_bev is None else self.align_prev_bev(prev_bev, can_bus, bev_hw)
         query = self.bev_queries(bev_embedding, can_bus.to(bev_embedding.device))  # [B, HW, C]
         feats, spatial_shapes = self.flatten_features(mlvl_feats)
         return self.encoder(
-            query, feats, bev_pos[None], spatial_shapes, bev_hw, lidar2img, img_shape, history, shift,
+            query,
+            feats,
+            bev_pos[None],
+            spatial_shapes,
+            bev_hw,
+            lidar2img,
+            img_shape,
+            history,
+            shift,
             camera_mask=camera_mask,
         )
 
@@ -214,15 +250,18 @@ class PerceptionTransformer(nn.Module):
         reg_branches: nn.ModuleList | None = None,
         camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Build the BEV and decode the object queries on it.
+        """
+        Build the BEV and decode the object queries on it.
 
         Args:
             mlvl_feats: per level [B, N, C, h, w] (FPN outputs).
-            bev_embedding: [HW, C] learned BEV queries; object_query_embed: [Q, 2C] (query_pos | query).
+            bev_embedding: [HW, C] learned BEV queries; object_query_embed: [Q, 2C] (query_pos |
+            query).
             bev_pos: [HW, C] positional encoding.
             bev_hw: (bev_h, bev_w).
             lidar2img: [B, N, 4, 4]; img_shape: (H, W) of the padded network input.
-            can_bus: [B, 18], the used can_bus (float64 preferred: the shift is computed in float64).
+            can_bus: [B, 18], the used can_bus (float64 preferred: the shift is computed in
+            float64).
             prev_bev: previous frame's bev_embed [HW, B, C], or None.
             reg_branches: per-layer regression MLPs for box refinement, or None.
             camera_mask: optional [B, N] bool, False for cameras left out of SCA (dropout).
@@ -230,15 +269,26 @@ class PerceptionTransformer(nn.Module):
         Returns:
             dict(bev_embed [B, HW, C], states [L, B, Q, C], init_reference [B, Q, 3],
             references [L, B, Q, 3]); references in sigmoid space.
+
         """
         bev_embed = self.get_bev_features(
-            mlvl_feats, bev_embedding, bev_pos, bev_hw, lidar2img, img_shape, can_bus, prev_bev, camera_mask
+            mlvl_feats,
+            bev_embedding,
+            bev_pos,
+            bev_hw,
+            lidar2img,
+            img_shape,
+            can_bus,
+            prev_bev,
+            camera_mask,
         )
         B = bev_embed.shape[0]
         query_pos, query = torch.split(object_query_embed, self.embed_dims, dim=1)  # [Q, C] each
         query_pos, query = query_pos[None].expand(B, -1, -1), query[None].expand(B, -1, -1)
         init_reference = self.reference_points(query_pos).sigmoid()  # [B, Q, 3]
-        states, references = self.decoder(query, query_pos, bev_embed, init_reference, bev_hw, reg_branches)
+        states, references = self.decoder(
+            query, query_pos, bev_embed, init_reference, bev_hw, reg_branches
+        )
         return {
             'bev_embed': bev_embed,
             'states': states,

@@ -12,35 +12,42 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""What the node reports on /diagnostics, accumulated without ROS types.
+"""
+What the node reports on /diagnostics, accumulated without ROS types.
 
-The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its worker, `set_dropped`,
-`odometry_rejected` and `camera_info_changed` from its callbacks and `report` from its diagnostics timer;
+The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its worker,
+`set_dropped`,
+`odometry_rejected` and `camera_info_changed` from its callbacks and `report` from its diagnostics
+timer;
 `report` turns the counters since the previous report into a few `StatusReport`s (one per
-`diagnostic_msgs/DiagnosticStatus`), with rates over the period and latency statistics of the period's frames:
+`diagnostic_msgs/DiagnosticStatus`), with rates over the period and latency statistics of the
+period's frames:
 
-- inputs: per-camera rates (WARN for a silent camera or one far slower than the others), sync spread, sets
+- inputs: per-camera rates (WARN for a silent camera or one far slower than the others), sync
+  spread, sets
   dropped (worker busy, duplicate or out-of-order stamps), odometry rejected;
 - inference: output rate, skipped frames by reason, stage latencies (WARN for a period with skips);
 - temporal: history resets by reason;
-- cameras: the cameras in use (WARN "DEGRADED" naming the missing ones while detection runs without them,
+- cameras: the cameras in use (WARN "DEGRADED" naming the missing ones while detection runs without
+  them,
   ERROR when fewer than `min_cameras` are left), CameraInfo changes.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+import threading
+import time
 
 from bevformer_ros.frontend.camera_dropout import CameraLiveness
+import numpy as np
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
-SLOW_CAMERA_RATIO = 0.6  # a camera delivering less than this share of the fastest one limits the set rate
+SLOW_CAMERA_RATIO = (
+    0.6  # a camera delivering less than this share of the fastest one limits the set rate
+)
 SLOW_CAMERA_MIN_COUNT = 4  # images the fastest camera needs in a period before rates are compared
 
 
@@ -64,8 +71,13 @@ class _Period:
 class NodeHealth:
     """Thread-safe counters for /diagnostics; `clock` is monotonic seconds (injectable for tests)."""
 
-    def __init__(self, node_name: str, camera_names: Sequence[str],
-                 clock: Callable[[], float] = time.monotonic, min_cameras: int | None = None) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        camera_names: Sequence[str],
+        clock: Callable[[], float] = time.monotonic,
+        min_cameras: int | None = None,
+    ) -> None:
         self.node_name = node_name
         self.camera_names = tuple(camera_names)
         self.min_cameras = len(self.camera_names) if min_cameras is None else min_cameras
@@ -89,8 +101,12 @@ class NodeHealth:
         self.last_camera_info_change = ''
         self.warnings: dict[str, str] = {}  # standing conditions, e.g. random weights
 
-    def frame_processed(self, stage_s: Mapping[str, float], end_to_end_s: float | None,
-                        missing_cameras: Sequence[int] = ()) -> None:
+    def frame_processed(
+        self,
+        stage_s: Mapping[str, float],
+        end_to_end_s: float | None,
+        missing_cameras: Sequence[int] = (),
+    ) -> None:
         with self._lock:
             self.processed += 1
             self.frames_missing_cameras += bool(missing_cameras)
@@ -127,11 +143,20 @@ class NodeHealth:
             self.camera_info_changes += 1
             self.last_camera_info_change = f'{camera}: {detail}'
 
-    def report(self, received: Sequence[int], dropped_sets: int, rejected_spread: int,
-               last_spread_s: float | None, temporal_enabled: bool, dropped_outputs: int = 0,
-               liveness: CameraLiveness | None = None) -> list[StatusReport]:
-        """Reports for the period since the last call; `received` counts images per camera so far;
-        `liveness` (from the dropout assembler) adds the cameras status."""
+    def report(
+        self,
+        received: Sequence[int],
+        dropped_sets: int,
+        rejected_spread: int,
+        last_spread_s: float | None,
+        temporal_enabled: bool,
+        dropped_outputs: int = 0,
+        liveness: CameraLiveness | None = None,
+    ) -> list[StatusReport]:
+        """
+        Reports for the period since the last call; `received` counts images per camera so far;
+        `liveness` (from the dropout assembler) adds the cameras status.
+        """
         with self._lock:
             now = self._clock()
             elapsed = max(now - self._period_start, 1e-9)
@@ -142,8 +167,16 @@ class NodeHealth:
             self._last_received = list(received)
             self._last_dropped, self._last_rejected = dropped_sets, rejected_spread
             reports = [
-                self._inputs(counts, elapsed, period, new_dropped, new_rejected, dropped_sets,
-                             rejected_spread, last_spread_s),
+                self._inputs(
+                    counts,
+                    elapsed,
+                    period,
+                    new_dropped,
+                    new_rejected,
+                    dropped_sets,
+                    rejected_spread,
+                    last_spread_s,
+                ),
                 self._inference(period, elapsed, dropped_outputs),
                 self._temporal(temporal_enabled),
             ]
@@ -151,17 +184,32 @@ class NodeHealth:
                 reports.append(self._cameras(liveness))
             return reports
 
-    def _inputs(self, counts: list[int], elapsed: float, period: _Period, new_dropped: int, new_rejected: int,
-                dropped: int, rejected: int, last_spread_s: float | None) -> StatusReport:
+    def _inputs(
+        self,
+        counts: list[int],
+        elapsed: float,
+        period: _Period,
+        new_dropped: int,
+        new_rejected: int,
+        dropped: int,
+        rejected: int,
+        last_spread_s: float | None,
+    ) -> StatusReport:
         rates = [count / elapsed for count in counts]
         silent = [name for name, count in zip(self.camera_names, counts) if count == 0]
-        values = {f'{name} rate (Hz)': f'{rate:.2f}' for name, rate in zip(self.camera_names, rates)}
-        values.update({
-            'sync spread last (ms)': '-' if last_spread_s is None else f'{last_spread_s * 1e3:.1f}',
-            'sets rejected for spread': str(rejected),
-            'sets dropped (worker busy)': str(dropped),
-            'odometry messages rejected': str(self.bad_odometry),
-        })
+        values = {
+            f'{name} rate (Hz)': f'{rate:.2f}' for name, rate in zip(self.camera_names, rates)
+        }
+        values.update(
+            {
+                'sync spread last (ms)': '-'
+                if last_spread_s is None
+                else f'{last_spread_s * 1e3:.1f}',
+                'sets rejected for spread': str(rejected),
+                'sets dropped (worker busy)': str(dropped),
+                'odometry messages rejected': str(self.bad_odometry),
+            }
+        )
         for reason in ('duplicate_stamp', 'out_of_order'):
             values[f'sets dropped: {reason}'] = str(self.set_drops[reason])
         values['last dropped set'] = self.last_set_drop or '-'
@@ -169,11 +217,15 @@ class NodeHealth:
         if new_rejected:
             problems.append(f'{new_rejected} sets rejected: camera stamps spread too wide')
         if period.set_drops:
-            problems.append(f'{sum(period.set_drops.values())} sets dropped ({self.last_set_drop})')
+            problems.append(
+                f'{sum(period.set_drops.values())} sets dropped ({self.last_set_drop})'
+            )
         slow = _slow_cameras(self.camera_names, counts)
         if slow:
-            problems.append(f'{", ".join(slow)} slower than the other cameras ({min(rates):.1f} vs '
-                            f'{max(rates):.1f} Hz): sets come at the slowest camera\'s rate')
+            problems.append(
+                f'{", ".join(slow)} slower than the other cameras ({min(rates):.1f} vs '
+                f"{max(rates):.1f} Hz): sets come at the slowest camera's rate"
+            )
         if silent:
             problems.append(f'no images from {", ".join(silent)}')
         if problems:
@@ -185,34 +237,52 @@ class NodeHealth:
 
     def _cameras(self, liveness: CameraLiveness) -> StatusReport:
         names = self.camera_names
-        values = {name: _camera_state(silent, silent_s, received) for name, silent, silent_s, received
-                  in zip(names, liveness.silent, liveness.silent_s, liveness.received)}
+        values = {
+            name: _camera_state(silent, silent_s, received)
+            for name, silent, silent_s, received in zip(
+                names, liveness.silent, liveness.silent_s, liveness.received
+            )
+        }
         missing = [name for name, silent in zip(names, liveness.silent) if silent]
         live = len(names) - len(missing)
-        values.update({
-            'cameras in use': f'{live}/{len(names)}',
-            'missing cameras': ', '.join(missing) or '-',
-            'frames processed with missing cameras': str(self.frames_missing_cameras),
-            'camera_info changes': str(self.camera_info_changes),
-            'last camera_info change': self.last_camera_info_change or '-',
-        })
+        values.update(
+            {
+                'cameras in use': f'{live}/{len(names)}',
+                'missing cameras': ', '.join(missing) or '-',
+                'frames processed with missing cameras': str(self.frames_missing_cameras),
+                'camera_info changes': str(self.camera_info_changes),
+                'last camera_info change': self.last_camera_info_change or '-',
+            }
+        )
         if not any(liveness.received):
             level, message = WARN, 'waiting for images'
         elif not missing:
             level, message = OK, f'all {len(names)} cameras in use'
         elif live >= self.min_cameras:
-            level, message = WARN, (f'DEGRADED: detecting with {live} of {len(names)} cameras, missing '
-                                    f'{", ".join(missing)} (silent)')
+            level, message = (
+                WARN,
+                (
+                    f'DEGRADED: detecting with {live} of {len(names)} cameras, missing '
+                    f'{", ".join(missing)} (silent)'
+                ),
+            )
         else:
-            level, message = ERROR, (f'only {live} cameras publishing, fewer than sync.min_cameras='
-                                     f'{self.min_cameras}: no output; missing {", ".join(missing)}')
+            level, message = (
+                ERROR,
+                (
+                    f'only {live} cameras publishing, fewer than sync.min_cameras='
+                    f'{self.min_cameras}: no output; missing {", ".join(missing)}'
+                ),
+            )
         return StatusReport(f'{self.node_name}: cameras', level, message, values)
 
     def _inference(self, period: _Period, elapsed: float, dropped_outputs: int) -> StatusReport:
-        values = {'output rate (Hz)': f'{period.processed / elapsed:.2f}',
-                  'frames processed': str(self.processed),
-                  'frames skipped': str(sum(self.skipped.values())),
-                  'outputs dropped (publisher busy)': str(dropped_outputs)}
+        values = {
+            'output rate (Hz)': f'{period.processed / elapsed:.2f}',
+            'frames processed': str(self.processed),
+            'frames skipped': str(sum(self.skipped.values())),
+            'outputs dropped (publisher busy)': str(dropped_outputs),
+        }
         for reason, count in sorted(self.skipped.items()):
             values[f'skipped: {reason}'] = str(count)
         values['last skipped frame'] = self.last_skip or '-'
@@ -231,17 +301,23 @@ class NodeHealth:
             level = OK
             model = period.stage_s.get('model')
             message = f'{period.processed / elapsed:.1f} Hz' + (
-                f', model {np.mean(model) * 1e3:.0f} ms' if model else '')
+                f', model {np.mean(model) * 1e3:.0f} ms' if model else ''
+            )
         return StatusReport(f'{self.node_name}: inference', level, message, values)
 
     def _temporal(self, enabled: bool) -> StatusReport:
         total = sum(self.resets.values())
-        values = {'enabled': str(enabled).lower(), 'resets': str(total),
-                  'last reset reason': self.last_reset or '-'}
+        values = {
+            'enabled': str(enabled).lower(),
+            'resets': str(total),
+            'last reset reason': self.last_reset or '-',
+        }
         for reason, count in sorted(self.resets.items()):
             values[f'resets: {reason}'] = str(count)
         message = f'{total} resets' + (f' (last: {self.last_reset})' if self.last_reset else '')
-        return StatusReport(f'{self.node_name}: temporal', OK, message if enabled else 'disabled', values)
+        return StatusReport(
+            f'{self.node_name}: temporal', OK, message if enabled else 'disabled', values
+        )
 
 
 def _slow_cameras(names: Sequence[str], counts: Sequence[int]) -> list[str]:

@@ -12,16 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A one-item, latest-wins hand-off between the sync callback and the inference worker.
+"""
+A one-item, latest-wins hand-off between the sync callback and the inference worker.
 
-The callback must never wait on the model: `put` replaces whatever the worker has not taken yet (counting it
-as dropped), so the worker always runs on the newest synchronised set and a slow model lowers the output rate
+The callback must never wait on the model: `put` replaces whatever the worker has not taken yet
+(counting it
+as dropped), so the worker always runs on the newest synchronised set and a slow model lowers the
+output rate
 instead of building a backlog of stale frames.
 """
+
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+import threading
 from typing import Generic, TypeVar
 
 T = TypeVar('T')
@@ -47,9 +51,11 @@ class LatestSlot(Generic[T]):
         self._put = self._taken = self._dropped = 0
 
     def put(self, item: T) -> bool:
-        """Store `item`; returns True if it replaced one nobody had taken (that one counts as dropped).
+        """
+        Store `item`; returns True if it replaced one nobody had taken (that one counts as dropped).
 
-        After `close` the item is discarded (and counted as dropped) so late callbacks cannot block shutdown.
+        After `close` the item is discarded (and counted as dropped) so late callbacks cannot block
+        shutdown.
         """
         with self._cond:
             self._put += 1
@@ -64,9 +70,11 @@ class LatestSlot(Generic[T]):
             return replaced
 
     def get(self, timeout: float | None = None) -> T | None:
-        """Take the newest item, waiting up to `timeout` s (None: forever); None on timeout.
+        """
+        Take the newest item, waiting up to `timeout` s (None: forever); None on timeout.
 
-        Raises SlotClosedError once the slot is closed; an item put before `close` is still delivered first.
+        Raises SlotClosedError once the slot is closed; an item put before `close` is still
+        delivered first.
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._full or self._closed, timeout):

@@ -12,19 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""One log line per distinct problem per period, however often it repeats.
+"""
+One log line per distinct problem per period, however often it repeats.
 
-rclpy's `throttle_duration_sec` throttles per call site, so two different faults reported from the same
-line within the period would show only the first. `LogThrottle` keys on the message with its numbers
-masked (stamps, sizes and counts vary between repeats of one problem) and says how many repeats it held back.
+rclpy's `throttle_duration_sec` throttles per call site, so two different faults reported from the
+same
+line within the period would show only the first. `LogThrottle` keys on the message with its
+numbers
+masked (stamps, sizes and counts vary between repeats of one problem) and says how many repeats it
+held back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import re
 import threading
 import time
-from collections.abc import Callable
 
 _NUMBER = re.compile(r'[-+]?\d[\d.e+-]*')
 
@@ -37,8 +41,9 @@ def problem_key(text: str) -> str:
 class LogThrottle:
     """`allow(text)` is the text to log now (with a held-back count when there were repeats) or None."""
 
-    def __init__(self, period_s: float, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 256) -> None:
+    def __init__(
+        self, period_s: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 256
+    ) -> None:
         self.period_s = period_s
         self._clock = clock
         self._max_keys = max_keys
@@ -54,10 +59,14 @@ class LogThrottle:
             if last is not None and now - last < self.period_s:
                 self._held[key] = self._held.get(key, 0) + 1
                 return None
-            if len(self._last) >= self._max_keys and key not in self._last:  # bounded: forget the oldest
+            if (
+                len(self._last) >= self._max_keys and key not in self._last
+            ):  # bounded: forget the oldest
                 oldest = min(self._last, key=self._last.__getitem__)
                 del self._last[oldest]
                 self._held.pop(oldest, None)
             self._last[key] = now
             held = self._held.pop(key, 0)
-        return text if not held else f'{text} ({held} more like this in the last {now - last:.0f} s)'
+        return (
+            text if not held else f'{text} ({held} more like this in the last {now - last:.0f} s)'
+        )

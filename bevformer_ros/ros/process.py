@@ -12,10 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Run ROS 2 processes on a private graph: isolation variables, a child-process handle, a probe.
+"""
+Run ROS 2 processes on a private graph: isolation variables, a child-process handle, a probe.
 
 Used by the tests, the demo and the benchmarks, which all start nodes as separate processes:
-- `isolation_env` keeps a graph on this machine and on one domain (Kilted ignores ROS_LOCALHOST_ONLY).
+- `isolation_env` keeps a graph on this machine and on one domain (Kilted ignores
+  ROS_LOCALHOST_ONLY).
 - `RosProcess` starts `python <args>` with the caller's environment and always stops it: SIGINT so
   rclpy shuts down and frees its /dev/shm segments, then SIGKILL if it hangs.
 - `GraphProbe` is an rclpy node in its own Context that waits for topics and collects messages.
@@ -23,13 +25,13 @@ Used by the tests, the demo and the benchmarks, which all start nodes as separat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import bevformer_ros
@@ -42,7 +44,8 @@ BOOTSTRAP_GUARD = '_ROS_WHEELS_BOOTSTRAP_COMPLETE'
 
 
 def isolation_env(domain_id: int, log_dir: Path, *, large_images: bool = True) -> dict[str, str]:
-    """Return the variables that keep a ROS graph on this host and domain, with logs in `log_dir`.
+    """
+    Return the variables that keep a ROS graph on this host and domain, with logs in `log_dir`.
 
     `large_images` adds the Fast DDS shared-memory profile (config/fastdds_shm.xml); every
     process of one graph should agree on it.
@@ -58,7 +61,8 @@ def isolation_env(domain_id: int, log_dir: Path, *, large_images: bool = True) -
 
 
 def child_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Return `env` made safe for a child python.
+    """
+    Return `env` made safe for a child python.
 
     The bootstrap guard stays only together with LD_LIBRARY_PATH, and this package is importable
     from the same place as in the parent.
@@ -73,14 +77,22 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class RosProcess:
-    """`python <args>` as a child process that is always stopped; output goes to a log file.
+    """
+    `python <args>` as a child process that is always stopped; output goes to a log file.
 
     with RosProcess(['-m', 'bevformer_ros.node', '--ros-args', ...], env, log_dir=tmp) as proc:
         ...
     """
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], *, log_dir: Path,
-                 name: str = 'child', stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        log_dir: Path,
+        name: str = 'child',
+        stop_timeout: float = 10.0,
+    ) -> None:
         self.args = [sys.executable, *args]
         self.env = child_env(env)
         self.name = name
@@ -98,8 +110,13 @@ class RosProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, 'wb') as log:  # the child keeps its own handle
-            self._popen = subprocess.Popen(self.args, env=self.env, stdin=subprocess.DEVNULL,
-                                           stdout=log, stderr=subprocess.STDOUT)
+            self._popen = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def pid(self) -> int:
@@ -137,12 +154,15 @@ class RosProcess:
 
     def _require(self) -> subprocess.Popen[bytes]:
         if self._popen is None:
-            raise RuntimeError(f'process {self.name!r} was not started; use it as a context manager')
+            raise RuntimeError(
+                f'process {self.name!r} was not started; use it as a context manager'
+            )
         return self._popen
 
 
 class GraphProbe:
-    """An rclpy node in its own Context that watches a graph from the calling process.
+    """
+    An rclpy node in its own Context that watches a graph from the calling process.
 
     Reads ROS_DOMAIN_ID and friends from os.environ when created (see `isolation_env`).
     """
@@ -172,9 +192,11 @@ class GraphProbe:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
 
-    def spin_until(self, done: Callable[[], bool], timeout: float, what: str,
-                   watch: Iterable[RosProcess] = ()) -> None:
-        """Spin until `done()` returns True.
+    def spin_until(
+        self, done: Callable[[], bool], timeout: float, what: str, watch: Iterable[RosProcess] = ()
+    ) -> None:
+        """
+        Spin until `done()` returns True.
 
         Raises TimeoutError after `timeout` s, and RuntimeError as soon as a watched process exits;
         both messages say what was awaited and what the watched processes printed.
@@ -194,8 +216,9 @@ class GraphProbe:
         """Return topic name -> type names, as discovered so far."""
         return dict(self.node.get_topic_names_and_types())
 
-    def wait_for_topics(self, topics: Iterable[str], timeout: float = 10.0,
-                        watch: Iterable[RosProcess] = ()) -> None:
+    def wait_for_topics(
+        self, topics: Iterable[str], timeout: float = 10.0, watch: Iterable[RosProcess] = ()
+    ) -> None:
         """Wait until every topic (fully qualified, e.g. '/camera/image') has a publisher."""
         wanted = set(topics)
 
@@ -206,7 +229,9 @@ class GraphProbe:
             self.spin_until(all_published, timeout, f'waiting for topics {sorted(wanted)}', watch)
         except TimeoutError as error:
             missing = sorted(t for t in wanted if self.node.count_publishers(t) == 0)
-            raise TimeoutError(f'{error}\nmissing: {missing}; seen: {sorted(self.topics())}') from None
+            raise TimeoutError(
+                f'{error}\nmissing: {missing}; seen: {sorted(self.topics())}'
+            ) from None
 
     def subscribe(self, msg_type: Any, topic: str, qos: Any = 10) -> list[Any]:
         """Subscribe now; the returned list fills with messages as the probe spins."""
@@ -214,12 +239,23 @@ class GraphProbe:
         self.node.create_subscription(msg_type, topic, received.append, qos)
         return received
 
-    def collect(self, msg_type: Any, topic: str, count: int, timeout: float = 10.0, qos: Any = 10,
-                watch: Iterable[RosProcess] = ()) -> list[Any]:
+    def collect(
+        self,
+        msg_type: Any,
+        topic: str,
+        count: int,
+        timeout: float = 10.0,
+        qos: Any = 10,
+        watch: Iterable[RosProcess] = (),
+    ) -> list[Any]:
         """Subscribe to `topic` and return its first `count` messages."""
         received = self.subscribe(msg_type, topic, qos)
-        self.spin_until(lambda: len(received) >= count, timeout,
-                        f'waiting for {count} messages on {topic}', watch)
+        self.spin_until(
+            lambda: len(received) >= count,
+            timeout,
+            f'waiting for {count} messages on {topic}',
+            watch,
+        )
         return received[:count]
 
 

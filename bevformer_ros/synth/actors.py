@@ -12,24 +12,27 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Road users and street furniture of the nuScenes detection classes, placed along the road.
+"""
+Road users and street furniture of the nuScenes detection classes, placed along the road.
 
-Sizes are the nuScenes per-class mean box sizes (w, l, h in m, from the train split's annotations as commonly
-quoted, e.g. by the mmdet3d anchor configs), varied by +-10 % per object. Speeds are typical urban ones.
-Objects that share a lane line share its speed, so they never drive through each other; pedestrians walk on
+Sizes are the nuScenes per-class mean box sizes (w, l, h in m, from the train split's annotations
+as commonly
+quoted, e.g. by the mmdet3d anchor configs), varied by +-10 % per object. Speeds are typical urban
+ones.
+Objects that share a lane line share its speed, so they never drive through each other; pedestrians
+walk on
 the sidewalks, parked vehicles and the construction zone sit in the right parking lane.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
-
-import numpy as np
 
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.synth.road import LANE_WIDTH, PARKING_EDGE, SIDEWALK_EDGE
+import numpy as np
 
 # class -> mean (w, l, h) in metres
 MEAN_SIZE_WLH = {
@@ -47,8 +50,15 @@ MEAN_SIZE_WLH = {
 
 # Body colours (RGB 0-255) to pick from, per class.
 PALETTES = {
-    'car': ((235, 235, 235), (160, 163, 168), (40, 42, 48), (170, 30, 35), (35, 70, 150), (95, 100, 105),
-            (30, 90, 60)),
+    'car': (
+        (235, 235, 235),
+        (160, 163, 168),
+        (40, 42, 48),
+        (170, 30, 35),
+        (35, 70, 150),
+        (95, 100, 105),
+        (30, 90, 60),
+    ),
     'truck': ((240, 240, 240), (40, 80, 160), (225, 180, 40)),
     'construction_vehicle': ((240, 180, 20), (230, 120, 20)),
     'bus': ((200, 40, 40), (40, 140, 80), (235, 235, 235)),
@@ -88,17 +98,32 @@ def _label(name: str) -> int:
     return NUSCENES_CLASSES.index(name)
 
 
-def _make(rng: np.random.Generator, name: str, s0: float, d: float, speed: float,
-          heading_offset: float = 0.0) -> Actor:
+def _make(
+    rng: np.random.Generator,
+    name: str,
+    s0: float,
+    d: float,
+    speed: float,
+    heading_offset: float = 0.0,
+) -> Actor:
     size = tuple(float(v * rng.uniform(0.9, 1.1)) for v in MEAN_SIZE_WLH[name])  # (w, l, h)
     palette = PALETTES[name]
     color = palette[int(rng.integers(len(palette)))]
-    return Actor(_label(name), size, color, float(s0), float(d), float(speed),
-                 float(heading_offset))
+    return Actor(
+        _label(name), size, color, float(s0), float(d), float(speed), float(heading_offset)
+    )
 
 
-def _lane_column(rng: np.random.Generator, names: Sequence[str], weights: Sequence[float], s_from: float,
-                 s_to: float, d: float, speed: float, gap: tuple[float, float]) -> list[Actor]:
+def _lane_column(
+    rng: np.random.Generator,
+    names: Sequence[str],
+    weights: Sequence[float],
+    s_from: float,
+    s_to: float,
+    d: float,
+    speed: float,
+    gap: tuple[float, float],
+) -> list[Actor]:
     """Objects one behind the other on one lane line, bumper gaps drawn from `gap`, all at `speed`."""
     out: list[Actor] = []
     p = np.asarray(weights, dtype=np.float64) / np.sum(weights)
@@ -107,27 +132,55 @@ def _lane_column(rng: np.random.Generator, names: Sequence[str], weights: Sequen
         name = names[int(rng.choice(len(names), p=p))]
         actor = _make(rng, name, s, d, speed, 0.0 if speed >= 0 else np.pi)
         length = actor.size_wlh[1]
-        out.append(dataclasses.replace(actor, s0=s + length / 2))  # s is where its rear bumper goes
+        out.append(
+            dataclasses.replace(actor, s0=s + length / 2)
+        )  # s is where its rear bumper goes
         s += length + rng.uniform(*gap)
     return out
 
 
-def populate(rng: np.random.Generator, ego_s0: float, ego_speed: float, duration: float) -> list[Actor]:
+def populate(
+    rng: np.random.Generator, ego_s0: float, ego_speed: float, duration: float
+) -> list[Actor]:
     """Actors for an ego that starts at `ego_s0` and drives about `ego_speed * duration` metres."""
     travel = ego_speed * duration
     near, far = ego_s0 - 70.0, ego_s0 + travel + 90.0
     actors: list[Actor] = []
     # Ego lane: the same speed as the ego on average, one gap ahead and one behind kept free.
-    actors += _lane_column(rng, ('car', 'truck', 'bus'), (8, 1.5, 1), ego_s0 + 14.0, far, EGO_LANE_D,
-                           ego_speed, (10.0, 30.0))
+    actors += _lane_column(
+        rng,
+        ('car', 'truck', 'bus'),
+        (8, 1.5, 1),
+        ego_s0 + 14.0,
+        far,
+        EGO_LANE_D,
+        ego_speed,
+        (10.0, 30.0),
+    )
     actors += [_make(rng, 'car', ego_s0 - rng.uniform(16.0, 30.0), EGO_LANE_D, ego_speed)]
     # Oncoming lane: starts far enough ahead to keep coming for the whole scene.
     oncoming = -rng.uniform(7.0, 12.0)
-    actors += _lane_column(rng, ('car', 'truck', 'bus', 'motorcycle'), (8, 1.5, 1, 1), near,
-                           far - oncoming * duration, ONCOMING_LANE_D, oncoming, (12.0, 40.0))
+    actors += _lane_column(
+        rng,
+        ('car', 'truck', 'bus', 'motorcycle'),
+        (8, 1.5, 1, 1),
+        near,
+        far - oncoming * duration,
+        ONCOMING_LANE_D,
+        oncoming,
+        (12.0, 40.0),
+    )
     # Left bike lane, against the ego's direction like the oncoming traffic.
-    actors += _lane_column(rng, ('bicycle', 'motorcycle'), (3, 1), near, far + 5.0 * duration, BIKE_LANE_D,
-                           -rng.uniform(3.0, 5.0), (8.0, 40.0))
+    actors += _lane_column(
+        rng,
+        ('bicycle', 'motorcycle'),
+        (3, 1),
+        near,
+        far + 5.0 * duration,
+        BIKE_LANE_D,
+        -rng.uniform(3.0, 5.0),
+        (8.0, 40.0),
+    )
     actors += _parking_and_works(rng, near, far)
     actors += _pedestrians(rng, near, far)
     return actors
@@ -137,20 +190,39 @@ def _parking_and_works(rng: np.random.Generator, near: float, far: float) -> lis
     """Parked vehicles in the right parking lane, interrupted by a construction zone ahead of the ego."""
     works_from = near + 70.0 + rng.uniform(25.0, 45.0)
     works_to = works_from + 22.0
-    parked = [a for a in _lane_column(rng, ('car', 'truck', 'trailer', 'car'), (6, 1, 0.6, 2), near, far,
-                                      PARKING_D, 0.0, (1.5, 9.0))
-              if not works_from - 8.0 < a.s0 < works_to + 8.0]
-    works = [_make(rng, 'construction_vehicle', works_from + 12.0, PARKING_D, 0.0, rng.uniform(-0.2, 0.2))]
+    parked = [
+        a
+        for a in _lane_column(
+            rng,
+            ('car', 'truck', 'trailer', 'car'),
+            (6, 1, 0.6, 2),
+            near,
+            far,
+            PARKING_D,
+            0.0,
+            (1.5, 9.0),
+        )
+        if not works_from - 8.0 < a.s0 < works_to + 8.0
+    ]
+    works = [
+        _make(
+            rng, 'construction_vehicle', works_from + 12.0, PARKING_D, 0.0, rng.uniform(-0.2, 0.2)
+        )
+    ]
     for s in np.arange(works_from, works_to, 3.0):  # cones along the lane edge
         works.append(_make(rng, 'traffic_cone', s, -LANE_WIDTH - 0.35, 0.0))
-    for s in np.arange(works_from - 2.0, works_to + 2.0, 2.7):  # barriers along the kerb, long side w
+    for s in np.arange(
+        works_from - 2.0, works_to + 2.0, 2.7
+    ):  # barriers along the kerb, long side w
         works.append(_make(rng, 'barrier', s, -PARKING_EDGE + 0.4, 0.0, np.pi / 2))
     return parked + works
 
 
 def _pedestrians(rng: np.random.Generator, near: float, far: float) -> list[Actor]:
     out = []
-    for s in np.arange(near, far, 9.0) + rng.uniform(0.0, 9.0, size=int(np.ceil((far - near) / 9.0))):
+    for s in np.arange(near, far, 9.0) + rng.uniform(
+        0.0, 9.0, size=int(np.ceil((far - near) / 9.0))
+    ):
         if rng.uniform() < 0.45:
             continue
         side = 1.0 if rng.uniform() < 0.5 else -1.0

@@ -12,17 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ray-cast pinhole renderer: sky, a textured ground plane (road, kerbs, sidewalks) and flat-shaded cuboids.
+"""
+Ray-cast pinhole renderer: sky, a textured ground plane (road, kerbs, sidewalks) and flat-shaded cuboids.
 
-Every pixel (u, v) casts the ray K^-1 (u, v, 1) of the camera (pixel centres at integer coordinates, the
-OpenCV / nuScenes convention of K), so the pictures agree with `lidar2img` projections to the pixel. The ray
+Every pixel (u, v) casts the ray K^-1 (u, v, 1) of the camera (pixel centres at integer
+coordinates, the
+OpenCV / nuScenes convention of K), so the pictures agree with `lidar2img` projections to the
+pixel. The ray
 parameter is the camera depth z, which doubles as the z-buffer value:
 - the ground z = 0 is hit at depth -o_z / d_z (rays pointing down), the sky is everything else;
 - each box is intersected exactly (slab test in the box frame) over the screen rectangle its
-  near-plane-clipped corners cover, and wins a pixel where it is nearer than what is there already, so
+  near-plane-clipped corners cover, and wins a pixel where it is nearer than what is there already,
+  so
   occlusion is exact and boxes crossing the camera plane are clipped at `near`;
-- faces are lit by a fixed sun (ambient + Lambert), box edges are drawn `edge_px` wide in screen space, and
-  each box darkens the ground under it (a contact shadow). Distance haze blends everything into the horizon.
+- faces are lit by a fixed sun (ambient + Lambert), box edges are drawn `edge_px` wide in screen
+  space, and
+  each box darkens the ground under it (a contact shadow). Distance haze blends everything into the
+  horizon.
 """
 
 from __future__ import annotations
@@ -30,13 +36,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from bevformer_ros.core.calibration import scale_intrinsics
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.core.rig import Rig
-from bevformer_ros.synth.road import LANE_WIDTH, PARKING_EDGE, SIDEWALK_EDGE, Road
-from bevformer_ros.synth.scene import WorldBoxes, extrinsics_matrix
+from bevformer_ros.synth.road import LANE_WIDTH, PARKING_EDGE, Road, SIDEWALK_EDGE
+from bevformer_ros.synth.scene import extrinsics_matrix, WorldBoxes
+import numpy as np
 
 SKY_ZENITH = np.array([70, 120, 200], dtype=np.float32)
 HORIZON = np.array([200, 212, 225], dtype=np.float32)
@@ -46,10 +51,12 @@ CENTRE_PAINT = np.array([230, 200, 70], dtype=np.float32)
 KERB = np.array([185, 185, 180], dtype=np.float32)
 SIDEWALK = np.array([150, 146, 138], dtype=np.float32)
 VERGE = np.array([78, 112, 60], dtype=np.float32)
-# ground material codes 0..7: verge, verge (light checker), sidewalk, sidewalk joint, kerb, asphalt,
+# ground material codes 0..7: verge, verge (light checker), sidewalk, sidewalk joint, kerb,
+# asphalt,
 # lane line, centre line
-GROUND_PALETTE = np.stack([VERGE, VERGE + 8.0, SIDEWALK, SIDEWALK * 0.85, KERB, ASPHALT, LANE_PAINT,
-                           CENTRE_PAINT]).astype(np.float32)
+GROUND_PALETTE = np.stack(
+    [VERGE, VERGE + 8.0, SIDEWALK, SIDEWALK * 0.85, KERB, ASPHALT, LANE_PAINT, CENTRE_PAINT]
+).astype(np.float32)
 SUN = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
 AMBIENT, DIFFUSE = 0.5, 0.5
 HAZE_DISTANCE_M = 300.0
@@ -65,7 +72,9 @@ WINDOWED_CLASSES = ('car', 'truck', 'bus', 'construction_vehicle')
 LIT_CLASSES = WINDOWED_CLASSES + ('trailer', 'motorcycle')
 
 # Corners of a unit box in its own frame (x along l, y along w, z up), centre at the origin.
-_UNIT_CORNERS = np.array([[sx, sy, sz] for sx in (-0.5, 0.5) for sy in (-0.5, 0.5) for sz in (-0.5, 0.5)])
+_UNIT_CORNERS = np.array(
+    [[sx, sy, sz] for sx in (-0.5, 0.5) for sy in (-0.5, 0.5) for sz in (-0.5, 0.5)]
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,17 @@ class RenderedView:
 
 def rig_cameras(rig: Rig, width: int, height: int) -> list[PinholeCamera]:
     """The rig's cameras (rig order) with K scaled from each camera's calibrated size to width x height."""
-    return [PinholeCamera(c.name, c.frame_id, scale_intrinsics(c.K, c.image_size, (width, height)), width,
-                          height, extrinsics_matrix(c.sensor2lidar)) for c in rig.cameras]
+    return [
+        PinholeCamera(
+            c.name,
+            c.frame_id,
+            scale_intrinsics(c.K, c.image_size, (width, height)),
+            width,
+            height,
+            extrinsics_matrix(c.sensor2lidar),
+        )
+        for c in rig.cameras
+    ]
 
 
 def _box_rotation(heading: float) -> np.ndarray:
@@ -104,8 +122,14 @@ def _haze(color: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 
 class Renderer:
-    def __init__(self, road: Road, cameras: Sequence[PinholeCamera], near: float = 0.1, far: float = 300.0,
-                 edge_px: float | None = None) -> None:
+    def __init__(
+        self,
+        road: Road,
+        cameras: Sequence[PinholeCamera],
+        near: float = 0.1,
+        far: float = 300.0,
+        edge_px: float | None = None,
+    ) -> None:
         self.road = road
         self.cameras = list(cameras)
         self.near = near
@@ -115,13 +139,18 @@ class Renderer:
 
     def render(self, world_from_lidar: np.ndarray, boxes: WorldBoxes) -> list[RenderedView]:
         """One view per camera (rig order) of the scene with LIDAR_TOP at `world_from_lidar` [4, 4]."""
-        return [self.render_camera(cam, world_from_lidar @ cam.lidar_from_camera, boxes)
-                for cam in self.cameras]
+        return [
+            self.render_camera(cam, world_from_lidar @ cam.lidar_from_camera, boxes)
+            for cam in self.cameras
+        ]
 
-    def render_camera(self, cam: PinholeCamera, world_from_camera: np.ndarray,
-                      boxes: WorldBoxes) -> RenderedView:
+    def render_camera(
+        self, cam: PinholeCamera, world_from_camera: np.ndarray, boxes: WorldBoxes
+    ) -> RenderedView:
         R, origin = world_from_camera[:3, :3], world_from_camera[:3, 3]
-        rays = _rays(cam, R, 0, cam.height, 0, cam.width)  # 3 x [H, W] world directions, camera z = 1
+        rays = _rays(
+            cam, R, 0, cam.height, 0, cam.width
+        )  # 3 x [H, W] world directions, camera z = 1
         image, depth, ground_xy = self._background(rays, origin)
         instance = np.full((cam.height, cam.width), -1, dtype=np.int32)
         for i in range(len(boxes.labels)):
@@ -129,10 +158,13 @@ class Renderer:
         return RenderedView(np.clip(image + 0.5, 0, 255).astype(np.uint8), depth, instance)
 
     # ------------------------------------------------------------------ background
-    def _background(self, rays: tuple[np.ndarray, ...], origin: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Sky and ground colours [H, W, 3] float32, their depth [H, W] and the ground hits' world x, y
-        (2 x [H, W], nan where the sky shows)."""
+    def _background(
+        self, rays: tuple[np.ndarray, ...], origin: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """
+        Sky and ground colours [H, W, 3] float32, their depth [H, W] and the ground hits' world x, y
+        (2 x [H, W], nan where the sky shows).
+        """
         rx, ry, rz = rays
         metres_per_depth = np.sqrt(rx * rx + ry * ry + rz * rz)  # [H, W]
         with np.errstate(divide='ignore'):
@@ -158,13 +190,24 @@ class Renderer:
         ad = np.abs(d)
         checker = (np.floor(x * (1 / 3.0)) + np.floor(y * (1 / 3.0))) % 2 == 0
         code = np.select(
-            [(ad < 0.08) & ((s % 9.0) < 4.5), np.abs(ad - LANE_WIDTH) < 0.08, ad < PARKING_EDGE,
-             ad < PARKING_EDGE + 0.2, (ad < SIDEWALK_EDGE) & ((s % 1.8) < 0.05), ad < SIDEWALK_EDGE, checker],
-            [7, 6, 5, 4, 3, 2, 1], 0).astype(np.uint8)
+            [
+                (ad < 0.08) & ((s % 9.0) < 4.5),
+                np.abs(ad - LANE_WIDTH) < 0.08,
+                ad < PARKING_EDGE,
+                ad < PARKING_EDGE + 0.2,
+                (ad < SIDEWALK_EDGE) & ((s % 1.8) < 0.05),
+                ad < SIDEWALK_EDGE,
+                checker,
+            ],
+            [7, 6, 5, 4, 3, 2, 1],
+            0,
+        ).astype(np.uint8)
         return GROUND_PALETTE[code]
 
     # ------------------------------------------------------------------ boxes
-    def _screen_rect(self, cam: PinholeCamera, points_cam: np.ndarray) -> tuple[int, int, int, int] | None:
+    def _screen_rect(
+        self, cam: PinholeCamera, points_cam: np.ndarray
+    ) -> tuple[int, int, int, int] | None:
         """Pixel rectangle (v0, v1, u0, u1) covering the part of a convex point set [8+, 3] before `near`."""
         front = points_cam[points_cam[:, 2] > self.near]
         if len(front) == 0:
@@ -183,15 +226,31 @@ class Renderer:
         v0, v1 = max(v0, 0), min(v1, cam.height)
         return (v0, v1, u0, u1) if u0 < u1 and v0 < v1 else None
 
-    def _draw_box(self, cam: PinholeCamera, R: np.ndarray, origin: np.ndarray, boxes: WorldBoxes, i: int,
-                  image: np.ndarray, depth: np.ndarray, instance: np.ndarray,
-                  ground_xy: tuple[np.ndarray, np.ndarray]) -> None:
+    def _draw_box(
+        self,
+        cam: PinholeCamera,
+        R: np.ndarray,
+        origin: np.ndarray,
+        boxes: WorldBoxes,
+        i: int,
+        image: np.ndarray,
+        depth: np.ndarray,
+        instance: np.ndarray,
+        ground_xy: tuple[np.ndarray, np.ndarray],
+    ) -> None:
         center = boxes.centers[i]
         extent = boxes.sizes_wlh[i][[1, 0, 2]] / 2  # half sizes along the box x (l), y (w), z (h)
         R_wb = _box_rotation(boxes.headings[i])
-        footprint = np.array([[sx * extent[0] * SHADOW_MARGIN, sy * extent[1] * SHADOW_MARGIN, -extent[2]]
-                              for sx in (-1, 1) for sy in (-1, 1)])  # [4, 3] the contact shadow's corners
-        local = np.concatenate([_UNIT_CORNERS * (2 * extent), footprint])  # [12, 3] in the box frame
+        footprint = np.array(
+            [
+                [sx * extent[0] * SHADOW_MARGIN, sy * extent[1] * SHADOW_MARGIN, -extent[2]]
+                for sx in (-1, 1)
+                for sy in (-1, 1)
+            ]
+        )  # [4, 3] the contact shadow's corners
+        local = np.concatenate(
+            [_UNIT_CORNERS * (2 * extent), footprint]
+        )  # [12, 3] in the box frame
         points_cam = (local @ R_wb.T + center - origin) @ R  # [12, 3] in the camera frame
         if np.min(np.linalg.norm(points_cam, axis=1)) > self.far:
             return
@@ -201,8 +260,14 @@ class Renderer:
         v0, v1, u0, u1 = rect
         block = (slice(v0, v1), slice(u0, u1))
         R_bw = R_wb.T
-        _shadow(image[block], instance[block], (ground_xy[0][block], ground_xy[1][block]), center, R_bw,
-                extent)
+        _shadow(
+            image[block],
+            instance[block],
+            (ground_xy[0][block], ground_xy[1][block]),
+            center,
+            R_bw,
+            extent,
+        )
         o = (R_bw @ (origin - center)).astype(np.float32)  # camera centre in the box frame
         d = _rays(cam, R_bw @ R, v0, v1, u0, u1)  # 3 x [h, w] ray directions in the box frame
         t_in, t_out, t_near = _slab(o, d, extent.astype(np.float32))
@@ -211,13 +276,20 @@ class Renderer:
             return
         t = t_in[win]  # [P]
         ray = np.stack([c[win] for c in d], axis=1)  # [P, 3]
-        face = np.argmax(np.stack([tn[win] for tn in t_near], axis=1), axis=1)  # [P] entered face's axis
+        face = np.argmax(
+            np.stack([tn[win] for tn in t_near], axis=1), axis=1
+        )  # [P] entered face's axis
         rows = np.arange(len(face))
         sign = -np.sign(ray[rows, face])  # outward normal of the entered face
-        shade = (AMBIENT + DIFFUSE * np.clip((R_wb.T @ SUN)[face] * sign, 0.0, None)).astype(np.float32)
+        shade = (AMBIENT + DIFFUSE * np.clip((R_wb.T @ SUN)[face] * sign, 0.0, None)).astype(
+            np.float32
+        )
         base = boxes.colors[i].astype(np.float32)
         point = o + t[:, None] * ray  # [P, 3] hit points in the box frame
-        color = _paint(NUSCENES_CLASSES[boxes.labels[i]], base, point, face, sign, extent) * shade[:, None]
+        color = (
+            _paint(NUSCENES_CLASSES[boxes.labels[i]], base, point, face, sign, extent)
+            * shade[:, None]
+        )
         margin = extent.astype(np.float32) - np.abs(point)  # to the face borders, per axis
         margin[rows, face] = np.inf
         on_edge = margin.min(axis=1) < self.edge_px * t / cam.K[0, 0]
@@ -227,10 +299,19 @@ class Renderer:
         instance[block][win] = boxes.instance_ids[i]
 
 
-def _paint(class_name: str, base: np.ndarray, point: np.ndarray, face: np.ndarray, sign: np.ndarray,
-           extent: np.ndarray) -> np.ndarray:
-    """[P, 3] unlit colours of box surface points: the body colour, plus for vehicles a window band on the
-    sides and lights on the front (+x) and rear (-x) faces, so that a picture shows which way a box faces."""
+def _paint(
+    class_name: str,
+    base: np.ndarray,
+    point: np.ndarray,
+    face: np.ndarray,
+    sign: np.ndarray,
+    extent: np.ndarray,
+) -> np.ndarray:
+    """
+    [P, 3] unlit colours of box surface points: the body colour, plus for vehicles a window band on the
+    sides and lights on the front (+x) and rear (-x) faces, so that a picture shows which way a box
+    faces.
+    """
     color = np.broadcast_to(base, (len(point), 3)).copy()
     if class_name not in LIT_CLASSES:
         return color
@@ -245,7 +326,9 @@ def _paint(class_name: str, base: np.ndarray, point: np.ndarray, face: np.ndarra
     return color
 
 
-def _rays(cam: PinholeCamera, R: np.ndarray, v0: int, v1: int, u0: int, u1: int) -> tuple[np.ndarray, ...]:
+def _rays(
+    cam: PinholeCamera, R: np.ndarray, v0: int, v1: int, u0: int, u1: int
+) -> tuple[np.ndarray, ...]:
     """Directions R @ K^-1 (u, v, 1) of the pixels v0:v1, u0:u1: three float32 [h, w] components."""
     K = cam.K
     a = ((np.arange(u0, u1) - K[0, 2]) / K[0, 0]).astype(np.float32)[None, :]  # [1, w]  x / z
@@ -254,8 +337,9 @@ def _rays(cam: PinholeCamera, R: np.ndarray, v0: int, v1: int, u0: int, u1: int)
     return tuple(Rf[k, 0] * a + (Rf[k, 1] * b + Rf[k, 2]) for k in range(3))
 
 
-def _slab(o: np.ndarray, d: tuple[np.ndarray, ...], extent: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _slab(
+    o: np.ndarray, d: tuple[np.ndarray, ...], extent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Ray / box intersection in the box frame: entry and exit parameters [h, w] and per-axis entries."""
     t_near, t_far = [], []
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -269,12 +353,23 @@ def _slab(o: np.ndarray, d: tuple[np.ndarray, ...], extent: np.ndarray
     return t_in, t_out, t_near
 
 
-def _shadow(block: np.ndarray, block_instance: np.ndarray, block_ground: tuple[np.ndarray, np.ndarray],
-            center: np.ndarray, R_bw: np.ndarray, extent: np.ndarray) -> None:
+def _shadow(
+    block: np.ndarray,
+    block_instance: np.ndarray,
+    block_ground: tuple[np.ndarray, np.ndarray],
+    center: np.ndarray,
+    R_bw: np.ndarray,
+    extent: np.ndarray,
+) -> None:
     """Darken the still-uncovered ground pixels of the block that lie under the grown footprint."""
-    dx, dy = block_ground[0] - np.float32(center[0]), block_ground[1] - np.float32(center[1])  # [h, w]
+    dx, dy = (
+        block_ground[0] - np.float32(center[0]),
+        block_ground[1] - np.float32(center[1]),
+    )  # [h, w]
     with np.errstate(invalid='ignore'):  # nan: sky pixels
-        under = ((np.abs(R_bw[0, 0] * dx + R_bw[0, 1] * dy) < extent[0] * SHADOW_MARGIN)
-                 & (np.abs(R_bw[1, 0] * dx + R_bw[1, 1] * dy) < extent[1] * SHADOW_MARGIN)
-                 & (block_instance < 0))
+        under = (
+            (np.abs(R_bw[0, 0] * dx + R_bw[0, 1] * dy) < extent[0] * SHADOW_MARGIN)
+            & (np.abs(R_bw[1, 0] * dx + R_bw[1, 1] * dy) < extent[1] * SHADOW_MARGIN)
+            & (block_instance < 0)
+        )
     block[under] *= SHADOW_FACTOR

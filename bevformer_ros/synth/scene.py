@@ -12,27 +12,33 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A deterministic driving scene: the road, the ego trajectory and the actors, queried at any time.
+"""
+A deterministic driving scene: the road, the ego trajectory and the actors, queried at any time.
 
-`Scene.create(seed, duration)` draws everything from one numpy Generator, so one seed gives one scene.
-`Scene.ego_pose(t)` is base_link in the world (odom) frame; `Scene.world_boxes(t)` are the actors as world
-cuboids (for the renderer) and `Scene.ground_truth(t, lidar2ego)` the same boxes as the model outputs them:
-`[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP, heading = -yaw - pi/2, velocity absolute (m/s)
+`Scene.create(seed, duration)` draws everything from one numpy Generator, so one seed gives one
+scene.
+`Scene.ego_pose(t)` is base_link in the world (odom) frame; `Scene.world_boxes(t)` are the actors
+as world
+cuboids (for the renderer) and `Scene.ground_truth(t, lidar2ego)` the same boxes as the model
+outputs them:
+`[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP, heading = -yaw - pi/2, velocity absolute
+(m/s)
 expressed in LIDAR_TOP, as in the nuScenes annotations.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-import numpy as np
+import math
 
 from bevformer_ros.core.calibration import Extrinsics
-from bevformer_ros.synth.actors import EGO_LANE_D, Actor, populate
+from bevformer_ros.synth.actors import Actor, EGO_LANE_D, populate
 from bevformer_ros.synth.road import Road
+import numpy as np
 
-BEV_RANGE_M = 51.2  # ground truth keeps boxes whose centre is inside the official BEV grid (+-51.2 m)
+BEV_RANGE_M = (
+    51.2  # ground truth keeps boxes whose centre is inside the official BEV grid (+-51.2 m)
+)
 DIFF_STEP_S = 1e-3  # central differences for velocities and the yaw rate
 
 
@@ -53,7 +59,9 @@ class EgoState:
     def matrix(self) -> np.ndarray:
         """[4, 4] world <- base_link."""
         c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return np.array([[c, -s, 0.0, self.x], [s, c, 0.0, self.y], [0.0, 0.0, 1.0, 0.0], [0, 0, 0, 1.0]])
+        return np.array(
+            [[c, -s, 0.0, self.x], [s, c, 0.0, self.y], [0.0, 0.0, 1.0, 0.0], [0, 0, 0, 1.0]]
+        )
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,11 @@ class Scene:
     @classmethod
     def create(cls, seed: int, duration: float) -> Scene:
         rng = np.random.default_rng(seed)
-        road = Road(amplitude=float(rng.uniform(6.0, 14.0)), wavelength=float(rng.uniform(200.0, 320.0)),
-                    phase=float(rng.uniform(0.0, 2 * np.pi)))
+        road = Road(
+            amplitude=float(rng.uniform(6.0, 14.0)),
+            wavelength=float(rng.uniform(200.0, 320.0)),
+            phase=float(rng.uniform(0.0, 2 * np.pi)),
+        )
         speed = float(rng.uniform(7.0, 10.0))
         swing, period = float(rng.uniform(0.3, 1.0)), float(rng.uniform(12.0, 24.0))
         actors = tuple(populate(rng, 0.0, speed, duration))
@@ -112,7 +123,11 @@ class Scene:
     # ------------------------------------------------------------------ ego
     def _ego_s(self, t: float) -> float:
         omega = 2 * np.pi / self.ego_speed_period
-        return self.ego_s0 + self.ego_speed * t + self.ego_speed_swing / omega * (1.0 - math.cos(omega * t))
+        return (
+            self.ego_s0
+            + self.ego_speed * t
+            + self.ego_speed_swing / omega * (1.0 - math.cos(omega * t))
+        )
 
     def _ego_xyh(self, t: float) -> tuple[float, float, float]:
         x, y, heading = self.road.pose(self._ego_s(t), EGO_LANE_D)
@@ -136,7 +151,9 @@ class Scene:
         x, y, heading = self._actor_xyh(t)
         x0, y0, _ = self._actor_xyh(t - DIFF_STEP_S)
         x1, y1, _ = self._actor_xyh(t + DIFF_STEP_S)
-        sizes = np.array([a.size_wlh for a in self.actors], dtype=np.float64).reshape(-1, 3)  # [N, 3]
+        sizes = np.array([a.size_wlh for a in self.actors], dtype=np.float64).reshape(
+            -1, 3
+        )  # [N, 3]
         return WorldBoxes(
             centers=np.stack([x, y, sizes[:, 2] / 2], axis=1),
             sizes_wlh=sizes,
@@ -151,18 +168,35 @@ class Scene:
         """[4, 4] world <- LIDAR_TOP at time t."""
         return self.ego_pose(t).matrix() @ extrinsics_matrix(lidar2ego)
 
-    def ground_truth(self, t: float, lidar2ego: Extrinsics, bev_range: float = BEV_RANGE_M) -> GroundTruth:
+    def ground_truth(
+        self, t: float, lidar2ego: Extrinsics, bev_range: float = BEV_RANGE_M
+    ) -> GroundTruth:
         """Boxes in LIDAR_TOP (model convention) of the actors whose centre lies in the BEV range."""
         boxes = self.world_boxes(t)
         lidar_from_world = np.linalg.inv(self.world_from_lidar(t, lidar2ego))
         R, tr = lidar_from_world[:3, :3], lidar_from_world[:3, 3]
         centers = boxes.centers @ R.T + tr  # [N, 3]
-        directions = np.stack([np.cos(boxes.headings), np.sin(boxes.headings), np.zeros(len(boxes.headings))],
-                              axis=1) @ R.T  # [N, 3]
+        directions = (
+            np.stack(
+                [np.cos(boxes.headings), np.sin(boxes.headings), np.zeros(len(boxes.headings))],
+                axis=1,
+            )
+            @ R.T
+        )  # [N, 3]
         heading = np.arctan2(directions[:, 1], directions[:, 0])
-        velocity = np.concatenate([boxes.velocities, np.zeros((len(boxes.velocities), 1))], axis=1) @ R.T
+        velocity = (
+            np.concatenate([boxes.velocities, np.zeros((len(boxes.velocities), 1))], axis=1) @ R.T
+        )
         size = boxes.sizes_wlh  # [N, 3] w, l, h
-        gt = np.concatenate([centers[:, :2], centers[:, 2:] - size[:, 2:] / 2, size,
-                             wrap_angle(-heading - np.pi / 2)[:, None], velocity[:, :2]], axis=1)  # [N, 9]
+        gt = np.concatenate(
+            [
+                centers[:, :2],
+                centers[:, 2:] - size[:, 2:] / 2,
+                size,
+                wrap_angle(-heading - np.pi / 2)[:, None],
+                velocity[:, :2],
+            ],
+            axis=1,
+        )  # [N, 9]
         keep = (np.abs(centers[:, 0]) <= bev_range) & (np.abs(centers[:, 1]) <= bev_range)
         return GroundTruth(gt[keep], boxes.labels[keep], boxes.instance_ids[keep])

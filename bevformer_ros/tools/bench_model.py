@@ -12,37 +12,52 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Benchmark one BEVFormer preset: per-stage latency, peak memory and an analytic FLOP count.
+"""
+Benchmark one BEVFormer preset: per-stage latency, peak memory and an analytic FLOP count.
 
     python -m bevformer_ros.tools.bench_model --preset tiny --device cpu --iters 3 --warmup 1
     python -m bevformer_ros.tools.bench_model --preset base --device cuda --fp16 --json
 
-The model has random weights (the official preset's architecture; latency does not depend on the values) and
-sees six synthetic 900x1600 uint8 images on the device plus a synthetic nuScenes-like camera ring, so the
-spatial cross-attention attends to a realistic share of the BEV. Every frame after the first passes the
+The model has random weights (the official preset's architecture; latency does not depend on the
+values) and
+sees six synthetic 900x1600 uint8 images on the device plus a synthetic nuScenes-like camera ring,
+so the
+spatial cross-attention attends to a realistic share of the BEV. Every frame after the first passes
+the
 previous ``bev_embed`` as ``prev_bev`` and a small ego motion, as in a drive.
 
-Stages (medians over ``--iters`` frames): ``preprocess`` (uint8 on the device -> normalised, resized, padded),
-``backbone+neck`` (ResNet + FPN), ``encoder`` (BEV encoder: TSA + SCA), ``decoder+head`` (everything else in
-``pts_bbox_head``: query/can_bus preparation, history alignment, decoder, class/box branches) and ``decode``
+Stages (medians over ``--iters`` frames): ``preprocess`` (uint8 on the device -> normalised,
+resized, padded),
+``backbone+neck`` (ResNet + FPN), ``encoder`` (BEV encoder: TSA + SCA), ``decoder+head``
+(everything else in
+``pts_bbox_head``: query/can_bus preparation, history alignment, decoder, class/box branches) and
+``decode``
 (NMS-free top-k). Stage boundaries come from forward hooks on ``img_backbone``, ``img_neck``,
-``pts_bbox_head`` and ``pts_bbox_head.transformer.encoder``; on CUDA they are CUDA events, read after one
+``pts_bbox_head`` and ``pts_bbox_head.transformer.encoder``; on CUDA they are CUDA events, read
+after one
 synchronisation per frame, so the stages are GPU times without extra synchronisation in between.
 
 FLOPs (one multiply-add = 2 FLOPs), counted with forward hooks on the first frame:
 * ``nn.Conv2d``: 2 * C_out * C_in/groups * kh * kw per output pixel (bias, BN, ReLU not counted);
-* DCNv2 (modules with ``weight`` and ``conv_offset``): the same contraction, plus 8 FLOPs per sampled input
-  value (4-corner bilinear blend: 4 multiplies, 3 adds; 1 mask multiply); its ``conv_offset`` is a Conv2d;
+* DCNv2 (modules with ``weight`` and ``conv_offset``): the same contraction, plus 8 FLOPs per
+  sampled input
+  value (4-corner bilinear blend: 4 multiplies, 3 adds; 1 mask multiply); its ``conv_offset`` is a
+  Conv2d;
 * ``nn.Linear``: 2 * in_features per output value;
-* ``nn.MultiheadAttention``: q/k/v/out projections and the two attention matmuls (softmax not counted);
-* deformable attention (modules with ``sampling_offsets`` and ``value_proj``): 9 FLOPs per sampled channel
+* ``nn.MultiheadAttention``: q/k/v/out projections and the two attention matmuls (softmax not
+  counted);
+* deformable attention (modules with ``sampling_offsets`` and ``value_proj``): 9 FLOPs per sampled
+  channel
   (bilinear blend 7, attention-weighted accumulation 2); its Linear layers count as above.
-Not counted: normalisation, activations, softmax, elementwise adds, preprocessing, the BEV rotation, top-k.
+Not counted: normalisation, activations, softmax, elementwise adds, preprocessing, the BEV
+rotation, top-k.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 import contextlib
 import dataclasses
 import json
@@ -52,58 +67,63 @@ import resource
 import statistics
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-
-from bevformer_ros.core.temporal import TemporalState, can_bus_from_pose
+from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.config import BEVFormerConfig, preset
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
 from bevformer_ros.model.preprocess import ImagePreprocessor
+import numpy as np
+import torch
+from torch import nn
 
-STAGES = ("preprocess", "backbone+neck", "encoder", "decoder+head", "decode")
-MODEL_STAGES = ("backbone+neck", "encoder", "decoder+head")
-# nuScenes camera order and rough yaw of each optical axis (degrees, counter-clockwise from forward).
+STAGES = ('preprocess', 'backbone+neck', 'encoder', 'decoder+head', 'decode')
+MODEL_STAGES = ('backbone+neck', 'encoder', 'decoder+head')
+# nuScenes camera order and rough yaw of each optical axis (degrees, counter-clockwise from
+# forward).
 RING_YAW_DEG = (0.0, -55.0, 55.0, 180.0, 110.0, -110.0)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench_model", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", choices=("tiny", "small", "base"), default="tiny")
+    parser = argparse.ArgumentParser(prog='bench_model', description=__doc__.split('\n')[0])
+    parser.add_argument('--preset', choices=('tiny', 'small', 'base'), default='tiny')
     parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda'
     )
-    parser.add_argument("--fp16", action="store_true", help="run the model under torch.autocast(float16)")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convs on CUDA (default: off)")
-    parser.add_argument("--iters", type=int, default=10, help="timed frames (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
     parser.add_argument(
-        "--image-hw",
+        '--fp16', action='store_true', help='run the model under torch.autocast(float16)'
+    )
+    parser.add_argument(
+        '--tf32', action='store_true', help='allow TF32 matmuls/convs on CUDA (default: off)'
+    )
+    parser.add_argument('--iters', type=int, default=10, help='timed frames (default 10)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed frames first (default 2)')
+    parser.add_argument(
+        '--image-hw',
         type=int,
         nargs=2,
         default=None,
-        metavar=("H", "W"),
+        metavar=('H', 'W'),
         help="camera image size (default: the preset's 900 1600)",
     )
     parser.add_argument(
-        "--fast-preprocess",
-        action="store_true",
-        help="F.interpolate resize instead of the bit-exact official arithmetic",
+        '--fast-preprocess',
+        action='store_true',
+        help='F.interpolate resize instead of the bit-exact official arithmetic',
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    # For tests: shrink the preset, e.g. '{"head": {"embed_dims": 32}, "backbone": {"base_channels": 16}}'.
-    parser.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument(
+        '--json', action='store_true', help='print one JSON object instead of a table'
+    )
+    # For tests: shrink the preset, e.g. '{"head": {"embed_dims": 32}, "backbone":
+    # {"base_channels": 16}}'.
+    parser.add_argument('--config-json', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
-        parser.error("--iters must be >= 1 and --warmup >= 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda requested but torch.cuda.is_available() is False")
+        parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda requested but torch.cuda.is_available() is False')
     return args
 
 
@@ -124,7 +144,12 @@ def synthetic_lidar2img(image_hw: tuple[int, int]) -> np.ndarray:
     height, width = image_hw
     focal = 1266.0 * width / 1600.0
     K = np.array(
-        [[focal, 0.0, width / 2.0, 0.0], [0.0, focal, height / 2.0, 0.0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        [
+            [focal, 0.0, width / 2.0, 0.0],
+            [0.0, focal, height / 2.0, 0.0],
+            [0, 0, 1, 0],
+            [0, 0, 0, 1],
+        ]
     )
     mats = []
     for yaw in np.deg2rad(RING_YAW_DEG):
@@ -134,7 +159,9 @@ def synthetic_lidar2img(image_hw: tuple[int, int]) -> np.ndarray:
         )
         lidar2cam = np.eye(4)
         lidar2cam[:3, :3] = cam2lidar.T
-        lidar2cam[:3, 3] = -cam2lidar.T @ np.array([0.0, 0.5, -0.3])  # mounted 0.5 m ahead, 0.3 m lower
+        lidar2cam[:3, 3] = -cam2lidar.T @ np.array(
+            [0.0, 0.5, -0.3]
+        )  # mounted 0.5 m ahead, 0.3 m lower
         mats.append(K @ lidar2cam)
     return np.stack(mats)  # [6, 4, 4]
 
@@ -143,7 +170,7 @@ class Clock:
     """Named timestamps: CUDA events on a GPU (read after one synchronisation), perf_counter on the CPU."""
 
     def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
+        self.cuda = device.type == 'cuda'
         self.marks: dict[str, Any] = {}
 
     def mark(self, name: str) -> None:
@@ -165,12 +192,12 @@ def stage_marks(model: BEVFormer, clock: Clock) -> Iterator[None]:
     """Mark stage boundaries from forward (pre-)hooks on the detector's submodules."""
     encoder = model.pts_bbox_head.transformer.encoder
     handles = [
-        model.img_backbone.register_forward_pre_hook(lambda *_: clock.mark("backbone_start")),
-        model.img_neck.register_forward_hook(lambda *_: clock.mark("neck_end")),
-        model.pts_bbox_head.register_forward_pre_hook(lambda *_: clock.mark("head_start")),
-        encoder.register_forward_pre_hook(lambda *_: clock.mark("encoder_start")),
-        encoder.register_forward_hook(lambda *_: clock.mark("encoder_end")),
-        model.pts_bbox_head.register_forward_hook(lambda *_: clock.mark("head_end")),
+        model.img_backbone.register_forward_pre_hook(lambda *_: clock.mark('backbone_start')),
+        model.img_neck.register_forward_hook(lambda *_: clock.mark('neck_end')),
+        model.pts_bbox_head.register_forward_pre_hook(lambda *_: clock.mark('head_start')),
+        encoder.register_forward_pre_hook(lambda *_: clock.mark('encoder_start')),
+        encoder.register_forward_hook(lambda *_: clock.mark('encoder_end')),
+        model.pts_bbox_head.register_forward_hook(lambda *_: clock.mark('head_end')),
     ]
     try:
         yield
@@ -180,27 +207,28 @@ def stage_marks(model: BEVFormer, clock: Clock) -> Iterator[None]:
 
 
 def stage_times(clock: Clock) -> dict[str, float]:
-    head = clock.ms("head_start", "head_end")
-    encoder = clock.ms("encoder_start", "encoder_end")
+    head = clock.ms('head_start', 'head_end')
+    encoder = clock.ms('encoder_start', 'encoder_end')
     return {
-        "preprocess": clock.ms("start", "preprocessed"),
-        "backbone+neck": clock.ms("backbone_start", "neck_end"),
-        "encoder": encoder,
-        "decoder+head": head - encoder,
-        "decode": clock.ms("head_end", "decoded"),
-        "total": clock.ms("start", "decoded"),
+        'preprocess': clock.ms('start', 'preprocessed'),
+        'backbone+neck': clock.ms('backbone_start', 'neck_end'),
+        'encoder': encoder,
+        'decoder+head': head - encoder,
+        'decode': clock.ms('head_end', 'decoded'),
+        'total': clock.ms('start', 'decoded'),
     }
 
 
-# ---- analytic FLOPs -------------------------------------------------------------------------------
+# ---- analytic FLOPs
+# -------------------------------------------------------------------------------
 
 
 def _stage_of(name: str) -> str:
-    if name.startswith(("img_backbone", "img_neck")):
-        return "backbone+neck"
-    if name.startswith("pts_bbox_head.transformer.encoder"):
-        return "encoder"
-    return "decoder+head"
+    if name.startswith(('img_backbone', 'img_neck')):
+        return 'backbone+neck'
+    if name.startswith('pts_bbox_head.transformer.encoder'):
+        return 'encoder'
+    return 'decoder+head'
 
 
 def _conv_flops(module: nn.Conv2d, output: torch.Tensor) -> float:
@@ -215,8 +243,8 @@ def _dcn_flops(module: nn.Module, x: torch.Tensor, output: torch.Tensor) -> floa
 
 
 def _mha_flops(module: nn.MultiheadAttention, args: tuple, kwargs: dict) -> float:
-    query = args[0] if args else kwargs["query"]
-    key = args[1] if len(args) > 1 else kwargs["key"]
+    query = args[0] if args else kwargs['query']
+    key = args[1] if len(args) > 1 else kwargs['key']
     E = module.embed_dim
     # Batch-first [B, L, E] or sequence-first [L, B, E]: only the products matter.
     if module.batch_first:
@@ -233,9 +261,13 @@ def count_flops(model: nn.Module) -> Iterator[dict[str, float]]:
     flops: dict[str, float] = defaultdict(float)
     handles = []
 
-    def add(stage: str, fn: Callable[..., float], with_kwargs: bool = False) -> Callable[..., None]:
+    def add(
+        stage: str, fn: Callable[..., float], with_kwargs: bool = False
+    ) -> Callable[..., None]:
         if with_kwargs:
-            return lambda m, args, kwargs, out: flops.__setitem__(stage, flops[stage] + fn(m, args, kwargs))
+            return lambda m, args, kwargs, out: flops.__setitem__(
+                stage, flops[stage] + fn(m, args, kwargs)
+            )
         return lambda m, args, out: flops.__setitem__(stage, flops[stage] + fn(m, args, out))
 
     for name, module in model.named_modules():
@@ -245,12 +277,16 @@ def count_flops(model: nn.Module) -> Iterator[dict[str, float]]:
         elif isinstance(module, nn.Linear):
             hook = add(stage, lambda m, args, out: 2.0 * out.numel() * m.in_features)
         elif isinstance(module, nn.MultiheadAttention):
-            handles.append(module.register_forward_hook(add(stage, _mha_flops, True), with_kwargs=True))
+            handles.append(
+                module.register_forward_hook(add(stage, _mha_flops, True), with_kwargs=True)
+            )
             continue
-        elif hasattr(module, "conv_offset") and isinstance(getattr(module, "weight", None), torch.Tensor):
+        elif hasattr(module, 'conv_offset') and isinstance(
+            getattr(module, 'weight', None), torch.Tensor
+        ):
             hook = add(stage, lambda m, args, out: _dcn_flops(m, args[0], out))
         else:
-            if hasattr(module, "sampling_offsets") and hasattr(module, "value_proj"):
+            if hasattr(module, 'sampling_offsets') and hasattr(module, 'value_proj'):
                 head_dim = module.value_proj.out_features // module.num_heads
                 sample = add(stage, lambda m, args, out, d=head_dim: 9.0 * d * out.numel() / 2)
                 handles.append(module.sampling_offsets.register_forward_hook(sample))
@@ -263,20 +299,23 @@ def count_flops(model: nn.Module) -> Iterator[dict[str, float]]:
             handle.remove()
 
 
-# ---- the benchmark --------------------------------------------------------------------------------
+# ---- the benchmark
+# --------------------------------------------------------------------------------
 
 
 def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "torch.cuda.max_memory_allocated"
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20, 'torch.cuda.max_memory_allocated'
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return rss_kb / 1024.0, "process peak RSS (ru_maxrss)"
+    return rss_kb / 1024.0, 'process peak RSS (ru_maxrss)'
 
 
 def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
+    if device.type == 'cuda':
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads)"
+    return (
+        f'{platform.processor() or platform.machine()} ({torch.get_num_threads()} torch threads)'
+    )
 
 
 def run_frame(
@@ -296,16 +335,18 @@ def run_frame(
     can_bus_abs = can_bus_from_pose(
         [0.5 * frame, 0.02 * frame**2, 0.0], [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
     )
-    step = temporal.step(can_bus_abs, scene_token="bench")
+    step = temporal.step(can_bus_abs, scene_token='bench')
     can_bus = torch.from_numpy(step.can_bus)[None].to(device)  # [1, 18] float64
-    clock.mark("start")
+    clock.mark('start')
     inputs = pre(images)
-    clock.mark("preprocessed")
+    clock.mark('preprocessed')
     with autocast:
         out = model(inputs.img[None], lidar2img, inputs.img_shape, can_bus, step.prev_bev)
-    detections = decode_boxes(out["all_cls_scores"][-1, 0].float(), out["all_bbox_preds"][-1, 0].float(), cfg)
-    clock.mark("decoded")
-    temporal.update(out["bev_embed"])
+    detections = decode_boxes(
+        out['all_cls_scores'][-1, 0].float(), out['all_bbox_preds'][-1, 0].float(), cfg
+    )
+    clock.mark('decoded')
+    temporal.update(out['bev_embed'])
     return int(detections.scores.numel())
 
 
@@ -313,7 +354,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda":
+    if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cudnn.benchmark = True
@@ -324,11 +365,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     pre = ImagePreprocessor.from_config(cfg.image, exact=not args.fast_preprocess)
     num_cams = cfg.head.num_cams
     gen = torch.Generator(device=device).manual_seed(0)
-    images = torch.randint(0, 256, (num_cams, *image_hw, 3), dtype=torch.uint8, device=device, generator=gen)
+    images = torch.randint(
+        0, 256, (num_cams, *image_hw, 3), dtype=torch.uint8, device=device, generator=gen
+    )
     lidar2img = torch.as_tensor(pre.scale_lidar2img(synthetic_lidar2img(image_hw)[:num_cams]))
     lidar2img = lidar2img[None].to(device)  # [1, N, 4, 4] float64
-    autocast = torch.autocast(device.type, dtype=torch.float16) if args.fp16 else contextlib.nullcontext()
-    if device.type == "cuda":
+    autocast = (
+        torch.autocast(device.type, dtype=torch.float16) if args.fp16 else contextlib.nullcontext()
+    )
+    if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -337,8 +382,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for frame in range(args.warmup + args.iters):
             counter = count_flops(model) if frame == 0 else contextlib.nullcontext({})
             with counter as counted:
-                boxes = run_frame(model, pre, cfg, images, lidar2img, temporal, frame, autocast, clock)
-            if device.type == "cuda":
+                boxes = run_frame(
+                    model, pre, cfg, images, lidar2img, temporal, frame, autocast, clock
+                )
+            if device.type == 'cuda':
                 torch.cuda.synchronize(device)
             flops = dict(counted) if frame == 0 else flops
             if frame >= args.warmup:
@@ -357,58 +404,65 @@ def _summarise(
     flops: dict[str, float],
     boxes: int,
 ) -> dict[str, Any]:
-    stages_ms = {k: statistics.median(f[k] for f in per_frame) for k in (*STAGES, "total")}
+    stages_ms = {k: statistics.median(f[k] for f in per_frame) for k in (*STAGES, 'total')}
     model_ms = sum(stages_ms[k] for k in MODEL_STAGES)
     total_flops = sum(flops.get(k, 0.0) for k in MODEL_STAGES)
     peak_mb, peak_kind = _peak_memory_mb(device)
     return {
-        "preset": args.preset,
-        "custom_config": bool(args.config_json),
-        "device": str(device),
-        "device_name": _device_name(device),
-        "precision": "fp16 (torch.autocast)" if args.fp16 else ("fp32 + TF32" if args.tf32 else "fp32"),
-        "torch": torch.__version__,
-        "num_cams": cfg.head.num_cams,
-        "image_hw": list(image_hw),
-        "network_input_hw": list(pre.output_shapes(*image_hw)[1]),
-        "bev_hw": [cfg.head.bev_h, cfg.head.bev_w],
-        "iters": args.iters,
-        "warmup": args.warmup,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "stages_ms": stages_ms,
-        "stages_ms_min": {k: min(f[k] for f in per_frame) for k in (*STAGES, "total")},
-        "gflop": {**{k: flops.get(k, 0.0) / 1e9 for k in MODEL_STAGES}, "model": total_flops / 1e9},
-        "gflop_per_s": {
-            **{k: flops.get(k, 0.0) / 1e6 / max(stages_ms[k], 1e-9) for k in MODEL_STAGES},
-            "model": total_flops / 1e6 / max(model_ms, 1e-9),
+        'preset': args.preset,
+        'custom_config': bool(args.config_json),
+        'device': str(device),
+        'device_name': _device_name(device),
+        'precision': 'fp16 (torch.autocast)'
+        if args.fp16
+        else ('fp32 + TF32' if args.tf32 else 'fp32'),
+        'torch': torch.__version__,
+        'num_cams': cfg.head.num_cams,
+        'image_hw': list(image_hw),
+        'network_input_hw': list(pre.output_shapes(*image_hw)[1]),
+        'bev_hw': [cfg.head.bev_h, cfg.head.bev_w],
+        'iters': args.iters,
+        'warmup': args.warmup,
+        'parameters': sum(p.numel() for p in model.parameters()),
+        'stages_ms': stages_ms,
+        'stages_ms_min': {k: min(f[k] for f in per_frame) for k in (*STAGES, 'total')},
+        'gflop': {
+            **{k: flops.get(k, 0.0) / 1e9 for k in MODEL_STAGES},
+            'model': total_flops / 1e9,
         },
-        "peak_memory_mb": peak_mb,
-        "peak_memory_kind": peak_kind,
-        "decoded_boxes": boxes,
+        'gflop_per_s': {
+            **{k: flops.get(k, 0.0) / 1e6 / max(stages_ms[k], 1e-9) for k in MODEL_STAGES},
+            'model': total_flops / 1e6 / max(model_ms, 1e-9),
+        },
+        'peak_memory_mb': peak_mb,
+        'peak_memory_kind': peak_kind,
+        'decoded_boxes': boxes,
     }
 
 
 def format_table(result: dict[str, Any]) -> str:
-    h, w = result["image_hw"]
-    hp, wp = result["network_input_hw"]
+    h, w = result['image_hw']
+    hp, wp = result['network_input_hw']
     lines = [
-        f"bench_model: preset {result['preset']}{' (custom config)' if result['custom_config'] else ''}, "
-        f"{result['device']} [{result['device_name']}], {result['precision']}, torch {result['torch']}",
-        f"  {result['num_cams']} cameras {w}x{h} uint8 -> {wp}x{hp}, BEV {result['bev_hw'][0]}x"
-        f"{result['bev_hw'][1]}, {result['parameters'] / 1e6:.1f} M parameters, "
-        f"{result['iters']} timed frames after {result['warmup']} warm-up",
-        f"  {'stage':<14}{'median ms':>11}{'min ms':>10}{'GFLOP':>10}{'GFLOP/s':>10}",
+        f'bench_model: preset {result["preset"]}{" (custom config)" if result["custom_config"] else ""}, '
+        f'{result["device"]} [{result["device_name"]}], {result["precision"]}, torch {result["torch"]}',
+        f'  {result["num_cams"]} cameras {w}x{h} uint8 -> {wp}x{hp}, BEV {result["bev_hw"][0]}x'
+        f'{result["bev_hw"][1]}, {result["parameters"] / 1e6:.1f} M parameters, '
+        f'{result["iters"]} timed frames after {result["warmup"]} warm-up',
+        f'  {"stage":<14}{"median ms":>11}{"min ms":>10}{"GFLOP":>10}{"GFLOP/s":>10}',
     ]
-    for stage in (*STAGES, "total"):
-        gflop = result["gflop"].get(stage if stage != "total" else "model")
-        rate = result["gflop_per_s"].get(stage if stage != "total" else "model")
-        extra = f"{gflop:>10.1f}{rate:>10.1f}" if gflop is not None else ""
+    for stage in (*STAGES, 'total'):
+        gflop = result['gflop'].get(stage if stage != 'total' else 'model')
+        rate = result['gflop_per_s'].get(stage if stage != 'total' else 'model')
+        extra = f'{gflop:>10.1f}{rate:>10.1f}' if gflop is not None else ''
         lines.append(
-            f"  {stage:<14}{result['stages_ms'][stage]:>11.1f}{result['stages_ms_min'][stage]:>10.1f}{extra}"
+            f'  {stage:<14}{result["stages_ms"][stage]:>11.1f}{result["stages_ms_min"][stage]:>10.1f}{extra}'
         )
-    lines.append("  (total GFLOP/s = model FLOPs / (backbone+neck + encoder + decoder+head) time)")
-    lines.append(f"  peak memory: {result['peak_memory_mb']:.0f} MiB ({result['peak_memory_kind']})")
-    return "\n".join(lines)
+    lines.append('  (total GFLOP/s = model FLOPs / (backbone+neck + encoder + decoder+head) time)')
+    lines.append(
+        f'  peak memory: {result["peak_memory_mb"]:.0f} MiB ({result["peak_memory_kind"]})'
+    )
+    return '\n'.join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -416,11 +470,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_benchmark(args)
     except (ValueError, json.JSONDecodeError) as err:
-        print(f"bench_model: {err}", file=sys.stderr)
+        print(f'bench_model: {err}', file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

@@ -12,35 +12,40 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""End-to-end benchmark of the node over DDS: six camera streams in, MarkerArray out.
+"""
+End-to-end benchmark of the node over DDS: six camera streams in, MarkerArray out.
 
     python -m bevformer_ros.tools.bench_node --preset tiny --rate 12 --seconds 30
     python -m bevformer_ros.tools.bench_node --preset small-test --width 160 --height 90
 
-Starts the node as its own process (autostart, random weights, a private ROS domain on this host with the
-shared-memory Fast DDS profile for large images), publishes six rgb8 streams with CameraInfo and Odometry
-at `--rate` from this process and receives `~/markers`. Reports the end-to-end latency (input stamp ->
-MarkerArray received, both on this host's clock), the output rate, the sets that produced no output, the
-node's own counts from /diagnostics, and, after the node has stopped, the bare model forward time on this
+Starts the node as its own process (autostart, random weights, a private ROS domain on this host
+with the
+shared-memory Fast DDS profile for large images), publishes six rgb8 streams with CameraInfo and
+Odometry
+at `--rate` from this process and receives `~/markers`. Reports the end-to-end latency (input stamp
+->
+MarkerArray received, both on this host's clock), the output rate, the sets that produced no
+output, the
+node's own counts from /diagnostics, and, after the node has stopped, the bare model forward time
+on this
 machine and the latency / forward ratio (what ROS, the sync and the pre/post-processing add).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import os
+from pathlib import Path
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env
+from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
 from bevformer_ros.tools.bench_pipeline import node_parameters
+import numpy as np
 
 NAMESPACE = '/bench'
 
@@ -60,20 +65,25 @@ class Bench:
     """Publisher + receiver in one rclpy node of this process."""
 
     def __init__(self, probe: GraphProbe, width: int, height: int) -> None:
+        from bevformer_ros.tools.six_camera_publisher import SixCameraPublisher
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from visualization_msgs.msg import MarkerArray
-
-        from bevformer_ros.tools.six_camera_publisher import SixCameraPublisher
 
         self.probe = probe
         self.rig = SixCameraPublisher(probe.node, width, height, namespace=NAMESPACE)
         self.received: list[tuple[int, int]] = []  # (input stamp ns, receive time ns)
         self.diagnostics: list[Any] = []
-        probe.node.create_subscription(MarkerArray, f'{NAMESPACE}/bevformer/markers', self._on_markers,
-                                       QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        probe.node.create_subscription(
+            MarkerArray,
+            f'{NAMESPACE}/bevformer/markers',
+            self._on_markers,
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+        )
         from diagnostic_msgs.msg import DiagnosticArray
 
-        probe.node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
+        probe.node.create_subscription(
+            DiagnosticArray, '/diagnostics', self.diagnostics.append, 10
+        )
 
     def _on_markers(self, msg: Any) -> None:
         self.received.append((_stamp_ns(msg), time.time_ns()))
@@ -106,8 +116,16 @@ class Bench:
         return values
 
 
-def run(preset: str, rate: float, seconds: float, width: int, height: int, device: str, fp16: bool,
-        warmup_timeout: float) -> dict[str, Any]:
+def run(
+    preset: str,
+    rate: float,
+    seconds: float,
+    width: int,
+    height: int,
+    device: str,
+    fp16: bool,
+    warmup_timeout: float,
+) -> dict[str, Any]:
     from domain_coordinator import domain_id
 
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_bench_'))
@@ -115,12 +133,23 @@ def run(preset: str, rate: float, seconds: float, width: int, height: int, devic
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
         params = _params_file(log_dir / 'params.yaml', preset, device, fp16)
-        args = ['-m', 'bevformer_ros.node', '--ros-args', '--params-file', str(params),
-                '-r', f'__ns:={NAMESPACE}']
-        with RosProcess(args, env, log_dir=log_dir, name='bevformer') as node, \
-                GraphProbe('bench_node') as probe:
+        args = [
+            '-m',
+            'bevformer_ros.node',
+            '--ros-args',
+            '--params-file',
+            str(params),
+            '-r',
+            f'__ns:={NAMESPACE}',
+        ]
+        with (
+            RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
+            GraphProbe('bench_node') as probe,
+        ):
             bench = Bench(probe, width, height)
-            probe.spin_until(bench.rig.subscribers_matched, 120.0, 'node subscriptions', watch=[node])
+            probe.spin_until(
+                bench.rig.subscribers_matched, 120.0, 'node subscriptions', watch=[node]
+            )
             probe.wait_for_topics([f'{NAMESPACE}/bevformer/markers'], timeout=60.0, watch=[node])
             print(f'warming up (first output of {preset} on {device})...', flush=True)
             bench.publish_for(warmup_timeout, rate, until=lambda: bool(bench.received))
@@ -139,27 +168,40 @@ def run(preset: str, rate: float, seconds: float, width: int, height: int, devic
     outputs = [(s, r) for s, r in bench.received if s in window]
     latency_ms = np.array([(r - s) * 1e-6 for s, r in outputs])
     return {
-        'preset': preset, 'device': device, 'rate_hz': rate, 'seconds': seconds,
+        'preset': preset,
+        'device': device,
+        'rate_hz': rate,
+        'seconds': seconds,
         'images': f'6x{width}x{height}',
-        'sent': len(sent), 'outputs': len(outputs), 'no_output': len(sent) - len(outputs),
+        'sent': len(sent),
+        'outputs': len(outputs),
+        'no_output': len(sent) - len(outputs),
         'output_rate_hz': len(outputs) / seconds,
         'latency_median_ms': float(np.median(latency_ms)) if len(outputs) else None,
         'latency_p95_ms': float(np.percentile(latency_ms, 95)) if len(outputs) else None,
-        'node_counts': counts, 'log_dir': str(log_dir),
+        'node_counts': counts,
+        'log_dir': str(log_dir),
     }
 
 
-def bare_forward_ms(preset: str, device: str, fp16: bool, width: int, height: int, iterations: int) -> float:
+def bare_forward_ms(
+    preset: str, device: str, fp16: bool, width: int, height: int, iterations: int
+) -> float:
     """Median bare model forward on this machine (after the node has gone, so nothing competes)."""
     from bevformer_ros.config import NodeConfig
-    from bevformer_ros.pipeline import Pipeline, build_model, model_config, resolve_device
+    from bevformer_ros.pipeline import build_model, model_config, Pipeline, resolve_device
     from bevformer_ros.tools.bench_pipeline import synthetic_frames, time_model_forward
 
     config = NodeConfig.from_parameters(node_parameters(preset, device, fp16, ''))
     torch_device = resolve_device(config.model.device)
     cfg = model_config(config.model)
-    pipeline = Pipeline(build_model(cfg, torch_device, seed=config.model.seed), cfg, torch_device,
-                        config.temporal, fp16=config.model.fp16)
+    pipeline = Pipeline(
+        build_model(cfg, torch_device, seed=config.model.seed),
+        cfg,
+        torch_device,
+        config.temporal,
+        fp16=config.model.fp16,
+    )
     frames = synthetic_frames(config, width, height, 2, rate_hz=12.0)
     for frame in frames:
         pipeline.run(frame, want_bev=False)
@@ -168,30 +210,44 @@ def bare_forward_ms(preset: str, device: str, fp16: bool, width: int, height: in
 
 def print_report(report: dict[str, Any], forward_ms: float) -> None:
     counts = report['node_counts']
-    print(f"{report['preset']} on {report['device']}, {report['images']} rgb8 at {report['rate_hz']} Hz "
-          f"for {report['seconds']} s")
+    print(
+        f'{report["preset"]} on {report["device"]}, {report["images"]} rgb8 at {report["rate_hz"]} Hz '
+        f'for {report["seconds"]} s'
+    )
     if report['outputs']:
-        print(f"  end-to-end latency (stamp -> MarkerArray received): median "
-              f"{report['latency_median_ms']:.1f} ms, p95 {report['latency_p95_ms']:.1f} ms")
-    print(f"  output rate {report['output_rate_hz']:.2f} Hz: {report['outputs']} of {report['sent']} sets "
-          f"({report['no_output']} without output)")
-    print(f"  node: sets dropped while busy {counts.get('sets dropped (worker busy)', '?')}, "
-          f"rejected for spread {counts.get('sets rejected for spread', '?')}, "
-          f"frames skipped {counts.get('frames skipped', '?')}, "
-          f"outputs dropped {counts.get('outputs dropped (publisher busy)', '?')}")
+        print(
+            f'  end-to-end latency (stamp -> MarkerArray received): median '
+            f'{report["latency_median_ms"]:.1f} ms, p95 {report["latency_p95_ms"]:.1f} ms'
+        )
+    print(
+        f'  output rate {report["output_rate_hz"]:.2f} Hz: {report["outputs"]} of {report["sent"]} sets '
+        f'({report["no_output"]} without output)'
+    )
+    print(
+        f'  node: sets dropped while busy {counts.get("sets dropped (worker busy)", "?")}, '
+        f'rejected for spread {counts.get("sets rejected for spread", "?")}, '
+        f'frames skipped {counts.get("frames skipped", "?")}, '
+        f'outputs dropped {counts.get("outputs dropped (publisher busy)", "?")}'
+    )
     stages = [k for k in counts if k.endswith('latency mean/max (ms)')]
-    print('  node stage latency mean/max (ms, last period): ' + ', '.join(
-        f"{k.split(' latency')[0]} {counts[k]}" for k in stages))
+    print(
+        '  node stage latency mean/max (ms, last period): '
+        + ', '.join(f'{k.split(" latency")[0]} {counts[k]}' for k in stages)
+    )
     ratio = ''
     if report['outputs']:
-        ratio = f"; latency / forward = {report['latency_median_ms'] / forward_ms:.2f}"
+        ratio = f'; latency / forward = {report["latency_median_ms"] / forward_ms:.2f}'
     print(f'  bare model forward median {forward_ms:.1f} ms on this machine{ratio}')
-    print(f"  node log: {report['log_dir']}/bevformer.log ({counts.get('_messages')} diagnostics received)")
+    print(
+        f'  node log: {report["log_dir"]}/bevformer.log ({counts.get("_messages")} diagnostics received)'
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--preset', default='tiny', choices=['tiny', 'small', 'base', 'small-test'])
+    parser.add_argument(
+        '--preset', default='tiny', choices=['tiny', 'small', 'base', 'small-test']
+    )
     parser.add_argument('--rate', type=float, default=12.0, help='camera rate (sets per second)')
     parser.add_argument('--seconds', type=float, default=30.0, help='measurement window')
     parser.add_argument('--width', type=int, default=1600)
@@ -201,10 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--warmup-timeout', type=float, default=180.0)
     parser.add_argument('--forward-iterations', type=int, default=5)
     args = parser.parse_args(argv)
-    report = run(args.preset, args.rate, args.seconds, args.width, args.height, args.device, args.fp16,
-                 args.warmup_timeout)
-    forward = bare_forward_ms(args.preset, args.device, args.fp16, args.width, args.height,
-                              args.forward_iterations)
+    report = run(
+        args.preset,
+        args.rate,
+        args.seconds,
+        args.width,
+        args.height,
+        args.device,
+        args.fp16,
+        args.warmup_timeout,
+    )
+    forward = bare_forward_ms(
+        args.preset, args.device, args.fp16, args.width, args.height, args.forward_iterations
+    )
     print_report(report, forward)
     sys.stdout.flush()
     return 0 if report['outputs'] else 1

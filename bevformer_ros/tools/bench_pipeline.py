@@ -12,29 +12,32 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Benchmark the node's frame path without ROS: six images as bytes in, marker content out.
+"""
+Benchmark the node's frame path without ROS: six images as bytes in, marker content out.
 
     python -m bevformer_ros.tools.bench_pipeline --preset tiny --frames 30
-    python -m bevformer_ros.tools.bench_pipeline --preset base --device cuda --fp16 --json base.json
+    python -m bevformer_ros.tools.bench_pipeline --preset base --device cuda --fp16 --json
+    base.json
 
 Each frame goes through exactly what the node's worker runs (`Pipeline.run`: decode -> lidar2img ->
-upload uint8 + preprocess on the device -> temporal step -> model -> decode boxes) plus marker building; only
-DDS is missing. Frames are 12 Hz apart with the ego driving, so the temporal path (prev_bev, shift, rotation)
-is exercised. The bare model forward on the same inputs is timed afterwards for the ratio. Random weights
-(seeded) unless --checkpoint: the timing does not depend on them. No rclpy import: the GPU machine has no ROS.
+upload uint8 + preprocess on the device -> temporal step -> model -> decode boxes) plus marker
+building; only
+DDS is missing. Frames are 12 Hz apart with the ego driving, so the temporal path (prev_bev, shift,
+rotation)
+is exercised. The bare model forward on the same inputs is timed afterwards for the ratio. Random
+weights
+(seeded) unless --checkpoint: the timing does not depend on them. No rclpy import: the GPU machine
+has no ROS.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import json
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
-import torch
 
 from bevformer_ros.config import NodeConfig
 from bevformer_ros.core.ego_motion import EgoPose
@@ -42,8 +45,17 @@ from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
 from bevformer_ros.model.small_model import SMALL_MODEL_PARAMETERS
-from bevformer_ros.pipeline import CameraInput, FrameSet, Pipeline, build_model, model_config, resolve_device
+from bevformer_ros.pipeline import (
+    build_model,
+    CameraInput,
+    FrameSet,
+    model_config,
+    Pipeline,
+    resolve_device,
+)
 from bevformer_ros.resources import config_file
+import numpy as np
+import torch
 
 NS_PER_S = 1_000_000_000
 
@@ -55,29 +67,49 @@ def node_parameters(preset: str, device: str, fp16: bool, checkpoint: str) -> di
     return params
 
 
-def synthetic_frames(config: NodeConfig, width: int, height: int, count: int, rate_hz: float,
-                     encoding: str = 'rgb8', seed: int = 0) -> list[FrameSet]:
+def synthetic_frames(
+    config: NodeConfig,
+    width: int,
+    height: int,
+    count: int,
+    rate_hz: float,
+    encoding: str = 'rgb8',
+    seed: int = 0,
+) -> list[FrameSet]:
     """`count` frame sets of six random images (bytes, like rclpy messages) with nuScenes calibration."""
     rig = load_rig(config_file(config.calibration.rig_yaml))
     rng = np.random.default_rng(seed)
-    pixels = [rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8) for _ in config.cameras.names]
+    pixels = [
+        rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8) for _ in config.cameras.names
+    ]
     cameras = []
     for name, image in zip(config.cameras.names, pixels):
         cam = rig.camera(name)
         K = np.diag([width / cam.image_size[0], height / cam.image_size[1], 1.0]) @ cam.K
-        cameras.append(CameraInput(image_msg(image, encoding, name), camera_info_msg(K, width, height, name),
-                                   cam.sensor2lidar))
+        cameras.append(
+            CameraInput(
+                image_msg(image, encoding, name),
+                camera_info_msg(K, width, height, name),
+                cam.sensor2lidar,
+            )
+        )
     frames = []
     for i in range(count):
         t = i / rate_hz
         yaw = 0.05 * t  # 5 m/s on a gentle left curve
-        pose = EgoPose(round(t * NS_PER_S), np.array([100 * np.sin(yaw), 100 * (1 - np.cos(yaw)), 0.0]),
-                       np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]), velocity=np.array([5.0, 0, 0]))
+        pose = EgoPose(
+            round(t * NS_PER_S),
+            np.array([100 * np.sin(yaw), 100 * (1 - np.cos(yaw)), 0.0]),
+            np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]),
+            velocity=np.array([5.0, 0, 0]),
+        )
         frames.append(FrameSet(round((1000 + t) * NS_PER_S), cameras, pose))
     return frames
 
 
-def run_frames(pipeline: Pipeline, frames: Sequence[FrameSet], class_names: Sequence[str]) -> list[dict]:
+def run_frames(
+    pipeline: Pipeline, frames: Sequence[FrameSet], class_names: Sequence[str]
+) -> list[dict]:
     """Per-frame stage timings (seconds), including marker building as the node does it."""
     records = []
     for frame in frames:
@@ -90,7 +122,9 @@ def run_frames(pipeline: Pipeline, frames: Sequence[FrameSet], class_names: Sequ
     return records
 
 
-def time_model_forward(pipeline: Pipeline, frame: FrameSet, iterations: int, warmup: int = 2) -> list[float]:
+def time_model_forward(
+    pipeline: Pipeline, frame: FrameSet, iterations: int, warmup: int = 2
+) -> list[float]:
     """The bare `BEVFormer.forward` (no decode, preprocess or history bookkeeping) on this frame's inputs."""
     inputs = pipeline.prepare(frame)
     can_bus = torch.zeros(1, 18, dtype=torch.float64, device=pipeline.device)
@@ -109,13 +143,26 @@ def time_model_forward(pipeline: Pipeline, frame: FrameSet, iterations: int, war
 
 def summarize(records: Sequence[dict]) -> dict[str, dict[str, float]]:
     stages = records[0].keys()
-    return {s: {'median_ms': float(np.median([r[s] for r in records]) * 1e3),
-                'p95_ms': float(np.percentile([r[s] for r in records], 95) * 1e3)} for s in stages}
+    return {
+        s: {
+            'median_ms': float(np.median([r[s] for r in records]) * 1e3),
+            'p95_ms': float(np.percentile([r[s] for r in records], 95) * 1e3),
+        }
+        for s in stages
+    }
 
 
-def benchmark(preset: str, device: str = 'auto', fp16: bool = False, checkpoint: str = '',
-              frames: int = 20, warmup: int = 3, width: int = 1600, height: int = 900,
-              encoding: str = 'rgb8') -> dict[str, Any]:
+def benchmark(
+    preset: str,
+    device: str = 'auto',
+    fp16: bool = False,
+    checkpoint: str = '',
+    frames: int = 20,
+    warmup: int = 3,
+    width: int = 1600,
+    height: int = 900,
+    encoding: str = 'rgb8',
+) -> dict[str, Any]:
     config = NodeConfig.from_parameters(node_parameters(preset, device, fp16, checkpoint))
     torch_device = resolve_device(config.model.device)
     cfg = model_config(config.model)
@@ -123,7 +170,9 @@ def benchmark(preset: str, device: str = 'auto', fp16: bool = False, checkpoint:
     model = build_model(cfg, torch_device, config.model.checkpoint, config.model.seed)
     load_s = time.perf_counter() - started
     pipeline = Pipeline(model, cfg, torch_device, config.temporal, fp16=config.model.fp16)
-    sets = synthetic_frames(config, width, height, warmup + frames, rate_hz=12.0, encoding=encoding)
+    sets = synthetic_frames(
+        config, width, height, warmup + frames, rate_hz=12.0, encoding=encoding
+    )
     if torch_device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(torch_device)
     records = run_frames(pipeline, sets, cfg.class_names)[warmup:]
@@ -131,8 +180,14 @@ def benchmark(preset: str, device: str = 'auto', fp16: bool = False, checkpoint:
     summary = summarize(records)
     model_ms = float(np.median(forward) * 1e3)
     report = {
-        'preset': preset, 'device': str(torch_device), 'fp16': pipeline.fp16, 'images': f'6x{width}x{height}',
-        'encoding': encoding, 'frames': frames, 'model_load_s': load_s, 'stages': summary,
+        'preset': preset,
+        'device': str(torch_device),
+        'fp16': pipeline.fp16,
+        'images': f'6x{width}x{height}',
+        'encoding': encoding,
+        'frames': frames,
+        'model_load_s': load_s,
+        'stages': summary,
         'bare_forward_median_ms': model_ms,
         'pipeline_over_forward': summary['total']['median_ms'] / model_ms,
         'pipeline_fps': 1e3 / summary['total']['median_ms'],
@@ -145,23 +200,31 @@ def benchmark(preset: str, device: str = 'auto', fp16: bool = False, checkpoint:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    head = (f"{report['preset']} on {report.get('gpu', report['device'])} "
-            f"({'fp16' if report['fp16'] else 'fp32'}), {report['images']} {report['encoding']}, "
-            f"{report['frames']} frames")
+    head = (
+        f'{report["preset"]} on {report.get("gpu", report["device"])} '
+        f'({"fp16" if report["fp16"] else "fp32"}), {report["images"]} {report["encoding"]}, '
+        f'{report["frames"]} frames'
+    )
     print(head)
     for stage, s in report['stages'].items():
-        print(f"  {stage:<12} median {s['median_ms']:8.1f} ms   p95 {s['p95_ms']:8.1f} ms")
-    print(f"  bare model forward median {report['bare_forward_median_ms']:.1f} ms; pipeline / forward = "
-          f"{report['pipeline_over_forward']:.2f}; pipeline {report['pipeline_fps']:.1f} frames/s")
+        print(f'  {stage:<12} median {s["median_ms"]:8.1f} ms   p95 {s["p95_ms"]:8.1f} ms')
+    print(
+        f'  bare model forward median {report["bare_forward_median_ms"]:.1f} ms; pipeline / forward = '
+        f'{report["pipeline_over_forward"]:.2f}; pipeline {report["pipeline_fps"]:.1f} frames/s'
+    )
     if 'peak_gpu_memory_mib' in report:
-        print(f"  peak GPU memory {report['peak_gpu_memory_mib']:.0f} MiB")
+        print(f'  peak GPU memory {report["peak_gpu_memory_mib"]:.0f} MiB')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--preset', nargs='+', default=['tiny'],
-                        choices=['tiny', 'small', 'base', 'small-test'],
-                        help="one or more presets; 'small-test' is the toy model of the tests")
+    parser.add_argument(
+        '--preset',
+        nargs='+',
+        default=['tiny'],
+        choices=['tiny', 'small', 'base', 'small-test'],
+        help="one or more presets; 'small-test' is the toy model of the tests",
+    )
     parser.add_argument('--device', default='auto')
     parser.add_argument('--fp16', action='store_true')
     parser.add_argument('--checkpoint', default='')
@@ -176,9 +239,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for preset in args.preset:
         width, height = (160, 90) if preset == 'small-test' else (args.width, args.height)
         try:
-            reports.append(benchmark(preset, args.device, args.fp16, args.checkpoint, args.frames,
-                                     args.warmup, width, height, args.encoding))
-        except Exception as exc:  # one preset failing (e.g. out of memory) must not hide the others' figures
+            reports.append(
+                benchmark(
+                    preset,
+                    args.device,
+                    args.fp16,
+                    args.checkpoint,
+                    args.frames,
+                    args.warmup,
+                    width,
+                    height,
+                    args.encoding,
+                )
+            )
+        except (
+            Exception
+        ) as exc:  # one preset failing (e.g. out of memory) must not hide the others' figures
             print(f'{preset}: FAILED: {exc!r}', file=sys.stderr)
             failed.append(preset)
             continue

@@ -12,37 +12,40 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Compare this package's BEVFormer with outputs computed by the OFFICIAL implementation.
+"""
+Compare this package's BEVFormer with outputs computed by the OFFICIAL implementation.
 
-    python -m bevformer_ros.tools.check_official FIXTURE.pt [FIXTURE.pt ...] [--json] [--device cpu|cuda]
+    python -m bevformer_ros.tools.check_official FIXTURE.pt [FIXTURE.pt ...] [--json] [--device
+    cpu|cuda]
 
 Fixture kinds (see shared/fixtures/bevformer_reference/README.md):
   full_detector   frames with ``img``; state dict of the whole detector; one report per frame.
   head_only       frames with ``mlvl_feats`` (FPN output); state dict ``pts_bbox_head.*`` only.
-  image_preprocess  raw PNG images and the official test pipeline's network input; one report per case.
-Exit status 0 when every number is within the README §5 / §10.4 tolerances, 1 otherwise, 2 on bad input.
+  image_preprocess  raw PNG images and the official test pipeline's network input; one report per
+  case.
+Exit status 0 when every number is within the README §5 / §10.4 tolerances, 1 otherwise, 2 on bad
+input.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import hashlib
 import json
 import math
+from pathlib import Path
 import struct
 import sys
-import zlib
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
+import zlib
 
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config
 from bevformer_ros.model.detector import BEVFormer, build_bevformer
+import numpy as np
+import torch
 
 # name: (rtol, atol), README §5 (assert_close semantics: |a - b| <= atol + rtol * |b|)
 TOLERANCES = {
@@ -54,11 +57,20 @@ TOLERANCES = {
     'can_bus_used': (0.0, 1e-9),
 }
 # README §10.4
-PREPROCESS_TOLERANCES = {'sample_values': 1e-4, 'mean': 1e-5, 'std': 1e-5, 'min': 1e-4, 'max': 1e-4}
+PREPROCESS_TOLERANCES = {
+    'sample_values': 1e-4,
+    'mean': 1e-5,
+    'std': 1e-5,
+    'min': 1e-4,
+    'max': 1e-4,
+}
 
 
 def compare(
-    name: str, actual: torch.Tensor, expected: torch.Tensor, tolerance: tuple[float, float] | None = None
+    name: str,
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    tolerance: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Max abs difference and whether every element is within ``tolerance`` (default: that of ``name``)."""
     rtol, atol = tolerance or TOLERANCES[name]
@@ -145,7 +157,9 @@ def _compare_decoded(det: Any, out: dict[str, torch.Tensor]) -> dict[str, Any]:
     return result
 
 
-def check_detector(d: dict[str, Any], device: torch.device, head_only: bool = False) -> list[dict[str, Any]]:
+def check_detector(
+    d: dict[str, Any], device: torch.device, head_only: bool = False
+) -> list[dict[str, Any]]:
     """Run every frame in order with TemporalState; one report per frame."""
     head_only = head_only or d['kind'] == 'head_only'
     model, cfg = build_from_fixture(d, head_only, device)
@@ -154,7 +168,9 @@ def check_detector(d: dict[str, Any], device: torch.device, head_only: bool = Fa
     for index, frame in enumerate(d['frames']):
         meta = frame['img_metas']
         step = state.step(np.asarray(meta['can_bus_input'], dtype=np.float64), meta['scene_token'])
-        lidar2img = torch.as_tensor(meta['lidar2img'], dtype=torch.float64)[None].to(device)  # [1, N, 4, 4]
+        lidar2img = torch.as_tensor(meta['lidar2img'], dtype=torch.float64)[None].to(
+            device
+        )  # [1, N, 4, 4]
         img_shape = (int(meta['img_shape'][0][0]), int(meta['img_shape'][0][1]))
         can_bus = torch.from_numpy(step.can_bus)[None]  # [1, 18] float64, stays on the CPU
         with torch.no_grad():
@@ -162,7 +178,9 @@ def check_detector(d: dict[str, Any], device: torch.device, head_only: bool = Fa
                 feats = [f.to(device) for f in _frame_features(frame)]
                 out = model.forward_head(feats, lidar2img, img_shape, can_bus, step.prev_bev)
             else:
-                out = model(frame['img'].float().to(device), lidar2img, img_shape, can_bus, step.prev_bev)
+                out = model(
+                    frame['img'].float().to(device), lidar2img, img_shape, can_bus, step.prev_bev
+                )
         state.update(out['bev_embed'])
         expected = frame['outputs']
         report: dict[str, Any] = {
@@ -172,7 +190,9 @@ def check_detector(d: dict[str, Any], device: torch.device, head_only: bool = Fa
             'device': str(device),
             'prev_bev_used': step.use_prev_bev,
             'prev_bev_used_expected': bool(frame.get('prev_bev_used', step.use_prev_bev)),
-            'can_bus_used': compare('can_bus_used', torch.from_numpy(step.can_bus), meta['can_bus_used']),
+            'can_bus_used': compare(
+                'can_bus_used', torch.from_numpy(step.can_bus), meta['can_bus_used']
+            ),
         }
         for name in ('bev_embed', 'all_cls_scores', 'all_bbox_preds'):
             report[name] = compare(name, out[name], expected[name])
@@ -191,9 +211,11 @@ def check_detector(d: dict[str, Any], device: torch.device, head_only: bool = Fa
 
 
 def decode_png_bgr(data: bytes) -> np.ndarray:
-    """8-bit RGB/RGBA non-interlaced PNG -> uint8 [H, W, 3] BGR (no OpenCV/Pillow needed).
+    """
+    8-bit RGB/RGBA non-interlaced PNG -> uint8 [H, W, 3] BGR (no OpenCV/Pillow needed).
 
-    Unfiltering depends on the left, upper and upper-left pixels, so it sweeps anti-diagonals of the image:
+    Unfiltering depends on the left, upper and upper-left pixels, so it sweeps anti-diagonals of
+    the image:
     the pixels of one anti-diagonal are independent and are processed together.
     """
     if data[:8] != b'\x89PNG\r\n\x1a\n':
@@ -210,9 +232,13 @@ def decode_png_bgr(data: bytes) -> np.ndarray:
         raise ValueError('PNG without IHDR')
     width, height, depth, color, _, _, interlace = header
     if depth != 8 or color not in (2, 6) or interlace:
-        raise ValueError(f'unsupported PNG (bit depth {depth}, colour type {color}, interlace {interlace})')
+        raise ValueError(
+            f'unsupported PNG (bit depth {depth}, colour type {color}, interlace {interlace})'
+        )
     ch = 3 if color == 2 else 4
-    rows = np.frombuffer(zlib.decompress(b''.join(chunks)), np.uint8).reshape(height, 1 + width * ch)
+    rows = np.frombuffer(zlib.decompress(b''.join(chunks)), np.uint8).reshape(
+        height, 1 + width * ch
+    )
     filters = rows[:, 0].astype(np.int16)
     coded = rows[:, 1:].reshape(height, width, ch).astype(np.int16)
     # decoded pixels, with a zero row on top and a zero column on the left as the filters' outside
@@ -226,16 +252,20 @@ def decode_png_bgr(data: bytes) -> np.ndarray:
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, cc))
         f = filters[r][:, None]
         predictor = np.where(
-            f == 1, a, np.where(f == 2, b, np.where(f == 3, (a + b) // 2, np.where(f == 4, paeth, 0)))
+            f == 1,
+            a,
+            np.where(f == 2, b, np.where(f == 3, (a + b) // 2, np.where(f == 4, paeth, 0))),
         )
         img[r + 1, c + 1] = (coded[r, c] + predictor) % 256
     return np.ascontiguousarray(img[1:, 1:, 2::-1].astype(np.uint8))  # RGB -> BGR
 
 
 def _pipeline_steps(pipeline: list[Any]) -> dict[str, dict[str, Any]]:
-    """Official test-pipeline steps by type, nested ones (inside MultiScaleFlipAug3D) included.
+    """
+    Official test-pipeline steps by type, nested ones (inside MultiScaleFlipAug3D) included.
 
-    A fallback for fixtures whose config gives only the pipeline (the base config has no RandomScale step
+    A fallback for fixtures whose config gives only the pipeline (the base config has no
+    RandomScale step
     and pads outside MultiScaleFlipAug3D).
     """
     steps: dict[str, dict[str, Any]] = {}
@@ -250,7 +280,12 @@ def _pipeline_steps(pipeline: list[Any]) -> dict[str, dict[str, Any]]:
 def _stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per (camera, channel) statistics in float64 of x [N, 3, H, W]."""
     x = x.double().flatten(2)
-    return {'mean': x.mean(-1), 'std': x.std(-1, correction=0), 'min': x.amin(-1), 'max': x.amax(-1)}
+    return {
+        'mean': x.mean(-1),
+        'std': x.std(-1, correction=0),
+        'min': x.amin(-1),
+        'max': x.amax(-1),
+    }
 
 
 def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -260,7 +295,11 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
     c, inputs, expected = d['config'], d['inputs'], d['outputs']
     steps = _pipeline_steps(c.get('test_pipeline') or [])
     norm = c.get('img_norm_cfg') or steps['NormalizeMultiviewImage']
-    scales = c['scales'] if 'scales' in c else steps.get('RandomScaleImageMultiViewImage', {}).get('scales')
+    scales = (
+        c['scales']
+        if 'scales' in c
+        else steps.get('RandomScaleImageMultiViewImage', {}).get('scales')
+    )
     divisor = c.get('size_divisor') or steps.get('PadMultiViewImage', {}).get('size_divisor', 32)
     pre = ImagePreprocessor(
         norm['mean'],
@@ -269,7 +308,9 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
         scale=scales[0] if scales else None,
         size_divisor=divisor,
     )
-    images = np.stack([decode_png_bgr(t.numpy().tobytes()) for t in inputs['images_png']])  # [N, H, W, 3]
+    images = np.stack(
+        [decode_png_bgr(t.numpy().tobytes()) for t in inputs['images_png']]
+    )  # [N, H, W, 3]
     md5 = [hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
     md5_ok = 'image_md5_bgr_hwc' not in inputs or md5 == list(inputs['image_md5_bgr_hwc'])
     res = pre(torch.from_numpy(images), channel_order='bgr', device=device)
@@ -283,7 +324,10 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
         'image_md5_match': md5_ok,
     }
     diff = float((values - expected['sample_values']).abs().max())
-    report['sample_values'] = {'max_abs_diff': diff, 'passed': diff <= PREPROCESS_TOLERANCES['sample_values']}
+    report['sample_values'] = {
+        'max_abs_diff': diff,
+        'passed': diff <= PREPROCESS_TOLERANCES['sample_values'],
+    }
     hr, wr = res.resized_shape
     for which, part in (('stats_padded', img), ('stats_valid', img[:, :, :hr, :wr])):
         mine = _stats(part)
@@ -301,7 +345,9 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
     )
     rows = (torch.arange(img.shape[2]) >= hr)[None].expand(n, -1)
     cols = (torch.arange(img.shape[3]) >= wr)[None].expand(n, -1)
-    masks_ok = bool((rows == expected['pad_row_mask']).all() and (cols == expected['pad_col_mask']).all())
+    masks_ok = bool(
+        (rows == expected['pad_row_mask']).all() and (cols == expected['pad_col_mask']).all()
+    )
     padding_zero = bool((img[:, :, hr:] == 0).all() and (img[:, :, :, wr:] == 0).all())
     scaled = torch.as_tensor(pre.scale_lidar2img(inputs['lidar2img'].double()))
     lidar2img_ok = bool(torch.allclose(scaled, expected['lidar2img'].double(), rtol=1e-12, atol=0))
@@ -375,13 +421,18 @@ def check_dcn(d: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
         dcn_deform_groups=cfg.dcn_deform_groups,
     )
     prefix = bb.get('key_prefix', '')
-    state = {k[len(prefix) :]: v.float() if v.is_floating_point() else v for k, v in bb['state_dict'].items()}
+    state = {
+        k[len(prefix) :]: v.float() if v.is_floating_point() else v
+        for k, v in bb['state_dict'].items()
+    }
     backbone.load_state_dict(state, strict=True)
     outs32, outs64 = _run_both(backbone.eval(), bb['img'], device)
     report = {'case': 'case_dcn/backbone', 'kind': 'dcn_backbone', 'device': str(device)}
     for i, atol in enumerate(DCN_BACKBONE_ATOL[: len(outs32)]):
         report[f'outs[{i}]'] = compare('outs', outs32[i], bb['outs'][i], (0.0, atol))
-        report[f'outs_float64[{i}]'] = compare('outs', outs64[i], bb['outs_float64'][i], (0.0, FLOAT64_ATOL))
+        report[f'outs_float64[{i}]'] = compare(
+            'outs', outs64[i], bb['outs_float64'][i], (0.0, FLOAT64_ATOL)
+        )
     report['passed'] = all(v['passed'] for k, v in report.items() if k.startswith('outs'))
     reports.append(report)
     return reports
@@ -391,7 +442,9 @@ def check_dcn(d: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
 # command line
 
 
-def check_fixture(path: str | Path, device: torch.device, head_only: bool = False) -> list[dict[str, Any]]:
+def check_fixture(
+    path: str | Path, device: torch.device, head_only: bool = False
+) -> list[dict[str, Any]]:
     """All reports of one fixture file."""
     d = torch.load(path, map_location='cpu', weights_only=True)
     kind = d.get('kind')
@@ -402,7 +455,7 @@ def check_fixture(path: str | Path, device: torch.device, head_only: bool = Fals
     if kind is None and 'layers' in d and 'backbone' in d:
         return check_dcn(d, device)
     raise ValueError(
-        f"{path}: unknown fixture kind {kind!r} (expected full_detector, head_only or image_preprocess)"
+        f'{path}: unknown fixture kind {kind!r} (expected full_detector, head_only or image_preprocess)'
     )
 
 
@@ -414,7 +467,7 @@ def _summary(report: dict[str, Any]) -> str:
     """One line: status, case, and the max abs difference of every compared output."""
     status = 'PASS' if report['passed'] else 'FAIL'
     where = (
-        f"frame {report['frame']} (prev_bev {report['prev_bev_used']})"
+        f'frame {report["frame"]} (prev_bev {report["prev_bev_used"]})'
         if 'frame' in report
         else report['kind']
     )
@@ -430,16 +483,26 @@ def _summary(report: dict[str, Any]) -> str:
     parts += [f'{k} {_fmt(dec[k]["max_abs_diff"])}' for k in ('boxes_3d', 'scores_3d') if k in dec]
     if dec:
         mismatched = dec.get('labels_3d_mismatch', 'n/a')
-        parts.append(f"labels mismatched {mismatched}, unmatched boxes {dec['unmatched_flat_index']}")
-    flags = ('image_md5_match', 'shapes_match', 'pad_masks_match', 'padding_all_zero', 'lidar2img_match')
+        parts.append(
+            f'labels mismatched {mismatched}, unmatched boxes {dec["unmatched_flat_index"]}'
+        )
+    flags = (
+        'image_md5_match',
+        'shapes_match',
+        'pad_masks_match',
+        'padding_all_zero',
+        'lidar2img_match',
+    )
     parts += [f'{k}={report[k]}' for k in flags if k in report]
-    return f"[{status}] {report['case']} {where}: " + ', '.join(parts)
+    return f'[{status}] {report["case"]} {where}: ' + ', '.join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('fixtures', nargs='+', help='fixture .pt files')
-    parser.add_argument('--json', action='store_true', help='print one JSON object per frame / case')
+    parser.add_argument(
+        '--json', action='store_true', help='print one JSON object per frame / case'
+    )
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument(
         '--head-only',

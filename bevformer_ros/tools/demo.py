@@ -12,64 +12,84 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`make demo`: the node end to end on a synthetic scene, over real DDS, with pictures and a summary.
+"""
+`make demo`: the node end to end on a synthetic scene, over real DDS, with pictures and a summary.
 
-1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output folder).
-2. Start `bevformer_node` as its own process on a private ROS graph (own domain, this host only, the
+1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output
+   folder).
+2. Start `bevformer_node` as its own process on a private ROS graph (own domain, this host only,
+   the
    shared-memory Fast DDS profile for large images), with the chosen model and weights.
-3. Replay the bag into it frame by frame (bevformer_replay's player, raw CDR over DDS): each frame's odometry,
-   CameraInfo and six images go out, then the demo waits for the node's ~/markers for that frame before the
+3. Replay the bag into it frame by frame (bevformer_replay's player, raw CDR over DDS): each
+   frame's odometry,
+   CameraInfo and six images go out, then the demo waits for the node's ~/markers for that frame
+   before the
    next one, so a slow CPU costs time but never frames.
-4. Record what the node publishes (~/markers, ~/bev_features, ~/bev_image) into `outputs.mcap`, draw one
-   picture per frame (cameras with projected boxes, BEV with detections, ground truth and the BEV feature
+4. Record what the node publishes (~/markers, ~/bev_features, ~/bev_image) into `outputs.mcap`,
+   draw one
+   picture per frame (cameras with projected boxes, BEV with detections, ground truth and the BEV
+   feature
    heat map) and print frames, latency and detections.
 
-Model. When the package ships models/bevformer_demo_small.pth (the demo_small model trained on synthetic
-scenes, config/bevformer_demo_small.yaml), the default is that model on a scene it never saw in training
-(seed 1000: training used seeds 0-5, validation 100-101), rendered as it was trained: 400x225 at 2 Hz. Without
-that file, or with --preset tiny|small|base and no --checkpoint, the node runs with seeded RANDOM weights: its
+Model. When the package ships models/bevformer_demo_small.pth (the demo_small model trained on
+synthetic
+scenes, config/bevformer_demo_small.yaml), the default is that model on a scene it never saw in
+training
+(seed 1000: training used seeds 0-5, validation 100-101), rendered as it was trained: 400x225 at 2
+Hz. Without
+that file, or with --preset tiny|small|base and no --checkpoint, the node runs with seeded RANDOM
+weights: its
 boxes show that the pipeline works, not what is on the road, and the demo says so.
 
-    python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else random tiny
-    python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames of 1600x900
-    python -m bevformer_ros.tools.demo --preset tiny --checkpoint bevformer_tiny_epoch_24.pth --device cuda
+    python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else random
+    tiny
+    python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames of
+    1600x900
+    python -m bevformer_ros.tools.demo --preset tiny --checkpoint bevformer_tiny_epoch_24.pth
+    --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from bevformer_ros.data.bag_io import BagError, BagWriter, header_stamp_ns
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.model.small_model import small_model_parameters
-from bevformer_ros.resources import ResourceNotFoundError, config_file, model_file
+from bevformer_ros.resources import config_file, model_file, ResourceNotFoundError
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.train.metrics import RecallCounter
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
+import numpy as np
 
 NODE = '/bevformer'
 MARKERS, BEV_FEATURES, BEV_IMAGE = f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'
-OUTPUT_TYPES = {MARKERS: 'visualization_msgs/msg/MarkerArray', BEV_FEATURES: 'sensor_msgs/msg/Image',
-                BEV_IMAGE: 'sensor_msgs/msg/Image'}
+OUTPUT_TYPES = {
+    MARKERS: 'visualization_msgs/msg/MarkerArray',
+    BEV_FEATURES: 'sensor_msgs/msg/Image',
+    BEV_IMAGE: 'sensor_msgs/msg/Image',
+}
 PRESETS = ('demo_small', 'tiny', 'small', 'base', 'toy')
-RANDOM_WEIGHTS_NOTE = ('RANDOM WEIGHTS (no --checkpoint): the boxes are meaningless; real detections need a '
-                       'trained checkpoint (issue 7)')
+RANDOM_WEIGHTS_NOTE = (
+    'RANDOM WEIGHTS (no --checkpoint): the boxes are meaningless; real detections need a '
+    'trained checkpoint (issue 7)'
+)
 TRAINED_NOTE = 'trained demo_small weights (synthetic scenes, see README)'
 TRAINED_MODEL = 'bevformer_demo_small.pth'  # in the package's models/ folder
 RECALL_DISTANCE_M = 2.0
 BEV_HALF_RANGE_M = 51.2  # the official pc_range in x and y, which every preset shares
-SCENE_RATE_HZ = 2.0  # nuScenes keyframe rate, the frame spacing BEVFormer's temporal model was trained on
+SCENE_RATE_HZ = (
+    2.0  # nuScenes keyframe rate, the frame spacing BEVFormer's temporal model was trained on
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,8 @@ class SceneDefaults:
     seed: int
 
 
-# demo_small: the size it was trained at (presets.demo_small) and a held-out seed (training 0-5, validation
+# demo_small: the size it was trained at (presets.demo_small) and a held-out seed (training 0-5,
+# validation
 # 100-101); the official presets: nuScenes-size images.
 SCENE_DEFAULTS = {'demo_small': SceneDefaults(frames=12, width=400, height=225, seed=1000)}
 NUSCENES_SCENE = SceneDefaults(frames=6, width=1600, height=900, seed=0)
@@ -110,15 +131,18 @@ class Outputs:
 
 
 def apply_defaults(args: argparse.Namespace, shipped: Path | None) -> None:
-    """Fill the model and scene options left out (None) in place; ValueError for an unusable combination.
+    """
+    Fill the model and scene options left out (None) in place; ValueError for an unusable combination.
 
     `shipped`: the packaged demo_small checkpoint, or None when it does not ship.
     """
     if args.preset is None:
         args.preset = 'demo_small' if shipped is not None else 'tiny'
     if args.preset == 'demo_small' and not args.checkpoint and shipped is None:
-        raise ValueError(f'--preset demo_small needs its weights: models/{TRAINED_MODEL} does not ship with '
-                         'this checkout or install; pass --checkpoint FILE.pth (a bevformer_train final.pth)')
+        raise ValueError(
+            f'--preset demo_small needs its weights: models/{TRAINED_MODEL} does not ship with '
+            'this checkout or install; pass --checkpoint FILE.pth (a bevformer_train final.pth)'
+        )
     if args.checkpoint and not Path(args.checkpoint).is_file():
         raise ValueError(f'--checkpoint {args.checkpoint}: no such file')
     scene = SCENE_DEFAULTS.get(args.preset, NUSCENES_SCENE)
@@ -155,10 +179,19 @@ def ensure_scene(out: Path, frames: int, width: int, height: int, seed: int) -> 
     if bag.exists() and ground_truth_path(bag).exists():
         print(f'[demo] scene: {bag} (cached)')
         return bag
-    print(f'[demo] rendering a synthetic scene: {frames} frames of 6 x {width}x{height} '
-          f'at {SCENE_RATE_HZ:g} Hz')
-    summary = write_scene_bag(bag, seed=seed, frames=frames, rate=SCENE_RATE_HZ, width=width, height=height,
-                              overwrite=True)
+    print(
+        f'[demo] rendering a synthetic scene: {frames} frames of 6 x {width}x{height} '
+        f'at {SCENE_RATE_HZ:g} Hz'
+    )
+    summary = write_scene_bag(
+        bag,
+        seed=seed,
+        frames=frames,
+        rate=SCENE_RATE_HZ,
+        width=width,
+        height=height,
+        overwrite=True,
+    )
     print(f'[demo] scene: {bag} ({summary.render_s_per_frame:.2f} s per frame to render)')
     return bag
 
@@ -180,6 +213,7 @@ def _subscribe_outputs(probe: Any, outputs: Outputs) -> None:
                 stamp = header_stamp_ns(raw)
             if stamp is not None:
                 outputs.add(topic, stamp, raw)
+
         return callback
 
     for topic, msg_type in ((MARKERS, MarkerArray), (BEV_FEATURES, Image), (BEV_IMAGE, Image)):
@@ -197,8 +231,15 @@ def _frames_of(player: Any, stamps: Sequence[int]) -> list[list[tuple[str, bytes
     return groups
 
 
-def replay_lockstep(probe: Any, node: Any, player: Any, stamps: Sequence[int], outputs: Outputs,
-                    first_timeout: float, timeout: float) -> list[float | None]:
+def replay_lockstep(
+    probe: Any,
+    node: Any,
+    player: Any,
+    stamps: Sequence[int],
+    outputs: Outputs,
+    first_timeout: float,
+    timeout: float,
+) -> list[float | None]:
     """Publish frame by frame, each time waiting for the node's markers; latency (s) per frame or None."""
     latencies: list[float | None] = []
     for k, group in enumerate(_frames_of(player, stamps)):
@@ -206,16 +247,26 @@ def replay_lockstep(probe: Any, node: Any, player: Any, stamps: Sequence[int], o
             player.publish(topic, raw)
         sent = time.perf_counter()
         try:
-            probe.spin_until(lambda s=stamps[k]: outputs.has(MARKERS, s),
-                             first_timeout if k == 0 else timeout, f'markers of frame {k}', watch=[node])
+            probe.spin_until(
+                lambda s=stamps[k]: outputs.has(MARKERS, s),
+                first_timeout if k == 0 else timeout,
+                f'markers of frame {k}',
+                watch=[node],
+            )
             latencies.append(outputs.received[MARKERS][stamps[k]] - sent)
-            print(f'[demo] frame {k + 1}/{len(stamps)}: output after {latencies[-1]:.2f} s', flush=True)
+            print(
+                f'[demo] frame {k + 1}/{len(stamps)}: output after {latencies[-1]:.2f} s',
+                flush=True,
+            )
         except TimeoutError:
             latencies.append(None)
             print(f'[demo] frame {k + 1}/{len(stamps)}: no output within the timeout', flush=True)
     try:  # the BEV messages leave right after the markers; give the last ones a moment
-        probe.spin_until(lambda: all(outputs.has(BEV_FEATURES, s) for s in stamps if outputs.has(MARKERS, s)),
-                         5.0, 'BEV features')
+        probe.spin_until(
+            lambda: all(outputs.has(BEV_FEATURES, s) for s in stamps if outputs.has(MARKERS, s)),
+            5.0,
+            'BEV features',
+        )
     except TimeoutError:
         pass  # pictures then show no heat map for those frames
     return latencies
@@ -223,26 +274,30 @@ def replay_lockstep(probe: Any, node: Any, player: Any, stamps: Sequence[int], o
 
 def write_outputs_bag(path: Path, outputs: Outputs) -> None:
     with BagWriter(path, 'mcap', overwrite=True) as bag:
-        records = sorted((stamp, topic, raw) for topic, by_stamp in outputs.raw.items()
-                         for stamp, raw in by_stamp.items())
+        records = sorted(
+            (stamp, topic, raw)
+            for topic, by_stamp in outputs.raw.items()
+            for stamp, raw in by_stamp.items()
+        )
         for stamp, topic, raw in records:
             bag.write(topic, OUTPUT_TYPES[topic], stamp, raw)
 
 
 def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]) -> list[Path]:
     """One PNG per frame: the bag's cameras and ground truth with the node's (in-memory) outputs."""
+    from bevformer_ros.tools.render import write_frame_png
+    from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import MarkerArray
-
-    from bevformer_ros.tools.render import write_frame_png
-    from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
 
     frames = BagFrames([bag])
     paths = []
     for index, view in enumerate(frames.frames()):
         raw = outputs.raw.get(MARKERS, {}).get(view.stamp_ns)
-        view.detections = boxes_from_marker_array(deserialize_message(raw, MarkerArray)) if raw else None
+        view.detections = (
+            boxes_from_marker_array(deserialize_message(raw, MarkerArray)) if raw else None
+        )
         bev_raw = outputs.raw.get(BEV_FEATURES, {}).get(view.stamp_ns)
         view.bev = bev_features_array(deserialize_message(bev_raw, Image)) if bev_raw else None
         view.title = f'bevformer_ros demo, frame {index}'
@@ -252,10 +307,9 @@ def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]
 
 
 def run(args: argparse.Namespace) -> int:
-    from domain_coordinator import domain_id
-
-    from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env
+    from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
     from bevformer_ros.tools.replay import BagPlayer
+    from domain_coordinator import domain_id
 
     started = time.perf_counter()
     out = args.out
@@ -265,39 +319,72 @@ def run(args: argparse.Namespace) -> int:
     stamps = [f.stamp_ns for f in gt_frames]
     weights = weights_label(args)
     params = node_parameters_file(args.preset, out)
-    node_args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params),
-                 '-p', f'model.device:={args.device}']
+    node_args = [
+        '-m',
+        'bevformer_ros.node',
+        '--autostart',
+        '--ros-args',
+        '--params-file',
+        str(params),
+        '-p',
+        f'model.device:={args.device}',
+    ]
     if args.checkpoint:
         node_args += ['-p', f'model.checkpoint:={Path(args.checkpoint).resolve()}']
     if args.preset == 'toy':
         node_args += ['-p', 'outputs.score_threshold:=0.0']
-    print(f'[demo] starting bevformer_node: preset {args.preset}, device {args.device}, weights {weights}; '
-          f'log: {out / "bevformer_node.log"}')
+    print(
+        f'[demo] starting bevformer_node: preset {args.preset}, device {args.device}, weights {weights}; '
+        f'log: {out / "bevformer_node.log"}'
+    )
     outputs = Outputs()
     with domain_id() as domain:
-        os.environ.update(isolation_env(domain, out / 'ros_log'))  # this process joins the same private graph
-        with RosProcess(node_args, dict(os.environ), log_dir=out, name='bevformer_node') as node, \
-                GraphProbe('bevformer_demo') as probe:
+        os.environ.update(
+            isolation_env(domain, out / 'ros_log')
+        )  # this process joins the same private graph
+        with (
+            RosProcess(node_args, dict(os.environ), log_dir=out, name='bevformer_node') as node,
+            GraphProbe('bevformer_demo') as probe,
+        ):
             _subscribe_outputs(probe, outputs)
             player = BagPlayer(probe.node, bag, image_reliable=False)
             try:
                 inputs = player.image_topics() + ['/odom']
-                probe.spin_until(lambda: not player.wait_for_subscribers(inputs, 0.0), args.startup_timeout,
-                                 'the node to load its model and subscribe', watch=[node])
+                probe.spin_until(
+                    lambda: not player.wait_for_subscribers(inputs, 0.0),
+                    args.startup_timeout,
+                    'the node to load its model and subscribe',
+                    watch=[node],
+                )
                 probe.wait_for_topics([MARKERS, BEV_FEATURES], timeout=30.0, watch=[node])
                 _settle(probe, 1.0)
-                print(f'[demo] node ready after {time.perf_counter() - started:.1f} s; replaying '
-                      f'{len(stamps)} frames over DDS', flush=True)
-                latencies = replay_lockstep(probe, node, player, stamps, outputs, args.frame_timeout * 2,
-                                            args.frame_timeout)
+                print(
+                    f'[demo] node ready after {time.perf_counter() - started:.1f} s; replaying '
+                    f'{len(stamps)} frames over DDS',
+                    flush=True,
+                )
+                latencies = replay_lockstep(
+                    probe,
+                    node,
+                    player,
+                    stamps,
+                    outputs,
+                    args.frame_timeout * 2,
+                    args.frame_timeout,
+                )
             finally:
                 player.close()
     return _finish(args, out, bag, stamps, gt_frames, outputs, latencies, started)
 
 
-def ground_truth_recall(detections: dict[int, Any], gt_frames: Sequence[Any]) -> RecallCounter | None:
-    """Recall of the frames the node answered: ground truth inside the official BEV range (the training
-    filter), matched one-to-one by same-class detections within RECALL_DISTANCE_M (the trainer's metric)."""
+def ground_truth_recall(
+    detections: dict[int, Any], gt_frames: Sequence[Any]
+) -> RecallCounter | None:
+    """
+    Recall of the frames the node answered: ground truth inside the official BEV range (the training
+    filter), matched one-to-one by same-class detections within RECALL_DISTANCE_M (the trainer's
+    metric).
+    """
     counter = RecallCounter(distance_m=RECALL_DISTANCE_M)
     for frame in gt_frames:
         found = detections.get(frame.stamp_ns)
@@ -317,8 +404,16 @@ def _settle(probe: Any, seconds: float) -> None:
         probe.executor.spin_once(timeout_sec=0.05)
 
 
-def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int], gt_frames: Sequence[Any],
-            outputs: Outputs, latencies: Sequence[float | None], started: float) -> int:
+def _finish(
+    args: argparse.Namespace,
+    out: Path,
+    bag: Path,
+    stamps: Sequence[int],
+    gt_frames: Sequence[Any],
+    outputs: Outputs,
+    latencies: Sequence[float | None],
+    started: float,
+) -> int:
     from rclpy.serialization import deserialize_message
     from visualization_msgs.msg import MarkerArray
 
@@ -327,29 +422,42 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
     notes.append(f'preset {args.preset}, device {args.device}, weights {weights_label(args)}')
     pictures = render_pictures(bag, outputs, out, notes)
     done = [x for x in latencies if x is not None]
-    detections = {stamp: boxes_from_marker_array(deserialize_message(raw, MarkerArray))
-                  for stamp, raw in outputs.raw.get(MARKERS, {}).items()}
+    detections = {
+        stamp: boxes_from_marker_array(deserialize_message(raw, MarkerArray))
+        for stamp, raw in outputs.raw.get(MARKERS, {}).items()
+    }
     counts = [len(boxes) for boxes in detections.values()]
     gt_counts = [len(f.boxes) for f in gt_frames]
     print('\n[demo] summary')
-    print(f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), frames out: {len(done)}')
+    print(
+        f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), frames out: {len(done)}'
+    )
     if done:
-        print(f'  latency (frame published -> markers received): median {statistics.median(done):.2f} s, '
-              f'max {max(done):.2f} s  [{args.preset} on {args.device}]')
+        print(
+            f'  latency (frame published -> markers received): median {statistics.median(done):.2f} s, '
+            f'max {max(done):.2f} s  [{args.preset} on {args.device}]'
+        )
     if counts:
-        print(f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
-              f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}')
+        print(
+            f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
+            f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}'
+        )
     recall = ground_truth_recall(detections, gt_frames)
     if recall is not None:
-        print(f'  recall within {RECALL_DISTANCE_M:g} m: {recall.recall:.3f} '
-              f'({recall.matched}/{recall.total} ground-truth objects inside the BEV range matched by a '
-              'same-class detection)')
+        print(
+            f'  recall within {RECALL_DISTANCE_M:g} m: {recall.recall:.3f} '
+            f'({recall.matched}/{recall.total} ground-truth objects inside the BEV range matched by a '
+            'same-class detection)'
+        )
     if trained(args):
         print(f'  weights: {TRAINED_NOTE}: {weights_label(args)}')
     elif not args.checkpoint:
         print(f'  NOTE: {RANDOM_WEIGHTS_NOTE}')
-    print(f'  pictures: {pictures[0].parent}/frame_0000.png .. {pictures[-1].name}' if pictures else
-          '  pictures: none')
+    print(
+        f'  pictures: {pictures[0].parent}/frame_0000.png .. {pictures[-1].name}'
+        if pictures
+        else '  pictures: none'
+    )
     results = out / 'outputs.mcap'
     print(f'  node outputs: {results}  (re-draw: bevformer_render {bag} {results} --out DIR)')
     print(f'  input bag: {bag}  (bevformer_replay {bag})')
@@ -359,30 +467,57 @@ def _finish(args: argparse.Namespace, out: Path, bag: Path, stamps: Sequence[int
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; options left out stay None until `apply_defaults` fills them."""
-    parser = argparse.ArgumentParser(prog='bevformer_demo', description=__doc__.split('\n')[0],
-                                     epilog=__doc__.split('\n\n', 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--preset', choices=PRESETS,
-                        help='model (default: demo_small when models/bevformer_demo_small.pth ships, else '
-                             'tiny); demo_small = the model trained on synthetic scenes; toy = tiny at toy '
-                             'sizes, a second per frame')
-    parser.add_argument('--checkpoint', default='',
-                        help='.pth of the preset (default: the shipped weights for demo_small, none = random '
-                             'weights for the others)')
-    parser.add_argument('--frames', type=int,
-                        help='frames of the synthetic scene (default 12 for demo_small, else 6)')
+    parser = argparse.ArgumentParser(
+        prog='bevformer_demo',
+        description=__doc__.split('\n')[0],
+        epilog=__doc__.split('\n\n', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        '--preset',
+        choices=PRESETS,
+        help='model (default: demo_small when models/bevformer_demo_small.pth ships, else '
+        'tiny); demo_small = the model trained on synthetic scenes; toy = tiny at toy '
+        'sizes, a second per frame',
+    )
+    parser.add_argument(
+        '--checkpoint',
+        default='',
+        help='.pth of the preset (default: the shipped weights for demo_small, none = random '
+        'weights for the others)',
+    )
+    parser.add_argument(
+        '--frames',
+        type=int,
+        help='frames of the synthetic scene (default 12 for demo_small, else 6)',
+    )
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
-    parser.add_argument('--width', type=int,
-                        help='camera image width (default 400 for demo_small, else 1600)')
-    parser.add_argument('--height', type=int,
-                        help='camera image height (default 225 for demo_small, else 900)')
-    parser.add_argument('--seed', type=int,
-                        help='scene seed (default 1000 for demo_small, a scene it never trained on; else 0)')
-    parser.add_argument('--out', type=Path, default=Path('out/demo'), help='output folder (default out/demo)')
-    parser.add_argument('--frame-timeout', type=float, default=60.0,
-                        help='seconds to wait for one frame\'s output (default 60; twice that for the first)')
-    parser.add_argument('--startup-timeout', type=float, default=180.0,
-                        help='seconds for the node to load its model (default 180)')
+    parser.add_argument(
+        '--width', type=int, help='camera image width (default 400 for demo_small, else 1600)'
+    )
+    parser.add_argument(
+        '--height', type=int, help='camera image height (default 225 for demo_small, else 900)'
+    )
+    parser.add_argument(
+        '--seed',
+        type=int,
+        help='scene seed (default 1000 for demo_small, a scene it never trained on; else 0)',
+    )
+    parser.add_argument(
+        '--out', type=Path, default=Path('out/demo'), help='output folder (default out/demo)'
+    )
+    parser.add_argument(
+        '--frame-timeout',
+        type=float,
+        default=60.0,
+        help="seconds to wait for one frame's output (default 60; twice that for the first)",
+    )
+    parser.add_argument(
+        '--startup-timeout',
+        type=float,
+        default=180.0,
+        help='seconds for the node to load its model (default 180)',
+    )
     return parser
 
 

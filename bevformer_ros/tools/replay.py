@@ -12,28 +12,34 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`bevformer_replay BAG`: play a rosbag2 (mcap or sqlite3) over DDS through rclpy, without a ROS install.
+"""
+`bevformer_replay BAG`: play a rosbag2 (mcap or sqlite3) over DDS through rclpy, without a ROS install.
 
-Messages go out as the raw CDR bytes stored in the bag (no deserialisation: six 1600x900 cameras replay at
-tens of frames per second), at the recorded times scaled by `--rate`. `--clock` also publishes /clock from the
-bag's time line, for nodes started with `use_sim_time:=true`. Images are sent best-effort (sensor-data QoS,
-what camera drivers do; `--image-qos reliable` to change), /tf_static reliable and transient-local, the rest
+Messages go out as the raw CDR bytes stored in the bag (no deserialisation: six 1600x900 cameras
+replay at
+tens of frames per second), at the recorded times scaled by `--rate`. `--clock` also publishes
+/clock from the
+bag's time line, for nodes started with `use_sim_time:=true`. Images are sent best-effort
+(sensor-data QoS,
+what camera drivers do; `--image-qos reliable` to change), /tf_static reliable and transient-local,
+the rest
 reliable. On a machine with ROS 2, `ros2 bag play BAG` does the same job.
 
     bevformer_replay scene.mcap                       # original timing
     bevformer_replay scene.mcap --rate 0.5 --loop --clock
     bevformer_replay bag_dir --start 2 --duration 5 --remap /CAM_FRONT/image_raw:=/cam0/image_raw
-    bevformer_replay scene.mcap --wait-for-subscribers    # start once every image topic has a subscriber
+    bevformer_replay scene.mcap --wait-for-subscribers    # start once every image topic has a
+    subscriber
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+import sys
+import time
 from typing import Any
 
 from bevformer_ros.core.progress import Progress
@@ -73,7 +79,9 @@ def parse_remaps(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         source, sep, target = item.partition(':=')
         if not sep or not source or not target:
-            raise ValueError(f'remap {item!r}: expected FROM:=TO, e.g. /CAM_FRONT/image_raw:=/cam0/image_raw')
+            raise ValueError(
+                f'remap {item!r}: expected FROM:=TO, e.g. /CAM_FRONT/image_raw:=/cam0/image_raw'
+            )
         remaps[_absolute(source)] = _absolute(target)
     return remaps
 
@@ -86,24 +94,38 @@ def _qos(typename: str, topic: str, image_reliable: bool, depth: int) -> Any:
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     if topic == '/tf_static':
-        return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        return QoSProfile(
+            depth=100,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
     if typename in IMAGE_TYPES and not image_reliable:
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
     if typename in IMAGE_TYPES:
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-    return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)  # small messages: keep a burst
+    return QoSProfile(
+        depth=100, reliability=ReliabilityPolicy.RELIABLE
+    )  # small messages: keep a burst
 
 
 class BagPlayer:
-    """Publishers for the playable topics of one bag on an existing rclpy `node`; plays or steps through it.
+    """
+    Publishers for the playable topics of one bag on an existing rclpy `node`; plays or steps through it.
 
-    Topics whose message package is not importable are skipped with a note in `skipped` (topic -> reason).
+    Topics whose message package is not importable are skipped with a note in `skipped` (topic ->
+    reason).
     """
 
-    def __init__(self, node: Any, bag: str | Path, remap: Mapping[str, str] | None = None,
-                 topics: Sequence[str] | None = None, image_reliable: bool = False, depth: int = 5,
-                 clock: bool = False) -> None:
+    def __init__(
+        self,
+        node: Any,
+        bag: str | Path,
+        remap: Mapping[str, str] | None = None,
+        topics: Sequence[str] | None = None,
+        image_reliable: bool = False,
+        depth: int = 5,
+        clock: bool = False,
+    ) -> None:
         self.node = node
         self.path = Path(bag)
         self.reader = open_bag(self.path)
@@ -125,19 +147,24 @@ class BagPlayer:
                 continue
             out = remap.get(topic, topic)
             self.publishers[topic] = node.create_publisher(
-                msg_class, out, _qos(conn.msgtype, topic, image_reliable, depth))
+                msg_class, out, _qos(conn.msgtype, topic, image_reliable, depth)
+            )
             self.out_topic[topic] = out
             self.types[topic] = conn.msgtype
         if wanted is not None and not self.publishers:
-            raise BagError(f'none of the topics {sorted(wanted)} is in {self.path}; it has '
-                           f'{sorted({c.topic for c in self.reader.connections})}')
+            raise BagError(
+                f'none of the topics {sorted(wanted)} is in {self.path}; it has '
+                f'{sorted({c.topic for c in self.reader.connections})}'
+            )
         self._clock_pub = None
         if clock:
             from rclpy.qos import QoSProfile, ReliabilityPolicy
             from rosgraph_msgs.msg import Clock
 
             self._clock_class = Clock
-            qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # heard by best-effort too
+            qos = QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE
+            )  # heard by best-effort too
             self._clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, qos)
 
     def close(self) -> None:
@@ -159,15 +186,18 @@ class BagPlayer:
         """Published (remapped) names of the image topics."""
         return [self.out_topic[t] for t, typename in self.types.items() if typename in IMAGE_TYPES]
 
-    def messages(self, start_ns: int | None = None, stop_ns: int | None = None
-                 ) -> Iterator[tuple[str, int, bytes]]:
+    def messages(
+        self, start_ns: int | None = None, stop_ns: int | None = None
+    ) -> Iterator[tuple[str, int, bytes]]:
         """(bag topic, record time ns, raw CDR) of the playable topics in [start_ns, stop_ns), time order."""
         connections = [c for c in self.reader.connections if c.topic in self.publishers]
         for conn, stamp, raw in self.reader.messages(connections, start=start_ns, stop=stop_ns):
             yield conn.topic, stamp, raw
 
     def publish(self, topic: str, raw: bytes) -> None:
-        self.publishers[topic].publish(raw)  # rclpy publishes bytes as an already serialised message
+        self.publishers[topic].publish(
+            raw
+        )  # rclpy publishes bytes as an already serialised message
 
     def publish_clock(self, bag_ns: int) -> None:
         """Publish /clock = bag_ns (the play loop only moves it forward; a new --loop pass starts over)."""
@@ -184,8 +214,10 @@ class BagPlayer:
             pubs[CLOCK_TOPIC] = self._clock_pub
         unknown = sorted(set(topics) - set(pubs))
         if unknown:
-            raise BagError(f'cannot wait for {unknown}: not played from {self.path}; played topics are '
-                           f'{sorted(self.out_topic.values())}')
+            raise BagError(
+                f'cannot wait for {unknown}: not played from {self.path}; played topics are '
+                f'{sorted(self.out_topic.values())}'
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             missing = [t for t, pub in pubs.items() if pub.get_subscription_count() == 0]
@@ -204,7 +236,9 @@ class BagPlayer:
         stats = PlayStats()
         started = time.perf_counter()
         while True:
-            bar = Progress(round(max(span_s, 0.0), 2), f'replay x{options.rate:g}', 'bag s', options.progress)
+            bar = Progress(
+                round(max(span_s, 0.0), 2), f'replay x{options.rate:g}', 'bag s', options.progress
+            )
             self._play_once(start, stop, options, stats, bar)
             bar.close()
             if not options.loop:
@@ -212,8 +246,9 @@ class BagPlayer:
         stats.wall_s = time.perf_counter() - started
         return stats
 
-    def _play_once(self, start: int, stop: int | None, options: PlayOptions, stats: PlayStats,
-                   bar: Progress) -> None:
+    def _play_once(
+        self, start: int, stop: int | None, options: PlayOptions, stats: PlayStats, bar: Progress
+    ) -> None:
         clock_period = 1.0 / options.clock_hz if options.clock_hz > 0 and self._clock_pub else None
         wall0 = None
         first = None
@@ -242,31 +277,65 @@ class BagPlayer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='bevformer_replay', description=__doc__.split('\n')[0],
-                                     epilog=__doc__.split('\n\n', 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog='bevformer_replay',
+        description=__doc__.split('\n')[0],
+        epilog=__doc__.split('\n\n', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument('bag', type=Path, help='rosbag2 directory, or a .mcap / .db3 file')
-    parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor (default 1)')
+    parser.add_argument(
+        '--rate', type=float, default=1.0, help='playback speed factor (default 1)'
+    )
     parser.add_argument('--loop', action='store_true', help='play again and again until Ctrl-C')
-    parser.add_argument('--start', type=float, default=0.0, metavar='S', help='skip the first S bag seconds')
+    parser.add_argument(
+        '--start', type=float, default=0.0, metavar='S', help='skip the first S bag seconds'
+    )
     parser.add_argument('--duration', type=float, metavar='D', help='play D bag seconds')
-    parser.add_argument('--remap', nargs='+', default=[], metavar='FROM:=TO', help='publish topic FROM as TO')
+    parser.add_argument(
+        '--remap', nargs='+', default=[], metavar='FROM:=TO', help='publish topic FROM as TO'
+    )
     parser.add_argument('--topics', nargs='+', metavar='TOPIC', help='play only these topics')
-    parser.add_argument('--clock', nargs='?', type=float, const=40.0, default=0.0, metavar='HZ',
-                        help='publish /clock from the bag time (default 40 Hz) for use_sim_time')
-    parser.add_argument('--image-qos', choices=('best_effort', 'reliable'), default='best_effort',
-                        help='reliability of the image publishers (default best_effort)')
-    parser.add_argument('--depth', type=int, default=5, help='history depth of the image publishers')
-    parser.add_argument('--wait-for-subscribers', nargs='*', metavar='TOPIC',
-                        help='before playing, wait until these topics (default: every image topic) have a '
-                             'subscriber')
-    parser.add_argument('--wait-timeout', type=float, default=30.0, help='seconds to wait (default 30)')
+    parser.add_argument(
+        '--clock',
+        nargs='?',
+        type=float,
+        const=40.0,
+        default=0.0,
+        metavar='HZ',
+        help='publish /clock from the bag time (default 40 Hz) for use_sim_time',
+    )
+    parser.add_argument(
+        '--image-qos',
+        choices=('best_effort', 'reliable'),
+        default='best_effort',
+        help='reliability of the image publishers (default best_effort)',
+    )
+    parser.add_argument(
+        '--depth', type=int, default=5, help='history depth of the image publishers'
+    )
+    parser.add_argument(
+        '--wait-for-subscribers',
+        nargs='*',
+        metavar='TOPIC',
+        help='before playing, wait until these topics (default: every image topic) have a '
+        'subscriber',
+    )
+    parser.add_argument(
+        '--wait-timeout', type=float, default=30.0, help='seconds to wait (default 30)'
+    )
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     try:
         remap = parse_remaps(args.remap)
-        options = PlayOptions(rate=args.rate, loop=args.loop, start_s=args.start, duration_s=args.duration,
-                              clock_hz=args.clock, progress=not args.quiet)
+        options = PlayOptions(
+            rate=args.rate,
+            loop=args.loop,
+            start_s=args.start,
+            duration_s=args.duration,
+            clock_hz=args.clock,
+            progress=not args.quiet,
+        )
         if args.rate <= 0 or args.start < 0 or (args.duration is not None and args.duration <= 0):
             raise ValueError('need --rate > 0, --start >= 0 and --duration > 0')
         return _run(args, remap, options)
@@ -284,19 +353,31 @@ def _run(args: argparse.Namespace, remap: dict[str, str], options: PlayOptions) 
     node = rclpy.create_node('bevformer_replay')
     player = None
     try:
-        player = BagPlayer(node, args.bag, remap, args.topics, args.image_qos == 'reliable', args.depth,
-                           clock=options.clock_hz > 0)
+        player = BagPlayer(
+            node,
+            args.bag,
+            remap,
+            args.topics,
+            args.image_qos == 'reliable',
+            args.depth,
+            clock=options.clock_hz > 0,
+        )
         for topic, reason in player.skipped.items():
             print(f'bevformer_replay: skipping {topic}: {reason}', file=sys.stderr)
         if args.wait_for_subscribers is not None:
             topics = args.wait_for_subscribers or player.image_topics()
             missing = player.wait_for_subscribers(topics, args.wait_timeout)
             if missing:
-                print(f'bevformer_replay: no subscriber after {args.wait_timeout:g} s on {missing}; playing '
-                      'anyway', file=sys.stderr)
+                print(
+                    f'bevformer_replay: no subscriber after {args.wait_timeout:g} s on {missing}; playing '
+                    'anyway',
+                    file=sys.stderr,
+                )
         stats = player.play(options)
-        print(f'played {stats.messages} messages, {stats.bag_s:.2f} bag s in {stats.wall_s:.2f} s '
-              f'(x{stats.speed:.2f})')
+        print(
+            f'played {stats.messages} messages, {stats.bag_s:.2f} bag s in {stats.wall_s:.2f} s '
+            f'(x{stats.speed:.2f})'
+        )
     except KeyboardInterrupt:
         print('bevformer_replay: interrupted', file=sys.stderr)
     finally:

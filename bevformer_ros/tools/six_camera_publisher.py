@@ -12,46 +12,62 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Six synthetic cameras + CameraInfo + Odometry over DDS, for tests, benchmarks and trying the node.
+"""
+Six synthetic cameras + CameraInfo + Odometry over DDS, for tests, benchmarks and trying the node.
 
 Two modes:
-- free-running: `python -m bevformer_ros.tools.six_camera_publisher --rate 12 --seconds 30` publishes one
+- free-running: `python -m bevformer_ros.tools.six_camera_publisher --rate 12 --seconds 30`
+  publishes one
   synchronized set per period (default 1600x900 rgb8), stamped with the wall clock.
 - scripted (`--stdin`): one command per input line, so a test decides every stamp and every fault:
     `frame <stamp_s> [<camera>:<fault> ...] [odom:<fault>]`
     `burst <count> <first_stamp_s> <step_s> [<camera>:<fault> ...]`   count sets back to back
     `quit`
-  Each command answers `sent <stamp_s>` (the last stamp) on stdout once published; `ready` comes once
+  Each command answers `sent <stamp_s>` (the last stamp) on stdout once published; `ready` comes
+  once
   subscribers match.
 
-Faults (one per camera per set; FAULT_HELP says what each does): image faults truncated, encoding (mono16),
-yuv (yuv422), size (half size), padded (rows padded: valid, must decode), zero (0x0), drop (camera sends
-nothing this set), late (stamped LATE_S after the others); CameraInfo faults k_nan, k_inf, noinfo (image
+Faults (one per camera per set; FAULT_HELP says what each does): image faults truncated, encoding
+(mono16),
+yuv (yuv422), size (half size), padded (rows padded: valid, must decode), zero (0x0), drop (camera
+sends
+nothing this set), late (stamped LATE_S after the others); CameraInfo faults k_nan, k_inf, noinfo
+(image
 but no CameraInfo), info_size (CameraInfo says twice the size), info_changed (K scaled by 1.1);
 odometry faults nan, none (no message), jump (JUMP_M metres off the trajectory).
 
-Every set is CameraInfo first, then Odometry, then the six images, all with one stamp, so a node that caches
-CameraInfo and buffers odometry has both before the images arrive. The ego vehicle drives a gentle left curve
-(5 m/s, 0.05 rad/s), so the pose is a function of the stamp and a backwards stamp gives a backwards pose.
+Every set is CameraInfo first, then Odometry, then the six images, all with one stamp, so a node
+that caches
+CameraInfo and buffers odometry has both before the images arrive. The ego vehicle drives a gentle
+left curve
+(5 m/s, 0.05 rad/s), so the pose is a function of the stamp and a backwards stamp gives a backwards
+pose.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import math
 import sys
 import time
-from collections.abc import Sequence
 
+from nav_msgs.msg import Odometry
 import numpy as np
 import rclpy
-from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
+CAMERAS = (
+    'CAM_FRONT',
+    'CAM_FRONT_RIGHT',
+    'CAM_FRONT_LEFT',
+    'CAM_BACK',
+    'CAM_BACK_LEFT',
+    'CAM_BACK_RIGHT',
+)
 SPEED_MPS, YAW_RATE = 5.0, 0.05
 NUSCENES_FOCAL_PX = 1266.0  # nuScenes front camera fx at 1600 px width; scaled with the width
 LATE_S = 0.07  # within the default sync slop (0.08 s), beyond the default max spread (0.06 s)
@@ -78,7 +94,9 @@ FAULTS = tuple(FAULT_HELP)
 ODOM_FAULTS = ('nan', 'none', 'jump')
 
 
-def ego_pose(stamp_s: float) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
+def ego_pose(
+    stamp_s: float,
+) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
     """(translation, quaternion x, y, z, w) of base_link in odom at `stamp_s` on the synthetic trajectory."""
     yaw = YAW_RATE * stamp_s
     radius = SPEED_MPS / YAW_RATE
@@ -105,11 +123,14 @@ def synthetic_image(name: str, index: int, width: int, height: int, encoding: st
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     cols = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     phase = index * 0.7
-    rgb = np.stack([
-        128 + 100 * np.sin(6.0 * cols + phase) * np.ones_like(rows),
-        128 + 100 * np.cos(4.0 * rows + phase) * np.ones_like(cols),
-        128 + 60 * np.sin(9.0 * (rows + cols) + phase),
-    ], axis=-1)  # [H, W, 3]
+    rgb = np.stack(
+        [
+            128 + 100 * np.sin(6.0 * cols + phase) * np.ones_like(rows),
+            128 + 100 * np.cos(4.0 * rows + phase) * np.ones_like(cols),
+            128 + 60 * np.sin(9.0 * (rows + cols) + phase),
+        ],
+        axis=-1,
+    )  # [H, W, 3]
     rgb += rng.normal(0.0, 8.0, size=rgb.shape).astype(np.float32)
     pixels = np.clip(rgb, 0, 255).astype(np.uint8)
     if encoding == 'bgr8':
@@ -126,7 +147,12 @@ def synthetic_image(name: str, index: int, width: int, height: int, encoding: st
 def faulty_image(good: Image, fault: str) -> Image:
     bad = Image()
     bad.header = good.header
-    bad.height, bad.width, bad.step, bad.encoding = good.height, good.width, good.step, good.encoding
+    bad.height, bad.width, bad.step, bad.encoding = (
+        good.height,
+        good.width,
+        good.step,
+        good.encoding,
+    )
     if fault == 'truncated':
         bad.data = bytes(good.data)[: len(good.data) // 2]
     elif fault in ('encoding', 'yuv'):
@@ -145,7 +171,9 @@ def faulty_image(good: Image, fault: str) -> Image:
         bad.height = bad.width = bad.step = 0
         bad.data = b''
     else:
-        raise ValueError(f'unknown image fault {fault!r}: expected one of {", ".join(IMAGE_FAULTS)}')
+        raise ValueError(
+            f'unknown image fault {fault!r}: expected one of {", ".join(IMAGE_FAULTS)}'
+        )
     return bad
 
 
@@ -162,7 +190,9 @@ def faulty_info(good: CameraInfo, fault: str) -> CameraInfo:
     elif fault == 'info_changed':
         k[0], k[4] = 1.1 * k[0], 1.1 * k[4]
     else:
-        raise ValueError(f'unknown CameraInfo fault {fault!r}: expected one of {", ".join(INFO_FAULTS)}')
+        raise ValueError(
+            f'unknown CameraInfo fault {fault!r}: expected one of {", ".join(INFO_FAULTS)}'
+        )
     bad.k = k
     return bad
 
@@ -170,19 +200,36 @@ def faulty_info(good: CameraInfo, fault: str) -> CameraInfo:
 class SixCameraPublisher:
     """Publishers for one rig; `publish_set(stamp_ns)` sends CameraInfo, Odometry and the six images."""
 
-    def __init__(self, node: Node, width: int, height: int, encoding: str = 'rgb8',
-                 cameras: Sequence[str] = CAMERAS, namespace: str = '', odom_topic: str = '/odom',
-                 reliable: bool = False, depth: int = 5) -> None:
-        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliable
-                         else ReliabilityPolicy.BEST_EFFORT)
+    def __init__(
+        self,
+        node: Node,
+        width: int,
+        height: int,
+        encoding: str = 'rgb8',
+        cameras: Sequence[str] = CAMERAS,
+        namespace: str = '',
+        odom_topic: str = '/odom',
+        reliable: bool = False,
+        depth: int = 5,
+    ) -> None:
+        qos = QoSProfile(
+            depth=depth,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        )
         prefix = namespace.rstrip('/') + '/' if namespace else ''
         self.node = node
         self.cameras = tuple(cameras)
-        self.image_pubs = [node.create_publisher(Image, f'{prefix}{c}/image_raw', qos) for c in self.cameras]
-        self.info_pubs = [node.create_publisher(CameraInfo, f'{prefix}{c}/camera_info', qos)
-                          for c in self.cameras]
+        self.image_pubs = [
+            node.create_publisher(Image, f'{prefix}{c}/image_raw', qos) for c in self.cameras
+        ]
+        self.info_pubs = [
+            node.create_publisher(CameraInfo, f'{prefix}{c}/camera_info', qos)
+            for c in self.cameras
+        ]
         self.odom_pub = node.create_publisher(Odometry, odom_topic, QoSProfile(depth=50))
-        self.images = [synthetic_image(c, i, width, height, encoding) for i, c in enumerate(self.cameras)]
+        self.images = [
+            synthetic_image(c, i, width, height, encoding) for i, c in enumerate(self.cameras)
+        ]
         self.infos = [camera_info(c, width, height) for c in self.cameras]
 
     def subscribers_matched(self) -> bool:
@@ -190,15 +237,22 @@ class SixCameraPublisher:
         return all(p.get_subscription_count() > 0 for p in pubs)
 
     def publish_set(self, stamp_ns: int, faults: dict[str, str] | None = None) -> None:
-        """CameraInfo, Odometry, then the six images, all stamped `stamp_ns`; `faults` maps a camera name
-        (or 'odom') to one fault of FAULT_HELP (or ODOM_FAULTS)."""
+        """
+        CameraInfo, Odometry, then the six images, all stamped `stamp_ns`; `faults` maps a camera name
+        (or 'odom') to one fault of FAULT_HELP (or ODOM_FAULTS).
+        """
         faults = faults or {}
-        unknown = {f'{k}:{v}' for k, v in faults.items()
-                   if (k != 'odom' and (k not in self.cameras or v not in FAULTS))
-                   or (k == 'odom' and v not in ODOM_FAULTS)}
+        unknown = {
+            f'{k}:{v}'
+            for k, v in faults.items()
+            if (k != 'odom' and (k not in self.cameras or v not in FAULTS))
+            or (k == 'odom' and v not in ODOM_FAULTS)
+        }
         if unknown:
-            raise ValueError(f'unknown faults {sorted(unknown)}: cameras {self.cameras} take {FAULTS}, '
-                             f'odom takes {ODOM_FAULTS}')
+            raise ValueError(
+                f'unknown faults {sorted(unknown)}: cameras {self.cameras} take {FAULTS}, '
+                f'odom takes {ODOM_FAULTS}'
+            )
         stamp = rclpy.time.Time(nanoseconds=stamp_ns).to_msg()
         for pub, name, info in zip(self.info_pubs, self.cameras, self.infos):
             fault = faults.get(name)
@@ -228,7 +282,12 @@ class SixCameraPublisher:
         odom.child_frame_id = 'base_link'
         pose = odom.pose.pose
         pose.position.x, pose.position.y, pose.position.z = x, y, z
-        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw
+        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (
+            qx,
+            qy,
+            qz,
+            qw,
+        )
         odom.twist.twist.linear.x = SPEED_MPS
         odom.twist.twist.angular.z = YAW_RATE
         return odom
@@ -291,19 +350,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument('--encoding', choices=('rgb8', 'bgr8'), default='rgb8')
     parser.add_argument('--namespace', default='', help='prefix of the camera topics, e.g. /test')
     parser.add_argument('--odom-topic', default='/odom')
-    parser.add_argument('--reliable', action='store_true', help='reliable instead of best-effort QoS')
+    parser.add_argument(
+        '--reliable', action='store_true', help='reliable instead of best-effort QoS'
+    )
     parser.add_argument('--rate', type=float, default=12.0)
     parser.add_argument('--seconds', type=float, default=10.0)
-    parser.add_argument('--stdin', action='store_true', help='scripted mode: read commands from stdin')
+    parser.add_argument(
+        '--stdin', action='store_true', help='scripted mode: read commands from stdin'
+    )
     parser.add_argument('--discovery-timeout', type=float, default=20.0)
     args = parser.parse_args(argv)
     rclpy.init()
     node = rclpy.create_node('six_camera_publisher')
     try:
-        rig = SixCameraPublisher(node, args.width, args.height, args.encoding, namespace=args.namespace,
-                                 odom_topic=args.odom_topic, reliable=args.reliable)
+        rig = SixCameraPublisher(
+            node,
+            args.width,
+            args.height,
+            args.encoding,
+            namespace=args.namespace,
+            odom_topic=args.odom_topic,
+            reliable=args.reliable,
+        )
         if not wait_for_subscribers(node, rig, args.discovery_timeout):
-            print('warning: not every topic has a subscriber yet; publishing anyway', file=sys.stderr)
+            print(
+                'warning: not every topic has a subscriber yet; publishing anyway', file=sys.stderr
+            )
         print('ready', flush=True)
         if args.stdin:
             _run_scripted(node, rig)

@@ -12,29 +12,41 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Soak test of the node: many frames at the highest rate it sustains, memory and latency as it goes.
+"""
+Soak test of the node: many frames at the highest rate it sustains, memory and latency as it goes.
 
     python -m bevformer_ros.tools.soak --frames 10000
     python -m bevformer_ros.tools.soak --frames 2000 --device cuda --report-every 500
 
-Starts the node as its own process (autostart, the small test model of `bevformer_ros.model.small_model` on
-160x90 images unless told otherwise, a private ROS domain on this host) and drives it in a closed loop from
-this process: a new synchronized set (six images, CameraInfo, odometry) is published as soon as fewer than
-`--in-flight` sets await their output, so the rate is the highest the node sustains and nothing queues up.
-Every output topic is subscribed (markers, BEV features, BEV image), so every output path runs. A set whose
+Starts the node as its own process (autostart, the small test model of
+`bevformer_ros.model.small_model` on
+160x90 images unless told otherwise, a private ROS domain on this host) and drives it in a closed
+loop from
+this process: a new synchronized set (six images, CameraInfo, odometry) is published as soon as
+fewer than
+`--in-flight` sets await their output, so the rate is the highest the node sustains and nothing
+queues up.
+Every output topic is subscribed (markers, BEV features, BEV image), so every output path runs. A
+set whose
 markers do not arrive within `--timeout` s counts as dropped.
 
 Every `--report-every` frames it prints one row: frames done, the rate and the end-to-end latency
-percentiles (publish -> markers received, this host's clock) of that interval, drops so far, the node's
-resident memory (/proc) and its GPU memory (nvidia-smi, where present). At the end: the totals, the node's
-own counts from /diagnostics and the memory growth after warm-up (first row to last), which must stay flat.
+percentiles (publish -> markers received, this host's clock) of that interval, drops so far, the
+node's
+resident memory (/proc) and its GPU memory (nvidia-smi, where present). At the end: the totals, the
+node's
+own counts from /diagnostics and the memory growth after warm-up (first row to last), which must
+stay flat.
 Not a CI test: it takes minutes.
 
     python -m bevformer_ros.tools.soak --no-ros --frames 10000 --device cuda [--preset tiny]
 
-runs the same long loop on `Pipeline` alone in this process (no ROS needed, e.g. on a GPU machine without
-ROS) over a repeating mix of inputs: complete sets, sets without one or two cameras (dropout masks change
-the shapes inside spatial cross-attention), an unreadable image (skipped) and a backwards time jump (history
+runs the same long loop on `Pipeline` alone in this process (no ROS needed, e.g. on a GPU machine
+without
+ROS) over a repeating mix of inputs: complete sets, sets without one or two cameras (dropout masks
+change
+the shapes inside spatial cross-attention), an unreadable image (skipped) and a backwards time jump
+(history
 reset) every 50 frames. Each row then shows this process's resident memory and the CUDA allocator's
 allocated / reserved memory, which must stay flat.
 """
@@ -42,28 +54,33 @@ allocated / reserved memory, which must stay flat.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-from bevformer_ros.ros.process import GraphProbe, RosProcess, isolation_env, process_rss_mib
+from bevformer_ros.model.small_model import (
+    SMALL_IMAGE_HEIGHT,
+    SMALL_IMAGE_WIDTH,
+    small_model_parameters,
+)
+from bevformer_ros.ros.process import GraphProbe, isolation_env, process_rss_mib, RosProcess
+import numpy as np
 
 NAMESPACE = '/soak'
 STAMP_STEP_NS = 83_333_333  # 12 Hz
 NODE = f'{NAMESPACE}/bevformer'
-HEADER = (f'{"frames":>7} {"elapsed s":>9} {"rate Hz":>8} {"p50 ms":>7} {"p90 ms":>7} {"p99 ms":>7} '
-          f'{"max ms":>7} {"drops":>6} {"node RSS MiB":>12} {"node GPU MiB":>12}')
+HEADER = (
+    f'{"frames":>7} {"elapsed s":>9} {"rate Hz":>8} {"p50 ms":>7} {"p90 ms":>7} {"p99 ms":>7} '
+    f'{"max ms":>7} {"drops":>6} {"node RSS MiB":>12} {"node GPU MiB":>12}'
+)
 
 
 @dataclass
@@ -80,12 +97,21 @@ def gpu_memory_mib(pid: int) -> float | None:
     if shutil.which('nvidia-smi') is None:
         return None
     try:
-        query = ['nvidia-smi', '--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits']
+        query = [
+            'nvidia-smi',
+            '--query-compute-apps=pid,used_memory',
+            '--format=csv,noheader,nounits',
+        ]
         out = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    used = [float(mib) for line in out.splitlines() if ',' in line
-            for app_pid, mib in [line.split(',', 1)] if app_pid.strip() == str(pid)]
+    used = [
+        float(mib)
+        for line in out.splitlines()
+        if ',' in line
+        for app_pid, mib in [line.split(',', 1)]
+        if app_pid.strip() == str(pid)
+    ]
     return sum(used) if used else None
 
 
@@ -93,17 +119,18 @@ class Driver:
     """Closed-loop publisher and output receiver on one rclpy node of this process."""
 
     def __init__(self, probe: GraphProbe, width: int, height: int) -> None:
+        from bevformer_ros.tools.six_camera_publisher import SixCameraPublisher
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from visualization_msgs.msg import MarkerArray
 
-        from bevformer_ros.tools.six_camera_publisher import SixCameraPublisher
-
         self.probe = probe
         self.rig = SixCameraPublisher(probe.node, width, height, namespace=NAMESPACE)
         self.pending: dict[int, float] = {}  # stamp ns -> monotonic publish time
-        self.done: list[float | None] = []  # latency (s) of each answered set, None for a dropped one
+        self.done: list[
+            float | None
+        ] = []  # latency (s) of each answered set, None for a dropped one
         self.diagnostics: list[Any] = []
         self._last_stamp = 0
         self.baseline: dict[str, str] = {}  # the node's counts when the measured run starts
@@ -124,7 +151,8 @@ class Driver:
         self.diagnostics.append(msg)
 
     def publish(self) -> None:
-        # A camera cadence, not the wall clock: sets published back to back must not fall within one sync
+        # A camera cadence, not the wall clock: sets published back to back must not fall within
+        # one sync
         # slop, and the temporal history sees frame steps a real rig would give.
         stamp = self._last_stamp + STAMP_STEP_NS if self._last_stamp else time.time_ns()
         self._last_stamp = stamp
@@ -139,7 +167,9 @@ class Driver:
 
     def node_counts(self) -> dict[str, str]:
         values: dict[str, str] = {}
-        for array in self.diagnostics:  # newest last; a period without frames reports '-' for latencies
+        for (
+            array
+        ) in self.diagnostics:  # newest last; a period without frames reports '-' for latencies
             for status in array.status:
                 values.update({kv.key: kv.value for kv in status.values if kv.value != '-'})
         return values
@@ -147,11 +177,17 @@ class Driver:
     def counts_since_start(self) -> dict[str, str]:
         """The node's counters minus their values when the run started (other values as they are)."""
         now = self.node_counts()
-        return {k: str(int(v) - int(self.baseline.get(k, '0'))) if v.isdigit() and
-                self.baseline.get(k, '0').isdigit() else v for k, v in now.items()}
+        return {
+            k: str(int(v) - int(self.baseline.get(k, '0')))
+            if v.isdigit() and self.baseline.get(k, '0').isdigit()
+            else v
+            for k, v in now.items()
+        }
 
 
-def _row(frames: int, elapsed: float, interval: Interval, drops: int, pid: int) -> tuple[str, float | None]:
+def _row(
+    frames: int, elapsed: float, interval: Interval, drops: int, pid: int
+) -> tuple[str, float | None]:
     now = time.monotonic()
     lat = np.array(interval.latencies) * 1e3
     pct = [f'{np.percentile(lat, q):7.1f}' if lat.size else f'{"-":>7}' for q in (50, 90, 99, 100)]
@@ -160,11 +196,21 @@ def _row(frames: int, elapsed: float, interval: Interval, drops: int, pid: int) 
     rate = count / max(now - interval.started, 1e-9)
     rss_text = f'{rss:12.1f}' if rss is not None else f'{"-":>12}'
     gpu_text = f'{gpu:12.1f}' if gpu is not None else f'{"-":>12}'
-    return f'{frames:7d} {elapsed:9.1f} {rate:8.2f} {" ".join(pct)} {drops:6d} {rss_text} {gpu_text}', rss
+    return (
+        f'{frames:7d} {elapsed:9.1f} {rate:8.2f} {" ".join(pct)} {drops:6d} {rss_text} {gpu_text}',
+        rss,
+    )
 
 
-def soak(frames: int, width: int, height: int, device: str, in_flight: int, report_every: int,
-         timeout_s: float) -> int:
+def soak(
+    frames: int,
+    width: int,
+    height: int,
+    device: str,
+    in_flight: int,
+    report_every: int,
+    timeout_s: float,
+) -> int:
     from domain_coordinator import domain_id
 
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_soak_'))
@@ -174,18 +220,35 @@ def soak(frames: int, width: int, height: int, device: str, in_flight: int, repo
     with domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
-        args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params_file),
-                '-r', f'__ns:={NAMESPACE}']
-        with RosProcess(args, env, log_dir=log_dir, name='bevformer') as node, GraphProbe('soak') as probe:
+        args = [
+            '-m',
+            'bevformer_ros.node',
+            '--autostart',
+            '--ros-args',
+            '--params-file',
+            str(params_file),
+            '-r',
+            f'__ns:={NAMESPACE}',
+        ]
+        with (
+            RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
+            GraphProbe('soak') as probe,
+        ):
             driver = Driver(probe, width, height)
-            probe.spin_until(driver.rig.subscribers_matched, 120.0, 'node subscriptions', watch=[node])
+            probe.spin_until(
+                driver.rig.subscribers_matched, 120.0, 'node subscriptions', watch=[node]
+            )
             probe.wait_for_topics([f'{NODE}/markers'], timeout=60.0, watch=[node])
             _warm_up(driver, probe, node)
-            print(f'soak: {frames} frames, 6x{width}x{height} rgb8, small test model on {device}, '
-                  f'{in_flight} in flight, node pid {node.pid}, log {node.log_path}', flush=True)
+            print(
+                f'soak: {frames} frames, 6x{width}x{height} rgb8, small test model on {device}, '
+                f'{in_flight} in flight, node pid {node.pid}, log {node.log_path}',
+                flush=True,
+            )
             print(HEADER, flush=True)
-            rows, rss_values, latencies = _loop(driver, probe, node, frames, in_flight, report_every,
-                                                timeout_s)
+            rows, rss_values, latencies = _loop(
+                driver, probe, node, frames, in_flight, report_every, timeout_s
+            )
             _spin(probe, 1.5)  # one more /diagnostics report
             counts = driver.counts_since_start()
             alive = node.poll() is None
@@ -204,16 +267,27 @@ def _warm_up(driver: Driver, probe: GraphProbe, node: RosProcess) -> None:
             driver.publish()
         probe.executor.spin_once(timeout_sec=0.05)
         driver.expire(3.0)
-    drain_until = time.monotonic() + 10.0  # the warm-up sets still in the node must not meet the first ones
-    while (driver.pending or time.monotonic() < drain_until - 9.0) and time.monotonic() < drain_until:
+    drain_until = (
+        time.monotonic() + 10.0
+    )  # the warm-up sets still in the node must not meet the first ones
+    while (
+        driver.pending or time.monotonic() < drain_until - 9.0
+    ) and time.monotonic() < drain_until:
         probe.executor.spin_once(timeout_sec=0.05)
     driver.done.clear()
     driver.pending.clear()
     driver.baseline = driver.node_counts()
 
 
-def _loop(driver: Driver, probe: GraphProbe, node: RosProcess, frames: int, in_flight: int,
-          report_every: int, timeout_s: float) -> tuple[list[str], list[float], list[float]]:
+def _loop(
+    driver: Driver,
+    probe: GraphProbe,
+    node: RosProcess,
+    frames: int,
+    in_flight: int,
+    report_every: int,
+    timeout_s: float,
+) -> tuple[list[str], list[float], list[float]]:
     start = time.monotonic()
     interval = Interval(start)
     rows: list[str] = []
@@ -254,36 +328,66 @@ def _spin(probe: GraphProbe, seconds: float) -> None:
         probe.executor.spin_once(timeout_sec=0.05)
 
 
-def _summary(frames: int, rows: list[str], rss_values: list[float], latencies: list[float],
-             counts: dict[str, str], alive: bool, code: int | None) -> None:
+def _summary(
+    frames: int,
+    rows: list[str],
+    rss_values: list[float],
+    latencies: list[float],
+    counts: dict[str, str],
+    alive: bool,
+    code: int | None,
+) -> None:
     lat = np.array(latencies) * 1e3
-    print(f'\n{len(latencies)} of {frames} frames answered, {frames - len(latencies)} dropped (no markers '
-          f'within the timeout); node alive at the end: {alive}, exit code after SIGINT {code}')
+    print(
+        f'\n{len(latencies)} of {frames} frames answered, {frames - len(latencies)} dropped (no markers '
+        f'within the timeout); node alive at the end: {alive}, exit code after SIGINT {code}'
+    )
     if lat.size:
-        print('end-to-end latency over the run (ms): ' + ', '.join(
-            f'p{q} {np.percentile(lat, q):.1f}' for q in (50, 90, 99)) + f', max {lat.max():.1f}')
+        print(
+            'end-to-end latency over the run (ms): '
+            + ', '.join(f'p{q} {np.percentile(lat, q):.1f}' for q in (50, 90, 99))
+            + f', max {lat.max():.1f}'
+        )
     if len(rss_values) >= 2:
         growth = rss_values[-1] - rss_values[0]
-        print(f'node RSS after warm-up: {rss_values[0]:.1f} MiB at the first row -> {rss_values[-1]:.1f} MiB '
-              f'at the last ({growth:+.1f} MiB, {growth / max(len(rss_values) - 1, 1):+.2f} MiB per row)')
-    keys = ('frames processed', 'frames skipped', 'sets dropped (worker busy)',
-            'outputs dropped (publisher busy)', 'sets rejected for spread', 'sets dropped: duplicate_stamp',
-            'sets dropped: out_of_order')
-    print('node /diagnostics during the run: ' + ', '.join(f'{k} {counts.get(k, "?")}' for k in keys))
-    # the node's own end-to-end figure compares stamps with its clock: meaningless with cadence stamps
-    stages = [k for k in counts if k.endswith('latency mean/max (ms)') and not k.startswith('end-to-end')]
-    print('node stage latency mean/max (ms, last period): ' + ', '.join(
-        f'{k.split(" latency")[0]} {counts[k]}' for k in stages))
+        print(
+            f'node RSS after warm-up: {rss_values[0]:.1f} MiB at the first row -> {rss_values[-1]:.1f} MiB '
+            f'at the last ({growth:+.1f} MiB, {growth / max(len(rss_values) - 1, 1):+.2f} MiB per row)'
+        )
+    keys = (
+        'frames processed',
+        'frames skipped',
+        'sets dropped (worker busy)',
+        'outputs dropped (publisher busy)',
+        'sets rejected for spread',
+        'sets dropped: duplicate_stamp',
+        'sets dropped: out_of_order',
+    )
+    print(
+        'node /diagnostics during the run: ' + ', '.join(f'{k} {counts.get(k, "?")}' for k in keys)
+    )
+    # the node's own end-to-end figure compares stamps with its clock: meaningless with cadence
+    # stamps
+    stages = [
+        k for k in counts if k.endswith('latency mean/max (ms)') and not k.startswith('end-to-end')
+    ]
+    print(
+        'node stage latency mean/max (ms, last period): '
+        + ', '.join(f'{k.split(" latency")[0]} {counts[k]}' for k in stages)
+    )
     sys.stdout.flush()
 
 
-# ------------------------------------------------------------------------------------------ --no-ros
+# ------------------------------------------------------------------------------------------
+# --no-ros
 MIX_PERIOD = 50  # frames: the input pattern repeats with this period
 
 
 def _mixed_frames(config: Any, width: int, height: int) -> tuple[list[Any], Any]:
-    """The six cameras of the nuScenes rig with random images (and K scaled to the size), and a broken
-    (truncated) image."""
+    """
+    The six cameras of the nuScenes rig with random images (and K scaled to the size), and a broken
+    (truncated) image.
+    """
     from bevformer_ros.core.rig import load_rig
     from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
     from bevformer_ros.pipeline import CameraInput
@@ -295,8 +399,12 @@ def _mixed_frames(config: Any, width: int, height: int) -> tuple[list[Any], Any]
     for name in config.cameras.names:
         cam = rig.camera(name)
         K = np.diag([width / cam.image_size[0], height / cam.image_size[1], 1.0]) @ cam.K
-        image = image_msg(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8), 'rgb8', name)
-        cameras.append(CameraInput(image, camera_info_msg(K, width, height, name), cam.sensor2lidar))
+        image = image_msg(
+            rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8), 'rgb8', name
+        )
+        cameras.append(
+            CameraInput(image, camera_info_msg(K, width, height, name), cam.sensor2lidar)
+        )
     broken = image_msg(np.zeros((height, width, 3), np.uint8), 'rgb8', 'broken')
     broken.data = broken.data[: len(broken.data) // 2]
     return cameras, broken
@@ -322,55 +430,77 @@ def _mixed_frame(k: int, cameras: list[Any], broken: Any) -> tuple[Any, str]:
         kind = 'unreadable image'
     t = k * STAMP_STEP_NS * 1e-9 - (60.0 if phase >= 40 else 0.0)  # from frame 40 on: a bag loop
     yaw = 0.05 * t
-    pose = EgoPose(round(t * 1e9), np.array([100 * np.sin(yaw), 100 * (1 - np.cos(yaw)), 0.0]),
-                   np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]), velocity=np.array([5.0, 0, 0]))
+    pose = EgoPose(
+        round(t * 1e9),
+        np.array([100 * np.sin(yaw), 100 * (1 - np.cos(yaw)), 0.0]),
+        np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]),
+        velocity=np.array([5.0, 0, 0]),
+    )
     return FrameSet(round((1000.0 + t) * 1e9), cams, pose), kind
 
 
-PIPELINE_HEADER = (f'{"frames":>7} {"elapsed s":>9} {"rate Hz":>8} {"p50 ms":>7} {"p90 ms":>7} '
-                   f'{"p99 ms":>7} {"max ms":>7} {"skipped":>7} {"RSS MiB":>8} {"CUDA alloc MiB":>14} '
-                   f'{"CUDA reserved MiB":>17}')
+PIPELINE_HEADER = (
+    f'{"frames":>7} {"elapsed s":>9} {"rate Hz":>8} {"p50 ms":>7} {"p90 ms":>7} '
+    f'{"p99 ms":>7} {"max ms":>7} {"skipped":>7} {"RSS MiB":>8} {"CUDA alloc MiB":>14} '
+    f'{"CUDA reserved MiB":>17}'
+)
 
 
-def _pipeline_row(frames: int, elapsed: float, latencies_s: Sequence[float], skipped: int, rss: float | None,
-                  device: Any) -> str:
+def _pipeline_row(
+    frames: int,
+    elapsed: float,
+    latencies_s: Sequence[float],
+    skipped: int,
+    rss: float | None,
+    device: Any,
+) -> str:
     import torch
 
     lat = np.asarray(latencies_s) * 1e3
     memory = f'{"-":>14} {"-":>17}'
     if device.type == 'cuda':
-        memory = (f'{torch.cuda.memory_allocated(device) / 2**20:14.1f} '
-                  f'{torch.cuda.memory_reserved(device) / 2**20:17.1f}')
+        memory = (
+            f'{torch.cuda.memory_allocated(device) / 2**20:14.1f} '
+            f'{torch.cuda.memory_reserved(device) / 2**20:17.1f}'
+        )
     rss_text = f'{rss:8.1f}' if rss is not None else f'{"-":>8}'
-    return (f'{frames:7d} {elapsed:9.1f} {lat.size / (lat.sum() / 1e3):8.2f} '
-            + ' '.join(f'{np.percentile(lat, q):7.1f}' for q in (50, 90, 99, 100))
-            + f' {skipped:7d} {rss_text} {memory}')
+    return (
+        f'{frames:7d} {elapsed:9.1f} {lat.size / (lat.sum() / 1e3):8.2f} '
+        + ' '.join(f'{np.percentile(lat, q):7.1f}' for q in (50, 90, 99, 100))
+        + f' {skipped:7d} {rss_text} {memory}'
+    )
 
 
 def _build_pipeline(preset: str, device: str) -> tuple[Any, Any]:
     from bevformer_ros.config import NodeConfig
-    from bevformer_ros.pipeline import Pipeline, build_model, model_config, resolve_device
+    from bevformer_ros.pipeline import build_model, model_config, Pipeline, resolve_device
 
-    params = small_model_parameters(**{'model.device': device}) if preset == 'small-test' else \
-        {'model.preset': preset, 'model.device': device}
+    params = (
+        small_model_parameters(**{'model.device': device})
+        if preset == 'small-test'
+        else {'model.preset': preset, 'model.device': device}
+    )
     config = NodeConfig.from_parameters(params)
     torch_device = resolve_device(config.model.device)
     cfg = model_config(config.model)
     return Pipeline(build_model(cfg, torch_device), cfg, torch_device, config.temporal), config
 
 
-def soak_pipeline(frames: int, width: int, height: int, device: str, report_every: int, preset: str) -> int:
-    import torch
-
+def soak_pipeline(
+    frames: int, width: int, height: int, device: str, report_every: int, preset: str
+) -> int:
     from bevformer_ros.pipeline import FrameError
+    import torch
 
     pipeline, config = _build_pipeline(preset, device)
     cameras, broken = _mixed_frames(config, width, height)
     cuda = pipeline.device.type == 'cuda'
     name = f' ({torch.cuda.get_device_name(pipeline.device)})' if cuda else ''
-    print(f'soak --no-ros: {frames} frames, 6x{width}x{height}, {preset} on {pipeline.device}{name}; every '
-          f'{MIX_PERIOD} frames: complete sets, one or two cameras missing, an unreadable image, a time jump',
-          flush=True)
+    print(
+        f'soak --no-ros: {frames} frames, 6x{width}x{height}, {preset} on {pipeline.device}{name}; every '
+        f'{MIX_PERIOD} frames: complete sets, one or two cameras missing, an unreadable image, a time jump',
+        flush=True,
+    )
     print(PIPELINE_HEADER, flush=True)
     kinds: dict[str, int] = {}
     skipped, latencies, rss_values, start = 0, [], [], time.monotonic()
@@ -387,14 +517,27 @@ def soak_pipeline(frames: int, width: int, height: int, device: str, report_ever
         latencies.append(time.perf_counter() - started)
         if (k + 1) % report_every == 0 or k + 1 == frames:
             rss_values.append(process_rss_mib(os.getpid()))
-            print(_pipeline_row(k + 1, time.monotonic() - start, latencies[-report_every:], skipped,
-                                rss_values[-1], pipeline.device), flush=True)
+            print(
+                _pipeline_row(
+                    k + 1,
+                    time.monotonic() - start,
+                    latencies[-report_every:],
+                    skipped,
+                    rss_values[-1],
+                    pipeline.device,
+                ),
+                flush=True,
+            )
     print(f'inputs: {kinds}; frames skipped (the unreadable image): {skipped}')
     if len(rss_values) >= 2 and None not in rss_values:
-        print(f'RSS after warm-up: {rss_values[0]:.1f} -> {rss_values[-1]:.1f} MiB '
-              f'({rss_values[-1] - rss_values[0]:+.1f} MiB)')
+        print(
+            f'RSS after warm-up: {rss_values[0]:.1f} -> {rss_values[-1]:.1f} MiB '
+            f'({rss_values[-1] - rss_values[0]:+.1f} MiB)'
+        )
     if cuda:
-        print(f'CUDA peak allocated {torch.cuda.max_memory_allocated(pipeline.device) / 2**20:.1f} MiB')
+        print(
+            f'CUDA peak allocated {torch.cuda.max_memory_allocated(pipeline.device) / 2**20:.1f} MiB'
+        )
     return 0
 
 
@@ -403,19 +546,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--frames', type=int, default=10000)
     parser.add_argument('--width', type=int, default=SMALL_IMAGE_WIDTH)
     parser.add_argument('--height', type=int, default=SMALL_IMAGE_HEIGHT)
-    parser.add_argument('--device', default='auto', help='model.device of the node: auto, cpu, cuda')
+    parser.add_argument(
+        '--device', default='auto', help='model.device of the node: auto, cpu, cuda'
+    )
     parser.add_argument('--in-flight', type=int, default=2, help='sets awaiting output at most')
     parser.add_argument('--report-every', type=int, default=1000)
-    parser.add_argument('--timeout', type=float, default=5.0, help='seconds before a set counts as dropped')
-    parser.add_argument('--no-ros', action='store_true', help='run Pipeline alone in this process (no node)')
-    parser.add_argument('--preset', default='small-test', choices=['small-test', 'tiny', 'small', 'base'],
-                        help='--no-ros only: the model (small-test: the small random test model)')
+    parser.add_argument(
+        '--timeout', type=float, default=5.0, help='seconds before a set counts as dropped'
+    )
+    parser.add_argument(
+        '--no-ros', action='store_true', help='run Pipeline alone in this process (no node)'
+    )
+    parser.add_argument(
+        '--preset',
+        default='small-test',
+        choices=['small-test', 'tiny', 'small', 'base'],
+        help='--no-ros only: the model (small-test: the small random test model)',
+    )
     args = parser.parse_args(argv)
     if args.no_ros:
-        return soak_pipeline(args.frames, args.width, args.height, args.device, args.report_every,
-                             args.preset)
-    return soak(args.frames, args.width, args.height, args.device, args.in_flight, args.report_every,
-                args.timeout)
+        return soak_pipeline(
+            args.frames, args.width, args.height, args.device, args.report_every, args.preset
+        )
+    return soak(
+        args.frames,
+        args.width,
+        args.height,
+        args.device,
+        args.in_flight,
+        args.report_every,
+        args.timeout,
+    )
 
 
 if __name__ == '__main__':

@@ -12,42 +12,53 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`bevformer_train BAG [BAG...] --preset demo_small --out DIR`: train BEVFormer on rosbag2 recordings.
+"""
+`bevformer_train BAG [BAG...] --preset demo_small --out DIR`: train BEVFormer on rosbag2 recordings.
 
-Each bag needs the node's topic layout (six cameras with CameraInfo, /odom) and a ground-truth JSON as
-`bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json` inside a bag
-directory). Camera extrinsics come from the bag's /tf_static, else from the rig YAML. The run writes
+Each bag needs the node's topic layout (six cameras with CameraInfo, /odom) and a ground-truth JSON
+as
+`bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json`
+inside a bag
+directory). Camera extrinsics come from the bag's /tf_static, else from the rig YAML. The run
+writes
 DIR/latest.pth (official checkpoint layout, loadable by the node) plus DIR/latest.train_state.pth
-(optimizer, iteration) every checkpoint_interval iterations, DIR/final.pth at the end, DIR/config.json
-(the full configuration: `--config-json DIR/config.json` repeats the run) and DIR/log.jsonl (losses,
+(optimizer, iteration) every checkpoint_interval iterations, DIR/final.pth at the end,
+DIR/config.json
+(the full configuration: `--config-json DIR/config.json` repeats the run) and DIR/log.jsonl
+(losses,
 validation).
 
     bevformer_synth train_0.mcap --seed 0 --frames 120 --rate 2 --width 400 --height 225
     bevformer_train train_*.mcap --val-bags val_100.mcap --preset demo_small --out runs/demo
     bevformer_train train_*.mcap --preset demo_small --out runs/demo --resume runs/demo/latest.pth
-    bevformer_train my_*.mcap --preset tiny --load-from bevformer_tiny_epoch_24.pth --iters 2000 --out runs/ft
+    bevformer_train my_*.mcap --preset tiny --load-from bevformer_tiny_epoch_24.pth --iters 2000
+    --out runs/ft
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import dataclasses
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
+import sys
 
-import torch
-
-from bevformer_ros.core.rig import RigError, load_rig
+from bevformer_ros.core.rig import load_rig, RigError
 from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
 from bevformer_ros.train.dataset import BagScene, DatasetError, TemporalQueueDataset
-from bevformer_ros.train.presets import TRAIN_PRESETS, config_to_dict, load_config_json, train_preset
+from bevformer_ros.train.presets import (
+    config_to_dict,
+    load_config_json,
+    train_preset,
+    TRAIN_PRESETS,
+)
 from bevformer_ros.train.progress import ProgressBar
-from bevformer_ros.train.trainer import Trainer, trainable_summary
+from bevformer_ros.train.trainer import trainable_summary, Trainer
 from bevformer_ros.train.weight_init import init_bevformer
+import torch
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,28 +81,41 @@ def _parser() -> argparse.ArgumentParser:
         help='JSON {"preset": ..., "model": {...}, "train": {...}} (e.g. a previous DIR/config.json)',
     )
     parser.add_argument('--out', type=Path, required=True, help='output directory')
-    parser.add_argument('--iters', type=int, help='training iterations (default: the preset\'s)')
-    parser.add_argument('--val-bags', nargs='*', type=Path, default=[], help='held-out bags for validation')
+    parser.add_argument('--iters', type=int, help="training iterations (default: the preset's)")
+    parser.add_argument(
+        '--val-bags', nargs='*', type=Path, default=[], help='held-out bags for validation'
+    )
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
-        '--resume', type=Path, help='continue a run from DIR/latest.pth (weights, optimizer, iteration)'
+        '--resume',
+        type=Path,
+        help='continue a run from DIR/latest.pth (weights, optimizer, iteration)',
     )
     start.add_argument(
         '--load-from',
         type=Path,
         help='start from these weights (e.g. an official checkpoint), fresh optimizer at iteration 0',
     )
-    parser.add_argument('--rig', type=Path,
-                        help='camera rig YAML, used where /tf_static lacks the cameras '
-                             '(default: config/nuscenes_rig.yaml)')
-    parser.add_argument('--extrinsics', choices=('auto', 'tf', 'rig'), default='auto',
-                        help='camera extrinsics from the bag\'s /tf_static, the rig, or auto (TF, else rig)')
+    parser.add_argument(
+        '--rig',
+        type=Path,
+        help='camera rig YAML, used where /tf_static lacks the cameras '
+        '(default: config/nuscenes_rig.yaml)',
+    )
+    parser.add_argument(
+        '--extrinsics',
+        choices=('auto', 'tf', 'rig'),
+        default='auto',
+        help="camera extrinsics from the bag's /tf_static, the rig, or auto (TF, else rig)",
+    )
     parser.add_argument(
         '--frame-step', type=int, default=1, help='use every k-th frame of the bags (default 1)'
     )
     parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1 or auto (default)')
-    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s choice)')
-    parser.add_argument('--seed', type=int, help='seed of the initial weights and of the data order')
+    parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        '--seed', type=int, help='seed of the initial weights and of the data order'
+    )
     return parser
 
 
@@ -151,7 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'bevformer_train: error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('\nbevformer_train: interrupted; continue with --resume <out>/latest.pth', file=sys.stderr)
+        print(
+            '\nbevformer_train: interrupted; continue with --resume <out>/latest.pth',
+            file=sys.stderr,
+        )
         return 130
     print(f'bevformer_train: wrote {final}')
     return 0

@@ -12,23 +12,34 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training frames from rosbag2 recordings, and the official temporal queues built from them.
+"""
+Training frames from rosbag2 recordings, and the official temporal queues built from them.
 
 A bag has the node's topic layout: six ``sensor_msgs/Image`` (or ``CompressedImage``) topics
-``/<CAM>/image_raw``, their ``/<CAM>/camera_info``, and ``nav_msgs/Odometry`` ``/odom`` (odom -> base_link).
-Ground truth is the synthetic tool's JSON (``bevformer_ros.synth.ground_truth_file``: per image stamp, boxes
-``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the reference frame with nuScenes class labels), inside a bag
-directory or beside a bag file; a user recording needs the same file. Camera extrinsics come from the bag's
-``/tf_static`` when it has them, else from a rig YAML (as the node: TF first, the rig file as fallback).
+``/<CAM>/image_raw``, their ``/<CAM>/camera_info``, and ``nav_msgs/Odometry`` ``/odom`` (odom ->
+base_link).
+Ground truth is the synthetic tool's JSON (``bevformer_ros.synth.ground_truth_file``: per image
+stamp, boxes
+``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the reference frame with nuScenes class labels),
+inside a bag
+directory or beside a bag file; a user recording needs the same file. Camera extrinsics come from
+the bag's
+``/tf_static`` when it has them, else from a rig YAML (as the node: TF first, the rig file as
+fallback).
 
 Each frame reaches the network exactly as the node would feed it (``pipeline.network_scale``,
-``camera_lidar2img``, ``ImagePreprocessor``), with the official training filters on the ground truth
+``camera_lidar2img``, ``ImagePreprocessor``), with the official training filters on the ground
+truth
 (``ObjectRangeFilter``: centre inside the BEV; ``ObjectNameFilter``: the model's classes).
 
-Temporal queues follow the official ``CustomNuScenesDataset.prepare_train_data`` / ``union2one``: for frame i
-of a scene, ``queue_length - 1`` of the ``queue_length`` preceding frames (one dropped at random, clamped to
-the scene start), then frame i; the first queue frame has no history (can_bus translation and yaw delta 0),
-every later one the deltas to the previous queue frame. Frames without ground truth are not trained on
+Temporal queues follow the official ``CustomNuScenesDataset.prepare_train_data`` / ``union2one``:
+for frame i
+of a scene, ``queue_length - 1`` of the ``queue_length`` preceding frames (one dropped at random,
+clamped to
+the scene start), then frame i; the first queue frame has no history (can_bus translation and yaw
+delta 0),
+every later one the deltas to the previous queue frame. Frames without ground truth are not trained
+on
 (official ``filter_empty_gt``).
 """
 
@@ -40,11 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-import torch
-
 from bevformer_ros.core.calibration import Extrinsics
-from bevformer_ros.core.ego_motion import EgoMotionError, EgoPose, PoseBuffer, pose_from_odometry
+from bevformer_ros.core.ego_motion import EgoMotionError, EgoPose, pose_from_odometry, PoseBuffer
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.core.rig import CAMERA_NAMES, Rig
 from bevformer_ros.core.temporal import CAN_BUS_DIMS, can_bus_from_pose
@@ -52,14 +60,16 @@ from bevformer_ros.frontend.image_codec import compressed_to_numpy, imgmsg_to_nu
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.preprocess import ImagePreprocessor
 from bevformer_ros.pipeline import (
+    camera_lidar2img,
+    CameraInput,
     CONVERTED_ENCODINGS,
     DIRECT_ENCODINGS,
-    CameraInput,
-    camera_lidar2img,
     network_scale,
 )
-from bevformer_ros.train.static_tf import StaticTransforms, camera_extrinsics
+from bevformer_ros.train.static_tf import camera_extrinsics, StaticTransforms
 from bevformer_ros.train.targets import in_bev_range
+import numpy as np
+import torch
 
 DEFAULT_SLOP_S = 0.08  # the node's sync.slop: one synchronized set per camera period at 12 Hz
 NS_PER_S = 1_000_000_000
@@ -72,12 +82,14 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class FrameInputs:
-    """One frame as the network and the loss see it.
+    """
+    One frame as the network and the loss see it.
 
     img: [N, 3, Hp, Wp] float32 network input; img_shape: (Hp, Wp).
     lidar2img: [N, 4, 4] float64, reference frame -> padded-image pixels.
     can_bus: [18] float64 *absolute* can_bus of the ego pose (``can_bus_from_pose``).
-    gt_boxes: [K, 9] float32 ``[x, y, z_bottom, w, l, h, yaw, vx, vy]``; gt_labels: [K] int64 model classes.
+    gt_boxes: [K, 9] float32 ``[x, y, z_bottom, w, l, h, yaw, vx, vy]``; gt_labels: [K] int64 model
+    classes.
     """
 
     img: torch.Tensor
@@ -159,13 +171,16 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 def _model_labels(cfg: BEVFormerConfig) -> np.ndarray:
     """[len(NUSCENES_CLASSES)] ground-truth label -> model class index, -1 for classes the model lacks."""
-    return np.array([cfg.class_names.index(n) if n in cfg.class_names else -1 for n in NUSCENES_CLASSES])
+    return np.array(
+        [cfg.class_names.index(n) if n in cfg.class_names else -1 for n in NUSCENES_CLASSES]
+    )
 
 
 def filter_ground_truth(
     boxes: np.ndarray, labels: np.ndarray, cfg: BEVFormerConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Official ObjectRangeFilter + ObjectNameFilter: boxes [K, 9], nuScenes labels [K] -> kept ones.
+    """
+    Official ObjectRangeFilter + ObjectNameFilter: boxes [K, 9], nuScenes labels [K] -> kept ones.
 
     Returns the kept boxes [K', 9] and their model class indices [K'].
     """
@@ -175,17 +190,22 @@ def filter_ground_truth(
 
 
 class BagScene:
-    """The frames of one rosbag2 recording; images are read from the bag on demand and cached.
+    """
+    The frames of one rosbag2 recording; images are read from the bag on demand and cached.
 
     Args:
         path: rosbag2 directory or .mcap / .db3 file.
         cfg: the model configuration (image pipeline, pc_range, class names).
-        rig: camera extrinsics (camera -> reference frame) by camera name, and the reference frame's name.
-        extrinsics: 'tf' (the bag's /tf_static), 'rig', or 'auto' (/tf_static when it connects every camera
+        rig: camera extrinsics (camera -> reference frame) by camera name, and the reference
+        frame's name.
+        extrinsics: 'tf' (the bag's /tf_static), 'rig', or 'auto' (/tf_static when it connects
+        every camera
             frame to the reference frame, else the rig), as the node prefers TF over the rig file.
         ground_truth: the ground-truth JSON (default: ``ground_truth_path(path)``).
         cache_bytes: keep preprocessed frames (float16) up to this many bytes in memory.
-        frame_step: use every frame_step-th synchronized set (e.g. 6 turns 12 Hz into the official 2 Hz).
+        frame_step: use every frame_step-th synchronized set (e.g. 6 turns 12 Hz into the official
+        2 Hz).
+
     """
 
     def __init__(
@@ -238,13 +258,14 @@ class BagScene:
         if not conns:
             have = sorted({c.topic for c in self._reader.connections})
             raise DatasetError(
-                f'bag {self.path} has no topic {topic!r}; it has {have}. Record the node\'s '
+                f"bag {self.path} has no topic {topic!r}; it has {have}. Record the node's "
                 'topic layout (six cameras, their camera_info, /odom) or pass the topic names'
             )
         return conns
 
     def _image_connections(self, topic: str) -> list[Any]:
-        # nuScenes bags (bevformer_nuscenes2bag) keep the dataset's JPEGs on the image_transport name.
+        # nuScenes bags (bevformer_nuscenes2bag) keep the dataset's JPEGs on the image_transport
+        # name.
         compressed = f'{topic}/compressed'
         if not any(c.topic == topic for c in self._reader.connections) and any(
             c.topic == compressed for c in self._reader.connections
@@ -263,9 +284,13 @@ class BagScene:
         odom_conns = [c for c in self._reader.connections if c.topic == t.odom_topic]
         tf_conns = [c for c in self._reader.connections if c.topic == TF_STATIC_TOPIC]
         tf_ids = {c.id for c in tf_conns}
-        images: list[list[tuple[int, Any, int]]] = [[] for _ in t.camera_names]  # (stamp, conn, bag time)
+        images: list[list[tuple[int, Any, int]]] = [
+            [] for _ in t.camera_names
+        ]  # (stamp, conn, bag time)
         infos: list[list[tuple[int, Any]]] = [[] for _ in t.camera_names]
-        poses = PoseBuffer(max_age_s=1e9, max_extrapolation_s=t.slop_s, max_gap_s=1.0, max_len=1 << 30)
+        poses = PoseBuffer(
+            max_age_s=1e9, max_extrapolation_s=t.slop_s, max_gap_s=1.0, max_len=1 << 30
+        )
         wanted = [c for conns in image_conns + info_conns for c in conns] + odom_conns + tf_conns
         for conn, bag_ns, raw in self._reader.messages(connections=wanted):
             if conn.id in camera_of:
@@ -283,7 +308,9 @@ class BagScene:
         gt_by_stamp = sorted(gt_frames, key=lambda f: f.stamp_ns)
         frames = []
         for stamp, conn, bag_ns in images[0]:
-            frame = self._frame_at(stamp, (conn, bag_ns), images, infos, poses, gt_by_stamp, bool(odom_conns))
+            frame = self._frame_at(
+                stamp, (conn, bag_ns), images, infos, poses, gt_by_stamp, bool(odom_conns)
+            )
             if frame is not None:
                 frames.append(frame)
         if not frames:
@@ -317,7 +344,9 @@ class BagScene:
             if not cam:
                 return None
             before = bisect.bisect_right(cam, stamp, key=_first)
-            cam_infos.append(cam[max(before - 1, 0)][1])  # latest CameraInfo up to the frame (else the first)
+            cam_infos.append(
+                cam[max(before - 1, 0)][1]
+            )  # latest CameraInfo up to the frame (else the first)
         gt = gt_frames[_nearest(gt_frames, stamp, _stamp_of)] if gt_frames else None
         if gt is None or abs(gt.stamp_ns - stamp) > slop_ns:
             return None
@@ -326,7 +355,9 @@ class BagScene:
                 poses.at(stamp)
                 if have_odom
                 else EgoPose(
-                    stamp, np.asarray(gt.ego_translation, float), np.asarray(gt.ego_rotation_wxyz, float)
+                    stamp,
+                    np.asarray(gt.ego_translation, float),
+                    np.asarray(gt.ego_rotation_wxyz, float),
                 )
             )
         except EgoMotionError:
@@ -362,7 +393,10 @@ class BagScene:
                 self._cached_bytes += img.numel() * 2
         pose = rec.pose
         can_bus = can_bus_from_pose(
-            pose.translation, pose.rotation, rotation_rate=pose.rotation_rate, velocity=pose.velocity
+            pose.translation,
+            pose.rotation,
+            rotation_rate=pose.rotation_rate,
+            velocity=pose.velocity,
         )
         return FrameInputs(
             img=img,
@@ -381,9 +415,13 @@ class BagScene:
         for _, _, raw in self._reader.messages(connections=[conn], start=bag_ns, stop=bag_ns + 1):
             if header_stamp_ns(raw) == stamp:
                 return deserialize(raw, conn.msgtype)
-        raise DatasetError(f'bag {self.path}: image of {conn.topic} at {stamp} ns vanished while reading')
+        raise DatasetError(
+            f'bag {self.path}: image of {conn.topic} at {stamp} ns vanished while reading'
+        )
 
-    def _network_input(self, rec: _FrameIndex) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    def _network_input(
+        self, rec: _FrameIndex
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
         msgs = [self._read_image(conn, bag_ns, stamp) for conn, bag_ns, stamp in rec.images]
         decoded = [decode_image(m) for m in msgs]
         order = decoded[0][1]
@@ -395,7 +433,9 @@ class BagScene:
             )
         scale = network_scale(self.cfg.image, images[0].shape[1])
         sizes = [(im.shape[1], im.shape[0]) for im in images]
-        cameras = [CameraInput(m, info, s2l) for m, info, s2l in zip(msgs, rec.infos, self.sensor2lidar)]
+        cameras = [
+            CameraInput(m, info, s2l) for m, info, s2l in zip(msgs, rec.infos, self.sensor2lidar)
+        ]
         lidar2img = torch.from_numpy(camera_lidar2img(cameras, sizes, scale))  # [N, 4, 4] float64
         key = round(scale, 9)
         if key not in self._preprocessors:
@@ -424,10 +464,13 @@ def queue_indices(index: int, queue_length: int, rng: np.random.Generator) -> li
 
 
 def queue_can_bus(can_bus_abs: np.ndarray, scenes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Official ``union2one``: absolute can_bus [T, 18] -> used can_bus [T, 18], prev_bev_exists [T].
+    """
+    Official ``union2one``: absolute can_bus [T, 18] -> used can_bus [T, 18], prev_bev_exists [T].
 
-    A frame whose scene differs from the previous queue frame's starts without history (translation and yaw
-    delta 0); every other frame gets the global-frame translation and the unwrapped yaw (deg) change since
+    A frame whose scene differs from the previous queue frame's starts without history (translation
+    and yaw
+    delta 0); every other frame gets the global-frame translation and the unwrapped yaw (deg)
+    change since
     the previous queue frame. can_bus[-2], the absolute yaw in radians, is kept.
     """
     used = np.array(can_bus_abs, dtype=np.float64)
@@ -457,9 +500,11 @@ class QueueSample:
 
 @dataclass(frozen=True)
 class Batch:
-    """B queues of T frames stacked for the model.
+    """
+    B queues of T frames stacked for the model.
 
-    img: [B, T, N, 3, Hp, Wp] float32; lidar2img: [B, T, N, 4, 4] float64; can_bus: [B, T, 18] float64 (used);
+    img: [B, T, N, 3, Hp, Wp] float32; lidar2img: [B, T, N, 4, 4] float64; can_bus: [B, T, 18]
+    float64 (used);
     prev_bev_exists: [T] bool (of the first sample, as the official code reads it);
     gt_boxes / gt_labels: per sample [K, 9] / [K] of the last frame.
     """
@@ -500,7 +545,10 @@ class TemporalQueueDataset:
         self.scenes = list(scenes)
         self.queue_length = queue_length
         self.samples = [
-            (s, i) for s, scene in enumerate(self.scenes) for i in range(len(scene)) if scene.num_gt(i) > 0
+            (s, i)
+            for s, scene in enumerate(self.scenes)
+            for i in range(len(scene))
+            if scene.num_gt(i) > 0
         ]
         if not self.samples:
             raise DatasetError('no training frame has a ground-truth box inside the BEV range')
@@ -512,5 +560,7 @@ class TemporalQueueDataset:
         scene_index, frame_index = self.samples[index]
         scene = self.scenes[scene_index]
         frames = [scene.frame(i) for i in queue_indices(frame_index, self.queue_length, rng)]
-        can_bus, exists = queue_can_bus(np.stack([f.can_bus for f in frames]), [f.scene for f in frames])
+        can_bus, exists = queue_can_bus(
+            np.stack([f.can_bus for f in frames]), [f.scene for f in frames]
+        )
         return QueueSample(frames, can_bus, exists)

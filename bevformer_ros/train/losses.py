@@ -12,15 +12,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Official BEVFormer training loss (``BEVFormerHead.loss``): per decoder layer, focal + L1 after matching.
+"""
+Official BEVFormer training loss (``BEVFormerHead.loss``): per decoder layer, focal + L1 after matching.
 
-Per layer and batch (``loss_single``): queries are matched to ground truth by ``HungarianAssigner3D``;
+Per layer and batch (``loss_single``): queries are matched to ground truth by
+``HungarianAssigner3D``;
 unmatched queries are background. Classification: sigmoid focal loss (alpha 0.25, gamma 2) over all
-queries and classes, summed and divided by ``cls_avg_factor = num_pos * 1.0 + num_neg * bg_cls_weight``
-(bg_cls_weight 0, so the number of matched queries; at least 1), times ``loss_weight`` 2.0. Regression: L1
-between the matched predictions and ``normalize_bbox`` targets, each dim weighted by ``code_weights``
-(velocity 0.2), summed and divided by max(num_pos, 1), times 0.25; rows whose target is not finite (unknown
-velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers ``d{i}.loss_*``
+queries and classes, summed and divided by ``cls_avg_factor = num_pos * 1.0 + num_neg *
+bg_cls_weight``
+(bg_cls_weight 0, so the number of matched queries; at least 1), times ``loss_weight`` 2.0.
+Regression: L1
+between the matched predictions and ``normalize_bbox`` targets, each dim weighted by
+``code_weights``
+(velocity 0.2), summed and divided by max(num_pos, 1), times 0.25; rows whose target is not finite
+(unknown
+velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers
+``d{i}.loss_*``
 (auxiliary losses); the training objective is their sum.
 """
 
@@ -28,19 +35,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-import torch.nn.functional as F
-
 from bevformer_ros.train.matcher import HungarianAssigner3D
 from bevformer_ros.train.targets import gravity_center_boxes, normalize_bbox
+import torch
+import torch.nn.functional as F
 
 
 def sigmoid_focal_loss(
     logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
 ) -> torch.Tensor:
-    """Element-wise sigmoid focal loss: logits [N, C], labels [N] in [0, C] (C = background) -> [N, C].
+    """
+    Element-wise sigmoid focal loss: logits [N, C], labels [N] in [0, C] (C = background) -> [N, C].
 
-    mmdet ``FocalLoss(use_sigmoid=True)``: the targets are one-hot, with an all-zero row for background.
+    mmdet ``FocalLoss(use_sigmoid=True)``: the targets are one-hot, with an all-zero row for
+    background.
     """
     num_classes = logits.shape[-1]
     target = F.one_hot(labels, num_classes + 1)[:, :num_classes].to(logits.dtype)  # [N, C]
@@ -76,15 +84,19 @@ class BEVFormerLoss:
         gt_boxes: Sequence[torch.Tensor],
         gt_labels: Sequence[torch.Tensor],
     ) -> dict[str, torch.Tensor]:
-        """Loss terms of one batch.
+        """
+        Loss terms of one batch.
 
         Args:
-            outputs: the model's dict with all_cls_scores [L, B, Q, C] and all_bbox_preds [L, B, Q, 10].
+            outputs: the model's dict with all_cls_scores [L, B, Q, C] and all_bbox_preds [L, B, Q,
+            10].
             gt_boxes: per sample [K, 9] ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` (LiDAR frame).
             gt_labels: per sample [K] int64 class indices.
 
         Returns:
-            {'loss_cls', 'loss_bbox', 'd0.loss_cls', 'd0.loss_bbox', ..., 'loss' (the sum)}, scalar tensors.
+            {'loss_cls', 'loss_bbox', 'd0.loss_cls', 'd0.loss_bbox', ..., 'loss' (the sum)}, scalar
+            tensors.
+
         """
         all_cls, all_boxes = outputs['all_cls_scores'].float(), outputs['all_bbox_preds'].float()
         device = all_cls.device
@@ -123,10 +135,15 @@ class BEVFormerLoss:
             num_pos += int(match.query_inds.numel())
         num_neg = B * Q - num_pos
         cls_avg_factor = max(num_pos * 1.0 + num_neg * self.bg_cls_weight, 1.0)
-        focal = sigmoid_focal_loss(cls_logits.reshape(-1, C), labels.reshape(-1), self.alpha, self.gamma)
+        focal = sigmoid_focal_loss(
+            cls_logits.reshape(-1, C), labels.reshape(-1), self.alpha, self.gamma
+        )
         loss_cls = focal.sum() / cls_avg_factor * self.cls_loss_weight
 
-        targets, weights = targets.reshape(-1, targets.shape[-1]), weights.reshape(-1, weights.shape[-1])
+        targets, weights = (
+            targets.reshape(-1, targets.shape[-1]),
+            weights.reshape(-1, weights.shape[-1]),
+        )
         finite = torch.isfinite(targets).all(-1)  # [B*Q]
         weights = weights * self.code_weights.to(weights.device)
         diff = (bbox_preds.reshape(-1, bbox_preds.shape[-1])[finite] - targets[finite]).abs()

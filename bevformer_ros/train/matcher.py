@@ -12,11 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""One-to-one matching of object queries to ground-truth boxes (official ``HungarianAssigner3D``).
+"""
+One-to-one matching of object queries to ground-truth boxes (official ``HungarianAssigner3D``).
 
-Cost of query q for box k = FocalLossCost (weight 2.0, alpha 0.25, gamma 2) + BBox3DL1Cost (weight 0.25) on
-the first 8 regression dims ``[cx, cy, log w, log l, cz, log h, sin, cos]`` (velocity is not matched on);
-the IoU cost of the configs has weight 0 and is not computed. Non-finite costs become +-100 as in the
+Cost of query q for box k = FocalLossCost (weight 2.0, alpha 0.25, gamma 2) + BBox3DL1Cost (weight
+0.25) on
+the first 8 regression dims ``[cx, cy, log w, log l, cz, log h, sin, cos]`` (velocity is not
+matched on);
+the IoU cost of the configs has weight 0 and is not computed. Non-finite costs become +-100 as in
+the
 official assigner, then the Hungarian algorithm picks the cheapest one-to-one assignment.
 """
 
@@ -24,11 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from bevformer_ros.train.hungarian import linear_sum_assignment
 from bevformer_ros.train.targets import normalize_bbox
+import numpy as np
+import torch
 
 MATCH_DIMS = 8
 
@@ -40,9 +43,11 @@ def focal_loss_cost(
     gamma: float = 2.0,
     eps: float = 1e-12,
 ) -> torch.Tensor:
-    """Focal classification cost (mmdet ``FocalLossCost``): logits [Q, C], labels [K] -> [Q, K].
+    """
+    Focal classification cost (mmdet ``FocalLossCost``): logits [Q, C], labels [K] -> [Q, K].
 
-    The focal loss of predicting the box's class as positive minus that of predicting it as negative: lower
+    The focal loss of predicting the box's class as positive minus that of predicting it as
+    negative: lower
     is a better match.
     """
     prob = cls_logits.sigmoid()
@@ -68,7 +73,11 @@ class HungarianAssigner3D:
     """Match object queries to ground-truth boxes by the official BEVFormer cost."""
 
     def __init__(
-        self, cls_weight: float = 2.0, reg_weight: float = 0.25, alpha: float = 0.25, gamma: float = 2.0
+        self,
+        cls_weight: float = 2.0,
+        reg_weight: float = 0.25,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
     ) -> None:
         self.cls_weight, self.reg_weight = cls_weight, reg_weight
         self.alpha, self.gamma = alpha, gamma
@@ -94,11 +103,13 @@ class HungarianAssigner3D:
         gt_boxes: torch.Tensor,
         gt_labels: torch.Tensor,
     ) -> MatchResult:
-        """Match the Q queries of one sample to its K boxes.
+        """
+        Match the Q queries of one sample to its K boxes.
 
         Args:
             bbox_preds: [Q, 10] head output (metric centres); cls_logits: [Q, C].
             gt_boxes: [K, 9]; gt_labels: [K] int64 class indices.
+
         """
         device = bbox_preds.device
         if gt_boxes.shape[0] == 0 or bbox_preds.shape[0] == 0:

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Quick validation figure: recall of ground-truth objects by detections within a BEV centre distance.
+"""
+Quick validation figure: recall of ground-truth objects by detections within a BEV centre distance.
 
-Matching follows the nuScenes detection metric's rule (per class, detections in descending score order, each
+Matching follows the nuScenes detection metric's rule (per class, detections in descending score
+order, each
 taking the nearest unmatched ground-truth centre within the threshold), at a single score threshold
 instead of the full precision-recall sweep; the full metric is a separate evaluation tool.
 """
@@ -43,7 +45,9 @@ class RecallCounter:
         gt_labels: np.ndarray,
     ) -> int:
         """Count one frame (boxes [K, >=2] with BEV centre x, y first); returns the frame's matched count."""
-        matched = match_count(det_boxes, det_scores, det_labels, gt_boxes, gt_labels, self.distance_m)
+        matched = match_count(
+            det_boxes, det_scores, det_labels, gt_boxes, gt_labels, self.distance_m
+        )
         self.matched += matched
         self.total += len(gt_labels)
         return matched

@@ -12,11 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Official optimiser and learning-rate schedule, by iteration.
+"""
+Official optimiser and learning-rate schedule, by iteration.
 
-AdamW (lr 2e-4, weight decay 0.01 on every parameter, as mmcv's default constructor) with the image backbone
-at ``lr_mult`` 0.1 (``paramwise_cfg=dict(custom_keys={'img_backbone': dict(lr_mult=0.1)})``). Schedule: mmcv
-``CosineAnnealing`` with ``min_lr_ratio`` 1e-3 and a linear warm-up over ``warmup_iters`` starting at
+AdamW (lr 2e-4, weight decay 0.01 on every parameter, as mmcv's default constructor) with the image
+backbone
+at ``lr_mult`` 0.1 (``paramwise_cfg=dict(custom_keys={'img_backbone': dict(lr_mult=0.1)})``).
+Schedule: mmcv
+``CosineAnnealing`` with ``min_lr_ratio`` 1e-3 and a linear warm-up over ``warmup_iters`` starting
+at
 ``warmup_ratio`` (1/3) of the regular rate; the official runs anneal per epoch, here per iteration.
 """
 
@@ -45,7 +49,12 @@ def build_optimizer(
 
 
 def learning_rate(
-    step: int, base_lr: float, total_iters: int, warmup_iters: int, warmup_ratio: float, min_lr_ratio: float
+    step: int,
+    base_lr: float,
+    total_iters: int,
+    warmup_iters: int,
+    warmup_ratio: float,
+    min_lr_ratio: float,
 ) -> float:
     """Rate of iteration ``step`` (0-based): cosine from base_lr to base_lr * min_lr_ratio, warm-up on top."""
     min_lr = base_lr * min_lr_ratio

@@ -12,38 +12,55 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training presets: a model configuration sized for the job plus the official optimisation recipe.
+"""
+Training presets: a model configuration sized for the job plus the official optimisation recipe.
 
-``demo_small`` is the model trained on the synthetic scenes (``bevformer_ros.synth``) on 2 CPU cores:
+``demo_small`` is the model trained on the synthetic scenes (``bevformer_ros.synth``) on 2 CPU
+cores:
 
-- Images: every camera is fed at 400 px width (``input_hw`` 900x1600, ``scale`` 0.25, like the presets'
-  scale relative to the nominal nuScenes size), 400x225 padded to 416x256. Objects of the synthetic scenes
-  stay several pixels wide up to ~40 m (a pedestrian at 30 m: ~7 px at f = 316 px); smaller inputs lose them.
-- Backbone: ResNet-18 at base width 16 with three stages, read at stride 16 (layer3, 64 channels): a 26x16
-  feature map per camera. Stride 32 (the official choice) would leave a 13x8 map where a distant car is a
-  quarter of a cell. It trains from scratch, so its BatchNorm layers train too (``norm_eval`` off, nothing
+- Images: every camera is fed at 400 px width (``input_hw`` 900x1600, ``scale`` 0.25, like the
+  presets'
+  scale relative to the nominal nuScenes size), 400x225 padded to 416x256. Objects of the synthetic
+  scenes
+  stay several pixels wide up to ~40 m (a pedestrian at 30 m: ~7 px at f = 316 px); smaller inputs
+  lose them.
+- Backbone: ResNet-18 at base width 16 with three stages, read at stride 16 (layer3, 64 channels):
+  a 26x16
+  feature map per camera. Stride 32 (the official choice) would leave a 13x8 map where a distant
+  car is a
+  quarter of a cell. It trains from scratch, so its BatchNorm layers train too (``norm_eval`` off,
+  nothing
   frozen): the official frozen BN only makes sense with ImageNet weights.
-- BEV: 50x50 over the official +-51.2 m (2 m cells, the tiny preset's grid), 64 channels, 4 heads, one encoder
-  layer, three decoder layers (two auxiliary losses), 200 queries for the 40-70 objects of a synthetic frame
-  (nuScenes uses 900 for up to ~100). ``rotate_center`` is the BEV centre: the official (100, 100) only fits
+- BEV: 50x50 over the official +-51.2 m (2 m cells, the tiny preset's grid), 64 channels, 4 heads,
+  one encoder
+  layer, three decoder layers (two auxiliary losses), 200 queries for the 40-70 objects of a
+  synthetic frame
+  (nuScenes uses 900 for up to ~100). ``rotate_center`` is the BEV centre: the official (100, 100)
+  only fits
   a 200x200 grid, and a model trained from scratch need not inherit that quirk.
-- Cost on 2 CPU cores (measured on 400x225 synthetic bags): ~0.3 s per iteration (two history frames without
-  gradient, one with; batch 1) once the frames are cached, so the 8000 iterations take ~40 minutes plus
-  ~10 s per validation; more with other jobs on the cores. The synthetic bags are best written at 400x225 and
+- Cost on 2 CPU cores (measured on 400x225 synthetic bags): ~0.3 s per iteration (two history
+  frames without
+  gradient, one with; batch 1) once the frames are cached, so the 8000 iterations take ~40 minutes
+  plus
+  ~10 s per validation; more with other jobs on the cores. The synthetic bags are best written at
+  400x225 and
   2 Hz (the official keyframe rate): ``bevformer_synth x.mcap --width 400 --height 225 --rate 2``.
 
-The optimisation recipe is the official one (AdamW 2e-4, weight decay 0.01, backbone lr x0.1, 500 linear
-warm-up iterations from 1/3, cosine decay to 1e-3 of the rate, gradient norm clipped at 35, queue of 3
+The optimisation recipe is the official one (AdamW 2e-4, weight decay 0.01, backbone lr x0.1, 500
+linear
+warm-up iterations from 1/3, cosine decay to 1e-3 of the rate, gradient norm clipped at 35, queue
+of 3
 frames), with iterations instead of epochs.
 
-``smoke`` is a seconds-fast model for tests (ResNet-18 at base width 8, 10x10 BEV, 2 decoder layers).
+``smoke`` is a seconds-fast model for tests (ResNet-18 at base width 8, 10x10 BEV, 2 decoder
+layers).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +72,11 @@ from bevformer_ros.model.config import (
     NeckConfig,
     preset,
 )
-from bevformer_ros.model.config_dict import bevformer_config_from_dict, config_to_dict, dataclass_from_dict
+from bevformer_ros.model.config_dict import (
+    bevformer_config_from_dict,
+    config_to_dict,
+    dataclass_from_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +113,9 @@ class TrainConfig:
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f'invalid training setting {name}={value!r}: expected a positive integer')
+                raise ValueError(
+                    f'invalid training setting {name}={value!r}: expected a positive integer'
+                )
         if (
             not self.lr > 0
             or self.weight_decay < 0
@@ -151,16 +174,24 @@ def _resnet18_head(
 
 def demo_small() -> TrainPreset:
     backbone, neck, head = _resnet18_head(16, 64, 50, 1, 3, 200)
-    image = ImageConfig(scale=0.25, input_hw=(900, 1600))  # 400 px wide network input, tiny's RGB norm
+    image = ImageConfig(
+        scale=0.25, input_hw=(900, 1600)
+    )  # 400 px wide network input, tiny's RGB norm
     train = TrainConfig(iters=8000, log_interval=20, val_interval=1000, checkpoint_interval=500)
-    return TrainPreset(BEVFormerConfig(backbone=backbone, neck=neck, image=image, head=head), train)
+    return TrainPreset(
+        BEVFormerConfig(backbone=backbone, neck=neck, image=image, head=head), train
+    )
 
 
 def smoke() -> TrainPreset:
     backbone, neck, head = _resnet18_head(8, 32, 10, 1, 2, 20, num_heads=4)
     image = ImageConfig(scale=1.0, input_hw=(90, 160))
-    train = TrainConfig(iters=20, warmup_iters=2, log_interval=1, val_interval=10, checkpoint_interval=10)
-    return TrainPreset(BEVFormerConfig(backbone=backbone, neck=neck, image=image, head=head), train)
+    train = TrainConfig(
+        iters=20, warmup_iters=2, log_interval=1, val_interval=10, checkpoint_interval=10
+    )
+    return TrainPreset(
+        BEVFormerConfig(backbone=backbone, neck=neck, image=image, head=head), train
+    )
 
 
 TRAIN_PRESETS: dict[str, Callable[[], TrainPreset]] = {'demo_small': demo_small, 'smoke': smoke}
@@ -179,7 +210,8 @@ def train_preset(name: str) -> TrainPreset:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# plain-dict form (JSON files, checkpoint meta); dict <-> dataclass: bevformer_ros.model.config_dict
+# plain-dict form (JSON files, checkpoint meta); dict <-> dataclass:
+# bevformer_ros.model.config_dict
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,15 +225,21 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 
 
 def config_from_dict(doc: Mapping[str, Any], where: str = 'config') -> TrainPreset:
-    """``{"preset": NAME?, "model": {...}?, "train": {...}?}`` -> TrainPreset.
+    """
+    ``{"preset": NAME?, "model": {...}?, "train": {...}?}`` -> TrainPreset.
 
-    ``model`` and ``train`` override the named preset (default: the model defaults and the default recipe)
-    key by key, nested sections included, e.g. ``{"preset": "demo_small", "model": {"head": {"bev_h": 40,
-    "bev_w": 40}}, "train": {"iters": 6000}}``. The checkpoint meta written by training has this form.
+    ``model`` and ``train`` override the named preset (default: the model defaults and the default
+    recipe)
+    key by key, nested sections included, e.g. ``{"preset": "demo_small", "model": {"head":
+    {"bev_h": 40,
+    "bev_w": 40}}, "train": {"iters": 6000}}``. The checkpoint meta written by training has this
+    form.
     """
     unknown = sorted(set(doc) - {'preset', 'model', 'train'})
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected 'preset', 'model' and/or 'train'")
+        raise ValueError(
+            f"{where}: unknown keys {unknown}; expected 'preset', 'model' and/or 'train'"
+        )
     base = train_preset(doc['preset']) if doc.get('preset') else TrainPreset(BEVFormerConfig())
     model = _merge(config_to_dict(base.model), doc.get('model') or {})
     train = _merge(config_to_dict(base.train), doc.get('train') or {})

@@ -31,7 +31,9 @@ def _duration(seconds: float) -> str:
 class ProgressBar:
     """``[=====>    ] 120/3000  loss 3.21  1.02 s/it  ETA 48:57``."""
 
-    def __init__(self, total: int, start: int = 0, stream: TextIO | None = None, width: int = 24) -> None:
+    def __init__(
+        self, total: int, start: int = 0, stream: TextIO | None = None, width: int = 24
+    ) -> None:
         self.total, self.start, self.width = total, start, width
         self.stream = stream or sys.stderr
         self.interactive = bool(getattr(self.stream, 'isatty', lambda: False)())
@@ -45,7 +47,11 @@ class ProgressBar:
         """Show progress after ``step`` iterations (1-based count of finished ones)."""
         frac = step / self.total if self.total else 1.0
         filled = int(frac * self.width)
-        bar = '=' * filled + ('>' if filled < self.width else '') + ' ' * max(self.width - filled - 1, 0)
+        bar = (
+            '=' * filled
+            + ('>' if filled < self.width else '')
+            + ' ' * max(self.width - filled - 1, 0)
+        )
         rate = self.seconds_per_iter(step)
         eta = _duration(rate * (self.total - step)) if rate == rate else '?'
         line = f'[{bar}] {step}/{self.total}  {text}  {rate:.2f} s/it  ETA {eta}'

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Camera extrinsics from the ``/tf_static`` transforms of a recording (what the node reads from TF).
+"""
+Camera extrinsics from the ``/tf_static`` transforms of a recording (what the node reads from TF).
 
-Each ``geometry_msgs/TransformStamped`` maps child-frame points into its parent frame. The static frames form
+Each ``geometry_msgs/TransformStamped`` maps child-frame points into its parent frame. The static
+frames form
 a tree; ``sensor2lidar`` of a camera is the chain camera -> common ancestor -> reference frame.
 """
 
@@ -23,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
 from bevformer_ros.core.calibration import Extrinsics, extrinsics_from_transform
+import numpy as np
 
 IDENTITY = Extrinsics(np.eye(3), np.zeros(3))
 

@@ -12,12 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ground-truth boxes -> the regression targets of the official BEVFormer head.
+"""
+Ground-truth boxes -> the regression targets of the official BEVFormer head.
 
-Ground truth comes as mmdet3d v0.17 ``LiDARInstance3DBoxes`` rows ``[x, y, z_bottom, w, l, h, yaw, vx, vy]``
-(what the node publishes and the synthetic scenes record). The official loss first moves z to the gravity
-centre (``gravity_center``), then ``normalize_bbox`` encodes ``[cx, cy, log w, log l, cz, log h, sin, cos, vx,
-vy]``. Despite its name nothing is scaled by ``pc_range``: centres stay in metres, the same units as the
+Ground truth comes as mmdet3d v0.17 ``LiDARInstance3DBoxes`` rows ``[x, y, z_bottom, w, l, h, yaw,
+vx, vy]``
+(what the node publishes and the synthetic scenes record). The official loss first moves z to the
+gravity
+centre (``gravity_center``), then ``normalize_bbox`` encodes ``[cx, cy, log w, log l, cz, log h,
+sin, cos, vx,
+vy]``. Despite its name nothing is scaled by ``pc_range``: centres stay in metres, the same units
+as the
 head's ``all_bbox_preds``.
 """
 

@@ -12,45 +12,50 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training loop: official temporal training step, validation, resumable checkpoints.
+"""
+Training loop: official temporal training step, validation, resumable checkpoints.
 
-Step (official ``BEVFormer.forward_train``): the history frames of each queue run through backbone and
-encoder in eval mode without gradient (``obtain_history_bev``), the last frame runs the full model in train
-mode on that history, and ``BEVFormerLoss`` sums focal and L1 losses of every decoder layer. AdamW, warm-up
+Step (official ``BEVFormer.forward_train``): the history frames of each queue run through backbone
+and
+encoder in eval mode without gradient (``obtain_history_bev``), the last frame runs the full model
+in train
+mode on that history, and ``BEVFormerLoss`` sums focal and L1 losses of every decoder layer. AdamW,
+warm-up
 + cosine rate, gradient norm clipped at 35.
 
 Files in ``out_dir``:
-- ``latest.pth`` / ``final.pth``: the model in the official checkpoint layout (``save_checkpoint``; loads with
+- ``latest.pth`` / ``final.pth``: the model in the official checkpoint layout (``save_checkpoint``;
+  loads with
   ``load_checkpoint`` and in the node), ``meta`` = {'config': {'model', 'train'}, 'iter', 'val'};
-- ``latest.train_state.pth``: optimizer state and iteration, for ``--resume`` (``weights_only`` loadable);
+- ``latest.train_state.pth``: optimizer state and iteration, for ``--resume`` (``weights_only``
+  loadable);
 - ``log.jsonl``: one JSON object per logged iteration and per validation.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+import json
+import math
 from pathlib import Path
+import time
 from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
 
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.detector import BEVFormer
-from bevformer_ros.train.dataset import Batch, FrameSource, TemporalQueueDataset, collate
+from bevformer_ros.train.dataset import Batch, collate, FrameSource, TemporalQueueDataset
 from bevformer_ros.train.losses import BEVFormerLoss
 from bevformer_ros.train.metrics import RecallCounter
 from bevformer_ros.train.optim import build_optimizer, learning_rate, set_learning_rate
-from bevformer_ros.train.presets import TrainConfig, config_to_dict
+from bevformer_ros.train.presets import config_to_dict, TrainConfig
 from bevformer_ros.train.progress import ProgressBar
+import numpy as np
+import torch
+from torch import nn
 
 TRAIN_STATE_SUFFIX = '.train_state.pth'
 
@@ -100,18 +105,27 @@ def obtain_history_bev(model: BEVFormer, batch: Batch) -> torch.Tensor | None:
             if not batch.prev_bev_exists[t]:
                 prev_bev = None
             prev_bev = bev_features(
-                model, batch.img[:, t], batch.lidar2img[:, t], batch.img_shape, batch.can_bus[:, t], prev_bev
+                model,
+                batch.img[:, t],
+                batch.lidar2img[:, t],
+                batch.img_shape,
+                batch.can_bus[:, t],
+                prev_bev,
             )
     model.train(was_training)
     return prev_bev
 
 
-def forward_train(model: BEVFormer, batch: Batch, criterion: BEVFormerLoss) -> dict[str, torch.Tensor]:
+def forward_train(
+    model: BEVFormer, batch: Batch, criterion: BEVFormerLoss
+) -> dict[str, torch.Tensor]:
     """Official ``forward_train``: history without gradient, then the last frame with loss."""
     prev_bev = obtain_history_bev(model, batch)
     if not batch.prev_bev_exists[-1]:
         prev_bev = None
-    out = model(batch.img[:, -1], batch.lidar2img[:, -1], batch.img_shape, batch.can_bus[:, -1], prev_bev)
+    out = model(
+        batch.img[:, -1], batch.lidar2img[:, -1], batch.img_shape, batch.can_bus[:, -1], prev_bev
+    )
     return criterion(out, batch.gt_boxes, batch.gt_labels)
 
 
@@ -149,9 +163,11 @@ def validate(
     distance_m: float = 2.0,
     temporal: bool = True,
 ) -> ValidationResult:
-    """Run scenes frame by frame as the node does (``TemporalState``): mean loss, recall within distance_m.
+    """
+    Run scenes frame by frame as the node does (``TemporalState``): mean loss, recall within distance_m.
 
-    At most ``max_frames`` frames in all, the first ones of each scene in equal shares (history stays valid).
+    At most ``max_frames`` frames in all, the first ones of each scene in equal shares (history
+    stays valid).
     """
     was_training = model.training
     model.eval()
@@ -272,7 +288,9 @@ class Trainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimisation step; returns the loss terms, the gradient norm and the rate as floats."""
         t = self.train_cfg
-        lr = learning_rate(self.step, t.lr, t.iters, t.warmup_iters, t.warmup_ratio, t.min_lr_ratio)
+        lr = learning_rate(
+            self.step, t.lr, t.iters, t.warmup_iters, t.warmup_ratio, t.min_lr_ratio
+        )
         set_learning_rate(self.optimizer, lr)
         losses = forward_train(self.model, _to(batch, self.device), self.criterion)
         self.optimizer.zero_grad(set_to_none=True)
@@ -281,7 +299,11 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
         self.optimizer.step()
         self.step += 1
-        return {**{k: float(v.detach()) for k, v in losses.items()}, 'grad_norm': float(grad_norm), 'lr': lr}
+        return {
+            **{k: float(v.detach()) for k, v in losses.items()},
+            'grad_norm': float(grad_norm),
+            'lr': lr,
+        }
 
     def _log(self, record: dict[str, Any]) -> None:
         self.history.append(record)
@@ -336,13 +358,15 @@ class Trainer:
             if self.step % t.log_interval == 0 or self.step == t.iters:
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 mean['lr'] = stats['lr']
-                self._log({'iter': self.step, 'time_s': round(time.perf_counter() - start, 3), **mean})
+                self._log(
+                    {'iter': self.step, 'time_s': round(time.perf_counter() - start, 3), **mean}
+                )
                 window = []
                 if self.progress:
                     self.progress.update(
                         self.step,
-                        f"loss {mean['loss']:.3f} (cls {mean['loss_cls']:.3f} "
-                        f"bbox {mean['loss_bbox']:.3f})  lr {stats['lr']:.2e}",
+                        f'loss {mean["loss"]:.3f} (cls {mean["loss_cls"]:.3f} '
+                        f'bbox {mean["loss_bbox"]:.3f})  lr {stats["lr"]:.2e}',
                     )
             if self.step % t.val_interval == 0 or self.step == t.iters:
                 val = self.run_validation()

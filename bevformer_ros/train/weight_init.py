@@ -12,22 +12,30 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Initial weights for training from scratch, as the official ``init_weights`` chain sets them.
+"""
+Initial weights for training from scratch, as the official ``init_weights`` chain sets them.
 
-The model modules keep PyTorch's default initialisation (inference only ever loads checkpoints). Training
-needs the official starting point, in particular the deformable-attention offsets (points spread on a ring
-around the reference point, one direction per head) and the classification prior (sigmoid = 0.01), without
+The model modules keep PyTorch's default initialisation (inference only ever loads checkpoints).
+Training
+needs the official starting point, in particular the deformable-attention offsets (points spread on
+a ring
+around the reference point, one direction per head) and the classification prior (sigmoid = 0.01),
+without
 which the focal loss starts from a flood of false positives.
 
-- ``PerceptionTransformer.init_weights``: xavier-uniform for every >1-D parameter of the transformer,
+- ``PerceptionTransformer.init_weights``: xavier-uniform for every >1-D parameter of the
+  transformer,
   then each deformable attention's own init, normal ``level_embeds`` / ``cams_embeds``, xavier
   ``reference_points``.
-- Deformable attention (TSA, MSDeformableAttention3D, CustomMSDeformableAttention): zero offset weights,
-  bias = head direction (cos, sin) / max(|cos|, |sin|) times (point index + 1); zero attention weights;
+- Deformable attention (TSA, MSDeformableAttention3D, CustomMSDeformableAttention): zero offset
+  weights,
+  bias = head direction (cos, sin) / max(|cos|, |sin|) times (point index + 1); zero attention
+  weights;
   xavier value/output projections with zero bias. SCA: xavier ``output_proj``.
 - ``BEVFormerHead.init_weights``: last classification bias = ``bias_init_with_prob(0.01)``.
 - ``LearnedPositionalEncoding``: uniform [0, 1) tables (mmcv ``init_cfg`` Uniform on Embedding).
-- mmdet ResNet without pretrained weights: kaiming-normal (fan_out) convs, BN weight 1 / bias 0; FPN convs
+- mmdet ResNet without pretrained weights: kaiming-normal (fan_out) convs, BN weight 1 / bias 0;
+  FPN convs
   xavier-uniform.
 """
 
@@ -35,12 +43,14 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.model.decoder import CustomMSDeformableAttention
+from bevformer_ros.model.spatial_cross_attention import (
+    MSDeformableAttention3D,
+    SpatialCrossAttention,
+)
+from bevformer_ros.model.temporal_self_attention import TemporalSelfAttention
 import torch
 from torch import nn
-
-from bevformer_ros.model.decoder import CustomMSDeformableAttention
-from bevformer_ros.model.spatial_cross_attention import MSDeformableAttention3D, SpatialCrossAttention
-from bevformer_ros.model.temporal_self_attention import TemporalSelfAttention
 
 
 def bias_init_with_prob(prior_prob: float) -> float:
@@ -54,7 +64,9 @@ def _xavier(linear: nn.Linear) -> None:
         nn.init.zeros_(linear.bias)
 
 
-def init_deformable_attention(attn: nn.Module, num_heads: int, num_levels: int, num_points: int) -> None:
+def init_deformable_attention(
+    attn: nn.Module, num_heads: int, num_levels: int, num_points: int
+) -> None:
     """Official ``init_weights`` of a deformable attention with ``sampling_offsets`` laid out [M, L, P, 2]."""
     nn.init.zeros_(attn.sampling_offsets.weight)
     thetas = torch.arange(num_heads, dtype=torch.float32) * (2.0 * math.pi / num_heads)

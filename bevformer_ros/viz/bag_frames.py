@@ -12,14 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Camera frames of one or more bags as `FrameView`s: images, calibration, detections, ground truth, BEV.
+"""
+Camera frames of one or more bags as `FrameView`s: images, calibration, detections, ground truth, BEV.
 
-A first pass reads everything but the images (CameraInfo, MarkerArrays, BEV features; image stamps come from
-the CDR header without decoding); frames are the stamps of the first rig camera that has images, and every
-other camera joins the frame nearest its own stamp (within `MATCH_S`, the node's default sync slop). Images
-are decoded only when a frame is rendered, so a bag of any length streams through in bounded memory.
+A first pass reads everything but the images (CameraInfo, MarkerArrays, BEV features; image stamps
+come from
+the CDR header without decoding); frames are the stamps of the first rig camera that has images,
+and every
+other camera joins the frame nearest its own stamp (within `MATCH_S`, the node's default sync
+slop). Images
+are decoded only when a frame is rendered, so a bag of any length streams through in bounded
+memory.
 
-Calibration: K from the camera's CameraInfo (else the rig's K scaled to the image), extrinsics from the rig
+Calibration: K from the camera's CameraInfo (else the rig's K scaled to the image), extrinsics from
+the rig
 YAML (`config/nuscenes_rig.yaml` by default, the one `bevformer_synth` renders with).
 """
 
@@ -29,16 +35,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bevformer_ros.core.calibration import lidar2img, scale_intrinsics
 from bevformer_ros.core.progress import Progress
-from bevformer_ros.core.rig import Rig, load_rig
+from bevformer_ros.core.rig import load_rig, Rig
 from bevformer_ros.data.bag_io import BagError, deserialize, header_stamp_ns, open_bag
-from bevformer_ros.frontend.image_codec import ImageDecodeError, compressed_to_numpy, imgmsg_to_numpy
+from bevformer_ros.frontend.image_codec import (
+    compressed_to_numpy,
+    ImageDecodeError,
+    imgmsg_to_numpy,
+)
 from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-from bevformer_ros.viz.marker_boxes import Boxes, FrameView, boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.viz.marker_boxes import (
+    Boxes,
+    boxes_from_marker_array,
+    FrameView,
+    marker_array_stamp_ns,
+)
+import numpy as np
 
 IMAGE_TYPE, COMPRESSED_TYPE = 'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage'
 INFO_TYPE, MARKERS_TYPE = 'sensor_msgs/msg/CameraInfo', 'visualization_msgs/msg/MarkerArray'
@@ -70,14 +84,21 @@ def bev_features_array(msg: Any) -> np.ndarray | None:
 
 
 class BagFrames:
-    def __init__(self, bags: Sequence[str | Path], detections_topic: str | None = None,
-                 gt_topic: str = GT_TOPIC, rig_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        bags: Sequence[str | Path],
+        detections_topic: str | None = None,
+        gt_topic: str = GT_TOPIC,
+        rig_path: str | Path | None = None,
+    ) -> None:
         self.bags = [Path(b) for b in bags]
         self.rig: Rig = load_rig(rig_path or config_file('nuscenes_rig.yaml'))
         self.gt_topic = gt_topic
         self.detections_topic = detections_topic
         self.image_topics: dict[str, tuple[int, str]] = {}  # topic -> (bag index, camera)
-        self.image_stamps: dict[str, list[tuple[int, int]]] = {}  # camera -> [(header stamp, record time)]
+        self.image_stamps: dict[
+            str, list[tuple[int, int]]
+        ] = {}  # camera -> [(header stamp, record time)]
         self.infos: dict[str, Any] = {}  # camera -> first CameraInfo
         self.detections: dict[int, Boxes] = {}  # stamp -> boxes
         self.ground_truth: dict[int, Boxes] = {}
@@ -92,17 +113,28 @@ class BagFrames:
             reader = open_bag(path)
             try:
                 for conn, record_ns, raw in reader.messages():
-                    self._index_message(index, conn.topic, conn.msgtype, record_ns, raw, marker_topics)
+                    self._index_message(
+                        index, conn.topic, conn.msgtype, record_ns, raw, marker_topics
+                    )
             finally:
                 reader.close()
             self._read_sidecar(path)
         self._sort_markers(marker_topics)
         if not self.image_stamps:
-            raise BagError(f'no camera images of {list(self.rig.camera_names)} in '
-                           f'{[str(b) for b in self.bags]}')
+            raise BagError(
+                f'no camera images of {list(self.rig.camera_names)} in '
+                f'{[str(b) for b in self.bags]}'
+            )
 
-    def _index_message(self, index: int, topic: str, msgtype: str, record_ns: int, raw: bytes,
-                       marker_topics: dict[str, list[Any]]) -> None:
+    def _index_message(
+        self,
+        index: int,
+        topic: str,
+        msgtype: str,
+        record_ns: int,
+        raw: bytes,
+        marker_topics: dict[str, list[Any]],
+    ) -> None:
         if msgtype in (IMAGE_TYPE, COMPRESSED_TYPE) and topic.rstrip('/').endswith('bev_features'):
             msg = deserialize(raw, msgtype)
             self.bev[header_stamp_ns(raw)] = msg
@@ -118,12 +150,19 @@ class BagFrames:
 
     def _sort_markers(self, marker_topics: dict[str, list[Any]]) -> None:
         if self.detections_topic is None:
-            candidates = sorted(t for t in marker_topics if t != self.gt_topic and t.endswith('markers'))
+            candidates = sorted(
+                t for t in marker_topics if t != self.gt_topic and t.endswith('markers')
+            )
             self.detections_topic = candidates[0] if candidates else None
         elif self.detections_topic not in marker_topics:
-            raise BagError(f'no MarkerArray topic {self.detections_topic!r}; the bags have '
-                           f'{sorted(marker_topics)}')
-        for topic, target in ((self.detections_topic, self.detections), (self.gt_topic, self.ground_truth)):
+            raise BagError(
+                f'no MarkerArray topic {self.detections_topic!r}; the bags have '
+                f'{sorted(marker_topics)}'
+            )
+        for topic, target in (
+            (self.detections_topic, self.detections),
+            (self.gt_topic, self.ground_truth),
+        ):
             for msg in marker_topics.get(topic, []):
                 stamp = marker_array_stamp_ns(msg)
                 if stamp is not None and not (target is self.ground_truth and stamp in target):
@@ -171,24 +210,36 @@ class BagFrames:
         bev_msg = _nearest(self.bev, stamp, STAMP_TOLERANCE_NS)
         notes = [f'detections: {self.detections_topic}'] if self.detections_topic else []
         return FrameView(
-            stamp_ns=stamp, images=images,
+            stamp_ns=stamp,
+            images=images,
             lidar2img={name: self._lidar2img(name, image) for name, image in images.items()},
-            detections=(_nearest(self.detections, stamp, STAMP_TOLERANCE_NS) if self.detections_topic
-                        else None),
+            detections=(
+                _nearest(self.detections, stamp, STAMP_TOLERANCE_NS)
+                if self.detections_topic
+                else None
+            ),
             ground_truth=_nearest(self.ground_truth, stamp, STAMP_TOLERANCE_NS),
             bev=bev_features_array(bev_msg) if bev_msg is not None else None,
-            title=f'{self.bags[0].name} frame {index}', notes=notes)
+            title=f'{self.bags[0].name} frame {index}',
+            notes=notes,
+        )
 
     def frames(self, indices: Sequence[int] | None = None) -> Any:
         """Yield FrameViews of `indices` (default all) in stamp order, reading the bags' images once."""
         wanted = sorted(set(range(len(self))) if indices is None else set(indices))
         for i in wanted:
             if not 0 <= i < len(self):
-                raise ValueError(f'frame {i} does not exist: the bags hold frames 0..{len(self) - 1}')
+                raise ValueError(
+                    f'frame {i} does not exist: the bags hold frames 0..{len(self) - 1}'
+                )
         lookup = {(camera, stamp): i for i in wanted for camera, stamp in self.members[i].items()}
         pending: dict[int, dict[str, np.ndarray]] = {i: {} for i in wanted}
-        times = [record for camera, entries in self.image_stamps.items() for stamp, record in entries
-                 if (camera, stamp) in lookup]
+        times = [
+            record
+            for camera, entries in self.image_stamps.items()
+            for stamp, record in entries
+            if (camera, stamp) in lookup
+        ]
         window = (min(times), max(times) + 1) if times else (None, None)
         for path_index, path in enumerate(self.bags):
             topics = {t for t, (b, _) in self.image_topics.items() if b == path_index}
@@ -203,15 +254,22 @@ class BagFrames:
                     if i is None or i not in pending:
                         continue
                     pending[i][camera] = _decode(deserialize(raw, conn.msgtype))
-                    while pending and len(pending[first := min(pending)]) == len(self.members[first]):
+                    while pending and len(pending[first := min(pending)]) == len(
+                        self.members[first]
+                    ):
                         yield self._view(first, pending.pop(first))
             finally:
                 reader.close()
         for i in sorted(pending):  # frames that missed a camera, or came out of order
             yield self._view(i, pending.pop(i))
 
-    def render_all(self, out_dir: str | Path, frame_index: int | None = None, tile_width: int = 480,
-                   progress: bool = True) -> list[Path]:
+    def render_all(
+        self,
+        out_dir: str | Path,
+        frame_index: int | None = None,
+        tile_width: int = 480,
+        progress: bool = True,
+    ) -> list[Path]:
         from bevformer_ros.tools.render import write_frame_png
 
         indices = None if frame_index is None else [frame_index]
@@ -219,7 +277,9 @@ class BagFrames:
         paths = []
         for view in self.frames(indices):
             index = self.frame_stamps.index(view.stamp_ns)
-            paths.append(write_frame_png(view, Path(out_dir) / f'frame_{index:04d}.png', tile_width))
+            paths.append(
+                write_frame_png(view, Path(out_dir) / f'frame_{index:04d}.png', tile_width)
+            )
             bar.update(1)
         bar.close()
         return paths

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""What one picture shows: six camera images with their projections, detections, ground truth, the BEV.
+"""
+What one picture shows: six camera images with their projections, detections, ground truth, the BEV.
 
-Plain data for `bevformer_ros.viz.overlay`, filled by the node (`result_view`) and by the offline tools
+Plain data for `bevformer_ros.viz.overlay`, filled by the node (`result_view`) and by the offline
+tools
 (`tools.bag_frames`, from bags).
 """
 
@@ -39,9 +41,13 @@ class Boxes:
 class FrameView:
     stamp_ns: int
     images: dict[str, np.ndarray]  # camera name -> uint8 [H, W, 3] RGB
-    lidar2img: dict[str, np.ndarray]  # camera name -> [4, 4] reference frame -> pixels of that image
+    lidar2img: dict[
+        str, np.ndarray
+    ]  # camera name -> [4, 4] reference frame -> pixels of that image
     detections: Boxes | None = None
     ground_truth: Boxes | None = None
-    bev: np.ndarray | None = None  # BEV features [bev_h, bev_w, C] (rows +y) or a uint8 [h, w, 3] picture
+    bev: np.ndarray | None = (
+        None  # BEV features [bev_h, bev_w, C] (rows +y) or a uint8 [h, w, 3] picture
+    )
     title: str = ''
     notes: list[str] = field(default_factory=list)  # extra lines under the title

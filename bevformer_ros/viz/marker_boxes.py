@@ -12,11 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Boxes back from MarkerArrays: the node's detections and bevformer_synth's ground truth, for the pictures.
+"""
+Boxes back from MarkerArrays: the node's detections and bevformer_synth's ground truth, for the pictures.
 
-`boxes_from_marker_array` turns a visualization_msgs/MarkerArray written by the node (`bevformer/boxes` CUBEs,
+`boxes_from_marker_array` turns a visualization_msgs/MarkerArray written by the node
+(`bevformer/boxes` CUBEs,
 `bevformer/labels` texts "class score", `bevformer/velocity` arrows) or by `bevformer_synth`
-(`ground_truth/...`) back into boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]`; it reads rclpy and rosbags
+(`ground_truth/...`) back into boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]`; it reads rclpy and
+rosbags
 messages alike (same field names). `Boxes` and `FrameView` live in `bevformer_ros.viz.frame_view`.
 """
 
@@ -25,10 +28,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.viz.frame_view import Boxes, FrameView
+import numpy as np
 
 __all__ = ['Boxes', 'FrameView', 'boxes_from_marker_array', 'marker_array_stamp_ns']
 
@@ -75,14 +77,27 @@ def boxes_from_marker_array(msg: Any) -> Boxes:
         if key in arrows:
             a, b = arrows[key]
             velocity = ((b.x - a.x) / ARROW_TIME_S, (b.y - a.y) / ARROW_TIME_S)
-        rows.append([p.x, p.y, p.z - s.z / 2, s.y, s.x, s.z, math.atan2(math.sin(yaw), math.cos(yaw)),
-                     *velocity])
+        rows.append(
+            [
+                p.x,
+                p.y,
+                p.z - s.z / 2,
+                s.y,
+                s.x,
+                s.z,
+                math.atan2(math.sin(yaw), math.cos(yaw)),
+                *velocity,
+            ]
+        )
         label, score = _class_and_score(texts.get(key, ''))
         labels.append(label)
         scores.append(score)
     has_scores = bool(scores) and all(s is not None for s in scores)
-    return Boxes(np.asarray(rows, dtype=np.float64).reshape(-1, 9), np.asarray(labels, dtype=np.int64),
-                 np.asarray(scores, dtype=np.float64) if has_scores else None)
+    return Boxes(
+        np.asarray(rows, dtype=np.float64).reshape(-1, 9),
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(scores, dtype=np.float64) if has_scores else None,
+    )
 
 
 def marker_array_stamp_ns(msg: Any) -> int | None:

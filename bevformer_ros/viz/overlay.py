@@ -12,37 +12,52 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The picture of one frame: the six camera images with the 3D boxes projected, beside a bird's-eye view.
+"""
+The picture of one frame: the six camera images with the 3D boxes projected, beside a bird's-eye view.
 
-The cameras sit in the nuScenes layout (front row FRONT_LEFT, FRONT, FRONT_RIGHT; back row BACK_LEFT, BACK,
-BACK_RIGHT) with every box's 12 edges drawn where `lidar2img` projects them (clipped at the near plane). The
-bird's-eye view (forward up, +-51.2 m, the BEV grid of the model) shows the ego vehicle, the detections (class
-colours, thick), the ground truth (white, thin) and, underneath, the BEV feature heat map (L2 norm of the
-features). A picture is `3 * tile_w + 2 * tile_h` wide and `2 * tile_h` high, `tile_h = round(tile_w * H / W)`
+The cameras sit in the nuScenes layout (front row FRONT_LEFT, FRONT, FRONT_RIGHT; back row
+BACK_LEFT, BACK,
+BACK_RIGHT) with every box's 12 edges drawn where `lidar2img` projects them (clipped at the near
+plane). The
+bird's-eye view (forward up, +-51.2 m, the BEV grid of the model) shows the ego vehicle, the
+detections (class
+colours, thick), the ground truth (white, thin) and, underneath, the BEV feature heat map (L2 norm
+of the
+features). A picture is `3 * tile_w + 2 * tile_h` wide and `2 * tile_h` high, `tile_h =
+round(tile_w * H / W)`
 for W x H camera images.
 
-Plain numpy (Pillow optional, for captions and smooth resizing): the node draws `~/overlay` with it and
+Plain numpy (Pillow optional, for captions and smooth resizing): the node draws `~/overlay` with it
+and
 `bevformer_render` writes it to PNG files.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from bevformer_ros.core.bev_image import bev_to_rgb
-from bevformer_ros.core.markers import BOX_EDGES, CLASS_COLORS, NUSCENES_CLASSES, UNKNOWN_COLOR, box_corners
+from bevformer_ros.core.markers import (
+    box_corners,
+    BOX_EDGES,
+    CLASS_COLORS,
+    NUSCENES_CLASSES,
+    UNKNOWN_COLOR,
+)
 from bevformer_ros.viz.drawing import draw_segments, draw_text, fill_rect, resize
 from bevformer_ros.viz.frame_view import Boxes, FrameView
+import numpy as np
 
-CAMERA_LAYOUT = (('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT'),
-                 ('CAM_BACK_LEFT', 'CAM_BACK', 'CAM_BACK_RIGHT'))
+CAMERA_LAYOUT = (
+    ('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT'),
+    ('CAM_BACK_LEFT', 'CAM_BACK', 'CAM_BACK_RIGHT'),
+)
 BEV_RANGE_M = 51.2
 NEAR_M = 0.1
 GT_COLOR = (240, 240, 240)
 BACKGROUND = (28, 28, 34)
 GRID_COLOR = (62, 62, 70)
 EGO_COLOR = (250, 250, 250)
-# base_link footprint of the nuScenes car (Renault Zoe, ~4.1 x 1.7 m) in LIDAR_TOP: the lidar sits ~0.94 m
+# base_link footprint of the nuScenes car (Renault Zoe, ~4.1 x 1.7 m) in LIDAR_TOP: the lidar sits
+# ~0.94 m
 # ahead of the rear axle, the car's centre ~1.3 m ahead of it.
 EGO_CENTER_XY, EGO_HALF_WL = (0.0, 0.4), (0.9, 2.1)
 
@@ -70,7 +85,9 @@ def project_edges(corners: np.ndarray, lidar2img: np.ndarray) -> tuple[np.ndarra
     keep = (da > NEAR_M) | (db > NEAR_M)
     a, b, da, db = a[keep], b[keep], da[keep], db[keep]
     with np.errstate(divide='ignore', invalid='ignore'):
-        cross = a + ((NEAR_M - da) / (db - da))[:, None] * (b - a)  # where the edge meets the near plane
+        cross = a + ((NEAR_M - da) / (db - da))[:, None] * (
+            b - a
+        )  # where the edge meets the near plane
     a = np.where((da < NEAR_M)[:, None], cross, a)
     b = np.where((db < NEAR_M)[:, None], cross, b)
     return _project(a, lidar2img), _project(b, lidar2img)
@@ -81,8 +98,13 @@ def _project(points: np.ndarray, lidar2img: np.ndarray) -> np.ndarray:
     return p[:, :2] / np.maximum(p[:, 2:3], NEAR_M)
 
 
-def _draw_boxes_on_camera(tile: np.ndarray, boxes: Boxes | None, lidar2img: np.ndarray, thickness: int,
-                          color: tuple[int, int, int] | None = None) -> None:
+def _draw_boxes_on_camera(
+    tile: np.ndarray,
+    boxes: Boxes | None,
+    lidar2img: np.ndarray,
+    thickness: int,
+    color: tuple[int, int, int] | None = None,
+) -> None:
     if boxes is None or len(boxes) == 0:
         return
     corners = box_corner_array(boxes)
@@ -105,7 +127,7 @@ def render_cameras(frame: FrameView, tile_width: int = 480) -> np.ndarray:
     thick = max(1, round(tile_width / 320))
     for r, row in enumerate(CAMERA_LAYOUT):
         for c, name in enumerate(row):
-            tile = mosaic[r * th:(r + 1) * th, c * tw:(c + 1) * tw]
+            tile = mosaic[r * th : (r + 1) * th, c * tw : (c + 1) * tw]
             image = frame.images.get(name)
             if image is None:
                 draw_text(tile, 8, th // 2, f'{name}: no image', (200, 200, 200), 14)
@@ -123,7 +145,9 @@ def render_cameras(frame: FrameView, tile_width: int = 480) -> np.ndarray:
 def _bev_pixels(xy: np.ndarray, size: int) -> np.ndarray:
     """[..., 2] metres (x right, y forward) -> [..., 2] pixel (col, row) of a size x size BEV picture."""
     scale = size / (2 * BEV_RANGE_M)
-    return np.stack([(xy[..., 0] + BEV_RANGE_M) * scale, (BEV_RANGE_M - xy[..., 1]) * scale], axis=-1)
+    return np.stack(
+        [(xy[..., 0] + BEV_RANGE_M) * scale, (BEV_RANGE_M - xy[..., 1]) * scale], axis=-1
+    )
 
 
 def _bev_background(frame: FrameView, size: int) -> np.ndarray:
@@ -134,13 +158,17 @@ def _bev_background(frame: FrameView, size: int) -> np.ndarray:
     else:
         picture = bev_to_rgb(frame.bev.astype(np.float32), 'norm')  # [H, W, 3], forward up
     # nearest: each BEV cell stays a visible square
-    rows = (np.arange(size) * picture.shape[0] // size)
-    cols = (np.arange(size) * picture.shape[1] // size)
+    rows = np.arange(size) * picture.shape[0] // size
+    cols = np.arange(size) * picture.shape[1] // size
     return (picture[rows][:, cols].astype(np.float32) * 0.6).astype(np.uint8)
 
 
-def _draw_boxes_bev(picture: np.ndarray, boxes: Boxes | None, thickness: int,
-                    color: tuple[int, int, int] | None = None) -> None:
+def _draw_boxes_bev(
+    picture: np.ndarray,
+    boxes: Boxes | None,
+    thickness: int,
+    color: tuple[int, int, int] | None = None,
+) -> None:
     if boxes is None or len(boxes) == 0:
         return
     size = picture.shape[0]
@@ -162,11 +190,22 @@ def render_bev(frame: FrameView, size: int = 540) -> np.ndarray:
     picture = _bev_background(frame, size)
     ticks = np.arange(-50.0, 50.1, 10.0)
     ends = np.full_like(ticks, BEV_RANGE_M)
-    grid = [np.stack([ticks, -ends], 1), np.stack([ticks, ends], 1), np.stack([-ends, ticks], 1),
-            np.stack([ends, ticks], 1)]
-    draw_segments(picture, _bev_pixels(np.concatenate([grid[0], grid[2]]), size),
-                  _bev_pixels(np.concatenate([grid[1], grid[3]]), size), GRID_COLOR, 1)
-    ego = np.array(EGO_CENTER_XY) + np.array([[-1, 1], [1, -1]]) * EGO_HALF_WL  # top-left, bottom-right
+    grid = [
+        np.stack([ticks, -ends], 1),
+        np.stack([ticks, ends], 1),
+        np.stack([-ends, ticks], 1),
+        np.stack([ends, ticks], 1),
+    ]
+    draw_segments(
+        picture,
+        _bev_pixels(np.concatenate([grid[0], grid[2]]), size),
+        _bev_pixels(np.concatenate([grid[1], grid[3]]), size),
+        GRID_COLOR,
+        1,
+    )
+    ego = (
+        np.array(EGO_CENTER_XY) + np.array([[-1, 1], [1, -1]]) * EGO_HALF_WL
+    )  # top-left, bottom-right
     (x0, y0), (x1, y1) = _bev_pixels(ego, size).round().astype(int)
     fill_rect(picture, x0, y0, x1 + 1, y1 + 1, EGO_COLOR)
     _draw_boxes_bev(picture, frame.ground_truth, 1, GT_COLOR)

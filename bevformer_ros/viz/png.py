@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 
@@ -35,11 +35,17 @@ def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f'encode_png needs uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}')
     height, width, _ = rgb.shape
-    rows = np.zeros((height, 1 + width * 3), dtype=np.uint8)  # each row: filter byte 0 ('None'), then pixels
+    rows = np.zeros(
+        (height, 1 + width * 3), dtype=np.uint8
+    )  # each row: filter byte 0 ('None'), then pixels
     rows[:, 1:] = rgb.reshape(height, width * 3)
     header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)  # 8 bit, colour type 2 (RGB)
-    return (SIGNATURE + _chunk(b'IHDR', header) + _chunk(b'IDAT', zlib.compress(rows.tobytes(), level))
-            + _chunk(b'IEND', b''))
+    return (
+        SIGNATURE
+        + _chunk(b'IHDR', header)
+        + _chunk(b'IDAT', zlib.compress(rows.tobytes(), level))
+        + _chunk(b'IEND', b'')
+    )
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:

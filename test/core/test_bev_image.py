@@ -16,10 +16,9 @@
 
 from __future__ import annotations
 
+from bevformer_ros.core.bev_image import bev_features_hwc, bev_to_rgb
 import numpy as np
 import pytest
-
-from bevformer_ros.core.bev_image import bev_features_hwc, bev_to_rgb
 
 VIRIDIS_LOW = (0x44, 0x01, 0x54)
 VIRIDIS_HIGH = (0xFD, 0xE7, 0x25)

@@ -19,12 +19,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-import yaml
-from reference_fixtures import CASE_SMALL
-
 from bevformer_ros.core.calibration import (
     CalibrationError,
     extrinsics_from_transform,
@@ -32,7 +26,12 @@ from bevformer_ros.core.calibration import (
     lidar2img,
     lidar2img_stack,
 )
-from bevformer_ros.core.rig import CAMERA_NAMES, RigError, load_rig, parse_rig
+from bevformer_ros.core.rig import CAMERA_NAMES, load_rig, parse_rig, RigError
+import numpy as np
+import pytest
+from reference_fixtures import CASE_SMALL
+import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = CASE_SMALL
@@ -41,18 +40,25 @@ RIG_YAML = ROOT / 'config' / 'nuscenes_rig.yaml'
 
 def quat_to_matrix_by_rotating_axes(q_wxyz):
     """Independent reference: rotate the unit axes with q * v * q^-1 (Hamilton products)."""
+
     def mul(a, b):
         w1, x1, y1, z1 = a
         w2, x2, y2, z2 = b
-        return (w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2)
+        return (
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        )
+
     q = np.asarray(q_wxyz, dtype=np.float64) / np.linalg.norm(q_wxyz)
     q_inv = (q[0], -q[1], -q[2], -q[3])
     cols = [mul(mul(q, (0.0, *axis)), q_inv)[1:] for axis in np.eye(3)]
     return np.array(cols).T
 
 
-# --- the official fixture ----------------------------------------------------------------------------------
+# --- the official fixture
+# ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope='module')
@@ -76,7 +82,8 @@ def test_lidar2img_reproduces_the_official_fixture_bit_for_bit(case_small):
         np.testing.assert_array_equal(ours, official)
 
 
-# --- pinhole geometry --------------------------------------------------------------------------------------
+# --- pinhole geometry
+# --------------------------------------------------------------------------------------
 
 
 class Vec:
@@ -95,15 +102,19 @@ class Transform:
 def test_known_point_lands_on_the_pinhole_pixel():
     fx, fy, cx, cy = 1000.0, 990.0, 800.0, 450.0
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-    # Camera 1.5 m up, looking along the reference +y axis (a front camera in a LIDAR_TOP-like frame):
-    # optical z -> ref +y, optical x -> ref +x, optical y -> ref -z. That is a rotation of -90 deg about x.
+    # Camera 1.5 m up, looking along the reference +y axis (a front camera in a LIDAR_TOP-like
+    # frame):
+    # optical z -> ref +y, optical x -> ref +x, optical y -> ref -z. That is a rotation of -90 deg
+    # about x.
     half = math.sqrt(0.5)
     cam2ref = extrinsics_from_transform(Transform((0.2, 0.0, 1.5), (-half, 0.0, 0.0, half)))
     point = np.array([2.0, 20.0, 0.5])  # 20 m ahead, 1.8 m right of the camera, 1 m below it
     x_cam, y_cam, z_cam = point[0] - 0.2, -(point[2] - 1.5), point[1]
     u, v = fx * x_cam / z_cam + cx, fy * y_cam / z_cam + cy
     for s in (1.0, 0.5):
-        proj = lidar2img(K, cam2ref.rotation, cam2ref.translation, image_scale=s) @ np.append(point, 1.0)
+        proj = lidar2img(K, cam2ref.rotation, cam2ref.translation, image_scale=s) @ np.append(
+            point, 1.0
+        )
         assert proj[2] == pytest.approx(z_cam)
         assert proj[:2] / proj[2] == pytest.approx([s * u, s * v], rel=1e-12)
 
@@ -117,10 +128,13 @@ def test_lidar2img_stack_keeps_the_camera_order():
     stack = lidar2img_stack([K, K], [front, back])
     assert stack.shape == (2, 4, 4)
     ahead = stack @ np.array([0.0, 10.0, 0.0, 1.0])
-    assert ahead[0, 2] == pytest.approx(10.0) and ahead[1, 2] == pytest.approx(-10.0)  # behind camera 1
+    assert ahead[0, 2] == pytest.approx(10.0) and ahead[1, 2] == pytest.approx(
+        -10.0
+    )  # behind camera 1
 
 
-# --- CameraInfo --------------------------------------------------------------------------------------------
+# --- CameraInfo
+# --------------------------------------------------------------------------------------------
 
 
 def camera_info(k, width=1600, height=900):
@@ -136,20 +150,27 @@ def test_intrinsics_from_a_real_camera_info_message():
 
 
 def test_smaller_camera_image_rescales_k_to_the_nominal_size():
-    half = camera_info([633.2, 0.0, 408.15, 0.0, 633.2, 245.75, 0.0, 0.0, 1.0], width=800, height=450)
+    half = camera_info(
+        [633.2, 0.0, 408.15, 0.0, 633.2, 245.75, 0.0, 0.0, 1.0], width=800, height=450
+    )
     K = intrinsics_from_camera_info(half, target_size=(1600, 900))
     np.testing.assert_allclose(K, [[1266.4, 0, 816.3], [0, 1266.4, 491.5], [0, 0, 1]], rtol=1e-15)
-    unchanged = intrinsics_from_camera_info(camera_info([1, 0, 2, 0, 1, 3, 0, 0, 1]), target_size=(1600, 900))
+    unchanged = intrinsics_from_camera_info(
+        camera_info([1, 0, 2, 0, 1, 3, 0, 0, 1]), target_size=(1600, 900)
+    )
     assert unchanged.tolist() == [[1, 0, 2], [0, 1, 3], [0, 0, 1]]
 
 
-@pytest.mark.parametrize('k, match', [
-    ([math.nan, 0, 800, 0, 1000, 450, 0, 0, 1], 'NaN or inf'),
-    ([1000, 0, math.inf, 0, 1000, 450, 0, 0, 1], 'NaN or inf'),
-    ([0, 0, 0, 0, 0, 0, 0, 0, 0], 'fx > 0'),
-    ([1000, 0, 800, 0, -5, 450, 0, 0, 1], 'fx > 0'),
-    ([1000, 0, 800, 0, 1000, 450, 0, 1, 1], 'last row'),
-])
+@pytest.mark.parametrize(
+    'k, match',
+    [
+        ([math.nan, 0, 800, 0, 1000, 450, 0, 0, 1], 'NaN or inf'),
+        ([1000, 0, math.inf, 0, 1000, 450, 0, 0, 1], 'NaN or inf'),
+        ([0, 0, 0, 0, 0, 0, 0, 0, 0], 'fx > 0'),
+        ([1000, 0, 800, 0, -5, 450, 0, 0, 1], 'fx > 0'),
+        ([1000, 0, 800, 0, 1000, 450, 0, 1, 1], 'last row'),
+    ],
+)
 def test_bad_k_is_a_clear_calibration_error(k, match):
     with pytest.raises(CalibrationError, match=match):
         intrinsics_from_camera_info(camera_info(k))
@@ -157,10 +178,13 @@ def test_bad_k_is_a_clear_calibration_error(k, match):
 
 def test_unset_camera_info_size_cannot_be_rescaled():
     with pytest.raises(CalibrationError, match='width/height'):
-        intrinsics_from_camera_info(camera_info([1, 0, 0, 0, 1, 0, 0, 0, 1], 0, 0), target_size=(1600, 900))
+        intrinsics_from_camera_info(
+            camera_info([1, 0, 0, 0, 1, 0, 0, 0, 1], 0, 0), target_size=(1600, 900)
+        )
 
 
-# --- the shipped nuScenes rig ------------------------------------------------------------------------------
+# --- the shipped nuScenes rig
+# ------------------------------------------------------------------------------
 
 
 def test_shipped_rig_matches_the_official_sensor2lidar_formula():
@@ -171,8 +195,12 @@ def test_shipped_rig_matches_the_official_sensor2lidar_formula():
     l2e_t = np.array(raw['lidar2ego']['translation'])
     for name in CAMERA_NAMES:
         cs = raw['cameras'][name]['sensor2ego']
-        c2e_r, c2e_t = quat_to_matrix_by_rotating_axes(cs['rotation_wxyz']), np.array(cs['translation'])
-        # nuscenes_converter.obtain_sensor2top with the same ego pose at camera and LiDAR time (e2g = I)
+        c2e_r, c2e_t = (
+            quat_to_matrix_by_rotating_axes(cs['rotation_wxyz']),
+            np.array(cs['translation']),
+        )
+        # nuscenes_converter.obtain_sensor2top with the same ego pose at camera and LiDAR time (e2g
+        # = I)
         R = (c2e_r.T) @ np.linalg.inv(l2e_r).T
         T = c2e_t @ np.linalg.inv(l2e_r).T - l2e_t @ np.linalg.inv(l2e_r).T
         cam = rig.camera(name)
@@ -200,10 +228,16 @@ def test_rig_errors_name_the_bad_key():
 
     with pytest.raises(RigError, match=r'cameras\.CAM_BACK: missing key .K.'):
         parse_rig(broken('CAM_BACK', lambda c: c.pop('K')))
-    with pytest.raises(RigError, match=r'CAM_FRONT\.sensor2lidar rotation must be a unit quaternion'):
-        parse_rig(broken('CAM_FRONT', lambda c: c['sensor2lidar'].update(rotation_wxyz=[1, 1, 0, 0])))
+    with pytest.raises(
+        RigError, match=r'CAM_FRONT\.sensor2lidar rotation must be a unit quaternion'
+    ):
+        parse_rig(
+            broken('CAM_FRONT', lambda c: c['sensor2lidar'].update(rotation_wxyz=[1, 1, 0, 0]))
+        )
     with pytest.raises(RigError, match=r'CAM_FRONT_LEFT: sensor2lidar disagrees'):
-        parse_rig(broken('CAM_FRONT_LEFT', lambda c: c['sensor2lidar'].update(translation=[9, 0, 0])))
+        parse_rig(
+            broken('CAM_FRONT_LEFT', lambda c: c['sensor2lidar'].update(translation=[9, 0, 0]))
+        )
     with pytest.raises(RigError, match=r'CAM_BACK_LEFT.image_size'):
         parse_rig(broken('CAM_BACK_LEFT', lambda c: c.update(image_size=[1600])))
     with pytest.raises(RigError, match='NaN or inf'):
@@ -224,4 +258,6 @@ def test_rig_from_sensor2ego_only_equals_the_shipped_sensor2lidar():
         cam.pop('sensor2lidar')
     via_ego = parse_rig(data)
     shipped = load_rig(RIG_YAML)
-    np.testing.assert_allclose(via_ego.lidar2img(0.5), shipped.lidar2img(0.5), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        via_ego.lidar2img(0.5), shipped.lidar2img(0.5), rtol=1e-9, atol=1e-9
+    )

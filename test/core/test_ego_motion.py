@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pytest
-
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.ego_motion import (
+    base_pose_from_frame_pose,
     EgoMotionError,
     EgoPose,
-    PoseBuffer,
-    base_pose_from_frame_pose,
     pose_from_odometry,
     pose_from_transform,
+    PoseBuffer,
 )
 from bevformer_ros.core.rotation import slerp_wxyz, yaw_of_wxyz
+import numpy as np
+import pytest
 
 NS = 1_000_000_000
 
@@ -66,7 +65,9 @@ def test_velocity_and_rotation_rate_from_tf_poses_are_in_the_ego_frame():
     buf = PoseBuffer()
     heading = math.radians(90)  # ego faces world +y ...
     buf.add(pose(0.0, [0.0, 0.0, 0.0], heading))
-    buf.add(pose(0.5, [5.0, 0.0, 0.0], heading + 0.1))  # ... while sliding along world +x at 10 m/s
+    buf.add(
+        pose(0.5, [5.0, 0.0, 0.0], heading + 0.1)
+    )  # ... while sliding along world +x at 10 m/s
     p = buf.at(round(0.25 * NS))
     # world +x is the ego's right-hand side (-y); the ego turned left by 0.1 rad in 0.5 s
     heading_mid = heading + 0.05
@@ -78,8 +79,24 @@ def test_velocity_and_rotation_rate_from_tf_poses_are_in_the_ego_frame():
 
 def test_odometry_twist_is_interpolated_not_recomputed():
     buf = PoseBuffer()
-    buf.add(pose(0.0, [0, 0, 0], 0.0, velocity=np.array([2.0, 0, 0]), rotation_rate=np.array([0, 0, 0.0])))
-    buf.add(pose(0.1, [0.3, 0, 0], 0.0, velocity=np.array([4.0, 0, 0]), rotation_rate=np.array([0, 0, 1.0])))
+    buf.add(
+        pose(
+            0.0,
+            [0, 0, 0],
+            0.0,
+            velocity=np.array([2.0, 0, 0]),
+            rotation_rate=np.array([0, 0, 0.0]),
+        )
+    )
+    buf.add(
+        pose(
+            0.1,
+            [0.3, 0, 0],
+            0.0,
+            velocity=np.array([4.0, 0, 0]),
+            rotation_rate=np.array([0, 0, 1.0]),
+        )
+    )
     p = buf.at(round(0.05 * NS))
     np.testing.assert_allclose(p.velocity, [3.0, 0, 0])
     np.testing.assert_allclose(p.rotation_rate, [0, 0, 0.5])
@@ -165,8 +182,10 @@ def test_pose_from_a_real_odometry_message():
 
 def test_pose_from_transform_rejects_a_zero_quaternion():
     stamp = V(sec=1, nanosec=0)
-    tf = V(header=V(stamp=stamp, frame_id='odom'),
-           transform=V(translation=V(x=1.0, y=2.0, z=0.0), rotation=V(x=0.0, y=0.0, z=0.0, w=1.0)))
+    tf = V(
+        header=V(stamp=stamp, frame_id='odom'),
+        transform=V(translation=V(x=1.0, y=2.0, z=0.0), rotation=V(x=0.0, y=0.0, z=0.0, w=1.0)),
+    )
     p = pose_from_transform(tf)
     assert p.stamp_ns == NS and p.velocity is None
     tf.transform.rotation.w = 0.0
@@ -176,8 +195,9 @@ def test_pose_from_transform_rejects_a_zero_quaternion():
 
 def test_base_pose_from_a_lidar_pose():
     # LIDAR_TOP sits 1 m ahead of base_link, rotated -90 deg (its x points to the vehicle's right)
-    lidar2ego = Extrinsics(np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
-                           np.array([1.0, 0, 2.0]))
+    lidar2ego = Extrinsics(
+        np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), np.array([1.0, 0, 2.0])
+    )
     # vehicle at world (10, 5) facing world +y: the LiDAR is then at (10, 6, 2) with yaw 0
     lidar_pose = EgoPose(0, np.array([10.0, 6.0, 2.0]), yaw_quat(0.0))
     base = base_pose_from_frame_pose(lidar_pose, lidar2ego)

@@ -12,15 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Fuzzing the ROS-free input paths with hypothesis: whatever a driver sends, the only exceptions are the
-project's own input errors (ImageDecodeError, CalibrationError, EgoMotionError, FrameError), and nothing
-non-finite reaches the model (lidar2img and the used can_bus are finite, in float32 as the model reads them).
+"""
+Fuzzing the ROS-free input paths with hypothesis: whatever a driver sends, the only exceptions are the
+project's own input errors (ImageDecodeError, CalibrationError, EgoMotionError, FrameError), and
+nothing
+non-finite reaches the model (lidar2img and the used can_bus are finite, in float32 as the model
+reads them).
 
 Bounded and repeatable: 200 examples per property, derandomized (the same examples on every run, no
-example database written), no deadline (the shared CI machine is slow at times). For a longer hunt, set
+example database written), no deadline (the shared CI machine is slow at times). For a longer hunt,
+set
 BEVFORMER_FUZZ_EXAMPLES=5000 (random examples then).
 
-A longer run once found that rescaling a finite but absurd K (fx = 1.8e308) overflowed to inf without an
+A longer run once found that rescaling a finite but absurd K (fx = 1.8e308) overflowed to inf
+without an
 error; the last test keeps that case.
 """
 
@@ -28,46 +33,56 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
-
 from bevformer_ros.core.calibration import (
     CalibrationError,
     extrinsics_from_quaternion,
     intrinsics_from_camera_info,
 )
-from bevformer_ros.core.ego_motion import EgoMotionError, PoseBuffer, pose_from_odometry
+from bevformer_ros.core.ego_motion import EgoMotionError, pose_from_odometry, PoseBuffer
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.frontend.image_codec import (
+    compressed_to_numpy,
     ENCODINGS,
     ImageDecodeError,
-    compressed_to_numpy,
     imgmsg_to_numpy,
 )
 from bevformer_ros.frontend.plain_msgs import CameraInfo, CompressedImage, Header, Image, Stamp
 from bevformer_ros.pipeline import (
-    CameraInput,
-    FrameError,
     camera_lidar2img,
+    CameraInput,
     checked_step,
     decode_camera_image,
+    FrameError,
 )
+from hypothesis import event, given, HealthCheck, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 LONG_RUN = int(os.environ.get('BEVFORMER_FUZZ_EXAMPLES', '0'))
-FUZZ = settings(max_examples=LONG_RUN or 200, derandomize=not LONG_RUN, database=None, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
-pytestmark = pytest.mark.filterwarnings('ignore:overflow:RuntimeWarning')  # absurd magnitudes, by design
+FUZZ = settings(
+    max_examples=LONG_RUN or 200,
+    derandomize=not LONG_RUN,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:overflow:RuntimeWarning'
+)  # absurd magnitudes, by design
 ENCODING_NAMES = sorted(ENCODINGS) + ['yuv422', 'bayer_rggb8', '16SC1', 'RGB8', '', 'rgb16']
 PLAIN = st.floats(-1e3, 1e3)
-SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, 1e300, -1e300, 3.5e38, 1e39])
+SPECIAL = st.sampled_from(
+    [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, 1e300, -1e300, 3.5e38, 1e39]
+)
 NUMBER = st.one_of(PLAIN, SPECIAL, st.floats(allow_nan=True, allow_infinity=True))
 
 
 def _maybe_break(draw, values, breaker=NUMBER):
-    """`values` (a list) with, half of the time, one entry replaced by any number: every example starts
-    from a valid message, so the accepting paths run as often as the refusing ones."""
+    """
+    `values` (a list) with, half of the time, one entry replaced by any number: every example starts
+    from a valid message, so the accepting paths run as often as the refusing ones.
+    """
     values = list(values)
     if values and draw(st.booleans()):
         values[draw(st.integers(0, len(values) - 1))] = draw(breaker)
@@ -93,8 +108,14 @@ def images(draw):
     elif fault == 'zero':
         height, width = draw(st.sampled_from([(0, width), (height, 0), (0, 0)]))
     data = draw(st.binary(min_size=size, max_size=size))
-    return Image(height=height, width=width, encoding=encoding, step=step, data=data,
-                 is_bigendian=draw(st.sampled_from([0, 1])))
+    return Image(
+        height=height,
+        width=width,
+        encoding=encoding,
+        step=step,
+        data=data,
+        is_bigendian=draw(st.sampled_from([0, 1])),
+    )
 
 
 @FUZZ
@@ -119,14 +140,22 @@ def test_camera_image_decoding_gives_uint8_colour_or_an_image_decode_error(msg):
         event('refused')
         return
     event('decoded')
-    assert image.dtype == np.uint8 and image.shape == (msg.height, msg.width, 3) and order in ('rgb', 'bgr')
+    assert (
+        image.dtype == np.uint8
+        and image.shape == (msg.height, msg.width, 3)
+        and order in ('rgb', 'bgr')
+    )
 
 
 @FUZZ
-@given(fmt=st.sampled_from(['jpeg', 'png', 'rgb8; jpeg compressed bgr8', '']),
-       data=st.one_of(st.binary(max_size=300),
-                      st.binary(max_size=200).map(lambda b: b'\x89PNG\r\n\x1a\n' + b),
-                      st.binary(max_size=200).map(lambda b: b'\xff\xd8\xff\xe0' + b)))
+@given(
+    fmt=st.sampled_from(['jpeg', 'png', 'rgb8; jpeg compressed bgr8', '']),
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=200).map(lambda b: b'\x89PNG\r\n\x1a\n' + b),
+        st.binary(max_size=200).map(lambda b: b'\xff\xd8\xff\xe0' + b),
+    ),
+)
 def test_compressed_garbage_is_an_image_decode_error(fmt, data):
     try:
         image = compressed_to_numpy(CompressedImage(format=fmt, data=data), 'rgb8')
@@ -135,15 +164,28 @@ def test_compressed_garbage_is_an_image_decode_error(fmt, data):
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
-# ------------------------------------------------------------------------------ CameraInfo -> lidar2img
+# ------------------------------------------------------------------------------ CameraInfo ->
+# lidar2img
 @st.composite
 def camera_infos(draw, size=(160, 90)):
     """A valid CameraInfo of an image `size` (width, height), then maybe K or the size broken."""
     fx, fy = draw(st.floats(1.0, 5000.0)), draw(st.floats(1.0, 5000.0))
-    k = _maybe_break(draw, [fx, 0.0, draw(st.floats(0.0, 4000.0)), 0.0, fy, draw(st.floats(0.0, 4000.0)),
-                            0.0, 0.0, 1.0])
+    k = _maybe_break(
+        draw,
+        [
+            fx,
+            0.0,
+            draw(st.floats(0.0, 4000.0)),
+            0.0,
+            fy,
+            draw(st.floats(0.0, 4000.0)),
+            0.0,
+            0.0,
+            1.0,
+        ],
+    )
     if draw(st.integers(0, 9)) == 0:
-        k = k[:draw(st.integers(0, 8))]
+        k = k[: draw(st.integers(0, 8))]
     width, height = size
     if draw(st.integers(0, 4)) == 0:
         width, height = draw(st.integers(-2, 4000)), draw(st.integers(-2, 4000))
@@ -157,7 +199,9 @@ def _unit_quaternion(values):
 
 @st.composite
 def quaternions(draw):
-    return _maybe_break(draw, _unit_quaternion(draw(st.lists(st.floats(-1, 1), min_size=4, max_size=4))))
+    return _maybe_break(
+        draw, _unit_quaternion(draw(st.lists(st.floats(-1, 1), min_size=4, max_size=4)))
+    )
 
 
 @st.composite
@@ -178,7 +222,12 @@ def test_camera_info_gives_a_finite_k_or_a_calibration_error(info, target):
 
 
 @FUZZ
-@given(info=camera_infos(), rotation=quaternions(), translation=translations(), scale=st.floats(0.01, 4.0))
+@given(
+    info=camera_infos(),
+    rotation=quaternions(),
+    translation=translations(),
+    scale=st.floats(0.01, 4.0),
+)
 def test_lidar2img_is_finite_or_a_frame_or_calibration_error(info, rotation, translation, scale):
     try:
         extrinsics = extrinsics_from_quaternion(translation, rotation)
@@ -191,7 +240,8 @@ def test_lidar2img_is_finite_or_a_frame_or_calibration_error(info, rotation, tra
     assert np.all(np.isfinite(lidar2img.astype(np.float32)))  # the model projects in float32
 
 
-# ------------------------------------------------------------------------------ odometry -> can_bus
+# ------------------------------------------------------------------------------ odometry ->
+# can_bus
 class _Xyz:
     def __init__(self, values):
         self.x, self.y, self.z = values[:3]
@@ -215,8 +265,16 @@ def odometry_streams(draw):
     """Odometry every 0.1 s along a plausible path, one message maybe broken, and a query stamp near them."""
     count = draw(st.integers(1, 5))
     start = draw(st.integers(0, 10**10))
-    messages = [_Odometry(start + i * 100_000_000, draw(translations(1e4)), draw(quaternions()),
-                          draw(translations(30.0)), draw(translations(1.0))) for i in range(count)]
+    messages = [
+        _Odometry(
+            start + i * 100_000_000,
+            draw(translations(1e4)),
+            draw(quaternions()),
+            draw(translations(30.0)),
+            draw(translations(1.0)),
+        )
+        for i in range(count)
+    ]
     return messages, start + draw(st.integers(-200_000_000, count * 100_000_000 + 200_000_000))
 
 

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.core.markers import BOX_EDGES, box_marker, build_box_markers, NUSCENES_CLASSES
 import numpy as np
 import pytest
 import torch
 
-from bevformer_ros.core.markers import BOX_EDGES, NUSCENES_CLASSES, box_marker, build_box_markers
-
 
 def mmdet3d_v017_lidar_corners(box):
-    """Independent reference: LiDARInstance3DBoxes.corners of mmdet3d v0.17 for one box.
+    """
+    Independent reference: LiDARInstance3DBoxes.corners of mmdet3d v0.17 for one box.
 
-    dims (w, l, h) scale a unit cube with relative origin (0.5, 0.5, 0) along x, y, z, which is then turned
+    dims (w, l, h) scale a unit cube with relative origin (0.5, 0.5, 0) along x, y, z, which is
+    then turned
     by `rotation_3d_in_axis(axis=2)`: points @ [[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]].
     """
     x, y, z, w, length, h, yaw = box[:7]
@@ -64,20 +65,25 @@ def test_heading_convention_matches_mmdet3d_corners(yaw):
     m = box_marker(box, 0.5, 0)
     assert m.heading == pytest.approx(-yaw - math.pi / 2)
     qx, qy, qz, qw = m.orientation_xyzw
-    assert (qx, qy) == (0.0, 0.0) and qz ** 2 + qw ** 2 == pytest.approx(1.0)
-    assert math.remainder(2 * math.atan2(qz, qw) - (-yaw - math.pi / 2), 2 * math.pi) == pytest.approx(0.0)
+    assert (qx, qy) == (0.0, 0.0) and qz**2 + qw**2 == pytest.approx(1.0)
+    assert math.remainder(
+        2 * math.atan2(qz, qw) - (-yaw - math.pi / 2), 2 * math.pi
+    ) == pytest.approx(0.0)
     assert as_set(m.corners) == as_set(mmdet3d_v017_lidar_corners(box))
 
 
 def test_known_yaw_points_the_length_axis():
-    # yaw = 0 in mmdet3d v0.17 LiDAR boxes: l lies along the LiDAR y axis; as a ROS box heading = -90 deg
+    # yaw = 0 in mmdet3d v0.17 LiDAR boxes: l lies along the LiDAR y axis; as a ROS box heading =
+    # -90 deg
     m = box_marker(np.array([0.0, 0.0, 0.0, 2.0, 6.0, 1.0, 0.0, 0.0, 0.0]), 0.5, 0)
     front_face = m.corners[[0, 3, 4, 7]]  # x = +l/2 in the box frame
     assert np.allclose(front_face[:, 1], -3.0) and np.allclose(np.abs(front_face[:, 0]), 1.0)
 
 
 def test_velocity_arrow_label_and_colour():
-    m = box_marker(np.array([1.0, 1.0, 0.0, 2.0, 4.0, 2.0, 0.0, 3.0, -4.0]), 0.8765, 8, arrow_time_s=0.5)
+    m = box_marker(
+        np.array([1.0, 1.0, 0.0, 2.0, 4.0, 2.0, 0.0, 3.0, -4.0]), 0.8765, 8, arrow_time_s=0.5
+    )
     assert m.class_name == 'pedestrian' and m.text == 'pedestrian 0.88'
     assert m.arrow_start == m.center and m.arrow_end == pytest.approx((2.5, -1.0, 1.0))
     assert m.velocity == (3.0, -4.0) and m.color[3] == 1.0

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
+from bevformer_ros.model.transformer import rotate_bev
 import numpy as np
 import pytest
-import torch
 from reference_fixtures import CASE_SMALL
-
-from bevformer_ros.core.temporal import TemporalState, can_bus_from_pose
-from bevformer_ros.model.transformer import rotate_bev
+import torch
 
 FIXTURE = CASE_SMALL
 
@@ -52,7 +51,9 @@ def test_can_bus_from_pose_matches_official(frames):
             expected[13:16],
         )
         np.testing.assert_allclose(can_bus, expected, rtol=0, atol=1e-12)
-        assert np.all(can_bus[3:7] == meta['ego2global_rotation'][0])  # the quaternion's w, four times
+        assert np.all(
+            can_bus[3:7] == meta['ego2global_rotation'][0]
+        )  # the quaternion's w, four times
 
 
 def test_temporal_state_reproduces_forward_test(frames):
@@ -83,7 +84,9 @@ def test_first_frame_and_scene_change_zero_the_deltas():
     state.update(torch.zeros(4, 1, 2))
     other = state.step(a, 'scene-2')
     assert not other.use_prev_bev and np.all(other.can_bus[:3] == 0) and other.can_bus[-1] == 0
-    assert np.all(a == can_bus_from_pose([10.0, 20.0, 1.0], yaw_quaternion(0.5)))  # input not modified
+    assert np.all(
+        a == can_bus_from_pose([10.0, 20.0, 1.0], yaw_quaternion(0.5))
+    )  # input not modified
 
 
 def test_video_test_mode_off_never_uses_history():
@@ -129,8 +132,12 @@ def test_rotation_matches_official_history(frames):
 @pytest.mark.parametrize('size', [20, 50])
 def test_rotation_matches_nearest_neighbour_formula(angle, size):
     """README §4: out[r, c] = in[rint(sv), rint(su)], (su, sv) - 99.5 = R(theta) (c - 99.5, r - 99.5)."""
-    bev = torch.arange(size * size, dtype=torch.float32).view(1, size * size, 1) + 1  # value = index + 1
-    out = rotate_bev(bev, torch.tensor([angle], dtype=torch.float64), (size, size)).view(size, size)
+    bev = (
+        torch.arange(size * size, dtype=torch.float32).view(1, size * size, 1) + 1
+    )  # value = index + 1
+    out = rotate_bev(bev, torch.tensor([angle], dtype=torch.float64), (size, size)).view(
+        size, size
+    )
     t = math.radians(angle)
     checked = 0
     for r in range(size):

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pytest
-from nuscenes.utils.data_classes import Box
-from pyquaternion import Quaternion
-
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz
 from bevformer_ros.data.bag_io import BagError, deserialize, header_stamp_ns, open_bag
@@ -36,9 +31,15 @@ from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
 from bevformer_ros.viz.frame_view import Boxes
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
+import numpy as np
+from nuscenes.utils.data_classes import Box
+from pyquaternion import Quaternion
+import pytest
 
 FRAMES = 3
-MODEL_ARGS = [arg for name, value in small_model_parameters().items() for arg in ('-p', f'{name}:={value}')]
+MODEL_ARGS = [
+    arg for name, value in small_model_parameters().items() for arg in ('-p', f'{name}:={value}')
+]
 
 
 def _topics(path) -> dict[str, list]:
@@ -56,15 +57,48 @@ def _topics(path) -> dict[str, list]:
 def runs(tmp_path_factory):
     """One synthetic bag; the detector over it with history (+ results and evaluation) and without."""
     folder = tmp_path_factory.mktemp('infer')
-    bag = write_scene_bag(folder / 'val_2.mcap', seed=2, frames=FRAMES, rate=2.0, width=160, height=90,
-                          progress=False).path
+    bag = write_scene_bag(
+        folder / 'val_2.mcap',
+        seed=2,
+        frames=FRAMES,
+        rate=2.0,
+        width=160,
+        height=90,
+        progress=False,
+    ).path
     results = folder / 'val_2.results.json'
-    code = infer_bag.main([str(bag), str(folder / 'out.mcap'), *MODEL_ARGS, '--results-json', str(results),
-                           '--eval', '--eval-out', str(folder / 'eval'), '--quiet'])
-    code_nohist = infer_bag.main([str(bag), str(folder / 'nohist.mcap'), *MODEL_ARGS, '--no-history',
-                                  '--copy-inputs', '--quiet'])
-    return {'bag': bag, 'out': folder / 'out.mcap', 'nohist': folder / 'nohist.mcap', 'results': results,
-            'eval': folder / 'eval', 'codes': (code, code_nohist), 'folder': folder}
+    code = infer_bag.main(
+        [
+            str(bag),
+            str(folder / 'out.mcap'),
+            *MODEL_ARGS,
+            '--results-json',
+            str(results),
+            '--eval',
+            '--eval-out',
+            str(folder / 'eval'),
+            '--quiet',
+        ]
+    )
+    code_nohist = infer_bag.main(
+        [
+            str(bag),
+            str(folder / 'nohist.mcap'),
+            *MODEL_ARGS,
+            '--no-history',
+            '--copy-inputs',
+            '--quiet',
+        ]
+    )
+    return {
+        'bag': bag,
+        'out': folder / 'out.mcap',
+        'nohist': folder / 'nohist.mcap',
+        'results': results,
+        'eval': folder / 'eval',
+        'codes': (code, code_nohist),
+        'folder': folder,
+    }
 
 
 def _image_stamps(bag) -> list[int]:
@@ -80,10 +114,18 @@ def test_one_marker_array_per_frame_with_the_image_stamp(runs):
     markers = [deserialize(raw, kind) for _, raw, kind in topics['/bevformer/markers']]
     assert [marker_array_stamp_ns(m) for m in markers] == stamps
     assert [record for record, _, _ in topics['/bevformer/markers']] == stamps
-    assert all(m.markers[0].action == 3 and m.markers[0].header.frame_id == 'LIDAR_TOP' for m in markers)
+    assert all(
+        m.markers[0].action == 3 and m.markers[0].header.frame_id == 'LIDAR_TOP' for m in markers
+    )
     for _, raw, kind in topics['/bevformer/bev_features']:
-        assert bev_features_array(deserialize(raw, kind)).shape == (10, 10, 32)  # the test model's BEV
-    encodings = [deserialize(raw, kind).encoding for _, raw, kind in topics['/bevformer/bev_image']]
+        assert bev_features_array(deserialize(raw, kind)).shape == (
+            10,
+            10,
+            32,
+        )  # the test model's BEV
+    encodings = [
+        deserialize(raw, kind).encoding for _, raw, kind in topics['/bevformer/bev_image']
+    ]
     assert encodings == ['rgb8'] * FRAMES
 
 
@@ -107,15 +149,24 @@ def test_results_json_places_the_markers_at_the_ground_truth_ego_poses(runs):
     frames, _ = read_ground_truth(runs['bag'].with_suffix('.ground_truth.json'))
     scene = scene_name(runs['bag'])
     assert set(doc['results']) == {sample_token(scene, f.stamp_ns) for f in frames}
-    lidar2ego = load_rig(config_file('nuscenes_rig.yaml')).lidar2ego  # what bevformer_synth rendered with
-    markers = {marker_array_stamp_ns(m): boxes_from_marker_array(m) for m in
-               (deserialize(raw, kind) for _, raw, kind in _topics(runs['out'])['/bevformer/markers'])}
+    lidar2ego = load_rig(
+        config_file('nuscenes_rig.yaml')
+    ).lidar2ego  # what bevformer_synth rendered with
+    markers = {
+        marker_array_stamp_ns(m): boxes_from_marker_array(m)
+        for m in (
+            deserialize(raw, kind) for _, raw, kind in _topics(runs['out'])['/bevformer/markers']
+        )
+    }
     checked = 0
     for frame in frames:
         entries = doc['results'][sample_token(scene, frame.stamp_ns)]
-        assert entries and all(e['sample_token'] == sample_token(scene, frame.stamp_ns) for e in entries)
-        centres = _global_centres(markers[frame.stamp_ns], lidar2ego, frame.ego_translation,
-                                  frame.ego_rotation_wxyz)
+        assert entries and all(
+            e['sample_token'] == sample_token(scene, frame.stamp_ns) for e in entries
+        )
+        centres = _global_centres(
+            markers[frame.stamp_ns], lidar2ego, frame.ego_translation, frame.ego_rotation_wxyz
+        )
         for entry in entries[:5]:  # the best ones, all drawn as markers (score >= 0.3)
             if entry['detection_score'] >= 0.3:
                 assert np.min(np.linalg.norm(centres - entry['translation'], axis=1)) < 1e-6
@@ -126,24 +177,36 @@ def test_results_json_places_the_markers_at_the_ground_truth_ego_poses(runs):
 def test_devkit_metrics_come_back(runs):
     summary = json.loads((runs['eval'] / 'metrics_summary.json').read_text())
     assert 0.0 <= summary['mean_ap'] <= 1.0 and 0.0 <= summary['nd_score'] <= 1.0
-    assert set(summary['tp_errors']) == {'trans_err', 'scale_err', 'orient_err', 'vel_err', 'attr_err'}
+    assert set(summary['tp_errors']) == {
+        'trans_err',
+        'scale_err',
+        'orient_err',
+        'vel_err',
+        'attr_err',
+    }
     print({k: summary[k] for k in ('mean_ap', 'nd_score', 'tp_errors')})
 
 
 def test_eval_cli_gives_the_same_metrics(runs, capsys):
     out = runs['folder'] / 'eval_cli'
-    assert eval_tool.main([str(runs['results']), '--bags', str(runs['bag']), '--out', str(out)]) == 0
+    assert (
+        eval_tool.main([str(runs['results']), '--bags', str(runs['bag']), '--out', str(out)]) == 0
+    )
     text = capsys.readouterr().out
     assert 'mAP' in text and 'NDS' in text and 'recall within 2 m' in text
     summary = json.loads((out / 'metrics_summary.json').read_text())
     reference = json.loads((runs['eval'] / 'metrics_summary.json').read_text())
-    assert summary['mean_ap'] == reference['mean_ap'] and summary['nd_score'] == reference['nd_score']
+    assert (
+        summary['mean_ap'] == reference['mean_ap'] and summary['nd_score'] == reference['nd_score']
+    )
 
 
 def test_no_history_differs_from_history_after_the_first_frame(runs):
     def bev(path):
-        return [bev_features_array(deserialize(raw, kind)) for _, raw, kind in
-                _topics(path)['/bevformer/bev_features']]
+        return [
+            bev_features_array(deserialize(raw, kind))
+            for _, raw, kind in _topics(path)['/bevformer/bev_features']
+        ]
 
     with_history, without = bev(runs['out']), bev(runs['nohist'])
     assert len(with_history) == len(without) == FRAMES
@@ -167,7 +230,10 @@ def test_bad_paths_and_parameters_are_named(runs, tmp_path, capsys):
         ([str(garbage), str(tmp_path / 'o.mcap')], 'cannot read bag'),
         ([str(runs['bag']), str(runs['out'])], 'exists already'),
         ([str(runs['bag']), str(runs['bag']), '--force'], 'differ'),
-        ([str(runs['bag']), str(tmp_path / 'o.mcap'), '--params', str(tmp_path / 'none.yaml')], 'none.yaml'),
+        (
+            [str(runs['bag']), str(tmp_path / 'o.mcap'), '--params', str(tmp_path / 'none.yaml')],
+            'none.yaml',
+        ),
         ([str(runs['bag']), str(tmp_path / 'o.mcap'), '-p', 'model.device:=gpu'], 'model.device'),
         ([str(runs['bag']), str(tmp_path / 'o.mcap'), '-p', 'model.seed'], 'NAME:=VALUE'),
         ([str(runs['out']), str(tmp_path / 'o.mcap'), '--eval'], 'needs the ground truth'),
@@ -187,5 +253,11 @@ def test_help_says_what_is_written(capsys):
         infer_bag.main(['--help'])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for phrase in ('/bevformer/markers', 'vision_msgs', '--no-history', '--results-json', 'bevformer_render'):
+    for phrase in (
+        '/bevformer/markers',
+        'vision_msgs',
+        '--no-history',
+        '--results-json',
+        'bevformer_render',
+    ):
         assert phrase in text

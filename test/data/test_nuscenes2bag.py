@@ -12,20 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""bevformer_nuscenes2bag on a tiny nuScenes-layout dataset written here: real devkit, real bags, independent
-expectations (pyquaternion and plain numpy straight from the tables, and the shipped rig file)."""
+"""
+bevformer_nuscenes2bag on a tiny nuScenes-layout dataset written here: real devkit, real bags, independent
+expectations (pyquaternion and plain numpy straight from the tables, and the shipped rig file).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-
-import numpy as np
-import pytest
-import yaml
-from PIL import Image
-from pyquaternion import Quaternion
 
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.core.rig import CAMERA_NAMES, load_rig
@@ -35,12 +31,19 @@ from bevformer_ros.tools.nuscenes2bag import main
 from bevformer_ros.train.dataset import BagScene
 from bevformer_ros.train.presets import smoke
 from bevformer_ros.viz.bag_frames import BagFrames
+import numpy as np
+from PIL import Image
+from pyquaternion import Quaternion
+import pytest
+import yaml
 
 VERSION = 'v1.0-mini'
 W, H, SCALE = 160, 90, 0.1  # a tenth of nuScenes' 1600x900; camera_intrinsic scaled alike
 KEYFRAMES, SWEEPS_BETWEEN = 3, 2
 T0_US = 1_533_151_603_547_590
-CAMERA_OFFSET_US = dict(zip(CAMERA_NAMES, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000)))  # after the lidar
+CAMERA_OFFSET_US = dict(
+    zip(CAMERA_NAMES, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000))
+)  # after the lidar
 SHIPPED = yaml.safe_load(config_file('nuscenes_rig.yaml').read_text())
 
 
@@ -53,23 +56,57 @@ def _ego(t_us: int) -> dict:
     t = (t_us - T0_US) * 1e-6
     yaw = 0.6 + 0.15 * t
     q = Quaternion(axis=[0, 0, 1], angle=yaw) * Quaternion(axis=[0, 1, 0], angle=0.01)
-    return {'token': _token('ego', t_us), 'timestamp': t_us,
-            'translation': [411.3 + 7.0 * t, 1180.9 + 2.0 * t * t, 0.02], 'rotation': list(q.elements)}
+    return {
+        'token': _token('ego', t_us),
+        'timestamp': t_us,
+        'translation': [411.3 + 7.0 * t, 1180.9 + 2.0 * t * t, 0.02],
+        'rotation': list(q.elements),
+    }
 
 
 class Tables:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.t = {name: [] for name in ('category', 'attribute', 'visibility', 'instance', 'sensor',
-                                        'calibrated_sensor', 'ego_pose', 'log', 'scene', 'sample',
-                                        'sample_data', 'sample_annotation', 'map')}
+        self.t = {
+            name: []
+            for name in (
+                'category',
+                'attribute',
+                'visibility',
+                'instance',
+                'sensor',
+                'calibrated_sensor',
+                'ego_pose',
+                'log',
+                'scene',
+                'sample',
+                'sample_data',
+                'sample_annotation',
+                'map',
+            )
+        }
         for name in ('vehicle.car', 'human.pedestrian.adult', 'animal'):
-            self.t['category'].append({'token': _token('cat', name), 'name': name, 'description': ''})
+            self.t['category'].append(
+                {'token': _token('cat', name), 'name': name, 'description': ''}
+            )
         self.t['visibility'].append({'token': '4', 'level': 'v80-100', 'description': ''})
-        self.t['log'].append({'token': 'log0', 'logfile': 'n015-2018-07-24-11-22-45+0800', 'vehicle': 'n015',
-                              'date_captured': '2018-07-24', 'location': 'singapore-onenorth'})
-        self.t['map'].append({'token': 'map0', 'log_tokens': ['log0'], 'category': 'semantic_prior',
-                              'filename': 'maps/map0.png'})
+        self.t['log'].append(
+            {
+                'token': 'log0',
+                'logfile': 'n015-2018-07-24-11-22-45+0800',
+                'vehicle': 'n015',
+                'date_captured': '2018-07-24',
+                'location': 'singapore-onenorth',
+            }
+        )
+        self.t['map'].append(
+            {
+                'token': 'map0',
+                'log_tokens': ['log0'],
+                'category': 'semantic_prior',
+                'filename': 'maps/map0.png',
+            }
+        )
         self.last: dict[str, dict] = {}  # channel -> its latest sample_data record
         (root / 'maps').mkdir(parents=True)
         Image.new('L', (8, 8)).save(root / 'maps' / 'map0.png')
@@ -81,14 +118,24 @@ class Tables:
     def _sensor(self, channel: str, modality: str, mount: dict, K: list) -> None:
         sensor = _token('sensor', channel)
         self.t['sensor'].append({'token': sensor, 'channel': channel, 'modality': modality})
-        self.t['calibrated_sensor'].append({'token': _token('cs', channel), 'sensor_token': sensor,
-                                            'translation': mount['translation'],
-                                            'rotation': mount['rotation_wxyz'], 'camera_intrinsic': K})
+        self.t['calibrated_sensor'].append(
+            {
+                'token': _token('cs', channel),
+                'sensor_token': sensor,
+                'translation': mount['translation'],
+                'rotation': mount['rotation_wxyz'],
+                'camera_intrinsic': K,
+            }
+        )
 
-    def _sample_data(self, scene: str, channel: str, sample: str, t_us: int, key: bool, index: int) -> dict:
+    def _sample_data(
+        self, scene: str, channel: str, sample: str, t_us: int, key: bool, index: int
+    ) -> dict:
         folder = 'samples' if key else 'sweeps'
         is_camera = channel != 'LIDAR_TOP'
-        filename = f'{folder}/{channel}/{scene}_{channel}_{t_us}.' + ('jpg' if is_camera else 'pcd.bin')
+        filename = f'{folder}/{channel}/{scene}_{channel}_{t_us}.' + (
+            'jpg' if is_camera else 'pcd.bin'
+        )
         if is_camera:
             path = self.root / filename
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,53 +145,111 @@ class Tables:
             Image.fromarray(pixels).save(path, quality=90)
         ego = _ego(t_us)
         self.t['ego_pose'].append(ego)
-        record = {'token': _token('sd', scene, channel, t_us), 'sample_token': sample,
-                  'ego_pose_token': ego['token'], 'calibrated_sensor_token': _token('cs', channel),
-                  'timestamp': t_us,
-                  'fileformat': 'jpg' if is_camera else 'pcd', 'is_key_frame': key,
-                  'height': H if is_camera else 0, 'width': W if is_camera else 0, 'filename': filename,
-                  'prev': '', 'next': ''}
+        record = {
+            'token': _token('sd', scene, channel, t_us),
+            'sample_token': sample,
+            'ego_pose_token': ego['token'],
+            'calibrated_sensor_token': _token('cs', channel),
+            'timestamp': t_us,
+            'fileformat': 'jpg' if is_camera else 'pcd',
+            'is_key_frame': key,
+            'height': H if is_camera else 0,
+            'width': W if is_camera else 0,
+            'filename': filename,
+            'prev': '',
+            'next': '',
+        }
         self.t['sample_data'].append(record)
         return record
 
     def add_scene(self, name: str, start_us: int, keyframes: int) -> list[str]:
         samples = [_token('sample', name, k) for k in range(keyframes)]
-        self.t['scene'].append({'token': _token('scene', name), 'log_token': 'log0', 'nbr_samples': keyframes,
-                                'first_sample_token': samples[0], 'last_sample_token': samples[-1],
-                                'name': name, 'description': 'test drive'})
+        self.t['scene'].append(
+            {
+                'token': _token('scene', name),
+                'log_token': 'log0',
+                'nbr_samples': keyframes,
+                'first_sample_token': samples[0],
+                'last_sample_token': samples[-1],
+                'name': name,
+                'description': 'test drive',
+            }
+        )
         for k, token in enumerate(samples):
-            self.t['sample'].append({'token': token, 'timestamp': start_us + k * 500_000,
-                                     'prev': samples[k - 1] if k else '',
-                                     'next': samples[k + 1] if k + 1 < keyframes else '',
-                                     'scene_token': _token('scene', name)})
+            self.t['sample'].append(
+                {
+                    'token': token,
+                    'timestamp': start_us + k * 500_000,
+                    'prev': samples[k - 1] if k else '',
+                    'next': samples[k + 1] if k + 1 < keyframes else '',
+                    'scene_token': _token('scene', name),
+                }
+            )
         for channel in ('LIDAR_TOP', *CAMERA_NAMES):
-            # one log: the sensor chains run on from the previous scene, the converter has to cut them
+            # one log: the sensor chains run on from the previous scene, the converter has to cut
+            # them
             chain = [self.last[channel]] if channel in self.last else []
             for k, token in enumerate(samples):
                 t_us = start_us + k * 500_000 + CAMERA_OFFSET_US.get(channel, 0)
-                chain.append(self._sample_data(name, channel, token, t_us, True, len(self.t['sample_data'])))
+                chain.append(
+                    self._sample_data(name, channel, token, t_us, True, len(self.t['sample_data']))
+                )
                 if channel != 'LIDAR_TOP' and k + 1 < keyframes:
-                    for j in range(1, SWEEPS_BETWEEN + 1):  # 12 Hz sweeps, owned by the next sample
-                        chain.append(self._sample_data(name, channel, samples[k + 1], t_us + j * 83_333,
-                                                       False, len(self.t['sample_data'])))
+                    for j in range(
+                        1, SWEEPS_BETWEEN + 1
+                    ):  # 12 Hz sweeps, owned by the next sample
+                        chain.append(
+                            self._sample_data(
+                                name,
+                                channel,
+                                samples[k + 1],
+                                t_us + j * 83_333,
+                                False,
+                                len(self.t['sample_data']),
+                            )
+                        )
             for a, b in zip(chain, chain[1:]):
                 a['next'], b['prev'] = b['token'], a['token']
             self.last[channel] = chain[-1]
         return samples
 
-    def annotate(self, instance: str, category: str, samples: list[str], centers: list, yaw: float,
-                 lidar_pts: int = 40, radar_pts: int = 0) -> None:
+    def annotate(
+        self,
+        instance: str,
+        category: str,
+        samples: list[str],
+        centers: list,
+        yaw: float,
+        lidar_pts: int = 40,
+        radar_pts: int = 0,
+    ) -> None:
         tokens = [_token('ann', instance, s) for s in samples]
-        self.t['instance'].append({'token': instance, 'category_token': _token('cat', category),
-                                   'nbr_annotations': len(tokens), 'first_annotation_token': tokens[0],
-                                   'last_annotation_token': tokens[-1]})
+        self.t['instance'].append(
+            {
+                'token': instance,
+                'category_token': _token('cat', category),
+                'nbr_annotations': len(tokens),
+                'first_annotation_token': tokens[0],
+                'last_annotation_token': tokens[-1],
+            }
+        )
         for i, (token, sample, center) in enumerate(zip(tokens, samples, centers)):
-            self.t['sample_annotation'].append({
-                'token': token, 'sample_token': sample, 'instance_token': instance, 'visibility_token': '4',
-                'attribute_tokens': [], 'translation': list(center), 'size': [1.9, 4.6, 1.7],
-                'rotation': list(Quaternion(axis=[0, 0, 1], angle=yaw).elements),
-                'prev': tokens[i - 1] if i else '', 'next': tokens[i + 1] if i + 1 < len(tokens) else '',
-                'num_lidar_pts': lidar_pts, 'num_radar_pts': radar_pts})
+            self.t['sample_annotation'].append(
+                {
+                    'token': token,
+                    'sample_token': sample,
+                    'instance_token': instance,
+                    'visibility_token': '4',
+                    'attribute_tokens': [],
+                    'translation': list(center),
+                    'size': [1.9, 4.6, 1.7],
+                    'rotation': list(Quaternion(axis=[0, 0, 1], angle=yaw).elements),
+                    'prev': tokens[i - 1] if i else '',
+                    'next': tokens[i + 1] if i + 1 < len(tokens) else '',
+                    'num_lidar_pts': lidar_pts,
+                    'num_radar_pts': radar_pts,
+                }
+            )
 
     def write(self) -> None:
         folder = self.root / VERSION
@@ -163,22 +268,31 @@ def dataroot(tmp_path_factory) -> Path:
     samples = tables.add_scene('scene-0001', T0_US, KEYFRAMES)
     tables.add_scene('scene-0002', T0_US + 60_000_000, 1)  # a test-split scene: no annotations
     tables.annotate('car0', 'vehicle.car', samples, CAR_CENTERS, yaw=0.9)
-    tables.annotate('ped0', 'human.pedestrian.adult', samples[1:2], [(420.0, 1186.0, 0.9)], yaw=-2.0)
-    tables.annotate('dog0', 'animal', samples[1:2], [(421.0, 1187.0, 0.3)], yaw=0.0)  # no detection class
-    tables.annotate('car1', 'vehicle.car', samples[1:2], [(440.0, 1190.0, 1.0)], yaw=0.0,
-                    lidar_pts=0)  # no lidar or radar points: not a valid box
+    tables.annotate(
+        'ped0', 'human.pedestrian.adult', samples[1:2], [(420.0, 1186.0, 0.9)], yaw=-2.0
+    )
+    tables.annotate(
+        'dog0', 'animal', samples[1:2], [(421.0, 1187.0, 0.3)], yaw=0.0
+    )  # no detection class
+    tables.annotate(
+        'car1', 'vehicle.car', samples[1:2], [(440.0, 1190.0, 1.0)], yaw=0.0, lidar_pts=0
+    )  # no lidar or radar points: not a valid box
     tables.write()
     return root
 
 
 @pytest.fixture(scope='module')
 def tables(dataroot) -> dict:
-    return {p.stem: {r['token']: r for r in json.loads(p.read_text())}
-            for p in (dataroot / VERSION).glob('*.json')}
+    return {
+        p.stem: {r['token']: r for r in json.loads(p.read_text())}
+        for p in (dataroot / VERSION).glob('*.json')
+    }
 
 
 def _convert(dataroot: Path, out: Path, *extra: str) -> int:
-    return main(['--dataroot', str(dataroot), '--scene', 'scene-0001', '--quiet', str(out), *extra])
+    return main(
+        ['--dataroot', str(dataroot), '--scene', 'scene-0001', '--quiet', str(out), *extra]
+    )
 
 
 @pytest.fixture(scope='module')
@@ -196,7 +310,7 @@ def sweep_bag(dataroot, tmp_path_factory) -> Path:
 
 
 def _messages(bag: Path) -> dict[str, list]:
-    """topic -> [(record ns, type, raw CDR)] read with rosbags."""
+    """Topic -> [(record ns, type, raw CDR)] read with rosbags."""
     out: dict[str, list] = {}
     reader = open_bag(bag)
     try:
@@ -208,13 +322,22 @@ def _messages(bag: Path) -> dict[str, list]:
 
 
 def _camera_records(tables: dict, channel: str, key_only: bool) -> list[dict]:
-    scene_samples = {t for t, s in tables['sample'].items() if s['scene_token'] == 'scene_scene-0001'}
-    rows = [r for r in tables['sample_data'].values() if r['sample_token'] in scene_samples
-            and r['filename'].split('/')[1] == channel and (r['is_key_frame'] or not key_only)]
+    scene_samples = {
+        t for t, s in tables['sample'].items() if s['scene_token'] == 'scene_scene-0001'
+    }
+    rows = [
+        r
+        for r in tables['sample_data'].values()
+        if r['sample_token'] in scene_samples
+        and r['filename'].split('/')[1] == channel
+        and (r['is_key_frame'] or not key_only)
+    ]
     return sorted(rows, key=lambda r: r['timestamp'])
 
 
-def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(dataroot, tables, keyframe_bag):
+def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(
+    dataroot, tables, keyframe_bag
+):
     topics = _messages(keyframe_bag)
     for cam in CAMERA_NAMES:
         records = _camera_records(tables, cam, key_only=True)
@@ -224,7 +347,9 @@ def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(dat
             msg = deserialize(raw, msgtype)
             assert msgtype == 'sensor_msgs/msg/CompressedImage' and msg.format == 'jpeg'
             assert bytes(msg.data) == (dataroot / record['filename']).read_bytes()
-            assert header_stamp_ns(raw) == record['timestamp'] * 1000 and msg.header.frame_id == cam
+            assert (
+                header_stamp_ns(raw) == record['timestamp'] * 1000 and msg.header.frame_id == cam
+            )
         infos = [deserialize(raw, t) for _, t, raw in topics[f'/{cam}/camera_info']]
         assert len(infos) == KEYFRAMES
         K = np.array(tables['calibrated_sensor'][f'cs_{cam}']['camera_intrinsic'])
@@ -236,7 +361,9 @@ def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(dat
 
 def test_odometry_is_the_ego_pose_of_every_camera_sample(tables, keyframe_bag):
     odom = [deserialize(raw, t) for _, t, raw in _messages(keyframe_bag)['/odom']]
-    tokens = {r['ego_pose_token'] for cam in CAMERA_NAMES for r in _camera_records(tables, cam, False)}
+    tokens = {
+        r['ego_pose_token'] for cam in CAMERA_NAMES for r in _camera_records(tables, cam, False)
+    }
     expected = sorted(tokens, key=lambda tok: tables['ego_pose'][tok]['timestamp'])
     assert len(odom) == len(expected) == 6 * (KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1))
     stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in odom]
@@ -247,13 +374,21 @@ def test_odometry_is_the_ego_pose_of_every_camera_sample(tables, keyframe_bag):
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
         np.testing.assert_allclose([p.x, p.y, p.z], pose['translation'], atol=1e-12)
         np.testing.assert_allclose([q.w, q.x, q.y, q.z], pose['rotation'], atol=1e-12)
-    for i in (0, len(odom) // 2, len(odom) - 1):  # the drive: (7, 4 t, 0) m/s in the world, 0.15 rad/s yaw
+    for i in (
+        0,
+        len(odom) // 2,
+        len(odom) - 1,
+    ):  # the drive: (7, 4 t, 0) m/s in the world, 0.15 rad/s yaw
         t = (stamps[i] / 1000 - T0_US) * 1e-6
         q = Quaternion(tables['ego_pose'][expected[i]]['rotation'])
         twist = odom[i].twist.twist
         body = q.inverse.rotate([7.0, 4.0 * t, 0.0])
-        tolerance = 1e-6 if 0 < i < len(odom) - 1 else 0.5  # one-sided at the ends: first order only
-        np.testing.assert_allclose([twist.linear.x, twist.linear.y, twist.linear.z], body, atol=tolerance)
+        tolerance = (
+            1e-6 if 0 < i < len(odom) - 1 else 0.5
+        )  # one-sided at the ends: first order only
+        np.testing.assert_allclose(
+            [twist.linear.x, twist.linear.y, twist.linear.z], body, atol=tolerance
+        )
         assert abs(twist.angular.z - 0.15) < 0.01
 
 
@@ -267,7 +402,9 @@ def test_sweeps_give_every_camera_frame_as_decoded_rgb(dataroot, tables, sweep_b
         assert (msg.width, msg.height, msg.encoding) == (W, H, 'rgb8')
         decoded = np.asarray(Image.open(dataroot / records[1]['filename']).convert('RGB'))
         got = np.asarray(msg.data).reshape(H, W, 3)
-        assert np.abs(got.astype(int) - decoded).max() <= 2  # JPEG decoders may differ by a rounding step
+        assert (
+            np.abs(got.astype(int) - decoded).max() <= 2
+        )  # JPEG decoders may differ by a rounding step
     assert not any(t.endswith('/compressed') for t in topics)
 
 
@@ -284,12 +421,13 @@ def test_rig_yaml_and_tf_static_are_the_calibration_relative_to_lidar_top(tables
         np.testing.assert_allclose(cam.sensor2lidar.rotation, rotation, atol=1e-12)
         np.testing.assert_allclose(cam.sensor2lidar.translation, translation, atol=1e-12)
         # the test rig is nuScenes' own: the shipped file's derived values (12 decimals) agree
-        np.testing.assert_allclose(cam.sensor2lidar.rotation, shipped.camera(cam.name).sensor2lidar.rotation,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            cam.sensor2lidar.rotation, shipped.camera(cam.name).sensor2lidar.rotation, atol=1e-9
+        )
         np.testing.assert_array_equal(cam.K, cs['camera_intrinsic'])
         assert cam.image_size == (W, H)
 
-    (_, msgtype, raw), = _messages(keyframe_bag)['/tf_static']
+    ((_, msgtype, raw),) = _messages(keyframe_bag)['/tf_static']
     transforms = {tf.child_frame_id: tf for tf in deserialize(raw, msgtype).transforms}
     assert set(transforms) == {'LIDAR_TOP', *CAMERA_NAMES}
     for child, tf in transforms.items():
@@ -303,14 +441,18 @@ def test_rig_yaml_and_tf_static_are_the_calibration_relative_to_lidar_top(tables
 def _expected_car_box(tables: dict, k: int) -> np.ndarray:
     """The car of keyframe k in LIDAR_TOP, straight from the tables (official gt_boxes convention)."""
     sample = f'sample_scene-0001_{k}'
-    lidar = next(r for r in tables['sample_data'].values()
-                 if r['sample_token'] == sample and r['is_key_frame'] and 'LIDAR_TOP' in r['filename'])
+    lidar = next(
+        r
+        for r in tables['sample_data'].values()
+        if r['sample_token'] == sample and r['is_key_frame'] and 'LIDAR_TOP' in r['filename']
+    )
     ego = tables['ego_pose'][lidar['ego_pose_token']]
     cs = tables['calibrated_sensor']['cs_LIDAR_TOP']
     q_ego, q_cs = Quaternion(ego['rotation']), Quaternion(cs['rotation'])
     ann = tables['sample_annotation'][f'ann_car0_{sample}']
-    center = q_cs.inverse.rotate(q_ego.inverse.rotate(np.array(ann['translation']) - ego['translation'])
-                                 - cs['translation'])
+    center = q_cs.inverse.rotate(
+        q_ego.inverse.rotate(np.array(ann['translation']) - ego['translation']) - cs['translation']
+    )
     heading = (q_cs.inverse * q_ego.inverse * Quaternion(ann['rotation'])).yaw_pitch_roll[0]
     yaw = math.atan2(math.sin(-heading - math.pi / 2), math.cos(-heading - math.pi / 2))
     t = [tables['sample'][f'sample_scene-0001_{i}']['timestamp'] * 1e-6 for i in (k - 1, k + 1)]
@@ -318,7 +460,9 @@ def _expected_car_box(tables: dict, k: int) -> np.ndarray:
     velocity[2] = 0.0
     velocity = q_cs.inverse.rotate(q_ego.inverse.rotate(velocity))
     w, length, h = ann['size']
-    return np.array([center[0], center[1], center[2] - h / 2, w, length, h, yaw, velocity[0], velocity[1]])
+    return np.array(
+        [center[0], center[1], center[2] - h / 2, w, length, h, yaw, velocity[0], velocity[1]]
+    )
 
 
 def test_ground_truth_is_the_valid_boxes_in_the_keyframe_lidar_frame(tables, keyframe_bag):
@@ -328,7 +472,8 @@ def test_ground_truth_is_the_valid_boxes_in_the_keyframe_lidar_frame(tables, key
     front = _camera_records(tables, 'CAM_FRONT', key_only=True)
     assert [f['stamp_ns'] for f in doc['frames']] == [r['timestamp'] * 1000 for r in front]
     middle = doc['frames'][1]
-    # car + pedestrian; the animal (no detection class) and the car without lidar/radar points are dropped
+    # car + pedestrian; the animal (no detection class) and the car without lidar/radar points are
+    # dropped
     assert sorted(NUSCENES_CLASSES[i] for i in middle['labels']) == ['car', 'pedestrian']
     car = middle['labels'].index(NUSCENES_CLASSES.index('car'))
     np.testing.assert_allclose(middle['boxes'][car], _expected_car_box(tables, 1), atol=2e-6)
@@ -358,7 +503,9 @@ def test_mcap_reader_sees_the_ros2_layout(keyframe_bag):
             counts[channel.topic] = counts.get(channel.topic, 0) + 1
             if channel.topic == '/CAM_BACK/image_raw/compressed':
                 assert schema.name == 'sensor_msgs/msg/CompressedImage'
-                assert bytes(deserialize(message.data, schema.name).data[:2]) == b'\xff\xd8'  # JPEG SOI
+                assert (
+                    bytes(deserialize(message.data, schema.name).data[:2]) == b'\xff\xd8'
+                )  # JPEG SOI
     assert counts['/tf_static'] == 1
     assert all(counts[f'/{c}/image_raw/compressed'] == KEYFRAMES for c in CAMERA_NAMES)
     assert counts['/odom'] == counts['/tf'] == 6 * (KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1))
@@ -371,11 +518,16 @@ def test_render_and_training_readers_take_the_bag(tables, keyframe_bag):
     views = list(frames.frames())
     assert all(sorted(v.images) == sorted(CAMERA_NAMES) for v in views)
     assert views[0].images['CAM_FRONT'].shape == (H, W, 3)
-    np.testing.assert_allclose(views[1].ground_truth.boxes[views[1].ground_truth.labels == 0][0],
-                               _expected_car_box(tables, 1), atol=2e-6)
+    np.testing.assert_allclose(
+        views[1].ground_truth.boxes[views[1].ground_truth.labels == 0][0],
+        _expected_car_box(tables, 1),
+        atol=2e-6,
+    )
 
     rig = load_rig(rig_yaml)
-    scene = BagScene(keyframe_bag, smoke().model, rig)  # the default topics find the /compressed ones
+    scene = BagScene(
+        keyframe_bag, smoke().model, rig
+    )  # the default topics find the /compressed ones
     try:
         assert len(scene) == KEYFRAMES and scene.extrinsics_source == '/tf_static'
         for got, cam in zip(scene.sensor2lidar, rig.cameras):
@@ -393,18 +545,35 @@ def test_render_and_training_readers_take_the_bag(tables, keyframe_bag):
 def test_raw_sweep_bag_trains_with_the_default_topics(sweep_bag):
     scene = BagScene(sweep_bag, smoke().model, load_rig(sweep_bag.with_suffix('.rig.yaml')))
     try:
-        assert len(scene) == KEYFRAMES  # the sweeps have no ground truth, so only keyframes are frames
+        assert (
+            len(scene) == KEYFRAMES
+        )  # the sweeps have no ground truth, so only keyframes are frames
     finally:
         scene.close()
 
 
-@pytest.mark.parametrize('case', ['no_dataroot', 'bad_version', 'unknown_scene', 'exists', 'missing_image'])
+@pytest.mark.parametrize(
+    'case', ['no_dataroot', 'bad_version', 'unknown_scene', 'exists', 'missing_image']
+)
 def test_errors_name_the_fix_without_a_traceback(case, dataroot, keyframe_bag, tmp_path, capsys):
-    args = ['--dataroot', str(dataroot), '--scene', 'scene-0001', '--quiet', str(tmp_path / 'out.mcap')]
-    expected_code, expected_text = 2, {
-        'no_dataroot': 'dataroot not found', 'bad_version': 'pass --version with one of them',
-        'unknown_scene': 'scene-0001, scene-0002', 'exists': 'pass --force',
-        'missing_image': 'cannot read'}[case]
+    args = [
+        '--dataroot',
+        str(dataroot),
+        '--scene',
+        'scene-0001',
+        '--quiet',
+        str(tmp_path / 'out.mcap'),
+    ]
+    expected_code, expected_text = (
+        2,
+        {
+            'no_dataroot': 'dataroot not found',
+            'bad_version': 'pass --version with one of them',
+            'unknown_scene': 'scene-0001, scene-0002',
+            'exists': 'pass --force',
+            'missing_image': 'cannot read',
+        }[case],
+    )
     if case == 'no_dataroot':
         args[1] = str(tmp_path / 'nowhere')
     elif case == 'bad_version':

@@ -16,27 +16,30 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.data.bag_io import deserialize, serialize, typestore
 from bevformer_ros.data.output_messages import (
-    IMAGE_TYPE,
-    MARKERS_TYPE,
     bev_features_message,
+    IMAGE_TYPE,
     marker_array_message,
+    MARKERS_TYPE,
     rgb_image_message,
 )
 from bevformer_ros.ros import convert as ros_convert
+import numpy as np
+import pytest
 
 STAMP = 1_700_000_000_123_456_789
-rclpy_serialization = pytest.importorskip('rclpy.serialization', reason='the node messages need rclpy')
+rclpy_serialization = pytest.importorskip(
+    'rclpy.serialization', reason='the node messages need rclpy'
+)
 
 
 def _same_message(node_msg: object, ours: object, typename: str) -> None:
-    """Equal up to CDR padding bytes (rclpy leaves them unspecified): the node's bytes read and written again
-    equal ours."""
+    """
+    Equal up to CDR padding bytes (rclpy leaves them unspecified): the node's bytes read and written again
+    equal ours.
+    """
     node_raw = rclpy_serialization.serialize_message(node_msg)
     assert serialize(deserialize(node_raw, typename)) == serialize(ours)
 
@@ -44,14 +47,21 @@ def _same_message(node_msg: object, ours: object, typename: str) -> None:
 def test_marker_array_is_the_nodes():
 
     rng = np.random.default_rng(1)
-    boxes = np.concatenate([rng.normal(0, 10, (6, 3)), rng.uniform(0.5, 4, (6, 3)), rng.normal(0, 2, (6, 3))],
-                           axis=1)  # [6, 9]
+    boxes = np.concatenate(
+        [rng.normal(0, 10, (6, 3)), rng.uniform(0.5, 4, (6, 3)), rng.normal(0, 2, (6, 3))], axis=1
+    )  # [6, 9]
     boxes[0, 7:9] = 0.0  # no velocity arrow for this one
     markers = build_box_markers(boxes, rng.uniform(0.3, 1.0, 6), rng.integers(0, 10, 6))
-    _same_message(ros_convert.marker_array(markers, 'LIDAR_TOP', STAMP),
-                  marker_array_message(markers, 'LIDAR_TOP', STAMP), MARKERS_TYPE)
-    _same_message(ros_convert.marker_array([], 'LIDAR_TOP', STAMP),
-                  marker_array_message([], 'LIDAR_TOP', STAMP), MARKERS_TYPE)
+    _same_message(
+        ros_convert.marker_array(markers, 'LIDAR_TOP', STAMP),
+        marker_array_message(markers, 'LIDAR_TOP', STAMP),
+        MARKERS_TYPE,
+    )
+    _same_message(
+        ros_convert.marker_array([], 'LIDAR_TOP', STAMP),
+        marker_array_message([], 'LIDAR_TOP', STAMP),
+        MARKERS_TYPE,
+    )
 
 
 def test_bev_images_are_the_nodes():
@@ -61,10 +71,15 @@ def test_bev_images_are_the_nodes():
     rng = np.random.default_rng(2)
     header = ros_convert.header_msg('LIDAR_TOP', STAMP)
     bev = rng.normal(size=(5, 7, 16)).astype(np.float32)
-    _same_message(bev_features_msg(bev, header), bev_features_message(bev, 'LIDAR_TOP', STAMP), IMAGE_TYPE)
+    _same_message(
+        bev_features_msg(bev, header), bev_features_message(bev, 'LIDAR_TOP', STAMP), IMAGE_TYPE
+    )
     picture = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    _same_message(numpy_to_imgmsg(picture, 'rgb8', header), rgb_image_message(picture, 'LIDAR_TOP', STAMP),
-                  IMAGE_TYPE)
+    _same_message(
+        numpy_to_imgmsg(picture, 'rgb8', header),
+        rgb_image_message(picture, 'LIDAR_TOP', STAMP),
+        IMAGE_TYPE,
+    )
 
 
 def test_rosbags_has_no_vision_msgs():

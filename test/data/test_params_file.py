@@ -16,18 +16,17 @@
 
 from __future__ import annotations
 
-import pytest
-import yaml
-
-from bevformer_ros.config import NodeConfig, default_parameters
+from bevformer_ros.config import default_parameters, NodeConfig
 from bevformer_ros.data.params_file import (
-    ParamsError,
     flatten,
+    ParamsError,
     parse_overrides,
     read_params_file,
     write_params_file,
 )
 from bevformer_ros.resources import config_file
+import pytest
+import yaml
 
 
 @pytest.mark.parametrize('preset', ['tiny', 'small'])
@@ -40,20 +39,32 @@ def test_shipped_files_read_as_flat_node_parameters(preset):
 
 def test_sections_of_this_node_only(tmp_path):
     path = tmp_path / 'p.yaml'
-    path.write_text('/**:\n  ros__parameters:\n    model: {preset: small, seed: 1}\n'
-                    'other_node:\n  ros__parameters:\n    model: {seed: 9}\n'
-                    '/bevformer:\n  ros__parameters:\n    model: {seed: 2}\n    cameras: {names: [a, b]}\n')
-    assert read_params_file(path) == {'model.preset': 'small', 'model.seed': 2, 'cameras.names': ['a', 'b']}
+    path.write_text(
+        '/**:\n  ros__parameters:\n    model: {preset: small, seed: 1}\n'
+        'other_node:\n  ros__parameters:\n    model: {seed: 9}\n'
+        '/bevformer:\n  ros__parameters:\n    model: {seed: 2}\n    cameras: {names: [a, b]}\n'
+    )
+    assert read_params_file(path) == {
+        'model.preset': 'small',
+        'model.seed': 2,
+        'cameras.names': ['a', 'b'],
+    }
 
 
 def test_overrides_are_yaml_values():
     items = ['model.seed:=3', 'model.fp16:=true', 'model.device:=cpu', 'outputs.frame_id:=']
-    assert parse_overrides(items) == {'model.seed': 3, 'model.fp16': True, 'model.device': 'cpu',
-                                      'outputs.frame_id': ''}
+    assert parse_overrides(items) == {
+        'model.seed': 3,
+        'model.fp16': True,
+        'model.device': 'cpu',
+        'outputs.frame_id': '',
+    }
     assert flatten({'a': {'b': {'c': 1}, 'd': [1, 2]}}) == {'a.b.c': 1, 'a.d': [1, 2]}
 
 
-@pytest.mark.parametrize('text', ['', 'model: {preset: tiny}\n', '/**: {ros__parameters: 3}\n', ': : :\n'])
+@pytest.mark.parametrize(
+    'text', ['', 'model: {preset: tiny}\n', '/**: {ros__parameters: 3}\n', ': : :\n']
+)
 def test_files_without_parameters_are_named(tmp_path, text):
     path = tmp_path / 'bad.yaml'
     path.write_text(text)
@@ -69,8 +80,14 @@ def test_bad_inputs_name_the_fix(tmp_path):
 
 
 def test_a_written_parameter_file_reads_back_as_the_same_flat_parameters(tmp_path):
-    flat = {'model.preset': 'tiny', 'model.seed': 3, 'sync.slop': 0.05, 'outputs.frame_id': 'LIDAR_TOP',
-            'autostart': True, 'cameras.topics': ['/a', '/b']}
+    flat = {
+        'model.preset': 'tiny',
+        'model.seed': 3,
+        'sync.slop': 0.05,
+        'outputs.frame_id': 'LIDAR_TOP',
+        'autostart': True,
+        'cameras.topics': ['/a', '/b'],
+    }
     path = write_params_file(tmp_path / 'p.yaml', flat)
     assert read_params_file(path) == flat
     tree = yaml.safe_load(path.read_text())['/**']['ros__parameters']

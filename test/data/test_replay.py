@@ -12,23 +12,24 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""bevformer_replay over real DDS: the replay runs as its own process, this test subscribes like a node would.
-Expected stamps and times come from reading the bag with rosbags directly."""
+"""
+bevformer_replay over real DDS: the replay runs as its own process, this test subscribes like a node would.
+Expected stamps and times come from reading the bag with rosbags directly.
+"""
 
 from __future__ import annotations
 
 import time
 
+from bevformer_ros.data.bag_io import header_stamp_ns
+from bevformer_ros.ros.process import GraphProbe, RosProcess
+from bevformer_ros.tools import replay
+from bevformer_ros.tools.synth import write_scene_bag
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
-
-from bevformer_ros.data.bag_io import header_stamp_ns
-from bevformer_ros.ros.process import GraphProbe, RosProcess
-from bevformer_ros.tools import replay
-from bevformer_ros.tools.synth import write_scene_bag
 
 FRONT = '/CAM_FRONT/image_raw'
 SENSOR_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -37,8 +38,15 @@ SENSOR_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
 @pytest.fixture(scope='module')
 def bag(tmp_path_factory):
     """6 frames at 12 Hz of 64x36 images."""
-    return write_scene_bag(tmp_path_factory.mktemp('replay') / 'scene.mcap', seed=1, frames=6, rate=12.0,
-                           width=64, height=36, progress=False).path
+    return write_scene_bag(
+        tmp_path_factory.mktemp('replay') / 'scene.mcap',
+        seed=1,
+        frames=6,
+        rate=12.0,
+        width=64,
+        height=36,
+        progress=False,
+    ).path
 
 
 def _bag_images(path, start=None, stop=None):
@@ -54,10 +62,21 @@ def _play(env, tmp_path, bag, args, subscriptions):
     received = {topic: [] for topic, _ in subscriptions}
     with GraphProbe('replay_test') as probe:
         for topic, msg_type in subscriptions:
-            probe.node.create_subscription(msg_type, topic,
-                                           lambda m, t=topic: received[t].append((time.perf_counter(), m)),
-                                           SENSOR_QOS)
-        command = ['-m', 'bevformer_ros.tools.replay', str(bag), '--quiet', '--wait-timeout', '20', *args]
+            probe.node.create_subscription(
+                msg_type,
+                topic,
+                lambda m, t=topic: received[t].append((time.perf_counter(), m)),
+                SENSOR_QOS,
+            )
+        command = [
+            '-m',
+            'bevformer_ros.tools.replay',
+            str(bag),
+            '--quiet',
+            '--wait-timeout',
+            '20',
+            *args,
+        ]
         with RosProcess(command, env, log_dir=tmp_path, name='replay') as process:
             deadline = time.monotonic() + 40
             while process.poll() is None and time.monotonic() < deadline:
@@ -75,9 +94,13 @@ def _stamp(msg):
 
 
 def test_replay_keeps_stamps_scales_time_and_publishes_clock(ros_env, tmp_path, bag):
-    received, output = _play(ros_env, tmp_path, bag,
-                             ['--rate', '0.5', '--clock', '100', '--wait-for-subscribers', FRONT, '/clock'],
-                             [(FRONT, Image), ('/clock', Clock)])
+    received, output = _play(
+        ros_env,
+        tmp_path,
+        bag,
+        ['--rate', '0.5', '--clock', '100', '--wait-for-subscribers', FRONT, '/clock'],
+        [(FRONT, Image), ('/clock', Clock)],
+    )
     expected = _bag_images(bag)
     images = received[FRONT]
     assert [_stamp(m) for _, m in images] == [stamp for _, stamp in expected], output
@@ -88,7 +111,9 @@ def test_replay_keeps_stamps_scales_time_and_publishes_clock(ros_env, tmp_path, 
     with Reader(bag) as reader:
         start, end = reader.start_time, reader.end_time
     clock = [m.clock.sec * 1_000_000_000 + m.clock.nanosec for _, m in received['/clock']]
-    assert len(clock) >= 50  # ~2 s of bag time played over ~2 x 2 s at 100 Hz, plus one per message
+    assert (
+        len(clock) >= 50
+    )  # ~2 s of bag time played over ~2 x 2 s at 100 Hz, plus one per message
     assert clock == sorted(clock)
     assert start <= clock[0] and clock[-1] <= end
 
@@ -97,10 +122,24 @@ def test_replay_start_duration_and_remap(ros_env, tmp_path, bag):
     with Reader(bag) as reader:
         bag_start = reader.start_time
     start, stop = bag_start + 100_000_000, bag_start + 300_000_000
-    received, output = _play(ros_env, tmp_path, bag,
-                             ['--rate', '4', '--start', '0.1', '--duration', '0.2',
-                              '--remap', f'{FRONT}:=/front', '--wait-for-subscribers', '/front'],
-                             [('/front', Image), (FRONT, Image)])
+    received, output = _play(
+        ros_env,
+        tmp_path,
+        bag,
+        [
+            '--rate',
+            '4',
+            '--start',
+            '0.1',
+            '--duration',
+            '0.2',
+            '--remap',
+            f'{FRONT}:=/front',
+            '--wait-for-subscribers',
+            '/front',
+        ],
+        [('/front', Image), (FRONT, Image)],
+    )
     expected = [stamp for _, stamp in _bag_images(bag, start, stop)]
     assert 2 <= len(expected) <= 3  # of 6 frames 83 ms apart
     assert [_stamp(m) for _, m in received['/front']] == expected, output
@@ -108,12 +147,23 @@ def test_replay_start_duration_and_remap(ros_env, tmp_path, bag):
 
 
 def test_replay_plays_sqlite3_bag_directories(ros_env, tmp_path):
-    bag = write_scene_bag(tmp_path / 'scene_db', seed=2, frames=4, rate=12.0, width=64, height=36,
-                          storage='sqlite3', progress=False).path
+    bag = write_scene_bag(
+        tmp_path / 'scene_db',
+        seed=2,
+        frames=4,
+        rate=12.0,
+        width=64,
+        height=36,
+        storage='sqlite3',
+        progress=False,
+    ).path
     assert (bag / 'metadata.yaml').is_file()
-    received, output = _play(ros_env, tmp_path, bag, ['--rate', '4', '--wait-for-subscribers', FRONT],
-                             [(FRONT, Image)])
-    assert [_stamp(m) for _, m in received[FRONT]] == [stamp for _, stamp in _bag_images(bag)], output
+    received, output = _play(
+        ros_env, tmp_path, bag, ['--rate', '4', '--wait-for-subscribers', FRONT], [(FRONT, Image)]
+    )
+    assert [_stamp(m) for _, m in received[FRONT]] == [stamp for _, stamp in _bag_images(bag)], (
+        output
+    )
 
 
 def test_bad_paths_and_unreadable_bags_are_reported(tmp_path, capsys):

@@ -12,24 +12,19 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Model boxes -> nuScenes results JSON -> the official nuscenes-devkit evaluation against written tables.
+"""
+Model boxes -> nuScenes results JSON -> the official nuscenes-devkit evaluation against written tables.
 
-Expected values come from outside the code under test: the devkit's own Box class and configuration, the
-synthetic scene's world-frame boxes (the global frame the conversion must reach), and the devkit metrics of
+Expected values come from outside the code under test: the devkit's own Box class and
+configuration, the
+synthetic scene's world-frame boxes (the global frame the conversion must reach), and the devkit
+metrics of
 ground-truth boxes handed back as detections (perfect, or shifted by a known distance).
 """
 
 from __future__ import annotations
 
 import json
-
-import numpy as np
-import pytest
-from nuscenes.eval.common.config import config_factory
-from nuscenes.eval.common.utils import quaternion_yaw
-from nuscenes.eval.detection.utils import category_to_detection_name
-from nuscenes.utils.data_classes import Box
-from pyquaternion import Quaternion
 
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.markers import NUSCENES_CLASSES
@@ -41,25 +36,41 @@ from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
 from bevformer_ros.eval.nusc_results import (
     CLASS_RANGE,
     MAX_BOXES_PER_SAMPLE,
-    ResultsError,
     read_results,
+    ResultsError,
     sample_results,
     write_results,
 )
-from bevformer_ros.eval.nusc_tables import CATEGORY, SceneTruth, ego2global
+from bevformer_ros.eval.nusc_tables import CATEGORY, ego2global, SceneTruth
 from bevformer_ros.eval.tokens import sample_token
 from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame
 from bevformer_ros.synth.scene import Scene
+import numpy as np
+from nuscenes.eval.common.config import config_factory
+from nuscenes.eval.common.utils import quaternion_yaw
+from nuscenes.eval.detection.utils import category_to_detection_name
+from nuscenes.utils.data_classes import Box
+from pyquaternion import Quaternion
+import pytest
 
-RIG = load_rig(config_file('nuscenes_rig.yaml'))  # its lidar2ego has roll and pitch: a non-trivial rotation
+RIG = load_rig(
+    config_file('nuscenes_rig.yaml')
+)  # its lidar2ego has roll and pitch: a non-trivial rotation
 START_NS = 1_700_000_000 * 10**9
 
 
 def _random_boxes(rng: np.random.Generator, count: int) -> np.ndarray:
-    return np.concatenate([rng.uniform(-40, 40, (count, 2)), rng.uniform(-2, 1, (count, 1)),
-                           rng.uniform(0.5, 5, (count, 3)), rng.uniform(-np.pi, np.pi, (count, 1)),
-                           rng.normal(0, 5, (count, 2))], axis=1)  # [K, 9]
+    return np.concatenate(
+        [
+            rng.uniform(-40, 40, (count, 2)),
+            rng.uniform(-2, 1, (count, 1)),
+            rng.uniform(0.5, 5, (count, 3)),
+            rng.uniform(-np.pi, np.pi, (count, 1)),
+            rng.normal(0, 5, (count, 2)),
+        ],
+        axis=1,
+    )  # [K, 9]
 
 
 def _devkit_global_box(box: np.ndarray, lidar2ego: Extrinsics, ego2global: Extrinsics) -> Box:
@@ -84,23 +95,35 @@ def test_global_boxes_match_the_devkit_box_transforms():
         expected = _devkit_global_box(box, RIG.lidar2ego, ego)
         np.testing.assert_allclose(out.translation[i], expected.center, atol=1e-9)
         np.testing.assert_allclose(out.size_wlh[i], expected.wlh, atol=1e-12)
-        np.testing.assert_allclose(quat_wxyz_to_matrix(out.rotation_wxyz[i]), expected.rotation_matrix,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            quat_wxyz_to_matrix(out.rotation_wxyz[i]), expected.rotation_matrix, atol=1e-9
+        )
         np.testing.assert_allclose(out.velocity[i], expected.velocity[:2], atol=1e-9)
-        centre_ego = RIG.lidar2ego.rotation @ (box[:3] + [0, 0, box[5] / 2]) + RIG.lidar2ego.translation
+        centre_ego = (
+            RIG.lidar2ego.rotation @ (box[:3] + [0, 0, box[5] / 2]) + RIG.lidar2ego.translation
+        )
         assert out.ego_distance[i] == pytest.approx(np.hypot(*centre_ego[:2]))
 
 
-def _scene_frames(seed: int, count: int, rate_hz: float) -> tuple[Scene, list[GroundTruthFrame], list[float]]:
+def _scene_frames(
+    seed: int, count: int, rate_hz: float
+) -> tuple[Scene, list[GroundTruthFrame], list[float]]:
     """Ground-truth frames as bevformer_synth writes them, without rendering images."""
     times = [k / rate_hz for k in range(count)]
     scene = Scene.create(seed, duration=count / rate_hz)
     frames = []
     for t in times:
         gt, ego = scene.ground_truth(t, RIG.lidar2ego), scene.ego_pose(t)
-        frames.append(GroundTruthFrame(START_NS + round(t * 1e9), (ego.x, ego.y, 0.0),
-                                       tuple(matrix_to_quat_wxyz(ego.matrix()[:3, :3])), gt.boxes, gt.labels,
-                                       gt.instance_ids))
+        frames.append(
+            GroundTruthFrame(
+                START_NS + round(t * 1e9),
+                (ego.x, ego.y, 0.0),
+                tuple(matrix_to_quat_wxyz(ego.matrix()[:3, :3])),
+                gt.boxes,
+                gt.labels,
+                gt.instance_ids,
+            )
+        )
     return scene, frames, times
 
 
@@ -112,10 +135,17 @@ def test_synthetic_ground_truth_goes_back_to_the_world_boxes():
         for i, instance in enumerate(frame.instance_ids):
             np.testing.assert_allclose(out.translation[i], world.centers[instance], atol=1e-4)
             np.testing.assert_allclose(out.size_wlh[i], world.sizes_wlh[instance], atol=1e-6)
-            # the LIDAR_TOP ground truth keeps (vx, vy) only: the ~1 degree lidar tilt loses a little of it
-            np.testing.assert_allclose(out.velocity[i], world.velocities[instance], rtol=5e-3, atol=1e-3)
-            difference = quaternion_yaw(Quaternion(out.rotation_wxyz[i])) - world.headings[instance]
-            assert abs(np.arctan2(np.sin(difference), np.cos(difference))) < 1e-3  # tilt: second order
+            # the LIDAR_TOP ground truth keeps (vx, vy) only: the ~1 degree lidar tilt loses a
+            # little of it
+            np.testing.assert_allclose(
+                out.velocity[i], world.velocities[instance], rtol=5e-3, atol=1e-3
+            )
+            difference = (
+                quaternion_yaw(Quaternion(out.rotation_wxyz[i])) - world.headings[instance]
+            )
+            assert (
+                abs(np.arctan2(np.sin(difference), np.cos(difference))) < 1e-3
+            )  # tilt: second order
 
 
 def test_configuration_matches_the_devkit():
@@ -123,29 +153,60 @@ def test_configuration_matches_the_devkit():
     assert CLASS_RANGE == cfg.class_range
     assert MAX_BOXES_PER_SAMPLE == cfg.max_boxes_per_sample
     assert sorted(cfg.class_names) == sorted(NUSCENES_CLASSES)
-    assert {name: category_to_detection_name(c) for name, c in CATEGORY.items()} == {n: n for n in CATEGORY}
+    assert {name: category_to_detection_name(c) for name, c in CATEGORY.items()} == {
+        n: n for n in CATEGORY
+    }
 
 
-@pytest.mark.parametrize('name, speed, expected', [
-    ('car', 1.0, 'vehicle.moving'), ('car', 0.1, 'vehicle.parked'), ('bus', 0.1, 'vehicle.stopped'),
-    ('bus', 3.0, 'vehicle.moving'), ('bicycle', 2.0, 'cycle.with_rider'),
-    ('motorcycle', 0.0, 'cycle.without_rider'), ('pedestrian', 1.2, 'pedestrian.moving'),
-    ('pedestrian', 0.0, 'pedestrian.standing'), ('barrier', 5.0, ''), ('traffic_cone', 0.0, ''),
-    ('trailer', 0.2, 'vehicle.parked')])
+@pytest.mark.parametrize(
+    'name, speed, expected',
+    [
+        ('car', 1.0, 'vehicle.moving'),
+        ('car', 0.1, 'vehicle.parked'),
+        ('bus', 0.1, 'vehicle.stopped'),
+        ('bus', 3.0, 'vehicle.moving'),
+        ('bicycle', 2.0, 'cycle.with_rider'),
+        ('motorcycle', 0.0, 'cycle.without_rider'),
+        ('pedestrian', 1.2, 'pedestrian.moving'),
+        ('pedestrian', 0.0, 'pedestrian.standing'),
+        ('barrier', 5.0, ''),
+        ('traffic_cone', 0.0, ''),
+        ('trailer', 0.2, 'vehicle.parked'),
+    ],
+)
 def test_official_attributes(name, speed, expected):
     assert official_attribute(name, speed) == expected
 
 
 def test_sample_results_drops_far_and_broken_boxes_and_keeps_the_format():
-    boxes = np.array([[10.0, 0, -1, 2, 4, 1.5, 0.3, 1, 0],   # car at ~10 m
-                      [0.0, 45, -1, 0.6, 0.7, 1.7, 0, 0, 0],  # pedestrian beyond 40 m
-                      [5.0, 5, -1, 2, 4, 1.5, np.nan, 0, 0]])  # broken
+    boxes = np.array(
+        [
+            [10.0, 0, -1, 2, 4, 1.5, 0.3, 1, 0],  # car at ~10 m
+            [0.0, 45, -1, 0.6, 0.7, 1.7, 0, 0, 0],  # pedestrian beyond 40 m
+            [5.0, 5, -1, 2, 4, 1.5, np.nan, 0, 0],
+        ]
+    )  # broken
     identity = Extrinsics(np.eye(3), np.zeros(3))
-    entries = sample_results('tok', boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 8, 0]), NUSCENES_CLASSES,
-                             RIG.lidar2ego, identity)
+    entries = sample_results(
+        'tok',
+        boxes,
+        np.array([0.9, 0.8, 0.7]),
+        np.array([0, 8, 0]),
+        NUSCENES_CLASSES,
+        RIG.lidar2ego,
+        identity,
+    )
     assert [e['detection_name'] for e in entries] == ['car']
-    assert set(entries[0]) == {'sample_token', 'translation', 'size', 'rotation', 'velocity',
-                               'detection_name', 'detection_score', 'attribute_name'}
+    assert set(entries[0]) == {
+        'sample_token',
+        'translation',
+        'size',
+        'rotation',
+        'velocity',
+        'detection_name',
+        'detection_score',
+        'attribute_name',
+    }
     assert entries[0]['attribute_name'] == 'vehicle.moving' and entries[0]['size'] == [2, 4, 1.5]
 
 
@@ -166,9 +227,18 @@ def _as_detections(scene: SceneTruth, shift_m: float = 0.0) -> dict[str, list[di
     for frame in scene.frames:
         token = sample_token(scene.name, frame.stamp_ns)
         boxes = frame.boxes.copy()
-        boxes[:, 0] += shift_m  # along LIDAR_TOP x (the rig's lidar x is horizontal to within a degree)
-        results[token] = sample_results(token, boxes, np.ones(len(boxes)), frame.labels, NUSCENES_CLASSES,
-                                        scene.lidar2ego, ego2global(frame))
+        boxes[:, 0] += (
+            shift_m  # along LIDAR_TOP x (the rig's lidar x is horizontal to within a degree)
+        )
+        results[token] = sample_results(
+            token,
+            boxes,
+            np.ones(len(boxes)),
+            frame.labels,
+            NUSCENES_CLASSES,
+            scene.lidar2ego,
+            ego2global(frame),
+        )
     return results
 
 
@@ -185,14 +255,18 @@ def test_ground_truth_as_detections_through_the_devkit(tmp_path):
         assert errors['trans_err'] < 1e-6 and errors['scale_err'] < 1e-6
         assert errors['orient_err'] < 1e-6 or np.isnan(errors['orient_err'])  # nan: traffic cones
         assert errors['attr_err'] == 0.0 or np.isnan(errors['attr_err'])
-        assert errors['vel_err'] < 0.1 or np.isnan(errors['vel_err'])  # devkit: finite differences of the GT
+        assert errors['vel_err'] < 0.1 or np.isnan(
+            errors['vel_err']
+        )  # devkit: finite differences of the GT
     assert exact.recall.recall == 1.0 and exact.missing_samples == 0
     assert (tmp_path / 'exact' / 'metrics_summary.json').exists()
 
     shifted = evaluate(_as_detections(scene, shift_m=1.5), [scene], tmp_path / 'shifted')
     for name in present:  # matched at the 2 and 4 m thresholds only
         assert shifted.summary['mean_dist_aps'][name] == pytest.approx(0.5, abs=0.02)
-        assert shifted.summary['label_tp_errors'][name]['trans_err'] == pytest.approx(1.5, abs=0.01)
+        assert shifted.summary['label_tp_errors'][name]['trans_err'] == pytest.approx(
+            1.5, abs=0.01
+        )
     assert shifted.recall.recall == 1.0
 
 

@@ -12,26 +12,27 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Camera dropout and stamp order, ROS-free: DropoutAssembler, OrderGuard and the node's chain
+"""
+Camera dropout and stamp order, ROS-free: DropoutAssembler, OrderGuard and the node's chain
 synchronizer -> SpreadGuard -> OrderGuard with the assembler beside the synchronizer.
 
-Inputs are plain SimpleFilters fed by hand and the arrival clock is set by the test, so every expected
+Inputs are plain SimpleFilters fed by hand and the arrival clock is set by the test, so every
+expected
 set is written out.
 """
 
 from __future__ import annotations
 
-import pytest
-
-from bevformer_ros.frontend.camera_dropout import MIN_MISSED, DropoutAssembler
+from bevformer_ros.frontend.camera_dropout import DropoutAssembler, MIN_MISSED
 from bevformer_ros.frontend.sync import (
     ApproximateTimeSynchronizer,
     OrderGuard,
+    set_stamp_ns,
     SimpleFilter,
     SpreadGuard,
-    set_stamp_ns,
     stamp_ns,
 )
+import pytest
 
 NS = 1_000_000_000
 CAMS = 6
@@ -70,7 +71,9 @@ class Rig:
         self.clock = Clock()
         self.cams = [SimpleFilter() for _ in range(CAMS)]
         sync = ApproximateTimeSynchronizer(self.cams, 5, 0.08)
-        self.dropout = DropoutAssembler(self.cams, 5, 0.08, TIMEOUT_S, min_cameras, clock=self.clock)
+        self.dropout = DropoutAssembler(
+            self.cams, 5, 0.08, TIMEOUT_S, min_cameras, clock=self.clock
+        )
         guard = SpreadGuard(sync, 0.06, inputs=self.cams)
         self.dropout.registerCallback(guard.add)
         self.drops = []
@@ -80,7 +83,7 @@ class Rig:
 
     def send(self, t, silent=(), order=None, dt=0.1):
         self.clock.now += dt
-        for i in (order or range(CAMS)):
+        for i in order or range(CAMS):
             if i not in silent:
                 self.cams[i].signalMessage(Msg(t, i))
 
@@ -109,7 +112,9 @@ def test_a_silent_camera_is_left_out_after_the_timeout_and_rejoins():
     rig.send(t, silent=(3,), dt=0.2)  # 0.6 s silent: degraded sets from the five others
     assert rig.last_set() == [t, t, t, None, t, t]
     liveness = rig.dropout.liveness()
-    assert liveness.silent == (False, False, False, True, False, False) and liveness.live_count == 5
+    assert (
+        liveness.silent == (False, False, False, True, False, False) and liveness.live_count == 5
+    )
     assert liveness.silent_s[3] == pytest.approx(0.6)
     t = round(t + 0.1, 6)
     rig.send(t, silent=(3,))
@@ -128,7 +133,9 @@ def test_a_returning_camera_arriving_last_gives_one_set_per_stamp():
     rig.send(1.8, silent=(5,))
     assert rig.last_set()[5] is None
     count = len(rig.sets)
-    rig.send(1.9)  # camera 5 (last in order) comes back: degraded set first, the full one is a duplicate
+    rig.send(
+        1.9
+    )  # camera 5 (last in order) comes back: degraded set first, the full one is a duplicate
     assert len(rig.sets) == count + 1 and rig.last_set() == [1.9, 1.9, 1.9, 1.9, 1.9, None]
     assert rig.drops == ['duplicate_stamp']
     rig.send(2.0)
@@ -169,11 +176,14 @@ def test_assembler_rejects_impossible_settings():
         DropoutAssembler([SimpleFilter()] * 3, 5, 0.08, 0.5, min_cameras=4)
 
 
-# ------------------------------------------------------------------------------------------ OrderGuard
+# ------------------------------------------------------------------------------------------
+# OrderGuard
 def _order_guard(**kw):
     source = SimpleFilter()
     drops = []
-    guard = OrderGuard(source, kw.pop('max_out_of_order_s', 0.3), on_drop=lambda *d: drops.append(d), **kw)
+    guard = OrderGuard(
+        source, kw.pop('max_out_of_order_s', 0.3), on_drop=lambda *d: drops.append(d), **kw
+    )
     out = []
     guard.registerCallback(lambda *msgs: out.append(set_stamp_ns(msgs) / NS))
     return source, out, drops, guard
@@ -183,7 +193,14 @@ def test_order_guard_drops_repeats_and_late_sets_and_lets_time_jumps_through():
     source, out, drops, guard = _order_guard()
     for t in (10.0, 10.5, 10.5, 10.3, 11.0, 10.0, 5.0, 5.5):
         source.signalMessage(Msg(t))
-    assert out == [10.0, 10.5, 11.0, 10.0, 5.0, 5.5]  # 10.0 after 11.0 is 1 s back: a jump, not a late set
+    assert out == [
+        10.0,
+        10.5,
+        11.0,
+        10.0,
+        5.0,
+        5.5,
+    ]  # 10.0 after 11.0 is 1 s back: a jump, not a late set
     assert [kind for kind, _ in drops] == ['duplicate_stamp', 'out_of_order']
     assert 'repeats the stamp' in drops[0][1] and '0.200 s older' in drops[1][1]
     assert guard.stats() == {'duplicate_stamp': 1, 'out_of_order': 1}
@@ -191,7 +208,13 @@ def test_order_guard_drops_repeats_and_late_sets_and_lets_time_jumps_through():
 
 def test_order_guard_gives_way_after_consecutive_drops():
     source, out, drops, _ = _order_guard(max_consecutive_drops=3)
-    for t in (10.0, 9.9, 9.95, 9.97, 10.05):  # a clock that stepped back 0.1 s: only two sets are lost
+    for t in (
+        10.0,
+        9.9,
+        9.95,
+        9.97,
+        10.05,
+    ):  # a clock that stepped back 0.1 s: only two sets are lost
         source.signalMessage(Msg(t))
     assert out == [10.0, 9.97, 10.05] and len(drops) == 2
 
@@ -206,7 +229,9 @@ def test_order_guard_uses_the_first_present_message_of_a_degraded_set():
 def test_spread_guard_reports_each_rejected_set():
     cams = [SimpleFilter() for _ in range(2)]
     rejected = []
-    SpreadGuard(ApproximateTimeSynchronizer(cams, 3, 0.2), 0.05, inputs=cams, on_reject=rejected.append)
+    SpreadGuard(
+        ApproximateTimeSynchronizer(cams, 3, 0.2), 0.05, inputs=cams, on_reject=rejected.append
+    )
     for cam, t in zip(cams, (1.0, 1.07)):
         cam.signalMessage(Msg(t))
     assert len(rejected) == 1 and 'spreads 70 ms > 50 ms' in rejected[0]

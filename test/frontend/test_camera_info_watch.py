@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from bevformer_ros.frontend.camera_info_watch import CameraInfoWatch, describe_change
 from bevformer_ros.frontend.plain_msgs import camera_info_msg
+import numpy as np
 
 K = np.array([[100.0, 0, 80], [0, 100, 45], [0, 0, 1]])
 
@@ -30,13 +29,19 @@ def test_the_same_calibration_is_no_change_nan_included():
     nan_k = K.copy()
     nan_k[0, 0] = math.nan
     assert describe_change(camera_info_msg(K, 160, 90), camera_info_msg(K, 160, 90)) is None
-    assert describe_change(camera_info_msg(nan_k, 160, 90), camera_info_msg(nan_k, 160, 90)) is None
+    assert (
+        describe_change(camera_info_msg(nan_k, 160, 90), camera_info_msg(nan_k, 160, 90)) is None
+    )
 
 
 def test_size_and_k_changes_are_described():
-    change = describe_change(camera_info_msg(K, 160, 90), camera_info_msg(K * [[1.1], [1.1], [1]], 320, 180))
-    assert change == ('size 160x90 -> 320x180, '
-                      'K (fx 100, fy 100, cx 80, cy 45) -> (fx 110, fy 110, cx 88, cy 49.5)')
+    change = describe_change(
+        camera_info_msg(K, 160, 90), camera_info_msg(K * [[1.1], [1.1], [1]], 320, 180)
+    )
+    assert change == (
+        'size 160x90 -> 320x180, '
+        'K (fx 100, fy 100, cx 80, cy 45) -> (fx 110, fy 110, cx 88, cy 49.5)'
+    )
 
 
 def test_watch_keeps_the_latest_and_counts_changes():

@@ -12,18 +12,18 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Camera dropout in the model: a camera masked out contributes to no BEV query, exactly as if its bev_mask
-were all False, so spatial cross-attention's per-query camera count leaves it out; an all-valid mask changes
-nothing. Checked in SCA alone, in the whole small model, and through the pipeline (a set with a missing
-camera)."""
+"""
+Camera dropout in the model: a camera masked out contributes to no BEV query, exactly as if its bev_mask
+were all False, so spatial cross-attention's per-query camera count leaves it out; an all-valid
+mask changes
+nothing. Checked in SCA alone, in the whole small model, and through the pipeline (a set with a
+missing
+camera).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-
-import numpy as np
-import pytest
-import torch
 
 from bevformer_ros.config import NodeConfig
 from bevformer_ros.core.ego_motion import EgoPose
@@ -35,21 +35,25 @@ from bevformer_ros.model.small_model import SMALL_IMAGE_WIDTH as W
 from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.model.spatial_cross_attention import SpatialCrossAttention, visible_queries
 from bevformer_ros.pipeline import (
+    build_model,
     CameraInput,
+    frame_can_bus,
     FrameError,
     FrameSet,
-    Pipeline,
-    build_model,
-    frame_can_bus,
     model_config,
+    Pipeline,
 )
 from bevformer_ros.resources import config_file
+import numpy as np
+import pytest
+import torch
 
 CPU = torch.device('cpu')
 NUM_CAMS = 6
 
 
-# ------------------------------------------------------------------------------------------------ SCA
+# ------------------------------------------------------------------------------------------------
+# SCA
 def _sca_inputs(seed=0, B=2, HW=30, Z=4, C=32, level_hw=(4, 5)):
     gen = torch.Generator().manual_seed(seed)
     ref = torch.rand(NUM_CAMS, B, HW, Z, 2, generator=gen)  # [N, B, HW, Z, 2]
@@ -75,7 +79,9 @@ def test_masking_a_camera_in_sca_equals_zeroing_its_bev_mask():
 
 def test_a_masked_camera_features_no_longer_matter_in_sca():
     ref, bev_mask, query, value, shapes = _sca_inputs(seed=1)
-    assert bev_mask[3, 0].any()  # camera 3 of sample 0 sees queries, so its features matter unmasked
+    assert bev_mask[
+        3, 0
+    ].any()  # camera 3 of sample 0 sees queries, so its features matter unmasked
     other = value.clone()
     other[0, 3] = torch.randn_like(other[0, 3])
     camera_mask = torch.ones(2, NUM_CAMS, dtype=torch.bool)
@@ -85,7 +91,9 @@ def test_a_masked_camera_features_no_longer_matter_in_sca():
     masked = visible_queries(ref, bev_mask, camera_mask)
     assert torch.equal(sca(query, value, masked, shapes), sca(query, other, masked, shapes))
     unmasked = visible_queries(ref, bev_mask)
-    assert not torch.allclose(sca(query, value, unmasked, shapes), sca(query, other, unmasked, shapes))
+    assert not torch.allclose(
+        sca(query, value, unmasked, shapes), sca(query, other, unmasked, shapes)
+    )
 
 
 def test_the_count_normalisation_leaves_a_masked_camera_out():
@@ -97,7 +105,8 @@ def test_the_count_normalisation_leaves_a_masked_camera_out():
     assert torch.equal(visible_queries(ref, bev_mask, camera_mask).count, expected)
 
 
-# ------------------------------------------------------------------------------------------------ model
+# ------------------------------------------------------------------------------------------------
+# model
 @pytest.fixture(scope='module')
 def config():
     return NodeConfig.from_parameters(small_model_parameters())
@@ -121,7 +130,9 @@ def _frame(config, rig, seed=0, missing=()):
     for i, name in enumerate(config.cameras.names):
         pixels = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
         image = None if i in missing else image_msg(pixels, 'rgb8', frame_id=name)
-        cameras.append(CameraInput(image, camera_info_msg(K, W, H, name), rig.camera(name).sensor2lidar))
+        cameras.append(
+            CameraInput(image, camera_info_msg(K, W, H, name), rig.camera(name).sensor2lidar)
+        )
     pose = EgoPose(10_000_000_000, np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))
     return FrameSet(pose.stamp_ns, cameras, pose)
 
@@ -129,15 +140,22 @@ def _frame(config, rig, seed=0, missing=()):
 def _model_inputs(model, config, rig, seed=0):
     pipeline = Pipeline(model, model_config(config.model), CPU, config.temporal)
     frame = _frame(config, rig, seed)
-    can_bus = torch.from_numpy(TemporalState().step(frame_can_bus(frame.ego_pose)).can_bus)[None]  # [1, 18]
+    can_bus = torch.from_numpy(TemporalState().step(frame_can_bus(frame.ego_pose)).can_bus)[
+        None
+    ]  # [1, 18]
     return pipeline, pipeline.prepare(frame), can_bus
 
 
 def _run(model, inputs, can_bus, camera_mask=None, lidar2img=None, img=None):
     with torch.inference_mode():
-        return model((inputs.img if img is None else img)[None],
-                     (inputs.lidar2img if lidar2img is None else lidar2img)[None],
-                     inputs.img_shape, can_bus, None, camera_mask=camera_mask)
+        return model(
+            (inputs.img if img is None else img)[None],
+            (inputs.lidar2img if lidar2img is None else lidar2img)[None],
+            inputs.img_shape,
+            can_bus,
+            None,
+            camera_mask=camera_mask,
+        )
 
 
 def _same(a, b):
@@ -157,11 +175,15 @@ def test_a_masked_camera_is_a_camera_that_sees_no_bev_cell(model, config, rig):
     masked = _run(model, inputs, can_bus, mask)
     # Independent route to "bev_mask all False": a lidar2img that puts every point behind camera 3.
     blind = inputs.lidar2img.clone()
-    blind[3] = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, -1], [0, 0, 0, 1]], dtype=blind.dtype)
+    blind[3] = torch.tensor(
+        [[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, -1], [0, 0, 0, 1]], dtype=blind.dtype
+    )
     assert _same(masked, _run(model, inputs, can_bus, lidar2img=blind))
     other = inputs.img.clone()
     other[3] = torch.randn_like(other[3])
-    assert _same(masked, _run(model, inputs, can_bus, mask, img=other))  # its image no longer matters
+    assert _same(
+        masked, _run(model, inputs, can_bus, mask, img=other)
+    )  # its image no longer matters
     assert not _same(masked, _run(model, inputs, can_bus))  # and it did matter before
 
 
@@ -173,8 +195,9 @@ def test_the_pipeline_runs_a_set_without_a_camera_as_the_masked_model(model, con
     mask[3] = False
     expected = pipeline.forward(dataclasses.replace(inputs, camera_mask=mask), can_bus, None)
     h, w, c = result.bev_shape
-    np.testing.assert_allclose(result.bev, expected['bev_embed'][:, 0].reshape(h, w, c).numpy(), rtol=0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        result.bev, expected['bev_embed'][:, 0].reshape(h, w, c).numpy(), rtol=0, atol=1e-6
+    )
     assert pipeline.run(_frame(config, rig, seed=1)).missing_cameras == ()
 
 

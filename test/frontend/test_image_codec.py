@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""image_codec against hand-built sensor_msgs/Image messages (the real rclpy message class).
+"""
+image_codec against hand-built sensor_msgs/Image messages (the real rclpy message class).
 
 Expected values come from the test's own byte-by-byte message builder and explicit channel picks,
 never from image_codec itself.
@@ -23,31 +24,39 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-from builtin_interfaces.msg import Time
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
-
 from bevformer_ros import optional_ros
 from bevformer_ros.frontend.image_codec import (
+    compressed_to_numpy,
     ImageDecodeError,
     ImageEncodeError,
-    compressed_to_numpy,
     imgmsg_to_numpy,
     numpy_to_imgmsg,
 )
+from builtin_interfaces.msg import Time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 # sensor_msgs/image_encodings: element type and channel count, written out independently.
 LAYOUTS = {
-    'rgb8': ('u1', 3), 'bgr8': ('u1', 3), 'rgba8': ('u1', 4), 'bgra8': ('u1', 4),
-    'mono8': ('u1', 1), 'mono16': ('u2', 1), '8UC1': ('u1', 1), '8UC3': ('u1', 3),
-    '16UC1': ('u2', 1), '32FC1': ('f4', 1),
+    'rgb8': ('u1', 3),
+    'bgr8': ('u1', 3),
+    'rgba8': ('u1', 4),
+    'bgra8': ('u1', 4),
+    'mono8': ('u1', 1),
+    'mono16': ('u2', 1),
+    '8UC1': ('u1', 1),
+    '8UC3': ('u1', 3),
+    '16UC1': ('u2', 1),
+    '32FC1': ('f4', 1),
 }
 HAS_CV_BRIDGE = optional_ros.available('cv_bridge')
-numpy_path_only = pytest.mark.skipif(HAS_CV_BRIDGE, reason='cv_bridge decodes (and words errors) itself')
+numpy_path_only = pytest.mark.skipif(
+    HAS_CV_BRIDGE, reason='cv_bridge decodes (and words errors) itself'
+)
 
 
 def random_pixels(encoding: str, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -60,20 +69,33 @@ def random_pixels(encoding: str, height: int, width: int, seed: int = 0) -> np.n
     return rng.integers(0, np.iinfo(base).max + 1, shape).astype(base)
 
 
-def hand_built(pixels: np.ndarray, encoding: str, *, big_endian: bool = False, pad: int = 0) -> Image:
+def hand_built(
+    pixels: np.ndarray, encoding: str, *, big_endian: bool = False, pad: int = 0
+) -> Image:
     """Build an Image whose rows are serialized one by one, each followed by `pad` junk bytes."""
     order = '>' if big_endian else '<'
     ordered = pixels.astype(pixels.dtype.newbyteorder(order))
     rows = [row.tobytes() + b'\xee' * pad for row in ordered]
-    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
-                is_bigendian=int(big_endian), step=len(rows[0]))
+    msg = Image(
+        height=pixels.shape[0],
+        width=pixels.shape[1],
+        encoding=encoding,
+        is_bigendian=int(big_endian),
+        step=len(rows[0]),
+    )
     msg.data = b''.join(rows)
     return msg
 
 
 @settings(max_examples=80, deadline=None)
-@given(encoding=st.sampled_from(sorted(LAYOUTS)), height=st.integers(1, 5), width=st.integers(1, 7),
-       pad=st.integers(0, 9), big_endian=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    encoding=st.sampled_from(sorted(LAYOUTS)),
+    height=st.integers(1, 5),
+    width=st.integers(1, 7),
+    pad=st.integers(0, 9),
+    big_endian=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_decode_reads_every_layout_exactly(encoding, height, width, pad, big_endian, seed):
     pixels = random_pixels(encoding, height, width, seed)
     decoded = imgmsg_to_numpy(hand_built(pixels, encoding, big_endian=big_endian, pad=pad))
@@ -97,16 +119,19 @@ def test_padded_rows_are_viewed_not_copied():
     assert np.shares_memory(decoded, np.frombuffer(msg.data, np.uint8))
 
 
-@pytest.mark.parametrize(('source', 'target', 'picks'), [
-    ('rgb8', 'bgr8', [2, 1, 0]),
-    ('bgr8', 'rgb8', [2, 1, 0]),
-    ('rgba8', 'rgb8', [0, 1, 2]),
-    ('rgba8', 'bgr8', [2, 1, 0]),
-    ('bgra8', 'bgr8', [0, 1, 2]),
-    ('bgra8', 'rgb8', [2, 1, 0]),
-    ('mono8', 'rgb8', [0, 0, 0]),
-    ('mono8', 'bgr8', [0, 0, 0]),
-])
+@pytest.mark.parametrize(
+    ('source', 'target', 'picks'),
+    [
+        ('rgb8', 'bgr8', [2, 1, 0]),
+        ('bgr8', 'rgb8', [2, 1, 0]),
+        ('rgba8', 'rgb8', [0, 1, 2]),
+        ('rgba8', 'bgr8', [2, 1, 0]),
+        ('bgra8', 'bgr8', [0, 1, 2]),
+        ('bgra8', 'rgb8', [2, 1, 0]),
+        ('mono8', 'rgb8', [0, 0, 0]),
+        ('mono8', 'bgr8', [0, 0, 0]),
+    ],
+)
 def test_colour_conversions(source, target, picks):
     pixels = random_pixels(source, 6, 7, seed=3)
     channels = pixels if pixels.ndim == 3 else pixels[..., None]
@@ -124,16 +149,23 @@ def _bgr_msg(**fields) -> Image:
 
 
 @numpy_path_only
-@pytest.mark.parametrize(('msg', 'desired', 'words'), [
-    (_bgr_msg(encoding='yuv422'), 'passthrough', ['yuv422', 'publish one of', 'cv_bridge']),
-    (_bgr_msg(width=0), 'passthrough', ['zero size', 'width and height']),
-    (_bgr_msg(height=0, data=b''), 'passthrough', ['zero size']),
-    (_bgr_msg(step=17), 'passthrough', ['step 17', '18 bytes', 'step >= width']),
-    (_bgr_msg(data=bytes(4 * 21 - 1)), 'passthrough', ['truncated', '83 bytes', 'step * height']),
-    (_bgr_msg(data=bytes(4 * 21 + 5)), 'passthrough', ['larger', 'check width']),
-    (_bgr_msg(), 'mono16', ['cannot convert', "'rgb8'", 'passthrough']),
-    (_bgr_msg(encoding='8UC3'), 'bgr8', ['cannot convert', "'8UC3'"]),
-])
+@pytest.mark.parametrize(
+    ('msg', 'desired', 'words'),
+    [
+        (_bgr_msg(encoding='yuv422'), 'passthrough', ['yuv422', 'publish one of', 'cv_bridge']),
+        (_bgr_msg(width=0), 'passthrough', ['zero size', 'width and height']),
+        (_bgr_msg(height=0, data=b''), 'passthrough', ['zero size']),
+        (_bgr_msg(step=17), 'passthrough', ['step 17', '18 bytes', 'step >= width']),
+        (
+            _bgr_msg(data=bytes(4 * 21 - 1)),
+            'passthrough',
+            ['truncated', '83 bytes', 'step * height'],
+        ),
+        (_bgr_msg(data=bytes(4 * 21 + 5)), 'passthrough', ['larger', 'check width']),
+        (_bgr_msg(), 'mono16', ['cannot convert', "'rgb8'", 'passthrough']),
+        (_bgr_msg(encoding='8UC3'), 'bgr8', ['cannot convert', "'8UC3'"]),
+    ],
+)
 def test_unreadable_messages_raise_a_clear_error(msg, desired, words):
     with pytest.raises(ImageDecodeError) as caught:
         imgmsg_to_numpy(msg, desired)
@@ -175,18 +207,25 @@ def test_encode_copies_the_header_and_accepts_views_and_single_channel_axes():
     header = Header(frame_id='cam_front', stamp=Time(sec=12, nanosec=345))
     wide = random_pixels('mono8', 4, 10)
     msg = numpy_to_imgmsg(wide[:, ::2, None], 'mono8', header)  # strided view, [H, W, 1]
-    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == ('cam_front', 12, 345)
+    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == (
+        'cam_front',
+        12,
+        345,
+    )
     np.testing.assert_array_equal(imgmsg_to_numpy(msg), wide[:, ::2])
 
 
-@pytest.mark.parametrize(('image', 'encoding', 'words'), [
-    (np.zeros((4, 4, 3)), 'rgb8', ['uint8', 'float64', 'astype']),
-    (np.zeros((4, 4), np.uint8), 'rgb8', ['[H, W, 3]', '[4, 4]']),
-    (np.zeros((4, 4, 3), np.uint8), 'mono8', ['[H, W]']),
-    (np.zeros((0, 4, 3), np.uint8), 'bgr8', ['empty']),
-    (np.zeros((4, 4), np.uint8), 'yuv422', ['unsupported encoding', 'bgr8']),
-    ([[1, 2]], 'mono8', ['numpy array']),
-])
+@pytest.mark.parametrize(
+    ('image', 'encoding', 'words'),
+    [
+        (np.zeros((4, 4, 3)), 'rgb8', ['uint8', 'float64', 'astype']),
+        (np.zeros((4, 4), np.uint8), 'rgb8', ['[H, W, 3]', '[4, 4]']),
+        (np.zeros((4, 4, 3), np.uint8), 'mono8', ['[H, W]']),
+        (np.zeros((0, 4, 3), np.uint8), 'bgr8', ['empty']),
+        (np.zeros((4, 4), np.uint8), 'yuv422', ['unsupported encoding', 'bgr8']),
+        ([[1, 2]], 'mono8', ['numpy array']),
+    ],
+)
 def test_encode_rejects_arrays_that_do_not_fit(image, encoding, words):
     with pytest.raises(ImageEncodeError) as caught:
         numpy_to_imgmsg(image, encoding)
@@ -195,8 +234,10 @@ def test_encode_rejects_arrays_that_do_not_fit(image, encoding, words):
 
 
 def test_core_imports_no_ros_package():
-    code = ('import sys, bevformer_ros.frontend.image_codec; '
-            'print(sorted(m for m in ("rclpy", "sensor_msgs", "cv_bridge") if m in sys.modules))')
+    code = (
+        'import sys, bevformer_ros.frontend.image_codec; '
+        'print(sorted(m for m in ("rclpy", "sensor_msgs", "cv_bridge") if m in sys.modules))'
+    )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == '[]', out.stderr
 

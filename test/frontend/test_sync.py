@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The in-project synchroniser, driven the way ros2/message_filters' own tests drive theirs.
+"""
+The in-project synchroniser, driven the way ros2/message_filters' own tests drive theirs.
 
 Inputs are plain SimpleFilter objects fed with `signalMessage`, messages are small objects with
 `header.stamp` (sec, nanosec); no rclpy, no executor. The expected sets are written out by hand.
@@ -24,18 +25,17 @@ import random
 import threading
 import time
 
-import pytest
-
 from bevformer_ros.frontend import sync
 from bevformer_ros.frontend.sync import (
     ApproximateTimeSynchronizer,
     Cache,
     SimpleFilter,
     SpreadGuard,
+    stamp_ns,
     Subscriber,
     TimeSynchronizer,
-    stamp_ns,
 )
+import pytest
 
 NS = 1_000_000_000
 
@@ -70,7 +70,8 @@ def collect(synchronizer):
     return out
 
 
-# --- SimpleFilter -------------------------------------------------------------------------------------------
+# --- SimpleFilter
+# -------------------------------------------------------------------------------------------
 
 
 def test_simple_filter_passes_extra_args_and_unregisters():
@@ -98,7 +99,8 @@ def test_stamp_ns_reads_sec_nanosec_and_rclpy_time():
     assert stamp_ns(HeaderlessMsg()) is None
 
 
-# --- TimeSynchronizer (exact) ------------------------------------------------------------------------------
+# --- TimeSynchronizer (exact)
+# ------------------------------------------------------------------------------
 
 
 def test_exact_sync_pairs_equal_stamps_for_every_queue_length():
@@ -134,7 +136,8 @@ def test_exact_sync_headerless_message_is_a_clear_error():
         f0.signalMessage(HeaderlessMsg())
 
 
-# --- ApproximateTimeSynchronizer ----------------------------------------------------------------------------
+# --- ApproximateTimeSynchronizer
+# ----------------------------------------------------------------------------
 
 
 def test_approx_sync_pairs_in_lockstep():
@@ -171,7 +174,9 @@ def test_approx_sync_six_cameras_with_jitter_and_interleaved_arrival():
     frames = []
     for k in range(40):  # 12 Hz frames, each camera within +-10 ms of the trigger
         frames.append([Msg(k / 12 + rng.uniform(-0.01, 0.01), (k, c)) for c in range(6)])
-    arrivals = [(k + rng.uniform(0, 0.5), c) for k in range(40) for c in range(6)]  # jittery delivery order
+    arrivals = [
+        (k + rng.uniform(0, 0.5), c) for k in range(40) for c in range(6)
+    ]  # jittery delivery order
     for _, c in sorted(arrivals):
         k = next(k for k in range(40) if frames[k][c] is not None)
         cams[c].signalMessage(frames[k][c])
@@ -255,7 +260,9 @@ def test_approx_sync_headerless_policy():
     assert got == [] and strict.headerless_dropped == 1 and strict.queues[1] == {}
 
     m0, m1 = SimpleFilter(), SimpleFilter()
-    lenient = ApproximateTimeSynchronizer([m0, m1], 3, 10, allow_headerless=True, clock_ns=lambda: 103 * NS)
+    lenient = ApproximateTimeSynchronizer(
+        [m0, m1], 3, 10, allow_headerless=True, clock_ns=lambda: 103 * NS
+    )
     got = collect(lenient)
     stamped, bare = Msg(100.0), HeaderlessMsg()
     m0.signalMessage(stamped)
@@ -266,8 +273,11 @@ def test_approx_sync_headerless_policy():
 def test_approx_sync_arrival_time_ignores_header_stamps():
     clock = iter([7 * NS, 7 * NS + 1_000_000])
     m0, m1 = SimpleFilter(), SimpleFilter()
-    got = collect(ApproximateTimeSynchronizer([m0, m1], 3, 0.01, sync_arrival_time=True,
-                                              clock_ns=lambda: next(clock)))
+    got = collect(
+        ApproximateTimeSynchronizer(
+            [m0, m1], 3, 0.01, sync_arrival_time=True, clock_ns=lambda: next(clock)
+        )
+    )
     a, b = Msg(1.0), Msg(500.0)  # header stamps far apart; arrival 1 ms apart
     m0.signalMessage(a)
     m1.signalMessage(b)
@@ -299,7 +309,8 @@ def test_approx_sync_concurrent_inputs_lose_nothing():
     assert sorted(s[0].data[0] for s in got) == list(range(50))
 
 
-# --- Cache -------------------------------------------------------------------------------------------------
+# --- Cache
+# -------------------------------------------------------------------------------------------------
 
 
 def test_cache_ring_buffer_and_queries():
@@ -317,7 +328,8 @@ def test_cache_ring_buffer_and_queries():
     assert cache.getLast() is msgs[3]
 
 
-# --- SpreadGuard -------------------------------------------------------------------------------------------
+# --- SpreadGuard
+# -------------------------------------------------------------------------------------------
 
 
 def test_spread_guard_rejects_wide_sets_and_counts():
@@ -326,8 +338,16 @@ def test_spread_guard_rejects_wide_sets_and_counts():
     guard = SpreadGuard(ts, max_spread_s=0.05, inputs=cams)
     got = collect(guard)
     tight = [Msg(1.00), Msg(1.01), Msg(1.04)]  # spread 40 ms: passes
-    wide = [Msg(2.00), Msg(2.02), Msg(2.15)]  # spread 150 ms: matched by slop, rejected by the guard
-    edge = [Msg(3.00), Msg(3.00), Msg(3.05)]  # spread exactly 50 ms: passes (the bound is inclusive)
+    wide = [
+        Msg(2.00),
+        Msg(2.02),
+        Msg(2.15),
+    ]  # spread 150 ms: matched by slop, rejected by the guard
+    edge = [
+        Msg(3.00),
+        Msg(3.00),
+        Msg(3.05),
+    ]  # spread exactly 50 ms: passes (the bound is inclusive)
     for group in (tight, wide, edge):
         for cam, msg in zip(cams, group):
             cam.signalMessage(msg)
@@ -344,7 +364,8 @@ def test_spread_guard_rejects_negative_bound():
         SpreadGuard(SimpleFilter(), -1.0)
 
 
-# --- Subscriber and backend selection ----------------------------------------------------------------------
+# --- Subscriber and backend selection
+# ----------------------------------------------------------------------
 
 
 def test_select_backend_prefers_real_message_filters_only_when_available():
@@ -367,7 +388,9 @@ def test_subscriber_forwards_messages_of_a_real_rclpy_subscription(ros_env):
         sub = Subscriber(node, HeaderMsg, 'stamps', qos_profile=10)
         got = []
         sub.registerCallback(got.append)
-        assert sub.getTopic() == 'stamps' and sub.topic_name == '/stamps'  # forwarded to the rclpy object
+        assert (
+            sub.getTopic() == 'stamps' and sub.topic_name == '/stamps'
+        )  # forwarded to the rclpy object
         pub = node.create_publisher(HeaderMsg, 'stamps', 10)
         executor = SingleThreadedExecutor(context=ctx)
         executor.add_node(node)

@@ -12,42 +12,50 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""mmdet ResNet: official key manifests, the official R101-DCN outputs (case_dcn.pt), the official R50 + FPN
-outputs (case_small.pt) and the frozen-stage / norm_eval behaviour."""
+"""
+mmdet ResNet: official key manifests, the official R101-DCN outputs (case_dcn.pt), the official R50 + FPN
+outputs (case_small.pt) and the frozen-stage / norm_eval behaviour.
+"""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-import torch
-from reference_fixtures import REFERENCE
-from torch import nn
-
 from bevformer_ros.model.dcn import ModulatedDeformConv2dPack
 from bevformer_ros.model.fpn import FPN
 from bevformer_ros.model.resnet import ResNet
+import pytest
+from reference_fixtures import REFERENCE
+import torch
+from torch import nn
 
-PREFIX = "img_backbone."
+PREFIX = 'img_backbone.'
 
 
 def _load(name: str) -> dict:
     path = REFERENCE / name
     if not path.exists():
-        pytest.fail(f"fixture {path} not available")
+        pytest.fail(f'fixture {path} not available')
     return torch.load(path, weights_only=True)
 
 
 def _manifest(preset: str, prefix: str) -> list[tuple[str, tuple[int, ...], str]]:
-    path = REFERENCE / f"official_keys_{preset}.json"
+    path = REFERENCE / f'official_keys_{preset}.json'
     if not path.exists():
-        pytest.fail(f"manifest {path} not available")
+        pytest.fail(f'manifest {path} not available')
     entries = json.loads(path.read_text())
-    return [(k[len(prefix) :], tuple(shape), dtype) for k, shape, dtype in entries if k.startswith(prefix)]
+    return [
+        (k[len(prefix) :], tuple(shape), dtype)
+        for k, shape, dtype in entries
+        if k.startswith(prefix)
+    ]
 
 
 def _entries(module: nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
-    return [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()]
+    return [
+        (k, tuple(v.shape), str(v.dtype).removeprefix('torch.'))
+        for k, v in module.state_dict().items()
+    ]
 
 
 def _strip(state_dict: dict, prefix: str, dtype: torch.dtype) -> dict:
@@ -59,12 +67,13 @@ def _strip(state_dict: dict, prefix: str, dtype: torch.dtype) -> dict:
 
 
 def _official_tiny_backbone(base_channels: int = 64) -> ResNet:
-    # bevformer_tiny.py: ResNet-50, pytorch style, out_indices (3,), frozen_stages 1, BN requires_grad False.
+    # bevformer_tiny.py: ResNet-50, pytorch style, out_indices (3,), frozen_stages 1, BN
+    # requires_grad False.
     return ResNet(
         depth=50,
         base_channels=base_channels,
         out_indices=(3,),
-        style="pytorch",
+        style='pytorch',
         frozen_stages=1,
         norm_eval=True,
         norm_requires_grad=False,
@@ -77,7 +86,7 @@ def _official_dcn_backbone(out_indices: tuple[int, ...], base_channels: int = 64
         depth=101,
         base_channels=base_channels,
         out_indices=out_indices,
-        style="caffe",
+        style='caffe',
         frozen_stages=1,
         norm_eval=True,
         norm_requires_grad=False,
@@ -89,32 +98,40 @@ def _official_dcn_backbone(out_indices: tuple[int, ...], base_channels: int = 64
 
 
 def test_tiny_backbone_keys_match_official_manifest():
-    with torch.device("meta"):
+    with torch.device('meta'):
         backbone = _official_tiny_backbone()
-    assert _entries(backbone) == _manifest("tiny", PREFIX)
+    assert _entries(backbone) == _manifest('tiny', PREFIX)
 
 
-@pytest.mark.parametrize("preset,out_indices", [("small", (3,)), ("base", (1, 2, 3))])
+@pytest.mark.parametrize('preset,out_indices', [('small', (3,)), ('base', (1, 2, 3))])
 def test_dcn_backbone_keys_match_official_manifest(preset, out_indices):
-    with torch.device("meta"):
+    with torch.device('meta'):
         backbone = _official_dcn_backbone(out_indices)
     assert _entries(backbone) == _manifest(preset, PREFIX)
-    dcn_names = [n for n, m in backbone.named_modules() if isinstance(m, ModulatedDeformConv2dPack)]
-    assert dcn_names == [f"layer3.{i}.conv2" for i in range(23)] + [f"layer4.{i}.conv2" for i in range(3)]
+    dcn_names = [
+        n for n, m in backbone.named_modules() if isinstance(m, ModulatedDeformConv2dPack)
+    ]
+    assert dcn_names == [f'layer3.{i}.conv2' for i in range(23)] + [
+        f'layer4.{i}.conv2' for i in range(3)
+    ]
     assert all(backbone.get_submodule(n).stride == (1, 1) for n in dcn_names)
 
 
 def test_base_output_shapes_at_official_resolution():
-    with torch.device("meta"):
+    with torch.device('meta'):
         backbone = _official_dcn_backbone((1, 2, 3)).eval()
         outs = backbone(torch.empty(6, 3, 928, 1600))
-    assert [tuple(o.shape) for o in outs] == [(6, 512, 116, 200), (6, 1024, 58, 100), (6, 2048, 29, 50)]
+    assert [tuple(o.shape) for o in outs] == [
+        (6, 512, 116, 200),
+        (6, 1024, 58, 100),
+        (6, 2048, 29, 50),
+    ]
     assert backbone.out_channels == [512, 1024, 2048]
 
 
-@pytest.mark.parametrize("style,conv1_stride,conv2_stride", [("pytorch", 1, 2), ("caffe", 2, 1)])
+@pytest.mark.parametrize('style,conv1_stride,conv2_stride', [('pytorch', 1, 2), ('caffe', 2, 1)])
 def test_stride_placement_by_style(style, conv1_stride, conv2_stride):
-    with torch.device("meta"):
+    with torch.device('meta'):
         backbone = ResNet(depth=50, base_channels=8, style=style)
     block = backbone.layer2[0]
     assert block.conv1.stride == (conv1_stride, conv1_stride)
@@ -122,39 +139,40 @@ def test_stride_placement_by_style(style, conv1_stride, conv2_stride):
     assert block.downsample[0].stride == (2, 2)
 
 
-# ---------------------------------------------------------------- official R101-DCN numerics (case_dcn.pt)
+# ---------------------------------------------------------------- official R101-DCN numerics
+# (case_dcn.pt)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def dcn_backbone_case() -> dict:
-    return _load("case_dcn.pt")["backbone"]
+    return _load('case_dcn.pt')['backbone']
 
 
 def _fixture_backbone(case: dict, dtype: torch.dtype) -> ResNet:
-    config = case["config"]
-    assert config["style"] == "caffe" and config["depth"] == 101
+    config = case['config']
+    assert config['style'] == 'caffe' and config['depth'] == 101
     backbone = ResNet(
-        depth=config["depth"],
-        base_channels=config["base_channels"],
-        num_stages=config["num_stages"],
-        out_indices=tuple(config["out_indices"]),
-        style=config["style"],
-        frozen_stages=config["frozen_stages"],
-        norm_eval=config["norm_eval"],
-        norm_requires_grad=config["norm_cfg"]["requires_grad"],
-        stage_with_dcn=tuple(config["stage_with_dcn"]),
-        dcn_deform_groups=config["dcn"]["deform_groups"],
+        depth=config['depth'],
+        base_channels=config['base_channels'],
+        num_stages=config['num_stages'],
+        out_indices=tuple(config['out_indices']),
+        style=config['style'],
+        frozen_stages=config['frozen_stages'],
+        norm_eval=config['norm_eval'],
+        norm_requires_grad=config['norm_cfg']['requires_grad'],
+        stage_with_dcn=tuple(config['stage_with_dcn']),
+        dcn_deform_groups=config['dcn']['deform_groups'],
     )
-    backbone.load_state_dict(_strip(case["state_dict"], case["key_prefix"], dtype), strict=True)
+    backbone.load_state_dict(_strip(case['state_dict'], case['key_prefix'], dtype), strict=True)
     return backbone.to(dtype).eval()
 
 
 def test_fixture_backbone_float64(dcn_backbone_case):
     backbone = _fixture_backbone(dcn_backbone_case, torch.float64)
     with torch.no_grad():
-        outs = backbone(dcn_backbone_case["img"].double())
+        outs = backbone(dcn_backbone_case['img'].double())
     assert len(outs) == 3
-    for out, expected in zip(outs, dcn_backbone_case["outs_float64"], strict=True):
+    for out, expected in zip(outs, dcn_backbone_case['outs_float64'], strict=True):
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-9)
 
 
@@ -168,54 +186,64 @@ def test_fixture_backbone_float32_with_intermediates(dcn_backbone_case):
 
         return hook
 
-    backbone.layer1.register_forward_hook(keep("layer1"))
-    for name in ("layer3.0.conv2", "layer4.0.conv2"):
+    backbone.layer1.register_forward_hook(keep('layer1'))
+    for name in ('layer3.0.conv2', 'layer4.0.conv2'):
         backbone.get_submodule(name).register_forward_hook(keep(name))
     with torch.no_grad():
-        outs = backbone(dcn_backbone_case["img"].float())
-    for out, expected, atol in zip(outs, dcn_backbone_case["outs"], (1e-4, 5e-3, 1e-2), strict=True):
+        outs = backbone(dcn_backbone_case['img'].float())
+    for out, expected, atol in zip(
+        outs, dcn_backbone_case['outs'], (1e-4, 5e-3, 1e-2), strict=True
+    ):
         torch.testing.assert_close(out, expected, rtol=0, atol=atol)
 
-    intermediates = dcn_backbone_case["intermediates"]
-    torch.testing.assert_close(captured["layer1"][1], intermediates["layer1"], rtol=1e-4, atol=1e-4)
-    for name in ("layer3.0.conv2", "layer4.0.conv2"):
+    intermediates = dcn_backbone_case['intermediates']
+    torch.testing.assert_close(
+        captured['layer1'][1], intermediates['layer1'], rtol=1e-4, atol=1e-4
+    )
+    for name in ('layer3.0.conv2', 'layer4.0.conv2'):
         reference = intermediates[name]
-        torch.testing.assert_close(captured[name][0], reference["input"], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(captured[name][0], reference['input'], rtol=1e-4, atol=1e-4)
         layer = backbone.get_submodule(name)
         with torch.no_grad():  # the layer alone, on the official input
-            conv_offset_out = layer.conv_offset(reference["input"])
-            output = layer(reference["input"])
-        torch.testing.assert_close(conv_offset_out, reference["conv_offset_out"], rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(output, reference["output"], rtol=1e-4, atol=1e-4)
+            conv_offset_out = layer.conv_offset(reference['input'])
+            output = layer(reference['input'])
+        torch.testing.assert_close(
+            conv_offset_out, reference['conv_offset_out'], rtol=1e-4, atol=1e-4
+        )
+        torch.testing.assert_close(output, reference['output'], rtol=1e-4, atol=1e-4)
 
 
-# ---------------------------------------------------------------- official R50 + FPN numerics (case_small.pt)
+# ---------------------------------------------------------------- official R50 + FPN numerics
+# (case_small.pt)
 
 
 def test_tiny_structure_backbone_and_neck_match_official_mlvl_feats():
     """case_small: official tiny backbone/neck with base_channels 16 and FPN in [512] -> 64 ('on_output')."""
-    case = _load("case_small.pt")
-    model_cfg = case["config"]["model"]
-    assert model_cfg["img_backbone"]["style"] == "pytorch" and model_cfg["img_backbone"]["depth"] == 50
-    neck_cfg = model_cfg["img_neck"]
-    backbone = _official_tiny_backbone(base_channels=model_cfg["img_backbone"]["base_channels"])
-    neck = FPN(
-        in_channels=neck_cfg["in_channels"],
-        out_channels=neck_cfg["out_channels"],
-        num_outs=neck_cfg["num_outs"],
-        start_level=neck_cfg["start_level"],
-        add_extra_convs=neck_cfg["add_extra_convs"],
-        relu_before_extra_convs=neck_cfg["relu_before_extra_convs"],
+    case = _load('case_small.pt')
+    model_cfg = case['config']['model']
+    assert (
+        model_cfg['img_backbone']['style'] == 'pytorch'
+        and model_cfg['img_backbone']['depth'] == 50
     )
-    backbone.load_state_dict(_strip(case["state_dict"], PREFIX, torch.float32), strict=True)
-    neck.load_state_dict(_strip(case["state_dict"], "img_neck.", torch.float32), strict=True)
+    neck_cfg = model_cfg['img_neck']
+    backbone = _official_tiny_backbone(base_channels=model_cfg['img_backbone']['base_channels'])
+    neck = FPN(
+        in_channels=neck_cfg['in_channels'],
+        out_channels=neck_cfg['out_channels'],
+        num_outs=neck_cfg['num_outs'],
+        start_level=neck_cfg['start_level'],
+        add_extra_convs=neck_cfg['add_extra_convs'],
+        relu_before_extra_convs=neck_cfg['relu_before_extra_convs'],
+    )
+    backbone.load_state_dict(_strip(case['state_dict'], PREFIX, torch.float32), strict=True)
+    neck.load_state_dict(_strip(case['state_dict'], 'img_neck.', torch.float32), strict=True)
     backbone.eval()
-    for frame in case["frames"]:
-        img = frame["img"][0].float()  # [num_cams, 3, 96, 160]
+    for frame in case['frames']:
+        img = frame['img'][0].float()  # [num_cams, 3, 96, 160]
         with torch.no_grad():
             feats = neck(backbone(img))
         assert len(feats) == 1
-        expected = frame["intermediates"]["mlvl_feats"][0][0]  # [num_cams, 64, 3, 5]
+        expected = frame['intermediates']['mlvl_feats'][0][0]  # [num_cams, 64, 3, 5]
         torch.testing.assert_close(feats[0], expected, rtol=1e-4, atol=1e-4)
 
 
@@ -228,7 +256,9 @@ def _bn_modules(module: nn.Module) -> list[nn.BatchNorm2d]:
 
 def test_frozen_stages_and_norm_eval_keep_bn_statistics():
     torch.manual_seed(0)
-    backbone = ResNet(depth=50, base_channels=8, out_indices=(0, 3), frozen_stages=1, norm_eval=True)
+    backbone = ResNet(
+        depth=50, base_channels=8, out_indices=(0, 3), frozen_stages=1, norm_eval=True
+    )
     backbone.train()
     assert backbone.training and backbone.layer2.training
     assert all(not bn.training for bn in _bn_modules(backbone))
@@ -236,7 +266,7 @@ def test_frozen_stages_and_norm_eval_keep_bn_statistics():
     assert all(not p.requires_grad for m in frozen for p in m.parameters())
     assert all(
         p.requires_grad
-        for name in ("layer2", "layer3", "layer4")
+        for name in ('layer2', 'layer3', 'layer4')
         for p in getattr(backbone, name).parameters()
     )
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
@@ -267,22 +297,27 @@ def test_basic_block_depths_build_and_run():
     backbone = ResNet(depth=18, base_channels=8).eval()
     with torch.no_grad():
         outs = backbone(torch.randn(1, 3, 64, 96))
-    assert [tuple(o.shape) for o in outs] == [(1, 8, 16, 24), (1, 16, 8, 12), (1, 32, 4, 6), (1, 64, 2, 3)]
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 8, 16, 24),
+        (1, 16, 8, 12),
+        (1, 32, 4, 6),
+        (1, 64, 2, 3),
+    ]
     assert backbone.out_channels == [8, 16, 32, 64]
 
 
 def test_fewer_stages():
     backbone = ResNet(depth=50, base_channels=8, num_stages=3, out_indices=(2,)).eval()
-    assert not hasattr(backbone, "layer4")
+    assert not hasattr(backbone, 'layer4')
     with torch.no_grad():
         (out,) = backbone(torch.randn(1, 3, 64, 96))
     assert tuple(out.shape) == (1, 128, 4, 6)
 
 
 def test_invalid_arguments_name_the_fix():
-    with pytest.raises(ValueError, match="use one of"):
+    with pytest.raises(ValueError, match='use one of'):
         ResNet(depth=42)
-    with pytest.raises(ValueError, match="style must be"):
-        ResNet(depth=50, style="tf")
-    with pytest.raises(ValueError, match="Bottleneck"):
+    with pytest.raises(ValueError, match='style must be'):
+        ResNet(depth=50, style='tf')
+    with pytest.raises(ValueError, match='Bottleneck'):
         ResNet(depth=18, stage_with_dcn=(False, False, True, True))

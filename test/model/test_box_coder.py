@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 
-import pytest
-import torch
-from reference_fixtures import CASE_SMALL
-
 from bevformer_ros.model.box_coder import decode_boxes, nms_free_decode
 from bevformer_ros.model.config import preset
+import pytest
+from reference_fixtures import CASE_SMALL
+import torch
 
 FIXTURE = CASE_SMALL
 
@@ -51,7 +50,9 @@ def test_box_layout_from_raw_prediction():
     cls = torch.full((2, 3), -10.0)
     cls[1, 2] = 2.0  # query 1, class 2 scores highest
     reg = torch.zeros(2, 10)
-    reg[1] = torch.tensor([1.0, -2.0, math.log(2.0), math.log(4.0), 0.5, math.log(1.5), 1.0, 0.0, 3.0, -1.0])
+    reg[1] = torch.tensor(
+        [1.0, -2.0, math.log(2.0), math.log(4.0), 0.5, math.log(1.5), 1.0, 0.0, 3.0, -1.0]
+    )
     det = nms_free_decode(cls, reg, max_num=1, post_center_range=None)
     assert det.flat_index.tolist() == [1 * 3 + 2] and det.labels.tolist() == [2]
     assert det.scores.item() == pytest.approx(1 / (1 + math.exp(-2.0)))
@@ -69,7 +70,9 @@ def test_post_center_range_filters_on_the_gravity_centre():
     reg[0, 0] = 70.0  # x outside +-61.2
     reg[1, 4] = 10.0  # centre z = 10 (inside, inclusive) although its bottom is at 8
     reg[2, 4] = -11.0  # centre z below -10
-    det = nms_free_decode(cls, reg, max_num=300, post_center_range=(-61.2, -61.2, -10.0, 61.2, 61.2, 10.0))
+    det = nms_free_decode(
+        cls, reg, max_num=300, post_center_range=(-61.2, -61.2, -10.0, 61.2, 61.2, 10.0)
+    )
     assert det.flat_index.tolist() == [1]
     assert det.boxes[0, 2].item() == pytest.approx(8.0)
     assert det.boxes.shape == (1, 9)

@@ -18,69 +18,69 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.model.dcn import modulated_deform_conv2d, ModulatedDeformConv2dPack
 import pytest
+from reference_fixtures import REFERENCE
 import torch
 import torch.nn.functional as F
-from reference_fixtures import REFERENCE
-
-from bevformer_ros.model.dcn import ModulatedDeformConv2dPack, modulated_deform_conv2d
 
 FIXTURE = REFERENCE / 'case_dcn.pt'
-LAYER_CASES = ("official_s1", "stride2_bias", "dg2_dil2_bias")
+LAYER_CASES = ('official_s1', 'stride2_bias', 'dg2_dil2_bias')
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def case_dcn() -> dict:
     if not FIXTURE.exists():
-        pytest.skip(f"fixture {FIXTURE} not available")
+        pytest.skip(f'fixture {FIXTURE} not available')
     return torch.load(FIXTURE, weights_only=True)
 
 
 def _layer(case: dict, dtype: torch.dtype) -> ModulatedDeformConv2dPack:
-    layer = ModulatedDeformConv2dPack(**case["config"])
-    layer.load_state_dict({k: v.to(dtype) for k, v in case["state_dict"].items()}, strict=True)
+    layer = ModulatedDeformConv2dPack(**case['config'])
+    layer.load_state_dict({k: v.to(dtype) for k, v in case['state_dict'].items()}, strict=True)
     return layer.to(dtype).eval()
 
 
-@pytest.mark.parametrize("name", LAYER_CASES)
+@pytest.mark.parametrize('name', LAYER_CASES)
 def test_fixture_layer_float32(case_dcn, name):
-    case = case_dcn["layers"][name]
+    case = case_dcn['layers'][name]
     layer = _layer(case, torch.float32)
-    x = case["input"].float()
+    x = case['input'].float()
     with torch.no_grad():
         conv_offset_out = layer.conv_offset(x)
         offset, mask = layer.offset_and_mask(x)
         y = layer(x)
-    torch.testing.assert_close(conv_offset_out, case["conv_offset_out"], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(offset, case["offset"], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(mask, case["mask"], rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(y, case["output"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(conv_offset_out, case['conv_offset_out'], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(offset, case['offset'], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mask, case['mask'], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y, case['output'], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", LAYER_CASES)
+@pytest.mark.parametrize('name', LAYER_CASES)
 def test_fixture_layer_float64(case_dcn, name):
-    case = case_dcn["layers"][name]
+    case = case_dcn['layers'][name]
     layer = _layer(case, torch.float64)
     with torch.no_grad():
-        y = layer(case["input"].double())
-    torch.testing.assert_close(y, case["output_float64"], rtol=0, atol=1e-9)
+        y = layer(case['input'].double())
+    torch.testing.assert_close(y, case['output_float64'], rtol=0, atol=1e-9)
 
 
 def test_state_dict_names_follow_mmcv():
     layer = ModulatedDeformConv2dPack(16, 24, 3, padding=1, deform_groups=2, bias=False)
     shapes = {k: tuple(v.shape) for k, v in layer.state_dict().items()}
     assert shapes == {
-        "weight": (24, 16, 3, 3),
-        "conv_offset.weight": (2 * 3 * 9, 16, 3, 3),
-        "conv_offset.bias": (2 * 3 * 9,),
+        'weight': (24, 16, 3, 3),
+        'conv_offset.weight': (2 * 3 * 9, 16, 3, 3),
+        'conv_offset.bias': (2 * 3 * 9,),
     }
 
 
-# ---------------------------------------------------------------- naive reference (README §9.1, literally)
+# ---------------------------------------------------------------- naive reference (README §9.1,
+# literally)
 
 
 def _naive_bilinear(plane: torch.Tensor, h: float, w: float) -> torch.Tensor:
-    """plane [C, H, W]; mmcv's dmcn_im2col_bilinear with the outer range test."""
+    """Plane [C, H, W]; mmcv's dmcn_im2col_bilinear with the outer range test."""
     C, H, W = plane.shape
     if h <= -1 or h >= H or w <= -1 or w >= W:
         return torch.zeros(C, dtype=plane.dtype)
@@ -114,7 +114,9 @@ def _naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation, groups,
                     for ho in range(Ho):
                         for wo in range(Wo):
                             dy = offset[n, g * 2 * K + 2 * k, ho, wo].item()  # even channel: row
-                            dx = offset[n, g * 2 * K + 2 * k + 1, ho, wo].item()  # odd channel: column
+                            dx = offset[
+                                n, g * 2 * K + 2 * k + 1, ho, wo
+                            ].item()  # odd channel: column
                             h = ho * stride - padding + i * dilation + dy
                             w = wo * stride - padding + j * dilation + dx
                             m = mask[n, g * K + k, ho, wo]
@@ -124,13 +126,15 @@ def _naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation, groups,
     for o in range(C_out):
         group = o // C_out_g
         cols = col[:, group * C_in_g : (group + 1) * C_in_g]  # [N, C_in/G, K, Ho, Wo]
-        y[:, o] = torch.einsum("nckhw,ck->nhw", cols, weight[o].reshape(C_in_g, K))
+        y[:, o] = torch.einsum('nckhw,ck->nhw', cols, weight[o].reshape(C_in_g, K))
         if bias is not None:
             y[:, o] += bias[o]
     return y
 
 
-def _border_heavy_offsets(gen: torch.Generator, shape: tuple[int, ...], spread: float) -> torch.Tensor:
+def _border_heavy_offsets(
+    gen: torch.Generator, shape: tuple[int, ...], spread: float
+) -> torch.Tensor:
     """Half-pixel multiples hit h == -1, h == H-1, h == H and integer corners exactly; the rest is smooth."""
     smooth = torch.randn(shape, generator=gen, dtype=torch.float64) * spread
     snapped = torch.round(smooth * 2) / 2
@@ -150,7 +154,7 @@ NAIVE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("seed", range(len(NAIVE_CASES)))
+@pytest.mark.parametrize('seed', range(len(NAIVE_CASES)))
 def test_matches_naive_reference(seed):
     N, C_in, C_out, H, W, kernel, stride, padding, dilation, groups, dg = NAIVE_CASES[seed]
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -169,7 +173,7 @@ def test_matches_naive_reference(seed):
 
 
 def test_exact_border_positions():
-    """h == -1 and h == H give 0, h == H-1 reads the last row, h == -0.5 reads half of row 0."""
+    """H == -1 and h == H give 0, h == H-1 reads the last row, h == -0.5 reads half of row 0."""
     x = torch.arange(1.0, 13.0, dtype=torch.float64).view(1, 1, 3, 4)
     weight = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
     weight[0, 0, 1, 1] = 1.0  # centre tap only
@@ -194,11 +198,13 @@ def test_exact_border_positions():
     assert torch.all(y[0, 0, :, 3] == 0)
 
 
-@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+@pytest.mark.parametrize('stride,padding,dilation', [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
 def test_fresh_layer_is_half_a_plain_conv(stride, padding, dilation):
-    """mmcv zero-initialises conv_offset: no offset and mask sigmoid(0) = 0.5, i.e. 0.5 * conv2d."""
+    """Mmcv zero-initialises conv_offset: no offset and mask sigmoid(0) = 0.5, i.e. 0.5 * conv2d."""
     gen = torch.Generator().manual_seed(3)
-    layer = ModulatedDeformConv2dPack(5, 7, 3, stride=stride, padding=padding, dilation=dilation).double()
+    layer = ModulatedDeformConv2dPack(
+        5, 7, 3, stride=stride, padding=padding, dilation=dilation
+    ).double()
     with torch.no_grad():
         layer.bias.normal_(generator=gen)
     x = torch.randn(2, 5, 9, 11, generator=gen, dtype=torch.float64)
@@ -219,18 +225,21 @@ def test_gradients_match_finite_differences():
     )
 
 
-@pytest.mark.parametrize("dtype,atol", [(torch.float16, 1e-2), (torch.bfloat16, 0.1)])
+@pytest.mark.parametrize('dtype,atol', [(torch.float16, 1e-2), (torch.bfloat16, 0.1)])
 def test_half_precision_runs_close_to_float64(case_dcn, dtype, atol):
-    case = case_dcn["layers"]["official_s1"]
+    case = case_dcn['layers']['official_s1']
     layer = _layer(case, dtype)
     with torch.no_grad():
-        y = layer(case["input"].to(dtype))
+        y = layer(case['input'].to(dtype))
     assert y.dtype == dtype
-    # Measured: 3.6e-3 (float16) and 5e-2 (bfloat16) against outputs |y| <= 2; a wrong layout gives > 1.
-    torch.testing.assert_close(y.double(), case["output_float64"], rtol=0, atol=atol)
+    # Measured: 3.6e-3 (float16) and 5e-2 (bfloat16) against outputs |y| <= 2; a wrong layout gives
+    # > 1.
+    torch.testing.assert_close(y.double(), case['output_float64'], rtol=0, atol=atol)
 
 
 def test_shape_errors_name_the_fix():
     x = torch.zeros(1, 4, 5, 5)
-    with pytest.raises(ValueError, match="deform_groups=1"):
-        modulated_deform_conv2d(x, torch.zeros(1, 9, 5, 5), torch.zeros(1, 9, 5, 5), torch.zeros(2, 4, 3, 3))
+    with pytest.raises(ValueError, match='deform_groups=1'):
+        modulated_deform_conv2d(
+            x, torch.zeros(1, 9, 5, 5), torch.zeros(1, 9, 5, 5), torch.zeros(2, 4, 3, 3)
+        )

@@ -19,11 +19,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from bevformer_ros.model.config import BEVFormerConfig, from_official_config, HeadConfig, preset
 import pytest
-import torch
 from reference_fixtures import CASE_SMALL
-
-from bevformer_ros.model.config import BEVFormerConfig, HeadConfig, from_official_config, preset
+import torch
 
 FIXTURE = CASE_SMALL
 
@@ -37,11 +36,20 @@ def official() -> dict:
 
 def test_presets_follow_the_official_configs():
     tiny, small, base = preset('tiny'), preset('small'), preset('base')
-    # bevformer_tiny.py: R50 pytorch C5, BEV 50x50, 3 encoder layers, RGB ImageNet normalisation, scale 0.5
-    assert (tiny.backbone.depth, tiny.backbone.style, tiny.backbone.out_indices) == (50, 'pytorch', (3,))
+    # bevformer_tiny.py: R50 pytorch C5, BEV 50x50, 3 encoder layers, RGB ImageNet normalisation,
+    # scale 0.5
+    assert (tiny.backbone.depth, tiny.backbone.style, tiny.backbone.out_indices) == (
+        50,
+        'pytorch',
+        (3,),
+    )
     assert not any(tiny.backbone.stage_with_dcn)
     assert (tiny.head.bev_h, tiny.head.num_encoder_layers, tiny.head.sca_num_levels) == (50, 3, 1)
-    assert (tiny.image.to_rgb, tiny.image.scale, tiny.image.std) == (True, 0.5, (58.395, 57.12, 57.375))
+    assert (tiny.image.to_rgb, tiny.image.scale, tiny.image.std) == (
+        True,
+        0.5,
+        (58.395, 57.12, 57.375),
+    )
     # bevformer_small.py: R101-DCN caffe C5, BEV 150x150, 3 layers, BGR std 1, scale 0.8
     assert (small.backbone.depth, small.backbone.style) == (101, 'caffe')
     assert small.backbone.stage_with_dcn == (False, False, True, True)
@@ -53,7 +61,11 @@ def test_presets_follow_the_official_configs():
     )
     # bevformer_base.py: R101-DCN C3-C5, FPN 4 levels, BEV 200x200, 6 layers, no resize
     assert base.backbone.out_indices == (1, 2, 3) and base.neck.in_channels == (512, 1024, 2048)
-    assert (base.neck.num_outs, base.head.sca_num_levels, base.head.num_encoder_layers) == (4, 4, 6)
+    assert (base.neck.num_outs, base.head.sca_num_levels, base.head.num_encoder_layers) == (
+        4,
+        4,
+        6,
+    )
     assert (base.head.bev_h, base.image.scale, base.image.size_divisor) == (200, None, 32)
     for cfg in (tiny, small, base):
         h = cfg.head
@@ -81,8 +93,17 @@ def test_from_official_config_reads_the_fixture_model(official):
     h = cfg.head
     assert (h.embed_dims, h.ffn_dims, h.bev_h, h.bev_w, h.num_query) == (64, 128, 20, 20, 40)
     assert (h.num_encoder_layers, h.num_decoder_layers, h.row_num_embed) == (2, 2, 20)
-    assert (h.sca_num_points, h.tsa_num_points, h.decoder_num_points, h.num_points_in_pillar) == (8, 4, 4, 4)
-    assert (cfg.backbone.base_channels, cfg.neck.in_channels, cfg.neck.out_channels) == (16, (512,), 64)
+    assert (h.sca_num_points, h.tsa_num_points, h.decoder_num_points, h.num_points_in_pillar) == (
+        8,
+        4,
+        4,
+        4,
+    )
+    assert (cfg.backbone.base_channels, cfg.neck.in_channels, cfg.neck.out_channels) == (
+        16,
+        (512,),
+        64,
+    )
     assert cfg.image.scale == 0.1 and cfg.image.to_rgb and cfg.video_test_mode
     # the unchanged parts of official tiny
     assert dataclasses.replace(h, embed_dims=256, ffn_dims=512, bev_h=50, bev_w=50, num_query=900,

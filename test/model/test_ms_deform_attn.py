@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
 import pytest
 import torch
-
-from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
 
 
 def naive_bilinear(img: torch.Tensor, x: float, y: float) -> torch.Tensor:
@@ -51,7 +50,8 @@ def naive_msda(value, shapes, locations, weights):
                 for q in range(Q):
                     for p in range(P):
                         u, v = locations[b, q, m, lvl, p].tolist()
-                        # align_corners=False: normalised 0 is the left edge of pixel 0, whose centre is 0.5
+                        # align_corners=False: normalised 0 is the left edge of pixel 0, whose
+                        # centre is 0.5
                         sample = naive_bilinear(img, u * w - 0.5, v * h - 0.5)
                         out[b, q, m] += weights[b, q, m, lvl, p] * sample
     return out.reshape(B, Q, M * D)
@@ -74,14 +74,20 @@ def test_matches_naive_loop_float64(shapes):
 
 
 def test_exact_pixel_centre_returns_the_pixel():
-    value = torch.arange(12, dtype=torch.float64).reshape(1, 12, 1, 1)  # one 3x4 level, value = index
+    value = torch.arange(12, dtype=torch.float64).reshape(
+        1, 12, 1, 1
+    )  # one 3x4 level, value = index
     # pixel (row 1, col 2) has its centre at ((2 + 0.5) / 4, (1 + 0.5) / 3)
     loc = torch.tensor([2.5 / 4, 1.5 / 3], dtype=torch.float64).view(1, 1, 1, 1, 1, 2)
-    out = multi_scale_deformable_attn(value, [(3, 4)], loc, torch.ones(1, 1, 1, 1, 1, dtype=torch.float64))
+    out = multi_scale_deformable_attn(
+        value, [(3, 4)], loc, torch.ones(1, 1, 1, 1, 1, dtype=torch.float64)
+    )
     assert out.item() == pytest.approx(1 * 4 + 2)
 
 
 def test_rejects_shapes_that_do_not_match_value():
     value = torch.zeros(1, 10, 1, 1)
     with pytest.raises(ValueError, match='spatial_shapes'):
-        multi_scale_deformable_attn(value, [(3, 4)], torch.zeros(1, 1, 1, 1, 1, 2), torch.ones(1, 1, 1, 1, 1))
+        multi_scale_deformable_attn(
+            value, [(3, 4)], torch.zeros(1, 1, 1, 1, 1, 2), torch.ones(1, 1, 1, 1, 1)
+        )

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-import torch
-from reference_fixtures import REFERENCE
-
 from bevformer_ros.model.config import preset
 from bevformer_ros.model.detector import build_bevformer
+import pytest
+from reference_fixtures import REFERENCE
+import torch
 
 FIXTURES = REFERENCE
 
@@ -39,7 +38,10 @@ def manifest(name: str) -> list[tuple[str, list[int], str]]:
 def test_preset_state_dict_equals_official_manifest(name):
     with torch.device('meta'):  # no memory, no init cost
         model = build_bevformer(preset(name))
-    ours = [(k, list(v.shape), str(v.dtype).removeprefix('torch.')) for k, v in model.state_dict().items()]
+    ours = [
+        (k, list(v.shape), str(v.dtype).removeprefix('torch.'))
+        for k, v in model.state_dict().items()
+    ]
     expected = manifest(name)
     missing = sorted({k for k, _, _ in expected} - {k for k, _, _ in ours})
     unexpected = sorted({k for k, _, _ in ours} - {k for k, _, _ in expected})

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-import torch
-from reference_fixtures import CASE_SMALL
-
 from bevformer_ros.model.transformer import bev_shift
 from bevformer_ros.tools.check_official import build_from_fixture, main
+import pytest
+from reference_fixtures import CASE_SMALL
+import torch
 
 FIXTURE = CASE_SMALL
 CPU = torch.device('cpu')
@@ -56,7 +55,9 @@ def test_check_official_passes_every_frame(capsys):
     for r in reports:
         assert r['passed'], r
         assert r['bev_embed']['max_abs_diff'] <= 1e-5
-        assert r['decoded']['unmatched_flat_index'] == 0 and r['decoded']['labels_3d_mismatch'] == 0
+        assert (
+            r['decoded']['unmatched_flat_index'] == 0 and r['decoded']['labels_3d_mismatch'] == 0
+        )
 
 
 def test_check_official_head_only_path_passes(capsys):
@@ -87,7 +88,9 @@ def test_point_sampling_matches_official(case, model):
 def test_shift_matches_official(case):
     for frame in case['frames']:
         shift = bev_shift(
-            frame['img_metas']['can_bus_used'].double()[None], (20, 20), [-51.2, -51.2, -5, 51.2, 51.2, 3]
+            frame['img_metas']['can_bus_used'].double()[None],
+            (20, 20),
+            [-51.2, -51.2, -5, 51.2, 51.2, 3],
         )
         torch.testing.assert_close(shift, frame['intermediates']['shift'], rtol=0, atol=1e-7)
 
@@ -96,7 +99,9 @@ def test_rotated_history_matches_official(case, model):
     transformer = model.pts_bbox_head.transformer
     for prev, frame in zip(case['frames'][:-1], case['frames'][1:]):
         _, _, can_bus = _inputs(frame)
-        history = transformer.align_prev_bev(prev['outputs']['bev_embed'], can_bus, (20, 20))  # [1, HW, C]
+        history = transformer.align_prev_bev(
+            prev['outputs']['bev_embed'], can_bus, (20, 20)
+        )  # [1, HW, C]
         expected = frame['intermediates']['encoder_prev_bev'].transpose(0, 1)
         assert torch.equal(history, expected)
         assert (
@@ -109,9 +114,13 @@ def test_bev_queries_and_positional_encoding_match_official(case, model):
     for frame in case['frames']:
         _, _, can_bus = _inputs(frame)
         query = head.transformer.bev_queries(head.bev_embedding.weight, can_bus)  # [1, HW, C]
-        torch.testing.assert_close(query, frame['intermediates']['encoder_bev_query'].transpose(0, 1))
+        torch.testing.assert_close(
+            query, frame['intermediates']['encoder_bev_query'].transpose(0, 1)
+        )
     pos = head.positional_encoding(20, 20)
-    torch.testing.assert_close(pos, case['frames'][0]['intermediates']['bev_pos'][:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(
+        pos, case['frames'][0]['intermediates']['bev_pos'][:, 0], rtol=0, atol=0
+    )
 
 
 def test_decoder_reference_points_match_official(case, model):
@@ -120,8 +129,12 @@ def test_decoder_reference_points_match_official(case, model):
     with torch.no_grad():
         out = model(frame['img'].float(), lidar2img, img_shape, can_bus, None)
     expected = frame['intermediates']
-    torch.testing.assert_close(out['init_reference'], expected['init_reference'], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out['inter_references'], expected['inter_references'], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        out['init_reference'], expected['init_reference'], rtol=1e-4, atol=1e-5
+    )
+    torch.testing.assert_close(
+        out['inter_references'], expected['inter_references'], rtol=1e-4, atol=1e-5
+    )
     feats = model.extract_img_feat(frame['img'].float())
     torch.testing.assert_close(feats[0], expected['mlvl_feats'][0], rtol=1e-4, atol=1e-4)
 
@@ -129,7 +142,11 @@ def test_decoder_reference_points_match_official(case, model):
 def test_batch_of_two_equals_single_runs(case, model):
     """The official code only supports batch 1; batched inputs must give each sample's batch-1 result."""
     f0, f1 = case['frames'][0], case['frames'][1]
-    feats = [torch.cat([f0['intermediates']['mlvl_feats'][0], f1['intermediates']['mlvl_feats'][0]]).float()]
+    feats = [
+        torch.cat(
+            [f0['intermediates']['mlvl_feats'][0], f1['intermediates']['mlvl_feats'][0]]
+        ).float()
+    ]
     l0, img_shape, c0 = _inputs(f0)
     l1, _, c1 = _inputs(f1)
     can_bus = torch.cat([c1, c1])
@@ -137,12 +154,16 @@ def test_batch_of_two_equals_single_runs(case, model):
     with torch.no_grad():
         both = model.forward_head(feats, torch.cat([l0, l1]), img_shape, can_bus, prev)
         singles = [
-            model.forward_head([feats[0][i : i + 1]], [l0, l1][i], img_shape, c1, prev[:, i : i + 1])
+            model.forward_head(
+                [feats[0][i : i + 1]], [l0, l1][i], img_shape, c1, prev[:, i : i + 1]
+            )
             for i in range(2)
         ]
     # a batch changes GEMM blocking, hence float32 rounding: README §5 tolerances
     for i, single in enumerate(singles):
-        torch.testing.assert_close(both['bev_embed'][:, i], single['bev_embed'][:, 0], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            both['bev_embed'][:, i], single['bev_embed'][:, 0], rtol=1e-4, atol=1e-4
+        )
         torch.testing.assert_close(
             both['all_cls_scores'][:, i : i + 1], single['all_cls_scores'], rtol=1e-4, atol=1e-4
         )

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from types import SimpleNamespace
-
-import numpy as np
-import pytest
-import torch
-import torch.nn.functional as F
-from reference_fixtures import REFERENCE
+import zlib
 
 from bevformer_ros.model.preprocess import ImagePreprocessor
+import numpy as np
+import pytest
+from reference_fixtures import REFERENCE
+import torch
+import torch.nn.functional as F
 
 FIXTURE = REFERENCE / 'case_preprocess_tiny.pt'
 
@@ -36,27 +35,34 @@ SMALL_MEAN, SMALL_STD = (103.53, 116.28, 123.675), (1.0, 1.0, 1.0)
 
 
 def decode_png_bgr(buf: bytes) -> np.ndarray:
-    """Minimal PNG decoder (8-bit RGB/RGBA, not interlaced, filters 0-4) -> uint8 [H, W, 3] BGR.
-
-    Neither cv2 nor PIL is installed here. Rows depend on the row above and pixels on their left neighbour,
-    so the unfiltering walks anti-diagonals (every pixel on one is independent), vectorised over rows.
     """
-    if buf[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG file")
+    Minimal PNG decoder (8-bit RGB/RGBA, not interlaced, filters 0-4) -> uint8 [H, W, 3] BGR.
+
+    Neither cv2 nor PIL is installed here. Rows depend on the row above and pixels on their left
+    neighbour,
+    so the unfiltering walks anti-diagonals (every pixel on one is independent), vectorised over
+    rows.
+    """
+    if buf[:8] != b'\x89PNG\r\n\x1a\n':
+        raise ValueError('not a PNG file')
     pos, idat, header = 8, [], None
     while pos < len(buf):
-        (length,) = struct.unpack(">I", buf[pos : pos + 4])
+        (length,) = struct.unpack('>I', buf[pos : pos + 4])
         kind, data = buf[pos + 4 : pos + 8], buf[pos + 8 : pos + 8 + length]
         pos += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", data)
-        elif kind == b"IDAT":
+        if kind == b'IHDR':
+            header = struct.unpack('>IIBBBBB', data)
+        elif kind == b'IDAT':
             idat.append(data)
     width, height, depth, color, _, _, interlace = header
     if depth != 8 or interlace != 0 or color not in (2, 6):
-        raise ValueError(f"unsupported PNG: depth {depth}, colour type {color}, interlace {interlace}")
+        raise ValueError(
+            f'unsupported PNG: depth {depth}, colour type {color}, interlace {interlace}'
+        )
     channels = 3 if color == 2 else 4
-    rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8).reshape(height, 1 + width * channels)
+    rows = np.frombuffer(zlib.decompress(b''.join(idat)), np.uint8).reshape(
+        height, 1 + width * channels
+    )
     kinds, filt = rows[:, 0], rows[:, 1:].reshape(height, width, channels).astype(np.int32)
     raw = np.zeros((height + 1, width + 1, channels), np.int32)  # zero row above and column left
     for diag in range(height + width - 1):
@@ -81,24 +87,24 @@ def normalize_reference(bgr: torch.Tensor, mean: tuple, std: tuple, to_rgb: bool
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def case() -> dict:
     if not FIXTURE.exists():
-        pytest.fail(f"fixture missing: {FIXTURE}")
+        pytest.fail(f'fixture missing: {FIXTURE}')
     d = torch.load(FIXTURE, weights_only=True)
-    d["bgr"] = torch.stack(
-        [torch.from_numpy(decode_png_bgr(t.numpy().tobytes())) for t in d["inputs"]["images_png"]]
+    d['bgr'] = torch.stack(
+        [torch.from_numpy(decode_png_bgr(t.numpy().tobytes())) for t in d['inputs']['images_png']]
     )
     return d
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def tiny_out(case: dict):  # noqa: ANN201
-    cfg = case["config"]["img_norm_cfg"]
+    cfg = case['config']['img_norm_cfg']
     pre = ImagePreprocessor(
-        cfg["mean"], cfg["std"], cfg["to_rgb"], scale=case["config"]["scales"][0], size_divisor=32
+        cfg['mean'], cfg['std'], cfg['to_rgb'], scale=case['config']['scales'][0], size_divisor=32
     )
-    return pre, pre(case["bgr"], channel_order="bgr")
+    return pre, pre(case['bgr'], channel_order='bgr')
 
 
 def gather_samples(img: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -107,88 +113,96 @@ def gather_samples(img: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 
 def test_png_decoder_matches_md5_and_channel_sums(case: dict) -> None:
-    for i, bgr in enumerate(case["bgr"].numpy()):
+    for i, bgr in enumerate(case['bgr'].numpy()):
         assert bgr.shape == (900, 1600, 3)
         assert (
             hashlib.md5(np.ascontiguousarray(bgr).tobytes()).hexdigest()
-            == case["inputs"]["image_md5_bgr_hwc"][i]
+            == case['inputs']['image_md5_bgr_hwc'][i]
         )
         sums = torch.from_numpy(bgr.reshape(-1, 3).astype(np.int64).sum(0))
-        assert torch.equal(sums, case["inputs"]["image_channel_sums_bgr"][i])
+        assert torch.equal(sums, case['inputs']['image_channel_sums_bgr'][i])
 
 
 def test_tiny_matches_official_sample_values(case: dict, tiny_out) -> None:
     _, out = tiny_out
-    values = gather_samples(out.img, case["outputs"]["sample_positions"])
-    torch.testing.assert_close(values, case["outputs"]["sample_values"], rtol=0, atol=1e-4)
-    # Same pipeline, same arithmetic: README §10.2 says bit-exact; allow the documented same-pipeline spread.
-    assert (values - case["outputs"]["sample_values"]).abs().max().item() <= 4.8e-7
+    values = gather_samples(out.img, case['outputs']['sample_positions'])
+    torch.testing.assert_close(values, case['outputs']['sample_values'], rtol=0, atol=1e-4)
+    # Same pipeline, same arithmetic: README §10.2 says bit-exact; allow the documented
+    # same-pipeline spread.
+    assert (values - case['outputs']['sample_values']).abs().max().item() <= 4.8e-7
 
 
 def test_tiny_shapes_masks_and_padding(case: dict, tiny_out) -> None:
     _, out = tiny_out
-    o = case["outputs"]
-    assert list(out.img[None].shape) == o["network_input_shape"]
+    o = case['outputs']
+    assert list(out.img[None].shape) == o['network_input_shape']
     assert out.img.dtype == torch.float32
     for cam in range(2):
-        assert [*out.img_shape, 3] == o["img_shape"][cam]
-        assert [*out.ori_shape, 3] == o["ori_shape"][cam]
-        assert [*out.pad_shape, 3] == o["pad_shape"][cam]
-        assert [*out.resized_shape, 3] == o["ori_shape"][cam]
+        assert [*out.img_shape, 3] == o['img_shape'][cam]
+        assert [*out.ori_shape, 3] == o['ori_shape'][cam]
+        assert [*out.pad_shape, 3] == o['pad_shape'][cam]
+        assert [*out.resized_shape, 3] == o['ori_shape'][cam]
     hp, wp = out.img_shape
     row_mask = torch.arange(hp) >= out.resized_shape[0]
     col_mask = torch.arange(wp) >= out.resized_shape[1]
-    assert torch.equal(row_mask.expand(2, hp), o["pad_row_mask"])
-    assert torch.equal(col_mask.expand(2, wp), o["pad_col_mask"])
+    assert torch.equal(row_mask.expand(2, hp), o['pad_row_mask'])
+    assert torch.equal(col_mask.expand(2, wp), o['pad_col_mask'])
     padding = out.img[:, :, row_mask]
-    assert padding.numel() > 0 and bool((padding == 0).all()) == o["padding_all_zero"]
+    assert padding.numel() > 0 and bool((padding == 0).all()) == o['padding_all_zero']
 
 
 def test_tiny_scaled_lidar2img(case: dict, tiny_out) -> None:
     pre, _ = tiny_out
-    before = case["inputs"]["lidar2img"].clone()
-    scaled = pre.scale_lidar2img(case["inputs"]["lidar2img"])
+    before = case['inputs']['lidar2img'].clone()
+    scaled = pre.scale_lidar2img(case['inputs']['lidar2img'])
     assert scaled.dtype == torch.float64
-    torch.testing.assert_close(scaled, case["outputs"]["lidar2img"], rtol=1e-12, atol=0)
-    assert torch.equal(case["inputs"]["lidar2img"], before)  # input untouched
+    torch.testing.assert_close(scaled, case['outputs']['lidar2img'], rtol=1e-12, atol=0)
+    assert torch.equal(case['inputs']['lidar2img'], before)  # input untouched
     scaled_np = pre.scale_lidar2img(before.numpy())
     assert isinstance(scaled_np, np.ndarray)
-    np.testing.assert_allclose(scaled_np, case["outputs"]["lidar2img"].numpy(), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(scaled_np, case['outputs']['lidar2img'].numpy(), rtol=1e-12, atol=0)
 
 
 def test_tiny_statistics(case: dict, tiny_out) -> None:
     _, out = tiny_out
-    for name, img in (("stats_padded", out.img), ("stats_valid", out.img[:, :, : out.resized_shape[0]])):
-        ref, x = case["outputs"][name], img.double().flatten(2)  # [2, 3, pixels]
-        torch.testing.assert_close(x.mean(-1), ref["mean"], rtol=0, atol=1e-5)
-        torch.testing.assert_close(x.std(-1, unbiased=False), ref["std"], rtol=0, atol=1e-5)
-        torch.testing.assert_close(x.amin(-1), ref["min"], rtol=0, atol=1e-4)
-        torch.testing.assert_close(x.amax(-1), ref["max"], rtol=0, atol=1e-4)
+    for name, img in (
+        ('stats_padded', out.img),
+        ('stats_valid', out.img[:, :, : out.resized_shape[0]]),
+    ):
+        ref, x = case['outputs'][name], img.double().flatten(2)  # [2, 3, pixels]
+        torch.testing.assert_close(x.mean(-1), ref['mean'], rtol=0, atol=1e-5)
+        torch.testing.assert_close(x.std(-1, unbiased=False), ref['std'], rtol=0, atol=1e-5)
+        torch.testing.assert_close(x.amin(-1), ref['min'], rtol=0, atol=1e-4)
+        torch.testing.assert_close(x.amax(-1), ref['max'], rtol=0, atol=1e-4)
 
 
 def test_tiny_fast_path_within_tolerance(case: dict) -> None:
-    cfg = case["config"]["img_norm_cfg"]
-    pre = ImagePreprocessor(cfg["mean"], cfg["std"], cfg["to_rgb"], scale=0.5, exact=False)
-    values = gather_samples(pre(case["bgr"]).img, case["outputs"]["sample_positions"])
-    torch.testing.assert_close(values, case["outputs"]["sample_values"], rtol=0, atol=1e-4)
+    cfg = case['config']['img_norm_cfg']
+    pre = ImagePreprocessor(cfg['mean'], cfg['std'], cfg['to_rgb'], scale=0.5, exact=False)
+    values = gather_samples(pre(case['bgr']).img, case['outputs']['sample_positions'])
+    torch.testing.assert_close(values, case['outputs']['sample_values'], rtol=0, atol=1e-4)
 
 
 def test_resizing_uint8_first_fails_the_tolerance(case: dict) -> None:
     """Sensitivity sanity: the subtle wrong order (resize uint8, then normalise) is caught at atol 1e-4."""
-    chw = case["bgr"].permute(0, 3, 1, 2)
-    small = F.interpolate(chw, size=(450, 800), mode="bilinear", align_corners=False, antialias=False)
+    chw = case['bgr'].permute(0, 3, 1, 2)
+    small = F.interpolate(
+        chw, size=(450, 800), mode='bilinear', align_corners=False, antialias=False
+    )
     wrong = F.pad(
-        normalize_reference(small.permute(0, 2, 3, 1), TINY_MEAN, TINY_STD, to_rgb=True), (0, 0, 0, 30)
+        normalize_reference(small.permute(0, 2, 3, 1), TINY_MEAN, TINY_STD, to_rgb=True),
+        (0, 0, 0, 30),
     )
     diff = (
-        gather_samples(wrong, case["outputs"]["sample_positions"]) - case["outputs"]["sample_values"]
+        gather_samples(wrong, case['outputs']['sample_positions'])
+        - case['outputs']['sample_values']
     ).abs()
     assert diff.max().item() > 5e-3
 
 
 def test_rgb_input_gives_the_same_result(case: dict, tiny_out) -> None:
     pre, out = tiny_out
-    out_rgb = pre(case["bgr"][:1].flip(-1).numpy(), channel_order="rgb")
+    out_rgb = pre(case['bgr'][:1].flip(-1).numpy(), channel_order='rgb')
     assert torch.equal(out_rgb.img, out.img[:1])
 
 
@@ -205,7 +219,7 @@ def test_small_geometry_against_interpolate() -> None:
     ref = F.interpolate(
         normalize_reference(bgr, SMALL_MEAN, SMALL_STD, to_rgb=False),
         size=(720, 1280),
-        mode="bilinear",
+        mode='bilinear',
         align_corners=False,
         antialias=False,
     )
@@ -231,7 +245,9 @@ def test_base_geometry_pads_only() -> None:
     assert out.img.shape == (2, 3, 928, 1600)
     assert out.img_shape == (928, 1600) and out.ori_shape == out.resized_shape == (900, 1600)
     assert out.scale_factor == 1.0
-    assert torch.equal(out.img[:, :, :900], normalize_reference(bgr, SMALL_MEAN, SMALL_STD, to_rgb=False))
+    assert torch.equal(
+        out.img[:, :, :900], normalize_reference(bgr, SMALL_MEAN, SMALL_STD, to_rgb=False)
+    )
     assert bool((out.img[:, :, 900:] == 0).all())
     lidar2img = torch.randn(2, 4, 4, dtype=torch.float64, generator=gen)
     assert torch.equal(pre.scale_lidar2img(lidar2img), lidar2img)
@@ -256,9 +272,11 @@ def naive_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("height", "width", "scale"), [(25, 40, 0.8), (25, 40, 1.6), (23, 37, 0.37), (23, 37, 1.7)]
+    ('height', 'width', 'scale'), [(25, 40, 0.8), (25, 40, 1.6), (23, 37, 0.37), (23, 37, 1.7)]
 )
-def test_non_integer_ratio_against_independent_references(height: int, width: int, scale: float) -> None:
+def test_non_integer_ratio_against_independent_references(
+    height: int, width: int, scale: float
+) -> None:
     gen = torch.Generator().manual_seed(2)
     bgr = torch.randint(0, 256, (2, height, width, 3), dtype=torch.uint8, generator=gen)
     pre = ImagePreprocessor(TINY_MEAN, TINY_STD, to_rgb=True, scale=scale, size_divisor=8)
@@ -270,19 +288,29 @@ def test_non_integer_ratio_against_independent_references(height: int, width: in
     naive = torch.from_numpy(np.stack([naive_bilinear(n, hr, wr) for n in norm.double().numpy()]))
     torch.testing.assert_close(out.img[:, :, :hr, :wr].double(), naive, rtol=0, atol=1e-5)
     assert bool((out.img[:, :, hr:] == 0).all()) and bool((out.img[:, :, :, wr:] == 0).all())
-    fast = ImagePreprocessor(TINY_MEAN, TINY_STD, to_rgb=True, scale=scale, size_divisor=8, exact=False)(bgr)
-    # F.interpolate computes the source coordinate in float32: exact only when in/out is a binary fraction
+    fast = ImagePreprocessor(
+        TINY_MEAN, TINY_STD, to_rgb=True, scale=scale, size_divisor=8, exact=False
+    )(bgr)
+    # F.interpolate computes the source coordinate in float32: exact only when in/out is a binary
+    # fraction
     # (as for the official 0.5 and 0.8 at 1600x900), about 1e-5 off otherwise.
     exact_ratio = (height / hr * 256).is_integer() and (width / wr * 256).is_integer()
     torch.testing.assert_close(fast.img, out.img, rtol=0, atol=1e-5 if exact_ratio else 1e-4)
     if exact_ratio:
-        ref = F.interpolate(norm, size=(hr, wr), mode="bilinear", align_corners=False, antialias=False)
+        ref = F.interpolate(
+            norm, size=(hr, wr), mode='bilinear', align_corners=False, antialias=False
+        )
         torch.testing.assert_close(out.img[:, :, :hr, :wr], ref, rtol=0, atol=1e-5)
 
 
 def test_from_config_duck_typed() -> None:
     cfg = SimpleNamespace(
-        mean=SMALL_MEAN, std=SMALL_STD, to_rgb=False, scale=0.8, size_divisor=32, input_hw=(900, 1600)
+        mean=SMALL_MEAN,
+        std=SMALL_STD,
+        to_rgb=False,
+        scale=0.8,
+        size_divisor=32,
+        input_hw=(900, 1600),
     )
     pre = ImagePreprocessor.from_config(cfg)
     assert pre.scale == 0.8 and not pre.to_rgb and pre.size_divisor == 32
@@ -290,43 +318,45 @@ def test_from_config_duck_typed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("images", "match"),
+    ('images', 'match'),
     [
-        (torch.zeros(2, 8, 8, 3), "got dtype torch.float32"),
-        (torch.zeros(8, 8, 3, dtype=torch.uint8), r"images\[None\]"),
-        (torch.zeros(2, 8, 8, 4, dtype=torch.uint8), "got 4 channels"),
-        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "got 8 channels"),
-        ([[1, 2, 3]], "got list"),
+        (torch.zeros(2, 8, 8, 3), 'got dtype torch.float32'),
+        (torch.zeros(8, 8, 3, dtype=torch.uint8), r'images\[None\]'),
+        (torch.zeros(2, 8, 8, 4, dtype=torch.uint8), 'got 4 channels'),
+        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 'got 8 channels'),
+        ([[1, 2, 3]], 'got list'),
     ],
 )
 def test_bad_input_names_the_expected_layout(images: object, match: str) -> None:
     pre = ImagePreprocessor(TINY_MEAN, TINY_STD, to_rgb=True, scale=0.5)
     with pytest.raises(ValueError, match=match) as err:
         pre(images)
-    assert r"uint8 images [num_cams, H, W, 3]" in str(err.value)
+    assert r'uint8 images [num_cams, H, W, 3]' in str(err.value)
 
 
 def test_bad_arguments() -> None:
     pre = ImagePreprocessor(TINY_MEAN, TINY_STD, to_rgb=True, scale=0.5)
     with pytest.raises(ValueError, match="channel_order must be 'bgr' or 'rgb'"):
-        pre(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), channel_order="BGR8")
-    with pytest.raises(ValueError, match="lidar2img must be"):
+        pre(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), channel_order='BGR8')
+    with pytest.raises(ValueError, match='lidar2img must be'):
         pre.scale_lidar2img(torch.eye(3))
-    with pytest.raises(ValueError, match="scale must be"):
+    with pytest.raises(ValueError, match='scale must be'):
         ImagePreprocessor(TINY_MEAN, TINY_STD, to_rgb=True, scale=0.0)
-    with pytest.raises(ValueError, match="3 values"):
+    with pytest.raises(ValueError, match='3 values'):
         ImagePreprocessor((1.0, 2.0), TINY_STD, to_rgb=True)
 
 
 @pytest.mark.parametrize(
-    ("name", "resized", "padded"),
+    ('name', 'resized', 'padded'),
     [
-        ("tiny", (450, 800), (480, 800)),
-        ("small", (720, 1280), (736, 1280)),
-        ("base", (900, 1600), (928, 1600)),
+        ('tiny', (450, 800), (480, 800)),
+        ('small', (720, 1280), (736, 1280)),
+        ('base', (900, 1600), (928, 1600)),
     ],
 )
-def test_official_presets_give_the_official_shapes(name: str, resized: tuple, padded: tuple) -> None:
+def test_official_presets_give_the_official_shapes(
+    name: str, resized: tuple, padded: tuple
+) -> None:
     """Shapes from fixture README §10.1 for the three official configs at nuScenes 1600x900."""
     from bevformer_ros.model.config import preset
 

@@ -12,21 +12,18 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Project-trained checkpoints name their architecture; official ones leave it to the preset; bare checkpoint
-names resolve to the package's models/ folder; the demo picks the shipped demo_small weights when they exist.
+"""
+Project-trained checkpoints name their architecture; official ones leave it to the preset; bare checkpoint
+names resolve to the package's models/ folder; the demo picks the shipped demo_small weights when
+they exist.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
-import yaml
-from smoke_checkpoint import train_smoke_checkpoint
-
 from bevformer_ros import resources
-from bevformer_ros.config import PARAMETERS, NodeConfig
+from bevformer_ros.config import NodeConfig, PARAMETERS
 from bevformer_ros.data.params_file import flatten
 from bevformer_ros.model.checkpoint import CheckpointError, save_checkpoint
 from bevformer_ros.model.checkpoint_config import config_from_checkpoint
@@ -35,10 +32,19 @@ from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.pipeline import build_model, choose_model, model_config
 from bevformer_ros.tools import demo
 from bevformer_ros.train.presets import smoke
+import pytest
+from smoke_checkpoint import train_smoke_checkpoint
+import torch
+import yaml
 
 # What mmcv's save_checkpoint puts in meta: the config file as text, the class names, the epoch.
-OFFICIAL_META = {'mmcv_version': '1.4.0', 'config': "model = dict(type='BEVFormer', use_grid_mask=True)\n",
-                 'CLASSES': ('car', 'truck'), 'epoch': 24, 'iter': 84408}
+OFFICIAL_META = {
+    'mmcv_version': '1.4.0',
+    'config': "model = dict(type='BEVFormer', use_grid_mask=True)\n",
+    'CLASSES': ('car', 'truck'),
+    'epoch': 24,
+    'iter': 84408,
+}
 
 
 class NotATensor:
@@ -76,7 +82,9 @@ def test_the_node_settings_build_the_checkpoint_architecture_and_load_its_weight
 
 def test_a_legacy_format_file_is_read_in_full(trained, tmp_path):
     legacy = tmp_path / 'legacy.pth'
-    torch.save(torch.load(trained, weights_only=True), legacy, _use_new_zipfile_serialization=False)
+    torch.save(
+        torch.load(trained, weights_only=True), legacy, _use_new_zipfile_serialization=False
+    )
     assert config_from_checkpoint(legacy) == smoke().model  # mmap needs the zip format: plain read
 
 
@@ -96,7 +104,9 @@ def test_a_stored_architecture_this_version_cannot_build_is_named(tmp_path, smok
     path = tmp_path / 'future.pth'
     meta = {'config': {'model': {'head': {'embed_dims': 32, 'moe_experts': 4}}}, 'iter': 1}
     save_checkpoint(smoke_model, path, meta)
-    with pytest.raises(CheckpointError, match=r"moe_experts.*cannot build it|cannot build it.*moe_experts"):
+    with pytest.raises(
+        CheckpointError, match=r'moe_experts.*cannot build it|cannot build it.*moe_experts'
+    ):
         config_from_checkpoint(path)
 
 
@@ -143,7 +153,9 @@ def test_a_bare_checkpoint_name_is_a_shipped_model_then_a_local_file(monkeypatch
     share_models = install / 'share' / 'bevformer_ros' / 'models'
     assert resources.checkpoint_path('shipped_weights.pth') == share_models / 'shipped_weights.pth'
     assert resources.checkpoint_path('local_weights.pth') == Path('local_weights.pth')
-    assert resources.checkpoint_path('./shipped_weights.pth') == Path('./shipped_weights.pth')  # as given
+    assert resources.checkpoint_path('./shipped_weights.pth') == Path(
+        './shipped_weights.pth'
+    )  # as given
     assert resources.checkpoint_path('/data/x.pth') == Path('/data/x.pth')
     with pytest.raises(resources.ResourceNotFoundError) as error:
         resources.checkpoint_path('no_such_weights.pth')
@@ -180,7 +192,13 @@ def test_demo_runs_the_shipped_weights_on_a_held_out_scene_at_their_training_siz
 
 def test_demo_falls_back_to_random_tiny_weights_when_nothing_ships():
     args = _demo_args([], None)
-    assert (args.preset, args.width, args.height, args.seed, args.frames) == ('tiny', 1600, 900, 0, 6)
+    assert (args.preset, args.width, args.height, args.seed, args.frames) == (
+        'tiny',
+        1600,
+        900,
+        0,
+        6,
+    )
     assert not demo.trained(args) and demo.weights_label(args) == 'random'
     with pytest.raises(ValueError, match='--checkpoint'):
         _demo_args(['--preset', 'demo_small'], None)

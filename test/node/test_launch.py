@@ -12,39 +12,50 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""launch_testing test of launch/bevformer.launch.py: the node starts, autostarts and publishes boxes.
+"""
+launch_testing test of launch/bevformer.launch.py: the node starts, autostarts and publishes boxes.
 
 Runs where ROS 2 launch, launch_ros and launch_testing are installed (`colcon test` or
-`launch_test test/node/test_launch.py` after `colcon build`); the pip-only dev venv has none of them, so it is
-skipped there. The launch file runs with a params file for the small random model and the six-camera
+`launch_test test/node/test_launch.py` after `colcon build`); the pip-only dev venv has none of
+them, so it is
+skipped there. The launch file runs with a params file for the small random model and the
+six-camera
 publisher beside it at 160x90.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 import sys
 import tempfile
 import time
 import unittest
-from pathlib import Path
 
+from bevformer_ros import optional_ros
+from bevformer_ros.model.small_model import (
+    SMALL_IMAGE_HEIGHT,
+    SMALL_IMAGE_WIDTH,
+    small_model_parameters,
+)
 import pytest
 import yaml
 
-from bevformer_ros import optional_ros
-from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-
-MISSING = [name for name in ('launch', 'launch_ros', 'launch_testing') if not optional_ros.available(name)]
+MISSING = [
+    name for name in ('launch', 'launch_ros', 'launch_testing') if not optional_ros.available(name)
+]
 if MISSING:
-    pytest.skip(f'{", ".join(MISSING)} not importable: launch tests need a ROS 2 install with launch_testing '
-                '(the PyPI wheels do not ship it)', allow_module_level=True)
+    pytest.skip(
+        f'{", ".join(MISSING)} not importable: launch tests need a ROS 2 install with launch_testing '
+        '(the PyPI wheels do not ship it)',
+        allow_module_level=True,
+    )
 
-import launch_testing.actions  # noqa: E402
-import launch_testing.asserts  # noqa: E402
-import rclpy  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
 from launch.actions import ExecuteProcess, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+import rclpy  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / 'launch' / 'bevformer.launch.py'
@@ -67,12 +78,24 @@ def _params_file() -> str:
 def generate_test_description():
     bevformer = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-        launch_arguments={'params_file': _params_file(), 'device': 'cpu'}.items())
+        launch_arguments={'params_file': _params_file(), 'device': 'cpu'}.items(),
+    )
     publisher = ExecuteProcess(
-        cmd=[sys.executable, '-m', 'bevformer_ros.tools.six_camera_publisher',
-             '--rate', '4', '--seconds', '60',
-             '--width', str(SMALL_IMAGE_WIDTH), '--height', str(SMALL_IMAGE_HEIGHT)],
-        output='screen')
+        cmd=[
+            sys.executable,
+            '-m',
+            'bevformer_ros.tools.six_camera_publisher',
+            '--rate',
+            '4',
+            '--seconds',
+            '60',
+            '--width',
+            str(SMALL_IMAGE_WIDTH),
+            '--height',
+            str(SMALL_IMAGE_HEIGHT),
+        ],
+        output='screen',
+    )
     description = LaunchDescription([bevformer, publisher, launch_testing.actions.ReadyToTest()])
     return description, {'publisher': publisher}
 
@@ -97,5 +120,6 @@ class TestBoxesArrive(unittest.TestCase):
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):
     def test_processes_exit_cleanly(self, proc_info):
-        # SIGINT from launch: rclpy exits 0; -2 / -15 if a process was signalled before its handler ran.
+        # SIGINT from launch: rclpy exits 0; -2 / -15 if a process was signalled before its handler
+        # ran.
         launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])

@@ -16,18 +16,17 @@
 
 from __future__ import annotations
 
-import pytest
-import yaml
-
 from bevformer_ros.config import (
-    OFFICIAL_CAMERAS,
-    PARAMETERS,
-    NodeConfig,
-    NodeConfigError,
     default_parameters,
     is_runtime_parameter,
+    NodeConfig,
+    NodeConfigError,
+    OFFICIAL_CAMERAS,
+    PARAMETERS,
 )
 from bevformer_ros.data.params_file import flatten
+import pytest
+import yaml
 
 
 def test_defaults_build_the_documented_values():
@@ -44,10 +43,17 @@ def test_defaults_build_the_documented_values():
 
 
 def test_values_reach_the_right_fields_and_ints_become_floats():
-    cfg = NodeConfig.from_parameters({
-        'sync.slop': 1, 'sync.queue_size': 7, 'model.embed_dims': 32, 'model.bev_size': 10,
-        'cameras.compressed': True, 'ego_motion.source': 'tf', 'outputs.bev_image_mode': 'pca',
-    })
+    cfg = NodeConfig.from_parameters(
+        {
+            'sync.slop': 1,
+            'sync.queue_size': 7,
+            'model.embed_dims': 32,
+            'model.bev_size': 10,
+            'cameras.compressed': True,
+            'ego_motion.source': 'tf',
+            'outputs.bev_image_mode': 'pca',
+        }
+    )
     assert cfg.sync.slop == 1.0 and isinstance(cfg.sync.slop, float)
     assert cfg.sync.queue_size == 7
     assert cfg.model.overrides.embed_dims == 32 and cfg.model.overrides.bev_size == 10
@@ -56,24 +62,27 @@ def test_values_reach_the_right_fields_and_ints_become_floats():
     assert cfg.cameras.subscribed_image_topics()[0] == 'CAM_FRONT/image_raw/compressed'
 
 
-@pytest.mark.parametrize(('name', 'value', 'hint'), [
-    ('model.preset', 'huge', 'tiny, small, base'),
-    ('model.device', 'gpu', 'cuda:N'),
-    ('model.fp16', 'yes', 'true or false'),
-    ('model.embed_dims', 30, 'multiple of 8'),
-    ('sync.slop', -0.1, 'finite number'),
-    ('sync.slop', float('nan'), 'finite number'),
-    ('sync.queue_size', 0, 'integer in [1, 50]'),
-    ('sync.queue_size', 2.5, 'integer'),
-    ('qos.reliability', 'RELIABLE', 'best_effort, reliable'),
-    ('ego_motion.source', 'gps', 'odom, tf, none'),
-    ('outputs.score_threshold', 1.5, '[0.0, 1.0]'),
-    ('outputs.frame_id', '', 'non-empty string'),
-    ('cameras.names', ['CAM_FRONT'] * 6, 'distinct camera names'),
-    ('cameras.image_topics', ['a', 'b'], 'list of 6 non-empty strings'),
-    ('temporal.max_gap_s', 0.0, 'finite number'),
-    ('diagnostics.period_s', 0.0, 'finite number'),
-])
+@pytest.mark.parametrize(
+    ('name', 'value', 'hint'),
+    [
+        ('model.preset', 'huge', 'tiny, small, base'),
+        ('model.device', 'gpu', 'cuda:N'),
+        ('model.fp16', 'yes', 'true or false'),
+        ('model.embed_dims', 30, 'multiple of 8'),
+        ('sync.slop', -0.1, 'finite number'),
+        ('sync.slop', float('nan'), 'finite number'),
+        ('sync.queue_size', 0, 'integer in [1, 50]'),
+        ('sync.queue_size', 2.5, 'integer'),
+        ('qos.reliability', 'RELIABLE', 'best_effort, reliable'),
+        ('ego_motion.source', 'gps', 'odom, tf, none'),
+        ('outputs.score_threshold', 1.5, '[0.0, 1.0]'),
+        ('outputs.frame_id', '', 'non-empty string'),
+        ('cameras.names', ['CAM_FRONT'] * 6, 'distinct camera names'),
+        ('cameras.image_topics', ['a', 'b'], 'list of 6 non-empty strings'),
+        ('temporal.max_gap_s', 0.0, 'finite number'),
+        ('diagnostics.period_s', 0.0, 'finite number'),
+    ],
+)
 def test_each_bad_value_names_its_parameter_and_the_allowed_values(name, value, hint):
     with pytest.raises(NodeConfigError) as err:
         NodeConfig.from_parameters({name: value})

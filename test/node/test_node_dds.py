@@ -12,20 +12,32 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The node over real DDS: node, camera publisher and this test run as three processes.
+"""
+The node over real DDS: node, camera publisher and this test run as three processes.
 
-The publisher (bevformer_ros.tools.six_camera_publisher --stdin) sends one synchronized set per command (six
-160x90 rgb8 images, CameraInfo, Odometry), so the test decides every stamp and fault and waits for each
-result before the next set: nothing depends on timing but the timeouts. The node runs the small random model
-(bevformer_ros.model.small_model) and is driven through its lifecycle services, as a launch system would.
+The publisher (bevformer_ros.tools.six_camera_publisher --stdin) sends one synchronized set per
+command (six
+160x90 rgb8 images, CameraInfo, Odometry), so the test decides every stamp and fault and waits for
+each
+result before the next set: nothing depends on timing but the timeouts. The node runs the small
+random model
+(bevformer_ros.model.small_model) and is driven through its lifecycle services, as a launch system
+would.
 """
 
 from __future__ import annotations
 
-import pytest
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.model.small_model import (
+    SMALL_IMAGE_HEIGHT,
+    SMALL_IMAGE_WIDTH,
+    small_model_parameters,
+)
+from bevformer_ros.ros.process import GraphProbe, RosProcess
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -34,10 +46,6 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-from bevformer_ros.ros.process import GraphProbe, RosProcess
-
 NS = '/test'
 NODE = f'{NS}/bevformer'
 EMBED, BEV = 32, 10
@@ -45,7 +53,9 @@ T0 = 1000.0  # seconds; far from 0 so that going "backwards" stays positive
 
 
 def _write_params(path, **overrides):
-    params = small_model_parameters(outputs__score_threshold=0.0, diagnostics__period_s=0.2, **overrides)
+    params = small_model_parameters(
+        outputs__score_threshold=0.0, diagnostics__period_s=0.2, **overrides
+    )
     write_params_file(path, params)
     return path
 
@@ -56,7 +66,9 @@ def _stamp_s(msg):
 
 
 def _call(probe, client, request, node_proc, what):
-    assert client.wait_for_service(timeout_sec=20.0), f'{what}: service not available\n{node_proc.describe()}'
+    assert client.wait_for_service(timeout_sec=20.0), (
+        f'{what}: service not available\n{node_proc.describe()}'
+    )
     future = client.call_async(request)
     probe.spin_until(future.done, 20.0, what, watch=[node_proc])
     return future.result()
@@ -66,7 +78,9 @@ def _transition(probe, node_proc, transition_id):
     client = probe.node.create_client(ChangeState, f'{NODE}/change_state')
     request = ChangeState.Request()
     request.transition.id = transition_id
-    return _call(probe, client, request, node_proc, f'lifecycle transition {transition_id}').success
+    return _call(
+        probe, client, request, node_proc, f'lifecycle transition {transition_id}'
+    ).success
 
 
 def _state(probe, node_proc):
@@ -95,11 +109,16 @@ class Outputs:
 
     def wait_for_frame(self, stamp_s, node_proc, timeout=20.0):
         """The (markers, features, picture) messages stamped `stamp_s`."""
+
         def find(stream):
             return next((m for m in stream if abs(_stamp_s(m) - stamp_s) < 1e-6), None)
 
-        self.probe.spin_until(lambda: all(find(s) for s in (self.markers, self.features, self.pictures)),
-                              timeout, f'outputs stamped {stamp_s}', watch=[node_proc])
+        self.probe.spin_until(
+            lambda: all(find(s) for s in (self.markers, self.features, self.pictures)),
+            timeout,
+            f'outputs stamped {stamp_s}',
+            watch=[node_proc],
+        )
         return find(self.markers), find(self.features), find(self.pictures)
 
     def has_output(self, stamp_s):
@@ -113,26 +132,45 @@ class Outputs:
         return None
 
     def wait_for_diagnostic(self, status_suffix, key, predicate, node_proc, timeout=10.0):
-        self.probe.spin_until(lambda: predicate(self.diagnostic_value(status_suffix, key)), timeout,
-                              f'diagnostics {status_suffix!r} {key!r}', watch=[node_proc])
+        self.probe.spin_until(
+            lambda: predicate(self.diagnostic_value(status_suffix, key)),
+            timeout,
+            f'diagnostics {status_suffix!r} {key!r}',
+            watch=[node_proc],
+        )
         return self.diagnostic_value(status_suffix, key)
 
 
 def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
     params = _write_params(tmp_path / 'params.yaml')
-    node_args = ['-m', 'bevformer_ros.node', '--ros-args', '--params-file', str(params), '-r', f'__ns:={NS}']
+    node_args = [
+        '-m',
+        'bevformer_ros.node',
+        '--ros-args',
+        '--params-file',
+        str(params),
+        '-r',
+        f'__ns:={NS}',
+    ]
     publisher = None
-    with RosProcess(node_args, ros_env, log_dir=tmp_path, name='bevformer') as node, \
-            GraphProbe('node_test_probe') as probe:
+    with (
+        RosProcess(node_args, ros_env, log_dir=tmp_path, name='bevformer') as node,
+        GraphProbe('node_test_probe') as probe,
+    ):
         try:
             assert _state(probe, node) == 'unconfigured'
             assert _transition(probe, node, Transition.TRANSITION_CONFIGURE), node.describe()
             assert _transition(probe, node, Transition.TRANSITION_ACTIVATE), node.describe()
             assert _state(probe, node) == 'active'
             outputs = Outputs(probe)
-            probe.wait_for_topics([f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'],
-                                  timeout=20, watch=[node])
-            publisher = ScriptedPublisher(ros_env, tmp_path, NS, SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT)
+            probe.wait_for_topics(
+                [f'{NODE}/markers', f'{NODE}/bev_features', f'{NODE}/bev_image'],
+                timeout=20,
+                watch=[node],
+            )
+            publisher = ScriptedPublisher(
+                ros_env, tmp_path, NS, SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT
+            )
             publisher.expect('ready')
 
             # First frame: resend until the node's publishers have discovered this probe.
@@ -151,11 +189,16 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             assert len(markers.markers) > 1
             assert all(m.header.frame_id == 'LIDAR_TOP' for m in markers.markers)
             for image in (features, picture):
-                assert image.header.frame_id == 'LIDAR_TOP' and (image.height, image.width) == (BEV, BEV)
+                assert image.header.frame_id == 'LIDAR_TOP' and (image.height, image.width) == (
+                    BEV,
+                    BEV,
+                )
             assert features.encoding == f'32FC{EMBED}' and features.step == BEV * EMBED * 4
             assert len(features.data) == BEV * BEV * EMBED * 4
             assert picture.encoding == 'rgb8' and len(picture.data) == BEV * BEV * 3
-            assert outputs.wait_for_diagnostic('temporal', 'resets: first_frame', lambda v: v == '1', node)
+            assert outputs.wait_for_diagnostic(
+                'temporal', 'resets: first_frame', lambda v: v == '1', node
+            )
 
             stamp += 0.5  # a normal step keeps the history
             publisher.send(stamp)
@@ -164,18 +207,26 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             stamp -= 100.0  # bag loop: time goes backwards
             publisher.send(stamp)
             outputs.wait_for_frame(stamp, node)
-            assert outputs.wait_for_diagnostic('temporal', 'resets: time_backwards', lambda v: v == '1', node)
+            assert outputs.wait_for_diagnostic(
+                'temporal', 'resets: time_backwards', lambda v: v == '1', node
+            )
             assert outputs.diagnostic_value('temporal', 'last reset reason') == 'time_backwards'
 
-            faults = (('CAM_BACK:truncated', 'image', 'truncated'),
-                      ('CAM_FRONT_LEFT:encoding', 'image', 'mono16'),
-                      ('CAM_BACK_RIGHT:size', 'image', '80x45'),
-                      ('odom:nan', 'ego_pose', 'ego pose'))
+            faults = (
+                ('CAM_BACK:truncated', 'image', 'truncated'),
+                ('CAM_FRONT_LEFT:encoding', 'image', 'mono16'),
+                ('CAM_BACK_RIGHT:size', 'image', '80x45'),
+                ('odom:nan', 'ego_pose', 'ego pose'),
+            )
             for fault, kind, text in faults:
                 bad = stamp + 0.5
                 publisher.send(bad, [fault])
-                last = outputs.wait_for_diagnostic('inference', 'last skipped frame',
-                                                   lambda v, text=text: v is not None and text in v, node)
+                last = outputs.wait_for_diagnostic(
+                    'inference',
+                    'last skipped frame',
+                    lambda v, text=text: v is not None and text in v,
+                    node,
+                )
                 assert last.startswith(f'{kind}:')
                 stamp = bad + 0.5  # the next good frame is processed
                 publisher.send(stamp)
@@ -187,13 +238,20 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             # skipped frames are not history breaks: 1.0 s after the last good frame, no reset
             assert outputs.diagnostic_value('temporal', 'resets') == '2'
 
-            reset = _call(probe, probe.node.create_client(Trigger, f'{NODE}/reset'), Trigger.Request(), node,
-                          '~/reset')
+            reset = _call(
+                probe,
+                probe.node.create_client(Trigger, f'{NODE}/reset'),
+                Trigger.Request(),
+                node,
+                '~/reset',
+            )
             assert reset.success
             stamp += 0.5
             publisher.send(stamp)
             outputs.wait_for_frame(stamp, node)
-            assert outputs.wait_for_diagnostic('temporal', 'resets: requested', lambda v: v == '1', node)
+            assert outputs.wait_for_diagnostic(
+                'temporal', 'resets: requested', lambda v: v == '1', node
+            )
 
             rejected = _set_parameter(probe, node, 'outputs.score_threshold', 1.5)
             assert not rejected.successful and 'outputs.score_threshold' in rejected.reason
@@ -203,7 +261,9 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             stamp += 0.5
             publisher.send(stamp)
             markers, _, _ = outputs.wait_for_frame(stamp, node)
-            assert [m.action for m in markers.markers] == [Marker.DELETEALL]  # no random score reaches 1.0
+            assert [m.action for m in markers.markers] == [
+                Marker.DELETEALL
+            ]  # no random score reaches 1.0
 
             assert node.poll() is None, node.describe()
             assert _transition(probe, node, Transition.TRANSITION_DEACTIVATE)

@@ -19,11 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
-import pytest
-import torch
-from reference_fixtures import REFERENCE
-
 from bevformer_ros.config import NodeConfig, TemporalSettings
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.ego_motion import EgoPose
@@ -35,17 +30,21 @@ from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT as H
 from bevformer_ros.model.small_model import SMALL_IMAGE_WIDTH as W
 from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.pipeline import (
+    build_model,
+    camera_lidar2img,
     CameraInput,
     FrameError,
     FrameSet,
-    Pipeline,
-    build_model,
-    camera_lidar2img,
     model_config,
     network_scale,
+    Pipeline,
     resolve_device,
 )
 from bevformer_ros.resources import config_file
+import numpy as np
+import pytest
+from reference_fixtures import REFERENCE
+import torch
 
 FIXTURES = REFERENCE
 NS = 1_000_000_000
@@ -86,14 +85,17 @@ def frame(rig, config, stamp_s, pixels=None, x=0.0, encoding='rgb8', infos=True,
     pixels = camera_images() if pixels is None else pixels
     cams = []
     for i, name in enumerate(config.cameras.names):
-        msg = messages[i] if messages is not None else image_msg(pixels[i], encoding, frame_id=name)
+        msg = (
+            messages[i] if messages is not None else image_msg(pixels[i], encoding, frame_id=name)
+        )
         info = camera_info_msg(small_K(), W, H, name) if infos else None
         cams.append(CameraInput(msg, info, rig.camera(name).sensor2lidar))
     pose = EgoPose(round(stamp_s * NS), np.array([x, 0.0, 0.0]), np.array([1.0, 0.0, 0.0, 0.0]))
     return FrameSet(round(stamp_s * NS), cams, pose)
 
 
-# ---------------------------------------------------------------------------------------- model config
+# ---------------------------------------------------------------------------------------- model
+# config
 def test_small_overrides_shrink_the_preset_consistently(config):
     cfg = model_config(config.model)
     head = cfg.head
@@ -105,7 +107,9 @@ def test_small_overrides_shrink_the_preset_consistently(config):
 
 
 def test_base_preset_overrides_scale_all_fpn_inputs():
-    cfg = model_config(NodeConfig.from_parameters({'model.preset': 'base', 'model.base_channels': 8}).model)
+    cfg = model_config(
+        NodeConfig.from_parameters({'model.preset': 'base', 'model.base_channels': 8}).model
+    )
     assert cfg.neck.in_channels == (8 * 4 * 2, 8 * 4 * 4, 8 * 4 * 8)
 
 
@@ -133,13 +137,19 @@ def _official_cameras(K_scale=1.0):
     cams = []
     for i in range(2):
         K = d['cam_intrinsic_1600x900'][i].numpy() * np.array([[K_scale], [K_scale], [1.0]])
-        ext = Extrinsics(d['sensor2lidar_rotation'][i].numpy(), d['sensor2lidar_translation'][i].numpy())
-        cams.append(CameraInput(None, camera_info_msg(K, round(1600 * K_scale), round(900 * K_scale)), ext))
+        ext = Extrinsics(
+            d['sensor2lidar_rotation'][i].numpy(), d['sensor2lidar_translation'][i].numpy()
+        )
+        cams.append(
+            CameraInput(None, camera_info_msg(K, round(1600 * K_scale), round(900 * K_scale)), ext)
+        )
     return cams
 
 
 def _official_lidar2img():
-    return torch.load(FIXTURES / 'case_preprocess_tiny.pt', weights_only=True)['outputs']['lidar2img'].numpy()
+    return torch.load(FIXTURES / 'case_preprocess_tiny.pt', weights_only=True)['outputs'][
+        'lidar2img'
+    ].numpy()
 
 
 def test_lidar2img_of_a_nuscenes_camera_equals_the_official_pipeline():
@@ -183,8 +193,13 @@ def test_history_changes_the_output_and_a_reset_forgets_it(model, config, rig):
     continued = with_history.run(later)
     assert continued.reset is None
     assert np.abs(continued.bev - fresh.bev).max() > 1e-3
-    looped = with_history.run(dataclasses.replace(later, stamp_ns=later.stamp_ns - 60 * NS,
-                                                  ego_pose=dataclasses.replace(later.ego_pose, stamp_ns=0)))
+    looped = with_history.run(
+        dataclasses.replace(
+            later,
+            stamp_ns=later.stamp_ns - 60 * NS,
+            ego_pose=dataclasses.replace(later.ego_pose, stamp_ns=0),
+        )
+    )
     assert looped.reset.kind == 'time_backwards'
     np.testing.assert_allclose(looped.bev, fresh.bev, rtol=0, atol=1e-5)
     np.testing.assert_allclose(looped.scores, fresh.scores, rtol=0, atol=1e-6)
@@ -198,17 +213,48 @@ def test_bgr8_and_rgb8_of_the_same_scene_agree(model, config, rig):
     np.testing.assert_array_equal(a.bev, b.bev)
 
 
-@pytest.mark.parametrize(('break_frame', 'kind', 'text'), [
-    (lambda f: _swap_image(f, 3, lambda m: dataclasses.replace(m, data=m.data[:100])), 'image', 'truncated'),
-    (lambda f: _swap_image(f, 2, lambda m: dataclasses.replace(m, encoding='mono16', step=W * 2,
-                                                               data=bytes(W * H * 2))), 'image', 'mono16'),
-    (lambda f: _swap_info(f, 1, None), 'camera_info', 'no CameraInfo'),
-    (lambda f: _swap_info(f, 4, camera_info_msg(small_K(), 2 * W, 2 * H)), 'image', 'CameraInfo says'),
-    (lambda f: _swap_info(f, 0, camera_info_msg(np.zeros((3, 3)), W, H)), 'camera_info', 'fx > 0'),
-    (lambda f: _swap_image(f, 5, lambda m: image_msg(np.zeros((H // 2, W // 2, 3), np.uint8))), 'image',
-     'all cameras must publish one size'),
-])
-def test_bad_input_is_a_frame_error_and_keeps_the_history(model, config, rig, break_frame, kind, text):
+@pytest.mark.parametrize(
+    ('break_frame', 'kind', 'text'),
+    [
+        (
+            lambda f: _swap_image(f, 3, lambda m: dataclasses.replace(m, data=m.data[:100])),
+            'image',
+            'truncated',
+        ),
+        (
+            lambda f: _swap_image(
+                f,
+                2,
+                lambda m: dataclasses.replace(
+                    m, encoding='mono16', step=W * 2, data=bytes(W * H * 2)
+                ),
+            ),
+            'image',
+            'mono16',
+        ),
+        (lambda f: _swap_info(f, 1, None), 'camera_info', 'no CameraInfo'),
+        (
+            lambda f: _swap_info(f, 4, camera_info_msg(small_K(), 2 * W, 2 * H)),
+            'image',
+            'CameraInfo says',
+        ),
+        (
+            lambda f: _swap_info(f, 0, camera_info_msg(np.zeros((3, 3)), W, H)),
+            'camera_info',
+            'fx > 0',
+        ),
+        (
+            lambda f: _swap_image(
+                f, 5, lambda m: image_msg(np.zeros((H // 2, W // 2, 3), np.uint8))
+            ),
+            'image',
+            'all cameras must publish one size',
+        ),
+    ],
+)
+def test_bad_input_is_a_frame_error_and_keeps_the_history(
+    model, config, rig, break_frame, kind, text
+):
     pipeline = make_pipeline(model, config)
     pipeline.run(frame(rig, config, 10.0))
     with pytest.raises(FrameError, match=text) as err:
@@ -245,7 +291,8 @@ def test_non_finite_output_is_rejected_and_drops_the_history(config, rig):
     assert pipeline.run(frame(rig, config, 11.0)).reset.kind == 'first_frame'
 
 
-# ---------------------------------------------------------------------------------------- reset rules
+# ---------------------------------------------------------------------------------------- reset
+# rules
 def _policy(**settings):
     policy = ResetPolicy(TemporalSettings(**settings))
     assert policy.decide(10 * NS, np.zeros(3)).kind == 'first_frame'
@@ -253,17 +300,22 @@ def _policy(**settings):
     return policy
 
 
-@pytest.mark.parametrize(('stamp_s', 'x', 'kind'), [
-    (10.5, 1.0, None),
-    (10.0, 0.0, 'time_backwards'),  # a repeated stamp is no progress either
-    (9.0, 0.0, 'time_backwards'),
-    (11.49, 0.0, None),
-    (11.51, 0.0, 'gap'),
-    (10.5, 20.0, None),
-    (10.5, 20.1, 'ego_jump'),
-])
+@pytest.mark.parametrize(
+    ('stamp_s', 'x', 'kind'),
+    [
+        (10.5, 1.0, None),
+        (10.0, 0.0, 'time_backwards'),  # a repeated stamp is no progress either
+        (9.0, 0.0, 'time_backwards'),
+        (11.49, 0.0, None),
+        (11.51, 0.0, 'gap'),
+        (10.5, 20.0, None),
+        (10.5, 20.1, 'ego_jump'),
+    ],
+)
 def test_reset_rules(stamp_s, x, kind):
-    reset = _policy(max_gap_s=1.5, max_ego_jump_m=20.0).decide(round(stamp_s * NS), np.array([x, 0.0, 0.0]))
+    reset = _policy(max_gap_s=1.5, max_ego_jump_m=20.0).decide(
+        round(stamp_s * NS), np.array([x, 0.0, 0.0])
+    )
     assert (reset.kind if reset else None) == kind
 
 

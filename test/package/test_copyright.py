@@ -27,17 +27,23 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.linter
 def test_copyright():
     ament_copyright = pytest.importorskip(
-        'ament_copyright.main', reason='ament_copyright is not installed (a ROS 2 install has it)')
+        'ament_copyright.main', reason='ament_copyright is not installed (a ROS 2 install has it)'
+    )
     paths = [str(ROOT / name) for name in ('bevformer_ros', 'test', 'launch', 'setup.py')]
     rc = ament_copyright.main(argv=paths)
     assert rc == 0, 'Found errors'
 
 
 def test_every_python_file_carries_the_license_header():
-    # Runs without ament, so a file added without the header fails here before it fails on a ROS machine.
-    sources = [ROOT / 'setup.py'] + [p for name in ('bevformer_ros', 'test', 'launch')
-                                     for p in (ROOT / name).rglob('*.py')]
+    # Runs without ament, so a file added without the header fails here before it fails on a ROS
+    # machine.
+    sources = [ROOT / 'setup.py'] + [
+        p for name in ('bevformer_ros', 'test', 'launch') for p in (ROOT / name).rglob('*.py')
+    ]
     notice = 'Licensed under the Apache License, Version 2.0'
-    missing = [str(p.relative_to(ROOT)) for p in sources
-               if p.read_text().strip() and notice not in p.read_text()]
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in sources
+        if p.read_text().strip() and notice not in p.read_text()
+    ]
     assert not missing, f'no license header (run scripts/add_license_headers.py): {missing}'

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ament_flake8 over the package, the ros2/examples way; skipped where ament is not installed.
+"""
+ament_flake8 over the package, the ros2/examples way; skipped where ament is not installed.
 
 The flake8 settings live in setup.cfg and match ruff.toml, which `make test` runs everywhere.
 """
@@ -25,7 +26,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ament_flake8 = pytest.importorskip(
-    'ament_flake8.main', reason='ament_flake8 is not installed (a ROS 2 install has it); ruff runs here')
+    'ament_flake8.main',
+    reason='ament_flake8 is not installed (a ROS 2 install has it); ruff runs here',
+)
 
 
 @pytest.mark.flake8

@@ -22,14 +22,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ament_pep257 = pytest.importorskip(
-    'ament_pep257.main', reason='ament_pep257 is not installed (a ROS 2 install has it)')
+    'ament_pep257.main', reason='ament_pep257 is not installed (a ROS 2 install has it)'
+)
 
 
 @pytest.mark.pep257
 @pytest.mark.linter
 def test_pep257():
     paths = [str(ROOT / name) for name in ('bevformer_ros', 'test', 'launch', 'setup.py')]
-    # PEP 257 allows the summary on the first line or the second; this project's docstrings start on
+    # PEP 257 allows the summary on the first line or the second; this project's docstrings start
+    # on
     # the first (D212 style), so ament's D213 is switched off. The paths must come first: the
     # option takes a list.
     rc = ament_pep257.main(argv=[*paths, '--add-ignore', 'D213'])

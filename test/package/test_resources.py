@@ -16,9 +16,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bevformer_ros import resources
+import pytest
 
 
 def fake_install(prefix, files):
@@ -51,7 +50,10 @@ def test_installed_share_directory_wins(monkeypatch, tmp_path):
 def test_source_tree_is_the_fallback_for_files_an_install_lacks(monkeypatch, tmp_path):
     fake_install(tmp_path, {'config/other.yaml': ''})
     monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
-    assert resources.config_file('fastdds_shm.xml') == resources.SOURCE_ROOT / 'config' / 'fastdds_shm.xml'
+    assert (
+        resources.config_file('fastdds_shm.xml')
+        == resources.SOURCE_ROOT / 'config' / 'fastdds_shm.xml'
+    )
 
 
 def test_missing_file_error_lists_every_place_looked(monkeypatch, tmp_path):

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Fixtures of the robustness catalogue: one private ROS graph per module, and the table of cases.
+"""
+Fixtures of the robustness catalogue: one private ROS graph per module, and the table of cases.
 
 Every case records one row (`catalogue.record`); at the end of the run the table is written to
 `<pytest basetemp>/robustness_catalogue.txt` and printed in the terminal summary.
@@ -20,14 +21,13 @@ Every case records one row (`catalogue.record`); at the end of the run the table
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
-import pytest
-from domain_coordinator import domain_id
-
 from bevformer_ros.ros.process import isolation_env
+from domain_coordinator import domain_id
+import pytest
 
 COLUMNS = ('case', 'fault injected', 'reported as', 'next good frame', 'outcome', 's')
 WIDTH = 110  # widest cell printed
@@ -43,7 +43,14 @@ class CaseResult:
     seconds: float
 
     def cells(self) -> tuple[str, ...]:
-        return (self.case, self.injected, self.reported, self.next_frame, self.outcome, f'{self.seconds:.1f}')
+        return (
+            self.case,
+            self.injected,
+            self.reported,
+            self.next_frame,
+            self.outcome,
+            f'{self.seconds:.1f}',
+        )
 
 
 class Catalogue:
@@ -51,8 +58,15 @@ class Catalogue:
         self.rows: list[CaseResult] = []
         self.path: Path | None = None
 
-    def record(self, case: str, injected: str, reported: str, next_frame: str, outcome: str,
-               seconds: float) -> None:
+    def record(
+        self,
+        case: str,
+        injected: str,
+        reported: str,
+        next_frame: str,
+        outcome: str,
+        seconds: float,
+    ) -> None:
         self.rows.append(CaseResult(case, injected, reported, next_frame, outcome, seconds))
 
     def table(self) -> str:
@@ -69,7 +83,7 @@ class Catalogue:
 
 
 def _clip(cell: str) -> str:
-    return cell if len(cell) <= WIDTH else cell[:WIDTH - 3] + '...'
+    return cell if len(cell) <= WIDTH else cell[: WIDTH - 3] + '...'
 
 
 CATALOGUE = Catalogue()

@@ -12,34 +12,43 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Runtime faults against ONE running node over real DDS, each followed by a good frame.
+"""
+Runtime faults against ONE running node over real DDS, each followed by a good frame.
 
-The node (`python -m bevformer_ros.node --autostart`, small random model, 160x90 images) runs as a separate
+The node (`python -m bevformer_ros.node --autostart`, small random model, 160x90 images) runs as a
+separate
 process for the whole module; this test publishes the six cameras, CameraInfo and odometry itself
-(`SixCameraPublisher` on the probe's node) and decides every stamp and fault. For every case it asserts
-that the node is alive, that the fault is reported (a /diagnostics entry seen since the case began and,
-where the node logs one, the log line in the node's output) and that the next good set is processed and
-published (its markers arrive). The cases run in order on one node: the first one needs a camera whose
+(`SixCameraPublisher` on the probe's node) and decides every stamp and fault. For every case it
+asserts
+that the node is alive, that the fault is reported (a /diagnostics entry seen since the case began
+and,
+where the node logs one, the log line in the node's output) and that the next good set is processed
+and
+published (its markers arrive). The cases run in order on one node: the first one needs a camera
+whose
 CameraInfo never arrived.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+import time
 
-import pytest
+from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.model.small_model import (
+    SMALL_IMAGE_HEIGHT,
+    SMALL_IMAGE_WIDTH,
+    small_model_parameters,
+)
+from bevformer_ros.ros.process import GraphProbe, process_rss_mib, RosProcess
+from bevformer_ros.tools.six_camera_publisher import JUMP_M, SixCameraPublisher
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import MarkerArray
-
-from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT, SMALL_IMAGE_WIDTH, small_model_parameters
-from bevformer_ros.ros.process import GraphProbe, RosProcess, process_rss_mib
-from bevformer_ros.tools.six_camera_publisher import JUMP_M, SixCameraPublisher
 
 NS = '/robust'
 NODE = f'{NS}/bevformer'
@@ -60,8 +69,11 @@ class Harness:
     def __init__(self, probe, node, rig):
         self.probe, self.node, self.rig = probe, node, rig
         self.stamp = T0
-        self.markers = probe.subscribe(MarkerArray, f'{NODE}/markers',
-                                       QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        self.markers = probe.subscribe(
+            MarkerArray,
+            f'{NODE}/markers',
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+        )
         self.diagnostics = probe.subscribe(DiagnosticArray, '/diagnostics', 50)
         self._diag_mark = 0
         self._log_mark = 0
@@ -85,8 +97,12 @@ class Harness:
         return any(abs(_stamp_s(m) - stamp) < 1e-6 for m in self.markers)
 
     def wait_output(self, stamp, timeout=15.0):
-        self.probe.spin_until(lambda: self.has_output(stamp), timeout, f'markers stamped {stamp:.3f}',
-                              watch=[self.node])
+        self.probe.spin_until(
+            lambda: self.has_output(stamp),
+            timeout,
+            f'markers stamped {stamp:.3f}',
+            watch=[self.node],
+        )
 
     def good_frame(self, step=STEP, attempts=1):
         """Publish a good set and wait for its markers; returns its stamp."""
@@ -108,7 +124,7 @@ class Harness:
         self._log_mark = len(self.log())
 
     def _statuses(self, suffix):
-        for array in self.diagnostics[self._diag_mark:]:
+        for array in self.diagnostics[self._diag_mark :]:
             for status in array.status:
                 if status.name.endswith(f': {suffix}'):
                     yield status
@@ -131,22 +147,32 @@ class Harness:
         def seen():
             for status in self._statuses(suffix):
                 values = {kv.key: kv.value for kv in status.values}
-                if predicate(int.from_bytes(status.level, 'little') if isinstance(status.level, bytes)
-                             else int(status.level), status.message, values):
+                if predicate(
+                    int.from_bytes(status.level, 'little')
+                    if isinstance(status.level, bytes)
+                    else int(status.level),
+                    status.message,
+                    values,
+                ):
                     found.append(status)
                     return True
             return False
 
         try:
-            self.probe.spin_until(seen, timeout, f'/diagnostics {suffix}: {what}', watch=[self.node])
+            self.probe.spin_until(
+                seen, timeout, f'/diagnostics {suffix}: {what}', watch=[self.node]
+            )
         except TimeoutError as exc:
-            messages = sorted({f'{status.level!r} {status.message}' for status in self._statuses(suffix)})
+            messages = sorted(
+                {f'{status.level!r} {status.message}' for status in self._statuses(suffix)}
+            )
             raise TimeoutError(f'{exc}\nstatuses seen: {messages}') from None
         return found[0]
 
     def wait_value(self, suffix, key, predicate, timeout=10.0):
-        status = self.wait_status(suffix, lambda level, message, values: predicate(values.get(key)),
-                                  f'{key!r}', timeout)
+        status = self.wait_status(
+            suffix, lambda level, message, values: predicate(values.get(key)), f'{key!r}', timeout
+        )
         return {kv.key: kv.value for kv in status.values}[key]
 
     def log(self):
@@ -154,11 +180,15 @@ class Harness:
 
     def wait_log(self, text, timeout=5.0):
         """The node log line containing `text`, written since `mark()`."""
-        def line():
-            return next((ln for ln in self.log()[self._log_mark:].splitlines() if text in ln), None)
 
-        self.probe.spin_until(lambda: line() is not None, timeout, f'log line with {text!r}',
-                              watch=[self.node])
+        def line():
+            return next(
+                (ln for ln in self.log()[self._log_mark :].splitlines() if text in ln), None
+            )
+
+        self.probe.spin_until(
+            lambda: line() is not None, timeout, f'log line with {text!r}', watch=[self.node]
+        )
         return line()
 
 
@@ -166,23 +196,39 @@ class Harness:
 def harness(module_ros_env, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('catalogue')
     params = small_model_parameters(
-        outputs__score_threshold=0.0, diagnostics__period_s=0.5, sync__camera_timeout_s=CAMERA_TIMEOUT_S)
+        outputs__score_threshold=0.0,
+        diagnostics__period_s=0.5,
+        sync__camera_timeout_s=CAMERA_TIMEOUT_S,
+    )
     params_file = tmp / 'params.yaml'
     write_params_file(params_file, params)
-    args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params_file),
-            '-r', f'__ns:={NS}']
-    with RosProcess(args, module_ros_env, log_dir=tmp, name='bevformer') as node, \
-            GraphProbe('catalogue_probe') as probe:
+    args = [
+        '-m',
+        'bevformer_ros.node',
+        '--autostart',
+        '--ros-args',
+        '--params-file',
+        str(params_file),
+        '-r',
+        f'__ns:={NS}',
+    ]
+    with (
+        RosProcess(args, module_ros_env, log_dir=tmp, name='bevformer') as node,
+        GraphProbe('catalogue_probe') as probe,
+    ):
         rig = SixCameraPublisher(probe.node, SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT, namespace=NS)
         h = Harness(probe, node, rig)
-        probe.spin_until(rig.subscribers_matched, 60.0, 'the node subscribing to the cameras', watch=[node])
+        probe.spin_until(
+            rig.subscribers_matched, 60.0, 'the node subscribing to the cameras', watch=[node]
+        )
         probe.wait_for_topics([f'{NODE}/markers'], timeout=30.0, watch=[node])
         yield h
         assert node.poll() is None, node.describe()
     assert node.stop() == 0, node.describe()
 
 
-# ------------------------------------------------------------------------------------------------ cases
+# ------------------------------------------------------------------------------------------------
+# cases
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -194,13 +240,18 @@ class Case:
 
 
 def skipped_frame(faults, kind, text, log_text=None):
-    """One set with `faults`: skipped as `kind`, reported with `text`, no output for it. `log_text` False:
-    the log line may be held back by the throttle (the previous case logged the same problem)."""
+    """
+    One set with `faults`: skipped as `kind`, reported with `text`, no output for it. `log_text` False:
+    the log line may be held back by the throttle (the previous case logged the same problem).
+    """
+
     def run(h):
         before = h.count('inference', f'skipped: {kind}')
         stamp = h.next_stamp()
         h.publish(stamp, faults)
-        value = h.wait_value('inference', 'last skipped frame', lambda v: v is not None and text in v)
+        value = h.wait_value(
+            'inference', 'last skipped frame', lambda v: v is not None and text in v
+        )
         h.wait_value('inference', f'skipped: {kind}', lambda v: int(v or 0) > before)
         assert value.startswith(f'{kind}:'), value
         assert not h.has_output(stamp)
@@ -208,6 +259,7 @@ def skipped_frame(faults, kind, text, log_text=None):
             return f'diag inference "{value[:70]}"; log line throttled (same problem as before)'
         line = h.wait_log(log_text or text)
         return f'diag inference "{value[:70]}"; log "{_tail(line)}"'
+
     return run
 
 
@@ -216,8 +268,12 @@ def camera_info_missing(h):
     for _ in range(20):  # until the node hears this probe
         h.publish(h.next_stamp(), {'CAM_BACK_LEFT': 'noinfo'})
         try:
-            value = h.wait_value('inference', 'last skipped frame',
-                                 lambda v: v is not None and 'no CameraInfo yet' in v, timeout=2.0)
+            value = h.wait_value(
+                'inference',
+                'last skipped frame',
+                lambda v: v is not None and 'no CameraInfo yet' in v,
+                timeout=2.0,
+            )
             break
         except TimeoutError:
             continue
@@ -243,9 +299,14 @@ def camera_info_changes(h):
     stamp = h.next_stamp()
     h.publish(stamp, {'CAM_FRONT': 'info_changed'})
     h.wait_output(stamp)  # a changed CameraInfo is used, not refused
-    status = h.wait_status('cameras', lambda level, message, values: (
-        int(values['camera_info changes']) > before
-        and values['last camera_info change'].startswith('CAM_FRONT: K')), 'the change')
+    status = h.wait_status(
+        'cameras',
+        lambda level, message, values: (
+            int(values['camera_info changes']) > before
+            and values['last camera_info change'].startswith('CAM_FRONT: K')
+        ),
+        'the change',
+    )
     value = {kv.key: kv.value for kv in status.values}['last camera_info change']
     line = h.wait_log('CameraInfo of CAM_FRONT changed mid-run')
     return f'used; diag cameras "{value[:60]}"; log "{_tail(line)}"'
@@ -255,8 +316,11 @@ def spread_too_wide(h):
     before = h.count('inputs', 'sets rejected for spread')
     stamp = h.next_stamp()
     h.publish(stamp, {'CAM_BACK': 'late'})
-    status = h.wait_status('inputs', lambda level, message, values: level == WARN and 'spread' in message,
-                           'spread warning')
+    status = h.wait_status(
+        'inputs',
+        lambda level, message, values: level == WARN and 'spread' in message,
+        'spread warning',
+    )
     assert h.count('inputs', 'sets rejected for spread') > before
     line = h.wait_log('camera stamps too far apart')
     assert not h.has_output(stamp)
@@ -265,6 +329,7 @@ def spread_too_wide(h):
 
 def dropped_set(kind, offset):
     """A good set, then one at its stamp + offset: dropped as `kind`."""
+
     def run(h):
         first = h.good_frame()
         before = h.count('inputs', f'sets dropped: {kind}')
@@ -272,11 +337,13 @@ def dropped_set(kind, offset):
         value = h.wait_value('inputs', f'sets dropped: {kind}', lambda v: int(v or 0) > before)
         line = h.wait_log(f'{kind}: set')
         return f'diag inputs "sets dropped: {kind}" = {value}; log "{_tail(line)}"'
+
     return run
 
 
 def history_reset(kind, step, faults=None):
     """A set after a time or ego jump: processed, with the temporal history reset as `kind`."""
+
     def run(h):
         before = h.count('temporal', f'resets: {kind}')
         stamp = h.next_stamp(step)
@@ -285,12 +352,15 @@ def history_reset(kind, step, faults=None):
         value = h.wait_value('temporal', f'resets: {kind}', lambda v: int(v or 0) > before)
         line = h.wait_log(f'temporal history reset: {kind}')
         return f'processed, history reset; diag temporal "resets: {kind}" = {value}; log "{_tail(line)}"'
+
     return run
 
 
 def nan_odometry(h):
     before = h.count('inputs', 'odometry messages rejected')
-    report = skipped_frame({'odom': 'nan'}, 'ego_pose', 'ego pose', log_text='odometry rejected')(h)
+    report = skipped_frame({'odom': 'nan'}, 'ego_pose', 'ego pose', log_text='odometry rejected')(
+        h
+    )
     assert h.count('inputs', 'odometry messages rejected') > before
     return report + '; odometry rejected counted'
 
@@ -299,20 +369,29 @@ def camera_stops(h):
     camera = 'CAM_BACK_RIGHT'
     dropped = []
     deadline = time.monotonic() + 20.0
-    while sum(h.has_output(s) for s in dropped) < 3:  # sets without the camera until three are processed
+    while (
+        sum(h.has_output(s) for s in dropped) < 3
+    ):  # sets without the camera until three are processed
         assert time.monotonic() < deadline, f'no output without {camera}\n{h.node.describe()}'
         dropped.append(h.next_stamp(0.1))
         h.publish(dropped[-1], {camera: 'drop'})
         h.spin(0.1)
-    degraded = h.wait_status('cameras', lambda level, message, values: level == WARN and 'DEGRADED' in message
-                             and camera in message, 'DEGRADED naming the camera')
+    degraded = h.wait_status(
+        'cameras',
+        lambda level, message, values: (
+            level == WARN and 'DEGRADED' in message and camera in message
+        ),
+        'DEGRADED naming the camera',
+    )
     line = h.wait_log(f'cameras silent for over {CAMERA_TIMEOUT_S} s: {camera}')
     processed = sum(h.has_output(s) for s in dropped)
     h.mark()  # recovery: the camera publishes again
     deadline = time.monotonic() + 20.0
     recovered = []
     while True:
-        assert time.monotonic() < deadline, f'no recovery after {camera} returned\n{h.node.describe()}'
+        assert time.monotonic() < deadline, (
+            f'no recovery after {camera} returned\n{h.node.describe()}'
+        )
         recovered.append(h.next_stamp(0.1))
         h.publish(recovered[-1])
         h.spin(0.1)
@@ -320,8 +399,10 @@ def camera_stops(h):
         if ok and any(h.has_output(s) for s in recovered):
             break
     back = h.wait_log(f'cameras back: {camera}')
-    return (f'{processed}/{len(dropped)} sets without it processed; diag cameras "{degraded.message}"; log '
-            f'"{_tail(line)}"; recovered: "{ok[0].message}", log "{_tail(back)}"')
+    return (
+        f'{processed}/{len(dropped)} sets without it processed; diag cameras "{degraded.message}"; log '
+        f'"{_tail(line)}"; recovered: "{ok[0].message}", log "{_tail(back)}"'
+    )
 
 
 def camera_half_rate(h):
@@ -332,8 +413,11 @@ def camera_half_rate(h):
         (full if i % 2 == 0 else partial).append(stamp)
         h.publish(stamp, None if i % 2 == 0 else {camera: 'drop'})
         h.spin(0.04)
-    status = h.wait_status('inputs', lambda level, message, values: level == WARN and camera in message
-                           and 'slower' in message, 'slow camera warning')
+    status = h.wait_status(
+        'inputs',
+        lambda level, message, values: level == WARN and camera in message and 'slower' in message,
+        'slow camera warning',
+    )
     h.spin(0.5)
     done = sum(h.has_output(s) for s in full)
     assert done > 0 and not any(h.has_output(s) for s in partial)
@@ -349,13 +433,17 @@ def burst(h):
     h.wait_output(stamps[-1], timeout=20.0)  # latest wins
     h.spin(0.5)
     processed = sum(h.has_output(s) for s in stamps)
-    value = h.wait_value('inputs', 'sets dropped (worker busy)', lambda v: int(v or 0) > dropped_before)
+    value = h.wait_value(
+        'inputs', 'sets dropped (worker busy)', lambda v: int(v or 0) > dropped_before
+    )
     rss_after = process_rss_mib(h.node.pid)
     assert processed < len(stamps)
     if rss_before is not None and rss_after is not None:
         assert rss_after - rss_before < 100.0, (rss_before, rss_after)
-    return (f'newest of {len(stamps)} processed ({processed} in all); diag inputs "sets dropped (worker '
-            f'busy)" = {value}; node RSS {rss_before:.0f} -> {rss_after:.0f} MiB')
+    return (
+        f'newest of {len(stamps)} processed ({processed} in all); diag inputs "sets dropped (worker '
+        f'busy)" = {value}; node RSS {rss_before:.0f} -> {rss_after:.0f} MiB'
+    )
 
 
 def invalid_runtime_parameter(h):
@@ -363,9 +451,13 @@ def invalid_runtime_parameter(h):
     setter = h.probe.node.create_client(SetParameters, f'{NODE}/set_parameters')
     getter = h.probe.node.create_client(GetParameters, f'{NODE}/get_parameters')
     reasons = []
-    for value in (ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0),
-                  ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='soon')):
-        result = _call(h, setter, SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
+    for value in (
+        ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0),
+        ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='soon'),
+    ):
+        result = _call(
+            h, setter, SetParameters.Request(parameters=[Parameter(name=name, value=value)])
+        )
         assert not result.results[0].successful and name in result.results[0].reason
         reasons.append(result.results[0].reason)
     kept = _call(h, getter, GetParameters.Request(names=[name])).values[0]
@@ -383,44 +475,93 @@ def _call(h, client, request):
 
 def _tail(line, width=70):
     text = line.split(']: ', 1)[-1] if line else ''
-    return text if len(text) <= width else text[:width - 3] + '...'
+    return text if len(text) <= width else text[: width - 3] + '...'
 
 
 CASES = [
     Case('camera_info_missing', 'CAM_BACK_LEFT never sent CameraInfo', camera_info_missing),
-    Case('unsupported_encoding', 'CAM_FRONT_LEFT mono16',
-         skipped_frame({'CAM_FRONT_LEFT': 'encoding'}, 'image', 'mono16')),
-    Case('unknown_encoding', 'CAM_FRONT yuv422', skipped_frame({'CAM_FRONT': 'yuv'}, 'image', 'yuv422')),
-    Case('image_vs_camera_info_size', 'CAM_FRONT CameraInfo 320x180, image 160x90',
-         skipped_frame({'CAM_FRONT': 'info_size'}, 'image', 'CameraInfo says 320x180')),
-    Case('cameras_disagree_on_size', 'CAM_BACK_RIGHT image 80x45',
-         skipped_frame({'CAM_BACK_RIGHT': 'size'}, 'image', 'is 80x45 but camera 0 is 160x90')),
+    Case(
+        'unsupported_encoding',
+        'CAM_FRONT_LEFT mono16',
+        skipped_frame({'CAM_FRONT_LEFT': 'encoding'}, 'image', 'mono16'),
+    ),
+    Case(
+        'unknown_encoding',
+        'CAM_FRONT yuv422',
+        skipped_frame({'CAM_FRONT': 'yuv'}, 'image', 'yuv422'),
+    ),
+    Case(
+        'image_vs_camera_info_size',
+        'CAM_FRONT CameraInfo 320x180, image 160x90',
+        skipped_frame({'CAM_FRONT': 'info_size'}, 'image', 'CameraInfo says 320x180'),
+    ),
+    Case(
+        'cameras_disagree_on_size',
+        'CAM_BACK_RIGHT image 80x45',
+        skipped_frame({'CAM_BACK_RIGHT': 'size'}, 'image', 'is 80x45 but camera 0 is 160x90'),
+    ),
     Case('padded_step', 'CAM_BACK rows padded by 7 bytes', padded_rows),
-    Case('truncated_data', 'CAM_BACK data cut in half',
-         skipped_frame({'CAM_BACK': 'truncated'}, 'image', 'image data is truncated')),
-    Case('zero_size_image', 'CAM_FRONT_RIGHT 0x0',
-         skipped_frame({'CAM_FRONT_RIGHT': 'zero'}, 'image', 'zero size')),
-    Case('nan_in_K', 'CAM_BACK_LEFT K fx = NaN',
-         skipped_frame({'CAM_BACK_LEFT': 'k_nan'}, 'camera_info', 'NaN or inf',
-                       'CAM_BACK_LEFT): CameraInfo.k')),
-    Case('inf_in_K', 'CAM_FRONT K cx = inf',
-         skipped_frame({'CAM_FRONT': 'k_inf'}, 'camera_info', 'NaN or inf', 'CAM_FRONT): CameraInfo.k')),
+    Case(
+        'truncated_data',
+        'CAM_BACK data cut in half',
+        skipped_frame({'CAM_BACK': 'truncated'}, 'image', 'image data is truncated'),
+    ),
+    Case(
+        'zero_size_image',
+        'CAM_FRONT_RIGHT 0x0',
+        skipped_frame({'CAM_FRONT_RIGHT': 'zero'}, 'image', 'zero size'),
+    ),
+    Case(
+        'nan_in_K',
+        'CAM_BACK_LEFT K fx = NaN',
+        skipped_frame(
+            {'CAM_BACK_LEFT': 'k_nan'}, 'camera_info', 'NaN or inf', 'CAM_BACK_LEFT): CameraInfo.k'
+        ),
+    ),
+    Case(
+        'inf_in_K',
+        'CAM_FRONT K cx = inf',
+        skipped_frame(
+            {'CAM_FRONT': 'k_inf'}, 'camera_info', 'NaN or inf', 'CAM_FRONT): CameraInfo.k'
+        ),
+    ),
     Case('camera_info_changes', 'CAM_FRONT K x1.1, then back', camera_info_changes),
     Case('stamps_spread_too_wide', 'CAM_BACK stamped 70 ms late', spread_too_wide),
-    Case('duplicated_stamp', 'a set repeats the previous stamp', dropped_set('duplicate_stamp', 0.0)),
-    Case('out_of_order_stamps', 'a set 0.1 s older than the previous', dropped_set('out_of_order', -0.1)),
-    Case('backwards_time_jump', 'stamps jump back 100 s (bag loop)', history_reset('time_backwards', -100.0)),
+    Case(
+        'duplicated_stamp', 'a set repeats the previous stamp', dropped_set('duplicate_stamp', 0.0)
+    ),
+    Case(
+        'out_of_order_stamps',
+        'a set 0.1 s older than the previous',
+        dropped_set('out_of_order', -0.1),
+    ),
+    Case(
+        'backwards_time_jump',
+        'stamps jump back 100 s (bag loop)',
+        history_reset('time_backwards', -100.0),
+    ),
     Case('forward_gap_minutes', 'stamps jump ahead 180 s', history_reset('gap', 180.0)),
-    Case('implausible_ego_jump', f'odometry {JUMP_M:.0f} m off the trajectory',
-         history_reset('ego_jump', STEP, {'odom': 'jump'})),
+    Case(
+        'implausible_ego_jump',
+        f'odometry {JUMP_M:.0f} m off the trajectory',
+        history_reset('ego_jump', STEP, {'odom': 'jump'}),
+    ),
     Case('nan_odometry', 'odometry position NaN', nan_odometry),
-    Case('odometry_missing', 'no odometry for a set',
-         skipped_frame({'odom': 'none'}, 'ego_pose', 'newer than the newest ego pose', log_text=False)),
+    Case(
+        'odometry_missing',
+        'no odometry for a set',
+        skipped_frame(
+            {'odom': 'none'}, 'ego_pose', 'newer than the newest ego pose', log_text=False
+        ),
+    ),
     Case('camera_stops', 'CAM_BACK_RIGHT stops, then returns', camera_stops),
     Case('camera_half_rate', 'CAM_FRONT_LEFT in every other set', camera_half_rate),
     Case('burst_above_processing_rate', '60 sets back to back', burst),
-    Case('invalid_runtime_parameter', 'set temporal.max_gap_s to -1.0 and to a string',
-         invalid_runtime_parameter),
+    Case(
+        'invalid_runtime_parameter',
+        'set temporal.max_gap_s to -1.0 and to a string',
+        invalid_runtime_parameter,
+    ),
 ]
 
 
@@ -435,7 +576,13 @@ def test_fault_is_survived_reported_and_followed_by_output(harness, catalogue, c
         next_frame = f'{harness.good_frame():.1f} published'
         outcome = 'PASS'
     except BaseException as exc:
-        reported = reported if reported != '-' else f'{type(exc).__name__}: {str(exc).splitlines()[0][:80]}'
+        reported = (
+            reported
+            if reported != '-'
+            else f'{type(exc).__name__}: {str(exc).splitlines()[0][:80]}'
+        )
         raise
     finally:
-        catalogue.record(case.name, case.injected, reported, next_frame, outcome, time.monotonic() - started)
+        catalogue.record(
+            case.name, case.injected, reported, next_frame, outcome, time.monotonic() - started
+        )

@@ -12,8 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Faults at start: the node is run once per fault with --autostart and must exit cleanly (code 1, no
-traceback) with one message that names the problem and the fix. The five runs start together, so the
+"""
+Faults at start: the node is run once per fault with --autostart and must exit cleanly (code 1, no
+traceback) with one message that names the problem and the fix. The five runs start together, so
+the
 module costs about one node start-up.
 """
 
@@ -22,10 +24,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-import torch
-import yaml
-
 from bevformer_ros.config import NodeConfig
 from bevformer_ros.model.checkpoint import save_checkpoint
 from bevformer_ros.model.config import preset
@@ -33,6 +31,9 @@ from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.pipeline import build_model, model_config
 from bevformer_ros.ros.process import RosProcess
+import pytest
+import torch
+import yaml
 
 EXIT_TIMEOUT_S = 90.0
 
@@ -48,8 +49,10 @@ class RunsCodeWhenUnpickled:
 
 
 def _small_checkpoint(path):
-    model = build_model(model_config(NodeConfig.from_parameters(small_model_parameters()).model),
-                        torch.device('cpu'))
+    model = build_model(
+        model_config(NodeConfig.from_parameters(small_model_parameters()).model),
+        torch.device('cpu'),
+    )
     save_checkpoint(model, path)
     return path
 
@@ -58,7 +61,9 @@ def _tiny_shaped_checkpoint(path):
     """The keys and shapes of an official bevformer_tiny checkpoint; zero-stride tensors keep it ~200 kB."""
     with torch.device('meta'):
         model = build_bevformer(preset('tiny'))
-    state_dict = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in model.state_dict().items()}
+    state_dict = {
+        k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in model.state_dict().items()
+    }
     torch.save({'meta': {}, 'state_dict': state_dict}, path)
     return path
 
@@ -78,23 +83,40 @@ def _pickle_checkpoint(path, marker):
 def _cases(tmp):  # name -> (fault injected, extra ROS parameters, texts the output must contain)
     marker = tmp / 'pickle_ran_code'
     return {
-        'bad_parameter_at_start': ('-p sync.slop:=-1.0', {'sync.slop': -1.0},
-                                   ["parameter 'sync.slop' = -1.0 is invalid", 'finite number']),
-        'missing_checkpoint': ('model.checkpoint = a file that does not exist',
-                               {'model.checkpoint': str(tmp / 'missing.pth')},
-                               ['checkpoint not found', 'missing.pth']),
-        'wrong_preset_checkpoint': ('bevformer_tiny checkpoint, model.preset small',
-                                    {'model.checkpoint': str(_tiny_shaped_checkpoint(tmp / 'tiny.pth')),
-                                     **{k: 0 for k in small_model_parameters() if k.startswith('model.')
-                                        and k not in ('model.preset', 'model.device')},
-                                     'model.image_scale': 0.0, 'model.preset': 'small'},
-                                   ['looks like a bevformer_tiny checkpoint', 'set preset: tiny']),
-        'truncated_checkpoint': ('the first half of a valid checkpoint',
-                                 {'model.checkpoint': str(_truncated_checkpoint(tmp / 'half.pth', tmp))},
-                                 ['corrupt or truncated', 'Download it again']),
-        'pickle_checkpoint': ('a pickle whose loading runs os.system',
-                              {'model.checkpoint': str(_pickle_checkpoint(tmp / 'evil.pth', marker))},
-                              ['refusing to load', 'weights_only=True', 'can run code']),
+        'bad_parameter_at_start': (
+            '-p sync.slop:=-1.0',
+            {'sync.slop': -1.0},
+            ["parameter 'sync.slop' = -1.0 is invalid", 'finite number'],
+        ),
+        'missing_checkpoint': (
+            'model.checkpoint = a file that does not exist',
+            {'model.checkpoint': str(tmp / 'missing.pth')},
+            ['checkpoint not found', 'missing.pth'],
+        ),
+        'wrong_preset_checkpoint': (
+            'bevformer_tiny checkpoint, model.preset small',
+            {
+                'model.checkpoint': str(_tiny_shaped_checkpoint(tmp / 'tiny.pth')),
+                **{
+                    k: 0
+                    for k in small_model_parameters()
+                    if k.startswith('model.') and k not in ('model.preset', 'model.device')
+                },
+                'model.image_scale': 0.0,
+                'model.preset': 'small',
+            },
+            ['looks like a bevformer_tiny checkpoint', 'set preset: tiny'],
+        ),
+        'truncated_checkpoint': (
+            'the first half of a valid checkpoint',
+            {'model.checkpoint': str(_truncated_checkpoint(tmp / 'half.pth', tmp))},
+            ['corrupt or truncated', 'Download it again'],
+        ),
+        'pickle_checkpoint': (
+            'a pickle whose loading runs os.system',
+            {'model.checkpoint': str(_pickle_checkpoint(tmp / 'evil.pth', marker))},
+            ['refusing to load', 'weights_only=True', 'can run code'],
+        ),
     }, marker
 
 
@@ -109,8 +131,16 @@ def startup_runs(module_ros_env, tmp_path_factory):
         params = {**small_model_parameters(), **overrides}
         params_file = tmp / f'{name}.yaml'
         params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': params}}))
-        args = ['-m', 'bevformer_ros.node', '--autostart', '--ros-args', '--params-file', str(params_file),
-                '-r', f'__ns:=/startup_{name}']
+        args = [
+            '-m',
+            'bevformer_ros.node',
+            '--autostart',
+            '--ros-args',
+            '--params-file',
+            str(params_file),
+            '-r',
+            f'__ns:=/startup_{name}',
+        ]
         process = RosProcess(args, module_ros_env, log_dir=tmp, name=name)
         process.start()
         runs[name] = (injected, process, texts)
@@ -123,8 +153,16 @@ def startup_runs(module_ros_env, tmp_path_factory):
         process.stop()
 
 
-@pytest.mark.parametrize('name', ['bad_parameter_at_start', 'missing_checkpoint', 'wrong_preset_checkpoint',
-                                  'truncated_checkpoint', 'pickle_checkpoint'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'bad_parameter_at_start',
+        'missing_checkpoint',
+        'wrong_preset_checkpoint',
+        'truncated_checkpoint',
+        'pickle_checkpoint',
+    ],
+)
 def test_start_fault_exits_cleanly_with_a_clear_message(startup_runs, catalogue, name):
     runs, marker = startup_runs
     injected, process, texts, elapsed = runs[name]
@@ -139,7 +177,9 @@ def test_start_fault_exits_cleanly_with_a_clear_message(startup_runs, catalogue,
         for text in texts:
             assert text in output, f'{text!r} not in the output:\n{output}'
         assert not marker.exists(), 'the pickle ran code'
-        said = next(ln for ln in output.splitlines() if texts[0] in ln).split('configure failed: ', 1)[-1]
+        said = next(ln for ln in output.splitlines() if texts[0] in ln).split(
+            'configure failed: ', 1
+        )[-1]
         said = said.replace(str(process.log_path.parent) + '/', '').replace('Likely cause: ', '')
         reported = f'exit 1; "{said}"'
         outcome = 'PASS'

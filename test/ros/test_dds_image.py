@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Images over real DDS: a child process publishes, this process receives and decodes.
+"""
+Images over real DDS: a child process publishes, this process receives and decodes.
 
 The publisher (test/ros_helpers/image_publisher.py) builds its messages by hand; the test decodes
 them with bevformer_ros.frontend.image_codec and compares with the pattern generated here.
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from ros_helpers.patterns import bgr_pattern, mono16_pattern
-from sensor_msgs.msg import Image
-
 from bevformer_ros.frontend.image_codec import imgmsg_to_numpy
 from bevformer_ros.ros.process import GraphProbe, RosProcess
+import numpy as np
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from ros_helpers.patterns import bgr_pattern, mono16_pattern
+from sensor_msgs.msg import Image
 
 PUBLISHER = Path(__file__).resolve().parents[1] / 'ros_helpers' / 'image_publisher.py'
 WIDTH, HEIGHT, PAD = 1600, 900, 5
@@ -36,13 +36,25 @@ WIDTH, HEIGHT, PAD = 1600, 900, 5
 
 def test_padded_bgr8_and_big_endian_mono16_arrive_and_decode_exactly(ros_env, tmp_path):
     args = [str(PUBLISHER), '--width', str(WIDTH), '--height', str(HEIGHT), '--pad', str(PAD)]
-    with RosProcess(args, ros_env, log_dir=tmp_path, name='image_publisher') as publisher, \
-            GraphProbe('image_receiver') as probe:
-        probe.wait_for_topics(['/test_images/bgr8', '/test_images/mono16'], timeout=20, watch=[publisher])
+    with (
+        RosProcess(args, ros_env, log_dir=tmp_path, name='image_publisher') as publisher,
+        GraphProbe('image_receiver') as probe,
+    ):
+        probe.wait_for_topics(
+            ['/test_images/bgr8', '/test_images/mono16'], timeout=20, watch=[publisher]
+        )
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        bgr_msgs = probe.collect(Image, '/test_images/bgr8', 2, timeout=20, qos=reliable, watch=[publisher])
-        mono_msgs = probe.collect(Image, '/test_images/mono16', 2, timeout=20, qos=qos_profile_sensor_data,
-                                  watch=[publisher])
+        bgr_msgs = probe.collect(
+            Image, '/test_images/bgr8', 2, timeout=20, qos=reliable, watch=[publisher]
+        )
+        mono_msgs = probe.collect(
+            Image,
+            '/test_images/mono16',
+            2,
+            timeout=20,
+            qos=qos_profile_sensor_data,
+            watch=[publisher],
+        )
         assert publisher.stop() == 0, publisher.output()
 
     expected_bgr = bgr_pattern(HEIGHT, WIDTH)

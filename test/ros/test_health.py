@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from bevformer_ros.frontend.camera_dropout import CameraLiveness
-from bevformer_ros.ros.health import ERROR, OK, WARN, NodeHealth
+from bevformer_ros.ros.health import ERROR, NodeHealth, OK, WARN
 
 CAMERAS = ('A', 'B')
 
@@ -91,8 +91,11 @@ def test_resets_and_standing_warnings():
 
 
 def _liveness(silent, received=(5, 5, 5)):
-    return CameraLiveness(silent=tuple(silent), silent_s=tuple(2.0 if s else 0.05 for s in silent),
-                          received=tuple(received))
+    return CameraLiveness(
+        silent=tuple(silent),
+        silent_s=tuple(2.0 if s else 0.05 for s in silent),
+        received=tuple(received),
+    )
 
 
 def test_cameras_status_degrades_names_the_missing_and_recovers():
@@ -101,13 +104,17 @@ def test_cameras_status_degrades_names_the_missing_and_recovers():
     report = _report(health, received=(1, 1, 1), liveness=_liveness([False] * 3))['cameras']
     assert (report.level, report.message) == (OK, 'all 3 cameras in use')
     health.frame_processed({}, None, missing_cameras=(1,))
-    degraded = _report(health, received=(2, 1, 2), liveness=_liveness([False, True, False]))['cameras']
+    degraded = _report(health, received=(2, 1, 2), liveness=_liveness([False, True, False]))[
+        'cameras'
+    ]
     assert degraded.level == WARN
     assert degraded.message == 'DEGRADED: detecting with 2 of 3 cameras, missing B (silent)'
     assert degraded.values['B'] == 'silent for 2.0 s' and degraded.values['A'] == 'live'
     assert degraded.values['cameras in use'] == '2/3'
     assert degraded.values['frames processed with missing cameras'] == '1'
-    stalled = _report(health, received=(3, 1, 2), liveness=_liveness([False, True, True]))['cameras']
+    stalled = _report(health, received=(3, 1, 2), liveness=_liveness([False, True, True]))[
+        'cameras'
+    ]
     assert stalled.level == ERROR and 'fewer than sync.min_cameras=2' in stalled.message
     waiting = _report(health, liveness=_liveness([False] * 3, received=(0, 0, 0)))['cameras']
     assert (waiting.level, waiting.message) == (WARN, 'waiting for images')
@@ -119,9 +126,13 @@ def test_a_camera_far_slower_than_the_others_warns_and_drops_are_reported():
     health = NodeHealth('bevformer', CAMERAS, clock)
     clock.now += 1.0
     slow = _report(health, received=(12, 6))['inputs']
-    assert slow.level == WARN and slow.message.startswith('B slower than the other cameras (6.0 vs 12.0 Hz)')
+    assert slow.level == WARN and slow.message.startswith(
+        'B slower than the other cameras (6.0 vs 12.0 Hz)'
+    )
     clock.now += 1.0
-    assert _report(health, received=(24, 16))['inputs'].level == OK  # 10 of 12: jitter, not a slow camera
+    assert (
+        _report(health, received=(24, 16))['inputs'].level == OK
+    )  # 10 of 12: jitter, not a slow camera
     health.set_dropped('duplicate_stamp', 'set 3.000 repeats the stamp of the last set; dropped')
     health.camera_info_changed('A', 'size 160x90 -> 80x45')
     clock.now += 1.0

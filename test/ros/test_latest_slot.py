@@ -19,9 +19,8 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from bevformer_ros.ros.latest_slot import LatestSlot, SlotClosedError
+import pytest
 
 
 def test_put_replaces_an_untaken_item_and_counts_it_dropped():
@@ -64,7 +63,9 @@ def test_slow_consumer_sees_increasing_items_and_the_last_one():
     slot.close()
     consumer.join(timeout=5)
     assert not consumer.is_alive()
-    assert seen == sorted(set(seen)) and seen[-1] == n - 1  # never stale, never repeated, newest delivered
+    assert (
+        seen == sorted(set(seen)) and seen[-1] == n - 1
+    )  # never stale, never repeated, newest delivered
     stats = slot.stats()
     assert stats.put == n and stats.taken == len(seen) and stats.taken + stats.dropped == n
     assert stats.dropped > 0  # the producer outran the consumer, so some sets were skipped

@@ -28,15 +28,21 @@ class Clock:
 
 
 def test_numbers_do_not_make_a_new_problem():
-    assert problem_key('frame 1000.500 skipped: 21600 bytes') == problem_key('frame 12.0 skipped: 5 bytes')
-    assert problem_key('camera 3 (CAM_BACK) truncated') != problem_key('camera 4 (CAM_BACK_LEFT) truncated')
+    assert problem_key('frame 1000.500 skipped: 21600 bytes') == problem_key(
+        'frame 12.0 skipped: 5 bytes'
+    )
+    assert problem_key('camera 3 (CAM_BACK) truncated') != problem_key(
+        'camera 4 (CAM_BACK_LEFT) truncated'
+    )
 
 
 def test_repeats_are_held_back_and_counted_different_problems_are_not():
     clock = Clock()
     throttle = LogThrottle(5.0, clock)
     assert throttle.allow('frame 1.0 skipped: truncated') == 'frame 1.0 skipped: truncated'
-    assert throttle.allow('frame 1.5 skipped: mono16') == 'frame 1.5 skipped: mono16'  # another problem
+    assert (
+        throttle.allow('frame 1.5 skipped: mono16') == 'frame 1.5 skipped: mono16'
+    )  # another problem
     clock.now = 1.0
     assert throttle.allow('frame 2.0 skipped: truncated') is None
     assert throttle.allow('frame 2.5 skipped: truncated') is None

@@ -19,9 +19,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import pytest
-
 from bevformer_ros import optional_ros
+import pytest
 
 LOOK_ALIKE_MODULES = ('launch', 'cv_bridge', 'cv_bridge.boost', 'cv_bridge.boost.cv_bridge_boost')
 
@@ -84,10 +83,14 @@ def test_the_source_tree_launch_folder_is_not_ros_launch(fresh, tmp_path):
 
 def test_pure_python_cv_bridge_from_pypi_is_refused(fresh, tmp_path):
     # PyPI cv-bridge ships ROS 1 code with a Python stand-in for the compiled boost module.
-    write_package(tmp_path, 'cv_bridge', {
-        '__init__.py': 'class CvBridge:\n    pass\n',
-        'boost/__init__.py': '',
-        'boost/cv_bridge_boost.py': 'def cvtColor2(*args):\n    pass\n',
-    })
+    write_package(
+        tmp_path,
+        'cv_bridge',
+        {
+            '__init__.py': 'class CvBridge:\n    pass\n',
+            'boost/__init__.py': '',
+            'boost/cv_bridge_boost.py': 'def cvtColor2(*args):\n    pass\n',
+        },
+    )
     fresh.syspath_prepend(str(tmp_path))
     assert not optional_ros.available('cv_bridge')

@@ -16,9 +16,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 from bevformer_ros.core.markers import BOX_EDGES, box_marker
 from bevformer_ros.ros.convert import (
     detection3d_array,
@@ -28,6 +25,8 @@ from bevformer_ros.ros.convert import (
     marker_array,
     time_msg,
 )
+import numpy as np
+import pytest
 
 STAMP_NS = 1_700_000_000_123_456_789
 
@@ -64,10 +63,14 @@ def test_marker_array_layout(boxes):
     assert first.action == Marker.DELETEALL
     # moving box: cube, edges, label, arrow; the parked one (0.05 m/s) gets no arrow
     assert [(m.ns, m.id, m.type) for m in rest] == [
-        ('bevformer/boxes', 0, Marker.CUBE), ('bevformer/edges', 0, Marker.LINE_LIST),
-        ('bevformer/labels', 0, Marker.TEXT_VIEW_FACING), ('bevformer/velocity', 0, Marker.ARROW),
-        ('bevformer/boxes', 1, Marker.CUBE), ('bevformer/edges', 1, Marker.LINE_LIST),
-        ('bevformer/labels', 1, Marker.TEXT_VIEW_FACING)]
+        ('bevformer/boxes', 0, Marker.CUBE),
+        ('bevformer/edges', 0, Marker.LINE_LIST),
+        ('bevformer/labels', 0, Marker.TEXT_VIEW_FACING),
+        ('bevformer/velocity', 0, Marker.ARROW),
+        ('bevformer/boxes', 1, Marker.CUBE),
+        ('bevformer/edges', 1, Marker.LINE_LIST),
+        ('bevformer/labels', 1, Marker.TEXT_VIEW_FACING),
+    ]
     for m in msg.markers:
         assert m.header.frame_id == 'LIDAR_TOP'
         assert (m.header.stamp.sec, m.header.stamp.nanosec) == (1_700_000_000, 123_456_789)
@@ -75,7 +78,11 @@ def test_marker_array_layout(boxes):
     box = boxes[0]
     assert (cube.pose.position.x, cube.pose.position.y, cube.pose.position.z) == box.center
     assert (cube.pose.orientation.z, cube.pose.orientation.w) == box.orientation_xyzw[2:]
-    assert (cube.scale.x, cube.scale.y, cube.scale.z) == box.scale and cube.color.a == pytest.approx(0.25)
+    assert (
+        cube.scale.x,
+        cube.scale.y,
+        cube.scale.z,
+    ) == box.scale and cube.color.a == pytest.approx(0.25)
     points = np.array([[p.x, p.y, p.z] for p in edges.points])
     np.testing.assert_array_equal(points, box.corners[np.array(BOX_EDGES).reshape(-1)])
     assert label.text == 'car 0.81'
@@ -92,20 +99,29 @@ def test_empty_detections_still_clear_the_display():
 def test_diagnostics():
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    status = diagnostic_status('bevformer: sync', 'warn', '2 sets dropped',
-                               {'dropped_sets': 2, 'spread_s': 0.0123456789, 'camera': 'CAM_FRONT'})
+    status = diagnostic_status(
+        'bevformer: sync',
+        'warn',
+        '2 sets dropped',
+        {'dropped_sets': 2, 'spread_s': 0.0123456789, 'camera': 'CAM_FRONT'},
+    )
     arr = roundtrip(diagnostic_array([status], STAMP_NS))
     got = arr.status[0]
     assert got.level == DiagnosticStatus.WARN and got.name == 'bevformer: sync'
     assert {kv.key: kv.value for kv in got.values} == {
-        'dropped_sets': '2', 'spread_s': '0.0123457', 'camera': 'CAM_FRONT'}
+        'dropped_sets': '2',
+        'spread_s': '0.0123457',
+        'camera': 'CAM_FRONT',
+    }
     assert diagnostic_status('x', 2, 'bad').level == DiagnosticStatus.ERROR
     with pytest.raises(ValueError, match='diagnostic level'):
         diagnostic_status('x', 7, 'bad')
 
 
 def test_detection3d_array(boxes):
-    pytest.importorskip('vision_msgs.msg', reason='vision_msgs is not installed (a ROS 2 install can add it)')
+    pytest.importorskip(
+        'vision_msgs.msg', reason='vision_msgs is not installed (a ROS 2 install can add it)'
+    )
     msg = roundtrip(detection3d_array(boxes, 'LIDAR_TOP', STAMP_NS))
     det = msg.detections[0]
     assert msg.header.frame_id == 'LIDAR_TOP' and len(msg.detections) == 2

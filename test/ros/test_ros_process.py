@@ -20,9 +20,14 @@ import os
 import signal
 import time
 
+from bevformer_ros.ros.process import (
+    BOOTSTRAP_GUARD,
+    child_env,
+    GraphProbe,
+    isolation_env,
+    RosProcess,
+)
 import pytest
-
-from bevformer_ros.ros.process import BOOTSTRAP_GUARD, GraphProbe, RosProcess, child_env, isolation_env
 
 
 def wait_for_output(process: RosProcess, text: str, timeout: float = 10.0) -> None:
@@ -44,7 +49,7 @@ def test_stop_sends_sigint_first(tmp_path):
 
 
 def test_stop_kills_a_child_that_ignores_sigint(tmp_path):
-    code = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); " + SLEEPER
+    code = 'import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); ' + SLEEPER
     with RosProcess(['-c', code], os.environ, log_dir=tmp_path, stop_timeout=0.5) as process:
         wait_for_output(process, 'ready')
         started = time.monotonic()
@@ -67,11 +72,15 @@ def test_child_env_drops_the_bootstrap_guard_without_ld_library_path():
     assert (kept[BOOTSTRAP_GUARD], kept['LD_LIBRARY_PATH']) == ('1', '/x')
 
 
-@pytest.mark.skipif(BOOTSTRAP_GUARD not in os.environ, reason='only the pip ROS wheels re-exec python')
+@pytest.mark.skipif(
+    BOOTSTRAP_GUARD not in os.environ, reason='only the pip ROS wheels re-exec python'
+)
 def test_hand_built_environment_still_imports_rclpy(tmp_path):
     # Inheriting the guard without LD_LIBRARY_PATH would make `import rclpy` fail (librcl*.so).
     env = {'PATH': os.environ['PATH'], 'HOME': str(tmp_path), BOOTSTRAP_GUARD: '1'}
-    with RosProcess(['-c', "import rclpy; print('rclpy imported')"], env, log_dir=tmp_path) as process:
+    with RosProcess(
+        ['-c', "import rclpy; print('rclpy imported')"], env, log_dir=tmp_path
+    ) as process:
         deadline = time.monotonic() + 20
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -89,8 +98,10 @@ def test_isolation_env_keeps_the_graph_on_this_host(tmp_path):
 
 
 def test_waiting_for_a_topic_nobody_publishes_times_out_with_details(ros_env, tmp_path):
-    with RosProcess(['-c', SLEEPER], ros_env, log_dir=tmp_path, name='sleeper') as process, \
-            GraphProbe() as probe:
+    with (
+        RosProcess(['-c', SLEEPER], ros_env, log_dir=tmp_path, name='sleeper') as process,
+        GraphProbe() as probe,
+    ):
         with pytest.raises(TimeoutError) as caught:
             probe.wait_for_topics(['/never_published'], timeout=0.5, watch=[process])
     message = str(caught.value)
@@ -100,8 +111,13 @@ def test_waiting_for_a_topic_nobody_publishes_times_out_with_details(ros_env, tm
 
 def test_waiting_stops_early_when_the_child_dies(ros_env, tmp_path):
     code = "import sys; print('config error: no such file', flush=True); sys.exit(3)"
-    with RosProcess(['-c', code], ros_env, log_dir=tmp_path, name='node') as process, GraphProbe() as probe:
+    with (
+        RosProcess(['-c', code], ros_env, log_dir=tmp_path, name='node') as process,
+        GraphProbe() as probe,
+    ):
         started = time.monotonic()
-        with pytest.raises(RuntimeError, match='(?s)exited with code 3.*config error: no such file'):
+        with pytest.raises(
+            RuntimeError, match='(?s)exited with code 3.*config error: no such file'
+        ):
             probe.wait_for_topics(['/markers'], timeout=30, watch=[process])
         assert time.monotonic() - started < 10

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Publish two hand-built sensor_msgs/Image until SIGINT (child process of test_dds_image.py).
+"""
+Publish two hand-built sensor_msgs/Image until SIGINT (child process of test_dds_image.py).
 
-The messages are built here byte by byte, without bevformer_ros.frontend.image_codec, so the test checks
+The messages are built here byte by byte, without bevformer_ros.frontend.image_codec, so the test
+checks
 the codec against an independent encoder:
 - /test_images/bgr8: bgr8 with every row padded by --pad bytes of 0xAB (reliable QoS);
 - /test_images/mono16: mono16 big-endian with 6 bytes of row padding (best-effort QoS).
@@ -26,10 +28,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import rclpy
 from patterns import bgr_pattern, mono16_pattern
+import rclpy
 from rclpy.executors import ExternalShutdownException
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 PADDING_BYTE = 0xAB
@@ -72,10 +74,14 @@ def main() -> None:
     node = rclpy.create_node('image_publisher')
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     streams = [
-        (node.create_publisher(Image, '/test_images/bgr8', reliable),
-         bgr8_message(args.height, args.width, args.pad)),
-        (node.create_publisher(Image, '/test_images/mono16', qos_profile_sensor_data),
-         mono16_be_message(args.height // 2, args.width // 2)),
+        (
+            node.create_publisher(Image, '/test_images/bgr8', reliable),
+            bgr8_message(args.height, args.width, args.pad),
+        ),
+        (
+            node.create_publisher(Image, '/test_images/mono16', qos_profile_sensor_data),
+            mono16_be_message(args.height // 2, args.width // 2),
+        ),
     ]
 
     def publish() -> None:

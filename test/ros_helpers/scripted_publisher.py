@@ -29,11 +29,28 @@ class ScriptedPublisher:
     """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once the set is published."""
 
     def __init__(self, env, log_dir, namespace, width, height):
-        args = [sys.executable, '-m', 'bevformer_ros.tools.six_camera_publisher', '--stdin',
-                '--namespace', namespace, '--width', str(width), '--height', str(height)]
+        args = [
+            sys.executable,
+            '-m',
+            'bevformer_ros.tools.six_camera_publisher',
+            '--stdin',
+            '--namespace',
+            namespace,
+            '--width',
+            str(width),
+            '--height',
+            str(height),
+        ]
         self._stderr = open(log_dir / 'publisher.log', 'wb')
-        self.proc = subprocess.Popen(args, env=child_env(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            args,
+            env=child_env(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -18,55 +18,66 @@ from __future__ import annotations
 
 import json
 
+from bevformer_ros.model.resnet import ResNet
+from bevformer_ros.tools.bench_model import count_flops, main, synthetic_lidar2img
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from bevformer_ros.model.resnet import ResNet
-from bevformer_ros.tools.bench_model import count_flops, main, synthetic_lidar2img
-
 # tiny's architecture at toy sizes (C5 of a base_channels=16 ResNet-50 has 512 channels).
 TOY_CONFIG = {
-    "backbone": {"base_channels": 16},
-    "neck": {"in_channels": [512], "out_channels": 32},
-    "image": {"scale": 1.0},
-    "head": {
-        "embed_dims": 32,
-        "ffn_dims": 64,
-        "bev_h": 10,
-        "bev_w": 10,
-        "row_num_embed": 10,
-        "col_num_embed": 10,
-        "num_encoder_layers": 1,
-        "num_decoder_layers": 1,
-        "num_query": 20,
+    'backbone': {'base_channels': 16},
+    'neck': {'in_channels': [512], 'out_channels': 32},
+    'image': {'scale': 1.0},
+    'head': {
+        'embed_dims': 32,
+        'ffn_dims': 64,
+        'bev_h': 10,
+        'bev_w': 10,
+        'row_num_embed': 10,
+        'col_num_embed': 10,
+        'num_encoder_layers': 1,
+        'num_decoder_layers': 1,
+        'num_query': 20,
     },
 }
 
 
 def test_bench_runs_every_stage(capsys: pytest.CaptureFixture) -> None:
-    argv = ["--preset", "tiny", "--device", "cpu", "--iters", "2", "--warmup", "1", "--image-hw", "90", "160"]
-    assert main([*argv, "--config-json", json.dumps(TOY_CONFIG), "--json"]) == 0
+    argv = [
+        '--preset',
+        'tiny',
+        '--device',
+        'cpu',
+        '--iters',
+        '2',
+        '--warmup',
+        '1',
+        '--image-hw',
+        '90',
+        '160',
+    ]
+    assert main([*argv, '--config-json', json.dumps(TOY_CONFIG), '--json']) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["network_input_hw"] == [96, 160] and result["bev_hw"] == [10, 10]
-    for stage in ("preprocess", "backbone+neck", "encoder", "decoder+head", "decode", "total"):
-        assert result["stages_ms"][stage] > 0, stage
-    stages = ("preprocess", "backbone+neck", "encoder", "decoder+head", "decode")
-    assert sum(result["stages_ms"][s] for s in stages) <= result["stages_ms"]["total"] * 1.01
-    assert all(result["gflop"][s] > 0 for s in ("backbone+neck", "encoder", "decoder+head"))
-    assert result["decoded_boxes"] == 20 * 10  # min(max_num=300, queries * classes)
-    assert result["peak_memory_mb"] > 0
+    assert result['network_input_hw'] == [96, 160] and result['bev_hw'] == [10, 10]
+    for stage in ('preprocess', 'backbone+neck', 'encoder', 'decoder+head', 'decode', 'total'):
+        assert result['stages_ms'][stage] > 0, stage
+    stages = ('preprocess', 'backbone+neck', 'encoder', 'decoder+head', 'decode')
+    assert sum(result['stages_ms'][s] for s in stages) <= result['stages_ms']['total'] * 1.01
+    assert all(result['gflop'][s] > 0 for s in ('backbone+neck', 'encoder', 'decoder+head'))
+    assert result['decoded_boxes'] == 20 * 10  # min(max_num=300, queries * classes)
+    assert result['peak_memory_mb'] > 0
 
 
 def test_bench_table_and_bad_config(capsys: pytest.CaptureFixture) -> None:
-    argv = ["--device", "cpu", "--iters", "1", "--warmup", "0", "--image-hw", "90", "160"]
-    assert main([*argv, "--config-json", json.dumps(TOY_CONFIG)]) == 0
+    argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--image-hw', '90', '160']
+    assert main([*argv, '--config-json', json.dumps(TOY_CONFIG)]) == 0
     table = capsys.readouterr().out
-    assert "backbone+neck" in table and "peak memory" in table and "GFLOP/s" in table
-    bad = {**TOY_CONFIG, "head": {**TOY_CONFIG["head"], "embed_dims": 33}}
-    assert main([*argv, "--config-json", json.dumps(bad)]) == 2
-    assert "head.embed_dims" in capsys.readouterr().err
+    assert 'backbone+neck' in table and 'peak memory' in table and 'GFLOP/s' in table
+    bad = {**TOY_CONFIG, 'head': {**TOY_CONFIG['head'], 'embed_dims': 33}}
+    assert main([*argv, '--config-json', json.dumps(bad)]) == 2
+    assert 'head.embed_dims' in capsys.readouterr().err
 
 
 def test_flops_of_conv_linear_and_attention() -> None:
@@ -80,12 +91,15 @@ def test_flops_of_conv_linear_and_attention() -> None:
         model.attn(torch.zeros(2, 3, 8), torch.zeros(2, 5, 8), torch.zeros(2, 5, 8))
     conv = 2 * 8 * 10 * 10 * 3 * 9
     linear = 2 * 2 * 3 * 5 * 4
-    attention = 2 * 2 * (3 * 64 + 2 * 5 * 64 + 3 * 64) + 2 * 2 * 2 * 3 * 5 * 8  # projections + 2 matmuls
+    attention = (
+        2 * 2 * (3 * 64 + 2 * 5 * 64 + 3 * 64) + 2 * 2 * 2 * 3 * 5 * 8
+    )  # projections + 2 matmuls
     assert sum(flops.values()) == conv + linear + attention
 
 
 def test_flops_of_resnet50_match_the_published_figure() -> None:
-    """Count ResNet-50 at 224x224: 4.09 GMACs without the classifier, as torchvision lists it.
+    """
+    Count ResNet-50 at 224x224: 4.09 GMACs without the classifier, as torchvision lists it.
 
     He et al. 2016 report 3.8e9 'FLOPs' (multiply-adds) for the stride-on-1x1 original.
     """
@@ -99,7 +113,9 @@ def test_synthetic_ring_sees_the_road_around_the_car() -> None:
     """Each camera of the synthetic rig sees a point 10 m along its own optical axis, in front of it."""
     lidar2img = synthetic_lidar2img((900, 1600))
     for cam, yaw in enumerate(np.deg2rad([0.0, -55.0, 55.0, 180.0, 110.0, -110.0])):
-        point = np.array([-10 * np.sin(yaw), 0.5 + 10 * np.cos(yaw), -0.3, 1.0])  # camera at (0, 0.5, -0.3)
+        point = np.array(
+            [-10 * np.sin(yaw), 0.5 + 10 * np.cos(yaw), -0.3, 1.0]
+        )  # camera at (0, 0.5, -0.3)
         u, v, depth, _ = lidar2img[cam] @ point
         assert depth > 0
         assert abs(u / depth - 800) < 1e-6 and abs(v / depth - 450) < 1e-6

@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import torch
-from reference_fixtures import REFERENCE
-
 from bevformer_ros.tools.check_official import decode_png_bgr, main
+import pytest
+from reference_fixtures import REFERENCE
+import torch
 
 FIXTURES = REFERENCE
 
@@ -53,7 +52,9 @@ def test_head_only_kind(tmp_path, capsys):
     torch.save(dict(d, kind='head_only', frames=frames, state_dict=state), path)
     rc, reports = run_json(capsys, str(path))
     assert rc == 0
-    assert [r['frame'] for r in reports] == [0, 1, 2] and all(r['kind'] == 'head_only' for r in reports)
+    assert [r['frame'] for r in reports] == [0, 1, 2] and all(
+        r['kind'] == 'head_only' for r in reports
+    )
     assert all(r['bev_embed']['max_abs_diff'] <= 1e-5 for r in reports)
 
 

@@ -12,11 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`make demo` end to end, at test size: synthetic bag -> node process over DDS -> outputs bag and pictures.
+"""
+`make demo` end to end, at test size: synthetic bag -> node process over DDS -> outputs bag and pictures.
 
-The toy preset (bevformer_ros.model.small_model: tiny's architecture at toy sizes) and 320x180 images keep it to
-seconds of model time; the rest (scene, node process, replay, recording, pictures) is the real demo. The
-trained-weights path runs a checkpoint the real trainer wrote (smoke preset) in place of demo_small's."""
+The toy preset (bevformer_ros.model.small_model: tiny's architecture at toy sizes) and 320x180
+images keep it to
+seconds of model time; the rest (scene, node process, replay, recording, pictures) is the real
+demo. The
+trained-weights path runs a checkpoint the real trainer wrote (smoke preset) in place of
+demo_small's.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +30,11 @@ import subprocess
 import sys
 import time
 
+from bevformer_ros.ros.process import child_env
+from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 import pytest
 from rosbags.rosbag2 import Reader
 from smoke_checkpoint import train_smoke_checkpoint
-
-from bevformer_ros.ros.process import child_env
-from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 
 FRAMES = 3
 
@@ -40,10 +44,29 @@ def test_demo_runs_the_node_on_a_synthetic_scene_and_writes_pictures(tmp_path):
     out = tmp_path / 'demo'
     env = child_env(dict(os.environ, ROS_LOG_DIR=str(tmp_path / 'ros_log')))
     started = time.monotonic()
-    result = subprocess.run([sys.executable, '-m', 'bevformer_ros.tools.demo', '--preset', 'toy', '--frames',
-                             str(FRAMES), '--width', '320', '--height', '180', '--out', str(out),
-                             '--frame-timeout', '30'],
-                            env=env, capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'bevformer_ros.tools.demo',
+            '--preset',
+            'toy',
+            '--frames',
+            str(FRAMES),
+            '--width',
+            '320',
+            '--height',
+            '180',
+            '--out',
+            str(out),
+            '--frame-timeout',
+            '30',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log + (out / 'bevformer_node.log').read_text(errors='replace')
     assert time.monotonic() - started < 90
@@ -67,14 +90,37 @@ def test_demo_with_trained_weights_says_so_and_renders_a_held_out_scene(tmp_path
     checkpoint = train_smoke_checkpoint(tmp_path / 'run')
     out = tmp_path / 'demo'
     env = child_env(dict(os.environ, ROS_LOG_DIR=str(tmp_path / 'ros_log')))
-    result = subprocess.run([sys.executable, '-m', 'bevformer_ros.tools.demo', '--preset', 'demo_small',
-                             '--checkpoint', str(checkpoint), '--frames', '2', '--width', '160', '--height',
-                             '90', '--out', str(out), '--frame-timeout', '30'],
-                            env=env, capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'bevformer_ros.tools.demo',
+            '--preset',
+            'demo_small',
+            '--checkpoint',
+            str(checkpoint),
+            '--frames',
+            '2',
+            '--width',
+            '160',
+            '--height',
+            '90',
+            '--out',
+            str(out),
+            '--frame-timeout',
+            '30',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log + (out / 'bevformer_node.log').read_text(errors='replace')
     assert 'frames in: 2 (6 x 160x90 rgb8 each), frames out: 2' in log
-    assert 'trained demo_small weights (synthetic scenes, see README)' in log and 'RANDOM' not in log
+    assert (
+        'trained demo_small weights (synthetic scenes, see README)' in log and 'RANDOM' not in log
+    )
     assert (out / 'scene_seed1000_160x90_2f.mcap').exists()  # a seed training never used
     node_log = (out / 'bevformer_node.log').read_text(errors='replace')
     assert 'model architecture: the one stored in' in node_log and 'RANDOM' not in node_log

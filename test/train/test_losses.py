@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 
+from bevformer_ros.train.losses import BEVFormerLoss, sigmoid_focal_loss
+from bevformer_ros.train.targets import gravity_center_boxes, in_bev_range, normalize_bbox
 import numpy as np
 import pytest
 import torch
-
-from bevformer_ros.train.losses import BEVFormerLoss, sigmoid_focal_loss
-from bevformer_ros.train.targets import gravity_center_boxes, in_bev_range, normalize_bbox
 
 CODE_WEIGHTS = [1.0] * 8 + [0.2, 0.2]
 
@@ -48,18 +47,36 @@ def test_focal_loss_matches_the_formula():
 
 
 def test_box_encoding():
-    box = torch.tensor([[3.0, -4.0, -1.5, 2.0, 4.0, 1.0, 0.5, 1.5, -0.5]])  # bottom centre z -1.5, h 1
+    box = torch.tensor(
+        [[3.0, -4.0, -1.5, 2.0, 4.0, 1.0, 0.5, 1.5, -0.5]]
+    )  # bottom centre z -1.5, h 1
     centred = gravity_center_boxes(box)
     assert centred.tolist() == [[3.0, -4.0, -1.0, 2.0, 4.0, 1.0, 0.5, 1.5, -0.5]]
     code = normalize_bbox(centred)[0].tolist()
-    expected = [3.0, -4.0, math.log(2.0), math.log(4.0), -1.0, 0.0, math.sin(0.5), math.cos(0.5), 1.5, -0.5]
+    expected = [
+        3.0,
+        -4.0,
+        math.log(2.0),
+        math.log(4.0),
+        -1.0,
+        0.0,
+        math.sin(0.5),
+        math.cos(0.5),
+        1.5,
+        -0.5,
+    ]
     assert code == pytest.approx(expected, abs=1e-6)
 
 
 def test_bev_range_filter_keeps_strictly_inside_centres():
     boxes = torch.zeros(4, 9)
     boxes[:, 0] = torch.tensor([0.0, 51.2, -51.19, 60.0])
-    assert in_bev_range(boxes, (-51.2, -51.2, -5, 51.2, 51.2, 3)).tolist() == [True, False, True, False]
+    assert in_bev_range(boxes, (-51.2, -51.2, -5, 51.2, 51.2, 3)).tolist() == [
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
 def single_layer(logits, preds):
@@ -72,28 +89,52 @@ def one_layer_case():
     gt = torch.tensor([[5.0, 10.0, -1.0, 1.8, 4.4, 1.5, 0.4, 3.0, float('nan')]])  # unknown vy
     labels = torch.tensor([2])
     code = normalize_bbox(gravity_center_boxes(gt))[0]
-    preds = torch.tensor([[-30.0, 20.0, 0.1, 0.2, 0.0, 0.1, 0.0, 1.0, 0.0, 0.0],
-                          [0.0] * 10,
-                          [25.0, -9.0, 0.5, 0.5, -2.0, 0.3, 1.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    preds = torch.tensor(
+        [
+            [-30.0, 20.0, 0.1, 0.2, 0.0, 0.1, 0.0, 1.0, 0.0, 0.0],
+            [0.0] * 10,
+            [25.0, -9.0, 0.5, 0.5, -2.0, 0.3, 1.0, 0.0, 1.0, 1.0],
+        ],
+        dtype=torch.float64,
+    )
     preds[1] = torch.nan_to_num(code, nan=0.0) + 0.1
-    logits = torch.tensor([[-2.0, -1.0, -3.0, 0.5], [-1.0, -2.0, 1.5, -0.5], [0.2, -4.0, -1.0, -2.0]],
-                          dtype=torch.float64)
+    logits = torch.tensor(
+        [[-2.0, -1.0, -3.0, 0.5], [-1.0, -2.0, 1.5, -0.5], [0.2, -4.0, -1.0, -2.0]],
+        dtype=torch.float64,
+    )
     return preds, logits, gt, labels
 
 
 def expected_one_layer(preds, logits, gt, labels, matched_query):
     num_pos = 1
-    cls = sum(focal_by_hand(float(logits[q, c]), q == matched_query and c == int(labels[0]))
-              for q in range(3) for c in range(4))
+    cls = sum(
+        focal_by_hand(float(logits[q, c]), q == matched_query and c == int(labels[0]))
+        for q in range(3)
+        for c in range(4)
+    )
     loss_cls = 2.0 * cls / num_pos
     x, y, zb, w, length, h, yaw, vx, vy = gt[0].tolist()
-    target = [x, y, math.log(w), math.log(length), zb + h / 2, math.log(h), math.sin(yaw), math.cos(yaw),
-              vx, vy]
-    if any(math.isnan(t) for t in target):  # official: a target row with a non-finite value is left out
+    target = [
+        x,
+        y,
+        math.log(w),
+        math.log(length),
+        zb + h / 2,
+        math.log(h),
+        math.sin(yaw),
+        math.cos(yaw),
+        vx,
+        vy,
+    ]
+    if any(
+        math.isnan(t) for t in target
+    ):  # official: a target row with a non-finite value is left out
         loss_bbox = 0.0
     else:
         pred = preds[matched_query].tolist()
-        loss_bbox = 0.25 * sum(cw * abs(p - t) for cw, p, t in zip(CODE_WEIGHTS, pred, target)) / num_pos
+        loss_bbox = (
+            0.25 * sum(cw * abs(p - t) for cw, p, t in zip(CODE_WEIGHTS, pred, target)) / num_pos
+        )
     return loss_cls, loss_bbox
 
 
@@ -121,8 +162,11 @@ def test_no_ground_truth_gives_background_only_loss():
     g = torch.Generator().manual_seed(1)
     logits = torch.randn(2, 1, 5, 3, generator=g, dtype=torch.float64)  # [L, B, Q, C]
     preds = torch.randn(2, 1, 5, 10, generator=g, dtype=torch.float64, requires_grad=True)
-    out = BEVFormerLoss(num_classes=3)({'all_cls_scores': logits, 'all_bbox_preds': preds},
-                                       [torch.zeros(0, 9)], [torch.zeros(0, dtype=torch.long)])
+    out = BEVFormerLoss(num_classes=3)(
+        {'all_cls_scores': logits, 'all_bbox_preds': preds},
+        [torch.zeros(0, 9)],
+        [torch.zeros(0, dtype=torch.long)],
+    )
     for lvl, prefix in ((0, 'd0.'), (1, '')):
         negatives = sum(focal_by_hand(float(v), False) for v in logits[lvl].reshape(-1))
         # no positives: the average factor is clamped to 1
@@ -136,11 +180,15 @@ def test_auxiliary_layers_and_batch_normalisation():
     """Two decoder layers, two samples: every layer has its terms, averaged by the batch's matched count."""
     preds, logits, gt, labels = one_layer_case()
     gt[0, 8] = 0.5
-    preds2, logits2 = preds.flip(0).clone(), logits.flip(0).clone()  # sample 2: the match is query 1 again
+    preds2, logits2 = (
+        preds.flip(0).clone(),
+        logits.flip(0).clone(),
+    )  # sample 2: the match is query 1 again
     all_preds = torch.stack([torch.stack([preds, preds2])] * 2)  # [L=2, B=2, Q, 10]
     all_logits = torch.stack([torch.stack([logits, logits2])] * 2)
-    out = BEVFormerLoss(num_classes=4)({'all_cls_scores': all_logits, 'all_bbox_preds': all_preds},
-                                       [gt, gt], [labels, labels])
+    out = BEVFormerLoss(num_classes=4)(
+        {'all_cls_scores': all_logits, 'all_bbox_preds': all_preds}, [gt, gt], [labels, labels]
+    )
     assert set(out) == {'d0.loss_cls', 'd0.loss_bbox', 'loss_cls', 'loss_bbox', 'loss'}
     c1, b1 = expected_one_layer(preds, logits, gt, labels, 1)
     c2, b2 = expected_one_layer(preds2, logits2, gt, labels, 1)
@@ -158,5 +206,7 @@ def test_gradient_pulls_the_matched_box_towards_its_target():
     preds = preds.clone().requires_grad_(True)
     out = BEVFormerLoss(num_classes=4)(single_layer(logits, preds), [gt], [labels])
     out['loss'].backward()
-    assert np.all(preds.grad[1].numpy() > 0)  # every coordinate of query 1 sits 0.1 above its target
+    assert np.all(
+        preds.grad[1].numpy() > 0
+    )  # every coordinate of query 1 sits 0.1 above its target
     assert torch.all(preds.grad[[0, 2]] == 0)  # unmatched queries get no box gradient

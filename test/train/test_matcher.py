@@ -19,19 +19,20 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
-import pytest
-import torch
-
 from bevformer_ros.train.hungarian import linear_sum_assignment
 from bevformer_ros.train.matcher import HungarianAssigner3D
 from bevformer_ros.train.targets import gravity_center_boxes, normalize_bbox
+import numpy as np
+import pytest
+import torch
 
 
 def brute_force_min(cost: np.ndarray) -> float:
     n, m = cost.shape
     if n <= m:
-        return min(sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n))
+        return min(
+            sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n)
+        )
     return min(sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m))
 
 
@@ -40,7 +41,11 @@ def test_assignment_is_optimal_and_one_to_one(seed):
     rng = np.random.default_rng(seed)
     n, m = (int(v) for v in rng.integers(1, 7, size=2))
     # every third matrix has small integer costs: many ties and many equally cheap assignments
-    cost = rng.integers(0, 3, size=(n, m)).astype(float) if seed % 3 == 0 else rng.normal(size=(n, m)) * 10
+    cost = (
+        rng.integers(0, 3, size=(n, m)).astype(float)
+        if seed % 3 == 0
+        else rng.normal(size=(n, m)) * 10
+    )
     rows, cols = linear_sum_assignment(cost)
     assert len(rows) == len(cols) == min(n, m)
     assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
@@ -49,7 +54,9 @@ def test_assignment_is_optimal_and_one_to_one(seed):
 
 
 def test_assignment_of_a_known_matrix():
-    cost = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])  # scipy's documented example
+    cost = np.array(
+        [[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]]
+    )  # scipy's documented example
     rows, cols = linear_sum_assignment(cost)
     assert rows.tolist() == [0, 1, 2] and cols.tolist() == [1, 0, 2]
     assert cost[rows, cols].sum() == 5.0
@@ -85,8 +92,16 @@ def naive_cost(q_box, q_logits, gt_box, gt_label):
     pos = -math.log(p + eps) * alpha * (1 - p) ** gamma
     neg = -math.log(1 - p + eps) * (1 - alpha) * p**gamma
     x, y, z_bottom, width, length, height, yaw = gt_box[:7]
-    code = [x, y, math.log(width), math.log(length), z_bottom + height / 2, math.log(height), math.sin(yaw),
-            math.cos(yaw)]
+    code = [
+        x,
+        y,
+        math.log(width),
+        math.log(length),
+        z_bottom + height / 2,
+        math.log(height),
+        math.sin(yaw),
+        math.cos(yaw),
+    ]
     l1 = sum(abs(a - b) for a, b in zip(q_box[:8], code))
     return 2.0 * (pos - neg) + 0.25 * l1
 
@@ -109,8 +124,9 @@ def test_matching_cost_equals_the_official_formula(seed):
     cost = HungarianAssigner3D().cost(bbox_preds, cls_logits, gravity_center_boxes(gt), labels)
     for q in range(bbox_preds.shape[0]):
         for k in range(gt.shape[0]):
-            expected = naive_cost(bbox_preds[q].tolist(), cls_logits[q].tolist(), gt[k].tolist(),
-                                  int(labels[k]))
+            expected = naive_cost(
+                bbox_preds[q].tolist(), cls_logits[q].tolist(), gt[k].tolist(), int(labels[k])
+            )
             assert float(cost[q, k]) == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
@@ -119,16 +135,29 @@ def test_assignment_minimises_the_total_cost(seed):
     bbox_preds, cls_logits, gt, labels = random_case(seed, num_query=6, num_gt=3)
     centred = gravity_center_boxes(gt)
     match = HungarianAssigner3D().assign(bbox_preds, cls_logits, centred, labels)
-    table = np.array([[naive_cost(bbox_preds[q].tolist(), cls_logits[q].tolist(), gt[k].tolist(),
-                                  int(labels[k])) for k in range(3)] for q in range(6)])
+    table = np.array(
+        [
+            [
+                naive_cost(
+                    bbox_preds[q].tolist(), cls_logits[q].tolist(), gt[k].tolist(), int(labels[k])
+                )
+                for k in range(3)
+            ]
+            for q in range(6)
+        ]
+    )
     total = table[match.query_inds.numpy(), match.gt_inds.numpy()].sum()
     assert total == pytest.approx(brute_force_min(table), abs=1e-9)
     assert sorted(match.gt_inds.tolist()) == [0, 1, 2]
 
 
 def test_the_query_that_predicts_a_box_gets_it():
-    gt = torch.tensor([[10.0, -5.0, -1.0, 1.9, 4.5, 1.6, 0.3, 2.0, 0.0],
-                       [-20.0, 8.0, -1.0, 0.7, 0.7, 1.8, 1.0, 0.0, 0.0]])
+    gt = torch.tensor(
+        [
+            [10.0, -5.0, -1.0, 1.9, 4.5, 1.6, 0.3, 2.0, 0.0],
+            [-20.0, 8.0, -1.0, 0.7, 0.7, 1.8, 1.0, 0.0, 0.0],
+        ]
+    )
     labels = torch.tensor([0, 8])
     codes = normalize_bbox(gravity_center_boxes(gt))  # [2, 10]
     bbox_preds = torch.zeros(5, 10)
@@ -142,6 +171,7 @@ def test_the_query_that_predicts_a_box_gets_it():
 
 
 def test_no_ground_truth_matches_nothing():
-    match = HungarianAssigner3D().assign(torch.zeros(4, 10), torch.zeros(4, 10), torch.zeros(0, 9),
-                                         torch.zeros(0, dtype=torch.long))
+    match = HungarianAssigner3D().assign(
+        torch.zeros(4, 10), torch.zeros(4, 10), torch.zeros(0, 9), torch.zeros(0, dtype=torch.long)
+    )
     assert match.query_inds.numel() == match.gt_inds.numel() == 0

@@ -12,9 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training end to end on tiny synthetic bags.
+"""
+Training end to end on tiny synthetic bags.
 
-The loss goes down, checkpoints round-trip through the strict official-layout loader, a run resumes where it
+The loss goes down, checkpoints round-trip through the strict official-layout loader, a run resumes
+where it
 stopped, and the temporal queue keeps the official semantics.
 """
 
@@ -25,12 +27,8 @@ import json
 import math
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-import torch
-
 from bevformer_ros.core.rig import load_rig
-from bevformer_ros.core.temporal import TemporalState, can_bus_from_pose
+from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
 from bevformer_ros.model.checkpoint import load_checkpoint
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
@@ -38,16 +36,19 @@ from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.tools.train import main as train_main
 from bevformer_ros.train.dataset import (
     BagScene,
-    TemporalQueueDataset,
     collate,
     queue_can_bus,
     queue_indices,
+    TemporalQueueDataset,
 )
-from bevformer_ros.train.metrics import RecallCounter, match_count
+from bevformer_ros.train.metrics import match_count, RecallCounter
 from bevformer_ros.train.presets import config_from_dict, smoke
 from bevformer_ros.train.static_tf import StaticTransforms
-from bevformer_ros.train.trainer import Trainer, obtain_history_bev, train_state_path
+from bevformer_ros.train.trainer import obtain_history_bev, train_state_path, Trainer
 from bevformer_ros.train.weight_init import init_bevformer
+import numpy as np
+import pytest
+import torch
 
 
 @pytest.fixture(scope='module')
@@ -76,11 +77,20 @@ def test_bag_frames_carry_the_filtered_ground_truth(bags, rig):
     inside = (np.abs(expected[:, 0]) < 51.2) & (np.abs(expected[:, 1]) < 51.2)
     assert frame.gt_boxes.shape == (int(inside.sum()), 9)
     np.testing.assert_allclose(frame.gt_boxes.numpy(), expected[inside], atol=1e-5)
-    assert frame.img.shape == (6, 3, 96, 160) and frame.img_shape == (96, 160)  # padded to a multiple of 32
+    assert frame.img.shape == (6, 3, 96, 160) and frame.img_shape == (
+        96,
+        160,
+    )  # padded to a multiple of 32
     assert frame.lidar2img.shape == (6, 4, 4) and frame.lidar2img.dtype == torch.float64
     pose = doc['frames'][2]
     expected_can_bus = can_bus_from_pose(pose['ego_translation'], pose['ego_rotation_wxyz'])
-    pose_dims = [0, 1, 2, 16, 17]  # translation, yaw (rad, deg): odometry and JSON describe one trajectory
+    pose_dims = [
+        0,
+        1,
+        2,
+        16,
+        17,
+    ]  # translation, yaw (rad, deg): odometry and JSON describe one trajectory
     np.testing.assert_allclose(frame.can_bus[pose_dims], expected_can_bus[pose_dims], atol=1e-6)
 
 
@@ -88,16 +98,24 @@ def tf(parent, child, xyz, yaw):
     """A TransformStamped-like child -> parent transform: rotation about z by yaw, then translation xyz."""
     rotation = SimpleNamespace(x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
     translation = SimpleNamespace(x=xyz[0], y=xyz[1], z=xyz[2])
-    return SimpleNamespace(header=SimpleNamespace(frame_id=parent), child_frame_id=child,
-                           transform=SimpleNamespace(translation=translation, rotation=rotation))
+    return SimpleNamespace(
+        header=SimpleNamespace(frame_id=parent),
+        child_frame_id=child,
+        transform=SimpleNamespace(translation=translation, rotation=rotation),
+    )
 
 
 def test_static_transform_chain_between_sibling_frames():
-    tree = StaticTransforms([tf('base', 'A', (1.0, 0.0, 0.0), math.pi / 2),
-                             tf('base', 'B', (0.0, 2.0, 0.0), 0.0),
-                             tf('other_root', 'C', (0.0, 0.0, 0.0), 0.0)])
+    tree = StaticTransforms(
+        [
+            tf('base', 'A', (1.0, 0.0, 0.0), math.pi / 2),
+            tf('base', 'B', (0.0, 2.0, 0.0), 0.0),
+            tf('other_root', 'C', (0.0, 0.0, 0.0), 0.0),
+        ]
+    )
     b_to_a = tree.lookup('A', 'B')
-    # B's origin is base (0, 2, 0): relative to A's origin (1, 0, 0) that is (-1, 2, 0) in base axes, which
+    # B's origin is base (0, 2, 0): relative to A's origin (1, 0, 0) that is (-1, 2, 0) in base
+    # axes, which
     # A (turned +90 deg about z) sees as (2, 1, 0).
     np.testing.assert_allclose(b_to_a.translation, [2.0, 1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(b_to_a.rotation @ [1.0, 0.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
@@ -128,8 +146,12 @@ def test_queue_can_bus_equals_the_test_time_bookkeeping():
     rng = np.random.default_rng(1)
     poses = []
     for k in range(4):
-        yaw = 0.3 * k + rng.uniform(-0.1, 0.1) + (6.2 if k == 3 else 0.0)  # the last one crosses 0/360 deg
-        poses.append(can_bus_from_pose(rng.normal(size=3) * 5, (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))))
+        yaw = (
+            0.3 * k + rng.uniform(-0.1, 0.1) + (6.2 if k == 3 else 0.0)
+        )  # the last one crosses 0/360 deg
+        poses.append(
+            can_bus_from_pose(rng.normal(size=3) * 5, (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)))
+        )
     used, exists = queue_can_bus(np.stack(poses), ['a', 'a', 'a', 'a'])
     state = TemporalState()
     for k, can_bus in enumerate(poses):
@@ -153,7 +175,9 @@ def test_history_bev_equals_running_the_frames_one_by_one(bags, rig):
     prev = None
     with torch.no_grad():
         for t in range(2):
-            out = model(batch.img[:, t], batch.lidar2img[:, t], batch.img_shape, batch.can_bus[:, t], prev)
+            out = model(
+                batch.img[:, t], batch.lidar2img[:, t], batch.img_shape, batch.can_bus[:, t], prev
+            )
             prev = out['bev_embed']
     torch.testing.assert_close(history, prev)
     assert not history.requires_grad
@@ -162,8 +186,14 @@ def test_history_bev_equals_running_the_frames_one_by_one(bags, rig):
 def test_training_reduces_the_loss_and_resumes_from_its_checkpoint(bags, rig, tmp_path):
     preset = smoke()
     cfg = preset.model
-    train_cfg = dataclasses.replace(preset.train, iters=30, lr=1e-3, warmup_iters=1, val_interval=1000,
-                                    checkpoint_interval=1000)
+    train_cfg = dataclasses.replace(
+        preset.train,
+        iters=30,
+        lr=1e-3,
+        warmup_iters=1,
+        val_interval=1000,
+        checkpoint_interval=1000,
+    )
     dataset = TemporalQueueDataset([BagScene(bags[0], cfg, rig)], train_cfg.queue_length)
     torch.manual_seed(0)
     trainer = Trainer(init_bevformer(build_bevformer(cfg)), cfg, train_cfg, dataset, tmp_path)
@@ -178,11 +208,17 @@ def test_training_reduces_the_loss_and_resumes_from_its_checkpoint(bags, rig, tm
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(fresh.state_dict()[key], value, rtol=0, atol=0)
     assert info['meta']['iter'] == 30
-    assert config_from_dict(info['meta']['config']).model == cfg  # the checkpoint names its architecture
-    assert all(k.split('.')[0] in ('img_backbone', 'img_neck', 'pts_bbox_head')
-               for k in torch.load(final, weights_only=True)['state_dict'])
+    assert (
+        config_from_dict(info['meta']['config']).model == cfg
+    )  # the checkpoint names its architecture
+    assert all(
+        k.split('.')[0] in ('img_backbone', 'img_neck', 'pts_bbox_head')
+        for k in torch.load(final, weights_only=True)['state_dict']
+    )
 
-    resumed = Trainer(build_bevformer(cfg), cfg, dataclasses.replace(train_cfg, iters=31), dataset, tmp_path)
+    resumed = Trainer(
+        build_bevformer(cfg), cfg, dataclasses.replace(train_cfg, iters=31), dataset, tmp_path
+    )
     resumed.resume(final)
     assert resumed.step == 30
     saved = torch.load(train_state_path(final), weights_only=True)['optimizer']
@@ -194,30 +230,68 @@ def test_training_reduces_the_loss_and_resumes_from_its_checkpoint(bags, rig, tm
 
 def test_command_line_trains_validates_and_resumes(bags, tmp_path, capsys):
     out = tmp_path / 'run'
-    assert train_main([str(bags[0]), '--preset', 'smoke', '--out', str(out), '--iters', '2',
-                       '--val-bags', str(bags[1]), '--threads', '2']) == 0
+    assert (
+        train_main(
+            [
+                str(bags[0]),
+                '--preset',
+                'smoke',
+                '--out',
+                str(out),
+                '--iters',
+                '2',
+                '--val-bags',
+                str(bags[1]),
+                '--threads',
+                '2',
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
     assert any('val_recall' in r for r in records) and records[-1]['iter'] == 2
     assert json.loads((out / 'config.json').read_text())['train']['iters'] == 2
     load_checkpoint(build_bevformer(smoke().model), out / 'final.pth')
-    assert train_main([str(bags[0]), '--config-json', str(out / 'config.json'), '--out', str(out),
-                       '--iters', '3', '--resume', str(out / 'latest.pth')]) == 0
+    assert (
+        train_main(
+            [
+                str(bags[0]),
+                '--config-json',
+                str(out / 'config.json'),
+                '--out',
+                str(out),
+                '--iters',
+                '3',
+                '--resume',
+                str(out / 'latest.pth'),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
     assert [r['iter'] for r in records if 'loss' in r] == [1, 2, 3]
     # a validation bag that is also a training bag is refused with a message naming it
-    assert train_main([str(bags[0]), '--preset', 'smoke', '--out', str(out), '--val-bags', str(bags[0])]) == 2
+    assert (
+        train_main(
+            [str(bags[0]), '--preset', 'smoke', '--out', str(out), '--val-bags', str(bags[0])]
+        )
+        == 2
+    )
     assert 'held out' in capsys.readouterr().err
 
 
 def test_recall_matches_one_to_one_per_class_within_the_distance():
     gt = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 1.5]])
     gt_labels = np.array([0, 0, 1])
-    # two detections near gt 0 (only one may count), one of the wrong class near gt 1, one too far from gt 2
+    # two detections near gt 0 (only one may count), one of the wrong class near gt 1, one too far
+    # from gt 2
     dets = np.array([[0.5, 0.0], [-0.5, 0.3], [10.2, 0.0], [0.0, 4.0]])
     scores = np.array([0.9, 0.8, 0.7, 0.6])
     labels = np.array([0, 0, 1, 1])
     assert match_count(dets, scores, labels, gt, gt_labels, 2.0) == 1
-    assert match_count(dets, scores, labels, gt, gt_labels, 3.0) == 2  # the far one reaches gt 2 at 2.5 m
+    assert (
+        match_count(dets, scores, labels, gt, gt_labels, 3.0) == 2
+    )  # the far one reaches gt 2 at 2.5 m
     counter = RecallCounter(2.0)
     counter.add(dets, scores, labels, gt, gt_labels)
     counter.add(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=int), gt, gt_labels)

@@ -12,18 +12,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Pictures: PNG files of the documented size that Pillow decodes; boxes drawn where the rig projects them;
-markers parsed back into the boxes they were built from."""
+"""
+Pictures: PNG files of the documented size that Pillow decodes; boxes drawn where the rig projects them;
+markers parsed back into the boxes they were built from.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 
-import numpy as np
-import pytest
-
-from bevformer_ros.core.markers import CLASS_COLORS, NUSCENES_CLASSES, box_corners, build_box_markers
+from bevformer_ros.core.markers import (
+    box_corners,
+    build_box_markers,
+    CLASS_COLORS,
+    NUSCENES_CLASSES,
+)
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.resources import config_file
 from bevformer_ros.ros import convert as ros_convert
@@ -33,6 +37,8 @@ from bevformer_ros.viz import drawing, overlay
 from bevformer_ros.viz.frame_view import Boxes, FrameView
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array
 from bevformer_ros.viz.png import encode_png
+import numpy as np
+import pytest
 
 Image = pytest.importorskip('PIL.Image')
 RIG = load_rig(config_file('nuscenes_rig.yaml'))
@@ -45,14 +51,20 @@ def test_png_encoder_output_decodes_to_the_same_pixels():
 
 
 def test_render_tool_writes_one_picture_of_the_documented_size(tmp_path):
-    bag = write_scene_bag(tmp_path / 'scene.mcap', seed=2, frames=3, width=320, height=180,
-                          progress=False).path
+    bag = write_scene_bag(
+        tmp_path / 'scene.mcap', seed=2, frames=3, width=320, height=180, progress=False
+    ).path
     out = tmp_path / 'pictures'
-    assert render.main([str(bag), '--out', str(out), '--frame', '1', '--tile', '160', '--quiet']) == 0
+    assert (
+        render.main([str(bag), '--out', str(out), '--frame', '1', '--tile', '160', '--quiet']) == 0
+    )
     assert [p.name for p in out.iterdir()] == ['frame_0001.png']
     picture = Image.open(out / 'frame_0001.png')
     tile_h = 160 * 180 // 320  # 90
-    assert picture.size == (3 * 160 + 2 * tile_h, 2 * tile_h)  # (width, height): cameras, then the BEV
+    assert picture.size == (
+        3 * 160 + 2 * tile_h,
+        2 * tile_h,
+    )  # (width, height): cameras, then the BEV
     pixels = np.asarray(picture.convert('RGB'))
     assert pixels.std() > 10  # a picture, not a blank
 
@@ -81,7 +93,9 @@ def test_camera_overlay_draws_box_edges_at_the_projected_corners():
     corners = box_corners((x, y, z + h / 2), (length, w, h), -yaw - math.pi / 2)
     p = np.c_[corners, np.ones(8)] @ RIG.lidar2img(image_scale=tile_w / 1600)[0].T
     uv = p[:, :2] / p[:, 2:3]
-    rows, cols = np.nonzero(drawn[:tile_h, tile_w:2 * tile_w])  # CAM_FRONT: the middle of the top row
+    rows, cols = np.nonzero(
+        drawn[:tile_h, tile_w : 2 * tile_w]
+    )  # CAM_FRONT: the middle of the top row
     for u, v in uv:
         assert np.min(np.hypot(cols - u, rows - v)) <= 1.0
     assert not drawn[tile_h:].any()  # the back cameras do not see it
@@ -105,21 +119,31 @@ def test_bev_draws_detections_in_class_colour_at_their_position():
 
 
 def test_markers_from_the_node_convert_back_to_its_boxes():
-    boxes = np.array([[1.0, 2.0, -1.5, 1.9, 4.6, 1.7, 0.4, 3.0, -1.0],
-                      [-8.0, 15.0, -1.8, 0.7, 0.7, 1.8, -2.9, 0.0, 0.0]])
+    boxes = np.array(
+        [
+            [1.0, 2.0, -1.5, 1.9, 4.6, 1.7, 0.4, 3.0, -1.0],
+            [-8.0, 15.0, -1.8, 0.7, 0.7, 1.8, -2.9, 0.0, 0.0],
+        ]
+    )
     scores, labels = np.array([0.8, 0.55]), np.array([0, 8])
     msg = ros_convert.marker_array(build_box_markers(boxes, scores, labels, 0.3), 'LIDAR_TOP', 123)
     parsed = boxes_from_marker_array(msg)
     np.testing.assert_allclose(parsed.boxes[:, :7], boxes[:, :7], atol=1e-9)
-    np.testing.assert_allclose(parsed.boxes[0, 7:], boxes[0, 7:], atol=1e-9)  # velocity from the arrow
+    np.testing.assert_allclose(
+        parsed.boxes[0, 7:], boxes[0, 7:], atol=1e-9
+    )  # velocity from the arrow
     np.testing.assert_array_equal(parsed.labels, labels)
-    np.testing.assert_allclose(parsed.scores, scores, atol=0.005)  # the label text has two decimals
+    np.testing.assert_allclose(
+        parsed.scores, scores, atol=0.005
+    )  # the label text has two decimals
 
 
 def test_segments_reaching_far_outside_are_drawn_where_they_cross_the_picture():
     image = np.zeros((100, 120, 3), np.uint8)
     start = np.array([[-5000.0, 50.0], [-1000.0, -1000.0], [-300.0, 500.0], [60.0, -1e6]])
-    end = np.array([[5000.0, 50.0], [1000.0, 1000.0], [500.0, 200.0], [60.0, -10.0]])  # last two: outside
+    end = np.array(
+        [[5000.0, 50.0], [1000.0, 1000.0], [500.0, 200.0], [60.0, -10.0]]
+    )  # last two: outside
     drawing.draw_segments(image, start, end, (255, 0, 0))
     expected = np.zeros((100, 120), bool)
     expected[50, :] = True  # the horizontal line, full width
