@@ -1,4 +1,5 @@
 # make demo   run the main job (the node on a built-in default) in the dev venv
+# make demo DEMO_ARGS="--backend openvino --precision bf16"   the same on another engine
 # make test   ruff, then pytest (creates or refreshes the venv first)
 # make setup  create/refresh the venv: Python 3.11, requirements-dev.txt, this package editable
 # make lint   ruff only;  make clean  build outputs and caches;  make distclean  also the venv
@@ -39,7 +40,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 demo: setup
-	$(PY) -m bevformer_ros.tools.demo
+	$(PY) -m bevformer_ros.tools.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build install log *.egg-info .ruff_cache .hypothesis

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ament_python package setup: `colcon build` on a ROS 2 machine, `pip install -e .` in the dev venv."""
+"""ament_python package setup: `colcon build` on a ROS 2 machine, `pip install -e .` in a venv."""
 
 from glob import glob
 
@@ -59,6 +59,7 @@ setup(
             'bevformer_infer_bag = bevformer_ros.tools.infer_bag:main',
             'bevformer_eval = bevformer_ros.tools.evaluate:main',
             'bevformer_train = bevformer_ros.tools.train:main',
+            'bevformer_export = bevformer_ros.tools.export:main',
         ],
     },
 )

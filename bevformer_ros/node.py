@@ -16,26 +16,25 @@
 `bevformer`: the six-camera BEVFormer ROS 2 node (rclpy lifecycle node with a plain-node mode).
 
 Lifecycle: configure parses the parameters (`NodeConfig`), loads the rig and the model and creates
-the
-publishers, the `~/reset` service and the diagnostics timer; activate subscribes (six cameras
-through an
-approximate-time synchronizer, CameraInfo, odometry) and starts the worker; deactivate stops both;
-cleanup
-frees the model and the GPU cache. `--autostart` (or the `autostart` parameter) runs configure +
-activate.
+the publishers, the `~/reset` service and the diagnostics timer; activate subscribes (six cameras
+through an approximate-time synchronizer, CameraInfo, odometry) and starts the worker; deactivate
+stops both; cleanup frees the model and the GPU cache. `--autostart` (or the `autostart` parameter)
+runs configure + activate.
+
+Frames: the node only wires subscriptions, TF and QoS to a `FrameAssembler` (shared with bag
+replay), which synchronizes the cameras, keeps the CameraInfo, the ego poses and the extrinsics,
+and turns each set into the `FrameSet` that `Pipeline.run` takes.
 
 Threads: the executor runs only cheap callbacks. The synchronizer callback puts the set into a
-latest-wins
-slot; a worker thread takes the newest set, runs `Pipeline.run` and publishes, so a slow model
-lowers the
-output rate (counted as dropped sets) and never stalls the subscriptions.
+latest-wins slot; a worker thread takes the newest set, assembles its frame, runs `Pipeline.run`
+and publishes, so a slow model lowers the output rate (counted as dropped sets) and never stalls
+the subscriptions.
 
 Bad input never stops the node: a set is formed by the synchronizer, or by `DropoutAssembler` from
-the live
-cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too wide,
-repeat a stamp
-or come out of order; the pipeline skips a frame it cannot use (`FrameError`). Each is counted in
-/diagnostics and logged once per problem per LOG_THROTTLE_S (`LogThrottle`).
+the live cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too
+wide, repeat a stamp or come out of order; a frame without an ego pose, CameraInfo or calibration
+is skipped (`EgoMotionError`, `FrameError`). Each is counted in /diagnostics and logged once per
+problem per LOG_THROTTLE_S (`LogThrottle`).
 
 Topics (relative names follow the namespace; remap them like any other):
   in:  cameras.image_topics (sensor_msgs/Image, or CompressedImage on <topic>/compressed),
@@ -43,11 +42,10 @@ Topics (relative names follow the namespace; remap them like any other):
        TF
   out: ~/markers (MarkerArray), ~/detections (vision_msgs/Detection3DArray, where installed),
        ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h *
-       102.4 - 51.2,
-       x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8, forward up),
-       ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected, the
-       bird's-eye view),
-       /diagnostics (DiagnosticArray); all stamped with the synchronized image stamp.
+       102.4 - 51.2, x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8,
+       forward up), ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected,
+       the bird's-eye view), /diagnostics (DiagnosticArray); all stamped with the synchronized
+       image stamp.
   srv: ~/reset (std_srvs/Trigger) drops the temporal history before the next frame.
 """
 
@@ -56,6 +54,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+import socket
 import threading
 import time
 from typing import Any
@@ -63,31 +62,20 @@ from typing import Any
 from bevformer_ros import optional_ros
 from bevformer_ros.config import is_runtime_parameter, NodeConfig, NodeConfigError, PARAMETERS
 from bevformer_ros.core.bev_image import bev_to_rgb
-from bevformer_ros.core.calibration import Extrinsics, extrinsics_from_transform
-from bevformer_ros.core.ego_motion import (
-    EgoMotionError,
-    EgoPose,
-    pose_from_odometry,
-    pose_from_transform,
-    PoseBuffer,
+from bevformer_ros.core.calibration import (
+    distortion_note,
+    Extrinsics,
+    extrinsics_from_transform,
 )
+from bevformer_ros.core.ego_motion import EgoMotionError, StalePoseError
+from bevformer_ros.core.heap_trim import fix_mmap_threshold
 from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.core.rig import load_rig, Rig
-from bevformer_ros.frontend.camera_dropout import DropoutAssembler
-from bevformer_ros.frontend.camera_info_watch import CameraInfoWatch
+from bevformer_ros.frontend.assembler import FrameAssembler, ODOMETRY_WAIT_S, skip_kind
 from bevformer_ros.frontend.image_codec import numpy_to_imgmsg
-from bevformer_ros.frontend.sync import OrderGuard, select_backend, set_stamp_ns, SpreadGuard
-from bevformer_ros.pipeline import (
-    build_model,
-    CameraInput,
-    choose_model,
-    FrameError,
-    FrameSet,
-    ModelChoice,
-    Pipeline,
-    PipelineResult,
-    resolve_device,
-)
+from bevformer_ros.frontend.sync import select_backend, set_stamp_ns
+from bevformer_ros.model.build import BuiltModel
+from bevformer_ros.pipeline import FrameError, FrameSet, Pipeline, PipelineResult
 from bevformer_ros.resources import config_file
 from bevformer_ros.ros import convert as ros_convert
 from bevformer_ros.ros.health import NodeHealth
@@ -100,7 +88,7 @@ from nav_msgs.msg import Odometry
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.clock import JumpThreshold, TimeJump
+from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -113,13 +101,7 @@ from visualization_msgs.msg import MarkerArray
 
 NODE_NAME = 'bevformer'
 LOG_THROTTLE_S = 5.0
-ODOMETRY_WAIT_S = (
-    0.2  # how long the worker waits for odometry that has not reached the image stamp yet
-)
-IDENTITY_WXYZ = np.array([1.0, 0.0, 0.0, 0.0])
-UNUSED_EXTRINSICS = Extrinsics(
-    np.eye(3), np.zeros(3)
-)  # for a missing camera, which the model ignores
+RESET_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class BevformerNode(LifecycleNode):
@@ -131,8 +113,10 @@ class BevformerNode(LifecycleNode):
                 p.default,
                 ParameterDescriptor(
                     description=p.description,
+                    # typed by NodeConfig, so that a bad value gets its message naming the
+                    # allowed values (and an int is accepted where a float is expected)
                     dynamic_typing=True,
-                    additional_constraints='' if p.runtime else 'applies at configure',
+                    additional_constraints=p.constraints,
                 ),
             )
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -142,24 +126,20 @@ class BevformerNode(LifecycleNode):
         self._rig: Rig | None = None
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
-        self._guard: SpreadGuard | None = None
-        self._dropout: DropoutAssembler | None = None
-        self._order: OrderGuard | None = None
+        self._assembler: FrameAssembler | None = None  # messages -> frames, from configure on
         self._missing_logged: tuple[str, ...] = ()
         self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._slot: LatestSlot | None = None  # synchronized sets -> inference thread
         self._out_slot: LatestSlot | None = None  # results -> publishing thread
         self._threads: list[threading.Thread] = []
-        self._infos = CameraInfoWatch(0)
-        self._extrinsics: dict[int, Extrinsics] = {}
-        self._poses = PoseBuffer()
-        self._pose_lock = threading.Condition()  # notified on every odometry message
         self._tf_buffer: Any = None
         self._configured_extras: list[
             Any
         ] = []  # service, timer, jump handle: destroyed at cleanup
         self._published_once = False
         self._last_reset_kind = ''
+        self.shut_down = False  # the lifecycle shutdown transition happened
+        self._distortion_warned: set[str] = set()  # cameras warned about distortion
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -167,6 +147,7 @@ class BevformerNode(LifecycleNode):
             self.config = NodeConfig.from_parameters(self._parameter_values())
             self._rig = self._load_rig(self.config)
             self._load_pipeline(self.config)
+            self._assembler = self._make_assembler(self.config)
         except (
             Exception
         ) as exc:  # every configure problem is the user's to fix: say what, stay unconfigured
@@ -226,6 +207,7 @@ class BevformerNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_inputs()
         self._release()
+        self.shut_down = True  # main() leaves its spin loop and the process exits
         return super().on_shutdown(state)
 
     # ------------------------------------------------------------------ configure helpers
@@ -258,29 +240,31 @@ class BevformerNode(LifecycleNode):
                 'ego_motion.source is tf but tf2_ros is not importable; install '
                 'ros-$ROS_DISTRO-tf2-ros or use ego_motion.source:=odom'
             )
-        device = resolve_device(cfg.model.device)
         started = time.perf_counter()
-        choice = choose_model(cfg.model)
+        self.pipeline = Pipeline.from_settings(cfg)
+        choice, device = self.pipeline.built, self.pipeline.device
         if choice.from_checkpoint:
             ignored = f'; {", ".join(choice.ignored)} ignored' if choice.ignored else ''
             self.get_logger().info(
                 f'model architecture: the one stored in {choice.checkpoint} (trained by '
                 f'bevformer_train){ignored}'
             )
-        model = build_model(choice.cfg, device, choice.checkpoint or '', cfg.model.seed)
-        self.pipeline = Pipeline(model, choice.cfg, device, cfg.temporal, fp16=cfg.model.fp16)
         self.health = NodeHealth(
-            self.get_name(), cfg.cameras.names, min_cameras=cfg.sync.min_cameras
+            self.get_name(),
+            cfg.cameras.names,
+            min_cameras=cfg.sync.min_cameras,
+            camera_timeout_s=cfg.sync.camera_timeout_s,
         )
         weights = (
             str(choice.checkpoint)
             if choice.checkpoint
             else f'RANDOM weights (seed {cfg.model.seed})'
         )
-        precision = 'fp16' if self.pipeline.fp16 else 'fp32'
+        precision = f'{cfg.model.backend} {cfg.model.precision}'
         self.get_logger().info(
             f'model {_architecture_name(cfg, choice)} on {device} ({precision}), BEV '
-            f'{self.pipeline.bev_shape}, weights: {weights}, loaded in {time.perf_counter() - started:.1f} s'
+            f'{self.pipeline.bev_shape}, weights: {weights}, '
+            f'loaded in {time.perf_counter() - started:.1f} s'
         )
         if not cfg.model.checkpoint:
             self.get_logger().warning(
@@ -296,9 +280,15 @@ class BevformerNode(LifecycleNode):
 
             self._tf_buffer = tf2_ros.Buffer()
             self._configured_extras.append(tf2_ros.TransformListener(self._tf_buffer, self))
-        self._poses = PoseBuffer(
-            max_age_s=cfg.ego_motion.buffer_s,
-            max_extrapolation_s=cfg.ego_motion.max_extrapolation_s,
+
+    def _make_assembler(self, cfg: NodeConfig) -> FrameAssembler:
+        tf = self._tf_buffer is not None
+        return FrameAssembler(
+            cfg,
+            self._rig,
+            calibration=self._tf_extrinsics if tf else None,
+            ego_transform=self._tf_transform if tf else None,
+            on_info=self.get_logger().info,
         )
 
     def _create_outputs(self, cfg: NodeConfig) -> None:
@@ -317,8 +307,14 @@ class BevformerNode(LifecycleNode):
                 Detection3DArray, '~/detections', 5
             )
         self._configured_extras += [
-            self.create_service(Trigger, '~/reset', self._on_reset),
-            self.create_timer(cfg.diagnostics.period_s, self._publish_diagnostics),
+            # deep request queue: a burst of resets must all be answered (the default keeps 10)
+            self.create_service(Trigger, '~/reset', self._on_reset, qos_profile=RESET_QOS),
+            # wall time: under use_sim_time the node clock stops with the bag, status must not
+            self.create_timer(
+                cfg.diagnostics.period_s,
+                self._publish_diagnostics,
+                clock=Clock(clock_type=ClockType.STEADY_TIME),
+            ),
             self.get_clock().create_jump_callback(
                 JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1)),
                 post_callback=self._on_clock_jump,
@@ -343,7 +339,7 @@ class BevformerNode(LifecycleNode):
         self._configured_extras = []
         self._tf_buffer = None
         self.pipeline = None
-        self._extrinsics = {}
+        self._assembler = None
         _empty_gpu_cache()
 
     # ------------------------------------------------------------------ activate helpers
@@ -355,7 +351,6 @@ class BevformerNode(LifecycleNode):
             if cfg.qos.reliability == 'best_effort'
             else ReliabilityPolicy.RELIABLE,
         )
-        self._infos = CameraInfoWatch(len(cfg.cameras.names))
         # CameraInfo and odometry first: the executor serves ready subscriptions in creation order,
         # so a set
         # finds the CameraInfo and odometry published just before it.
@@ -376,27 +371,14 @@ class BevformerNode(LifecycleNode):
             backend.Subscriber(self, image_type, topic, qos_profile=qos)
             for topic in cfg.cameras.subscribed_image_topics()
         ]
-        sync = backend.ApproximateTimeSynchronizer(
-            filters, cfg.sync.queue_size, cfg.sync.slop, allow_headerless=False
-        )
-        # Complete sets from the synchronizer, sets without the silent cameras from the dropout
-        # assembler:
-        # both pass the spread bound, then the stamp order, then go to the worker.
-        self._dropout = DropoutAssembler(
+        self._assembler.connect(
             filters,
-            cfg.sync.queue_size,
-            cfg.sync.slop,
-            cfg.sync.camera_timeout_s,
-            cfg.sync.min_cameras,
+            backend.ApproximateTimeSynchronizer,
+            self._on_synchronized,
+            on_spread_rejected=self._on_spread_rejected,
+            on_set_dropped=self._on_set_dropped,
+            on_time_jump=self._on_stamp_jump,
         )
-        self._guard = SpreadGuard(
-            sync, cfg.sync.max_spread, inputs=filters, on_reject=self._on_spread_rejected
-        )
-        self._dropout.registerCallback(self._guard.add)
-        self._order = OrderGuard(
-            self._guard, cfg.sync.max_out_of_order_s, on_drop=self._on_set_dropped
-        )
-        self._order.registerCallback(self._on_synchronized)
         self._subs += [f.sub for f in filters]
         self.get_logger().info(
             f'synchronizer: {backend.name}, slop {cfg.sync.slop} s, max spread '
@@ -409,7 +391,8 @@ class BevformerNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        self._dropout = None  # no camera is "silent" while the node does not listen
+        if self._assembler is not None:
+            self._assembler.disconnect()
         self._missing_logged = ()
         for slot in (self._slot, self._out_slot):
             if slot is not None:
@@ -424,7 +407,11 @@ class BevformerNode(LifecycleNode):
         name = self.config.cameras.names[index]
 
         def store(msg: CameraInfo) -> None:
-            change = self._infos.update(index, msg)
+            note = None if self.config.cameras.rectified else distortion_note(msg)
+            if note is not None and name not in self._distortion_warned:
+                self._distortion_warned.add(name)  # once per camera, not per message
+                self.get_logger().warning(f'CameraInfo of {name}: {note}')
+            change = self._assembler.camera_info(index, msg)
             if change is not None:
                 self.health.camera_info_changed(name, change)
                 self._log_problem(
@@ -434,7 +421,7 @@ class BevformerNode(LifecycleNode):
         return store
 
     def _on_synchronized(self, *images: Any) -> None:
-        self._slot.put(images)
+        self._slot.put((time.monotonic(), images))  # arrival: processing latency starts here
 
     def _on_spread_rejected(self, detail: str) -> None:
         self._log_problem(f'camera stamps too far apart: {detail}')
@@ -444,21 +431,25 @@ class BevformerNode(LifecycleNode):
         self._log_problem(f'{reason}: {detail}')
 
     def _on_odometry(self, msg: Odometry) -> None:
+        note = self._assembler.odometry_frames_note(msg)
+        if note is not None:
+            self._log_problem(note)  # throttled: one line per 5 s, not one per message
         try:
-            pose = pose_from_odometry(msg)
+            self._assembler.add_odometry(msg)
+        except StalePoseError as exc:  # the history stays; a bag loop confirms itself
+            self.health.odometry_out_of_order()
+            self._log_problem(f'odometry ignored: {exc}')
         except EgoMotionError as exc:
             self.health.odometry_rejected()
             self._log_problem(f'odometry rejected: {exc}')
-            return
-        with self._pose_lock:
-            self._poses.add(pose)
-            self._pose_lock.notify_all()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.pipeline is None:
             response.success, response.message = False, 'not configured'
             return response
         self.pipeline.request_reset('~/reset service')
+        if self._assembler is not None:
+            self._assembler.restart()  # the sets waiting in the queues belong to the old sequence
         response.success, response.message = (
             True,
             'temporal history is dropped before the next frame',
@@ -468,8 +459,11 @@ class BevformerNode(LifecycleNode):
     def _on_clock_jump(self, jump: TimeJump) -> None:
         if self.pipeline is not None and jump.delta.nanoseconds < 0:
             self.pipeline.request_reset('ROS clock jumped back')
-            with self._pose_lock:
-                self._poses.clear()
+            self._assembler.clear_queues()
+
+    def _on_stamp_jump(self, text: str) -> None:
+        # the pipeline's reset rules see the stamp going back and reset as time_backwards
+        self.get_logger().info(text)
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         values = self._parameter_values()
@@ -484,11 +478,15 @@ class BevformerNode(LifecycleNode):
                 f'{", ".join(fixed)} apply at configure: deactivate and clean up the node first'
             )
         if self.pipeline is not None:
-            self.config = new
-            self.pipeline.set_temporal(new.temporal)
-            if self._guard is not None:
-                self._guard.max_spread_ns = int(round(new.sync.max_spread * 1e9))
+            self._apply_runtime_parameters(new)
         return SetParametersResult(successful=True)
+
+    def _apply_runtime_parameters(self, new: NodeConfig) -> None:
+        """Hand a validated config to the objects that hold the runtime parameters."""
+        self.config = new  # outputs.*: read from self.config for every frame
+        self.pipeline.set_temporal(new.temporal)  # temporal.*
+        if self._assembler is not None:
+            self._assembler.set_max_spread(new.sync.max_spread)  # sync.max_spread
 
     def _reject_parameters(self, reason: str) -> SetParametersResult:
         self.get_logger().warning(f'parameter change rejected, old value kept: {reason}')
@@ -497,12 +495,12 @@ class BevformerNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         if self.health is None:
             return
-        liveness = self._dropout.liveness() if self._dropout is not None else None
+        liveness = self._assembler.liveness() if self._assembler is not None else None
         if liveness is not None:
             self._log_camera_changes(
                 [n for n, s in zip(self.health.camera_names, liveness.silent) if s]
             )
-        stats = self._guard.stats() if self._guard is not None else None
+        stats = self._assembler.sync_stats() if self._assembler is not None else None
         reports = self.health.report(
             received=stats.received if stats else [0] * len(self.health.camera_names),
             dropped_sets=self._slot.stats().dropped if self._slot is not None else 0,
@@ -513,11 +511,19 @@ class BevformerNode(LifecycleNode):
             liveness=liveness,
         )
         statuses = [
-            ros_convert.diagnostic_status(r.name, r.level, r.message, r.values) for r in reports
+            ros_convert.diagnostic_status(
+                r.name, r.level, r.message, r.values, hardware_id=self._hardware_id()
+            )
+            for r in reports
         ]
         self._pubs['diagnostics'].publish(
             ros_convert.diagnostic_array(statuses, self.get_clock().now())
         )
+
+    def _hardware_id(self) -> str:
+        """Return host/device the model runs on (diagnostic aggregators group by it)."""
+        device = getattr(self.pipeline, 'device', None)
+        return f'{socket.gethostname()}/{device if device is not None else "unconfigured"}'
 
     def _log_camera_changes(self, missing: Sequence[str]) -> None:
         """One line when the set of silent cameras changes (not once per frame)."""
@@ -558,19 +564,17 @@ class BevformerNode(LifecycleNode):
             if item is not None:
                 handle(item)
 
-    def _process(self, images: Sequence[Any]) -> None:
+    def _process(self, item: tuple[float, Sequence[Any]]) -> None:
+        received, images = item
         stamp = set_stamp_ns(images)  # the reference camera's (or the first present one's) stamp
         try:
-            # CameraInfo as of now, not as of the sync: it is static, and a late first one still
-            # counts.
-            cameras = self._camera_inputs(images, self._infos.snapshot())
-            frame = FrameSet(stamp, cameras, self._ego_pose(stamp))
+            frame = self._assembler.frame(images, wait_s=ODOMETRY_WAIT_S)
             want_bev = (
                 self._wants('bev_features') or self._wants('bev_image') or self._wants('overlay')
             )
             result = self.pipeline.run(frame, want_bev=want_bev)
         except (FrameError, EgoMotionError) as exc:
-            kind = getattr(exc, 'kind', 'ego_pose')
+            kind = skip_kind(exc)
             self.health.frame_skipped(kind, str(exc))
             self._log_problem(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}')
             return
@@ -581,10 +585,10 @@ class BevformerNode(LifecycleNode):
             self._log_problem(f'frame {stamp * 1e-9:.3f} failed: {exc!r}', error=True)
             return
         self._log_reset(result.reset)
-        self._out_slot.put((frame, result))
+        self._out_slot.put((frame, result, received))
 
-    def _emit(self, item: tuple[FrameSet, PipelineResult]) -> None:
-        frame, result = item
+    def _emit(self, item: tuple[FrameSet, PipelineResult, float]) -> None:
+        frame, result, received = item
         started = time.perf_counter()
         try:
             self._publish(frame, result)
@@ -594,71 +598,32 @@ class BevformerNode(LifecycleNode):
             return
         timings = dict(result.timings, publish=time.perf_counter() - started)
         end_to_end = (self.get_clock().now().nanoseconds - result.stamp_ns) * 1e-9
-        self.health.frame_processed(timings, end_to_end, result.missing_cameras)
+        self.health.frame_processed(
+            timings,
+            end_to_end,
+            result.missing_cameras,
+            processing_s=time.monotonic() - received,
+        )
         if not self._published_once:
             self._published_once = True
             self.get_logger().info(
                 f'first output published (model {timings["model"] * 1e3:.0f} ms)'
             )
 
-    def _camera_inputs(self, images: Sequence[Any], infos: Sequence[Any]) -> list[CameraInput]:
-        inputs = []
-        for i, (image, info) in enumerate(zip(images, infos)):
-            extrinsics = UNUSED_EXTRINSICS if image is None else self._camera_extrinsics(i, image)
-            inputs.append(CameraInput(image, info, extrinsics))
-        return inputs
+    # ------------------------------------------------------------------ TF for the assembler
+    def _tf_extrinsics(self, target: str, source: str) -> Extrinsics:
+        """Camera extrinsics from the latest TF (static mounting); raises when TF has none."""
+        transform = self._tf_buffer.lookup_transform(target, source, rclpy.time.Time())
+        return extrinsics_from_transform(transform)
 
-    def _camera_extrinsics(self, index: int, image: Any) -> Extrinsics:
-        if index in self._extrinsics:
-            return self._extrinsics[index]
-        cfg = self.config
-        extrinsics = None
-        if self._tf_buffer is not None and cfg.calibration.use_tf:
-            try:  # static mounting: the latest transform is the transform
-                transform = self._tf_buffer.lookup_transform(
-                    cfg.outputs.frame_id, image.header.frame_id, rclpy.time.Time()
-                )
-                extrinsics = extrinsics_from_transform(transform)
-                source = f'TF {cfg.outputs.frame_id} <- {image.header.frame_id}'
-            except Exception as exc:  # tf2 raises several lookup exception types
-                self.get_logger().info(
-                    f'no TF for {image.header.frame_id} ({exc}); using the rig YAML', once=True
-                )
-        if extrinsics is None:
-            name = cfg.cameras.names[index]
-            extrinsics = self._rig.camera(name).sensor2lidar
-            source = f'rig {cfg.calibration.rig_yaml} ({name})'
-        self.get_logger().info(f'camera {cfg.cameras.names[index]}: extrinsics from {source}')
-        self._extrinsics[index] = extrinsics
-        return extrinsics
-
-    def _ego_pose(self, stamp: int) -> EgoPose:
-        source = self.config.ego_motion
-        if source.source == 'none':
-            return EgoPose(stamp, np.zeros(3), IDENTITY_WXYZ.copy())
-        if source.source == 'tf':
-            try:
-                transform = self._tf_buffer.lookup_transform(
-                    source.odom_frame,
-                    source.base_frame,
-                    rclpy.time.Time(nanoseconds=stamp),
-                    timeout=Duration(seconds=0.05),
-                )
-            except Exception as exc:
-                raise EgoMotionError(
-                    f'no TF {source.odom_frame} -> {source.base_frame} at the image stamp: {exc}'
-                ) from exc
-            return pose_from_transform(transform)
-        deadline = time.monotonic() + ODOMETRY_WAIT_S
-        with self._pose_lock:
-            while True:
-                try:
-                    return self._poses.at(stamp)
-                except EgoMotionError:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise
-                    self._pose_lock.wait(remaining)  # odometry often trails the images by a few ms
+    def _tf_transform(self, target: str, source: str, stamp_ns: int, timeout_s: float) -> Any:
+        """Return the TransformStamped source -> target at `stamp_ns`; raise when TF has none."""
+        return self._tf_buffer.lookup_transform(
+            target,
+            source,
+            rclpy.time.Time(nanoseconds=stamp_ns),
+            timeout=Duration(seconds=timeout_s),
+        )
 
     def _log_reset(self, reset: Any) -> None:
         if reset is None:
@@ -718,13 +683,13 @@ class BevformerNode(LifecycleNode):
             self._pubs['overlay'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
 
 
-def _architecture_name(cfg: NodeConfig, choice: ModelChoice) -> str:
+def _architecture_name(cfg: NodeConfig, choice: BuiltModel) -> str:
     if choice.from_checkpoint:
         b, h = choice.cfg.backbone, choice.cfg.head
         backbone = f'ResNet-{b.depth} width {b.base_channels}' if b is not None else 'no backbone'
         return (
-            f'from the checkpoint ({backbone}, {h.num_encoder_layers} encoder / {h.num_decoder_layers} '
-            f'decoder layers, {h.num_query} queries)'
+            f'from the checkpoint ({backbone}, {h.num_encoder_layers} encoder / '
+            f'{h.num_decoder_layers} decoder layers, {h.num_query} queries)'
         )
     if cfg.model.official_config_json:
         return f'from {cfg.model.official_config_json}'
@@ -737,7 +702,11 @@ def _empty_gpu_cache() -> None:
 
 
 def bev_features_msg(bev_hwc: np.ndarray, header: Any) -> Image:
-    """sensor_msgs/Image `32FC<C>` of the BEV [H, W, C] float32: rows +y, columns +x (module docstring)."""
+    """
+    Build the sensor_msgs/Image `32FC<C>` of the BEV [H, W, C] float32.
+
+    Rows +y, columns +x (module docstring).
+    """
     height, width, channels = bev_hwc.shape
     msg = Image(
         header=header,
@@ -756,6 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='bevformer_node', description=__doc__.split('\n')[0])
     parser.add_argument('--autostart', action='store_true', help='configure and activate at start')
     options = parser.parse_args(args[1:])
+    fix_mmap_threshold()  # image buffers of a size no longer used go back to the OS (RSS)
     rclpy.init(args=argv)
     node = BevformerNode()
     executor = SingleThreadedExecutor()
@@ -782,10 +752,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _spin(executor: SingleThreadedExecutor, node: BevformerNode) -> None:
     """
-    `executor.spin()`, except that an exception escaping a callback is logged and the node goes on: one
-    malformed message or a bug in a rarely used path must not take the detector down.
+    Spin like `executor.spin()`, but log an exception escaping a callback and go on.
+
+    One malformed message or a bug in a rarely used path must not take the detector down.
     """
-    while rclpy.ok():
+    while rclpy.ok() and not node.shut_down:
         try:
             executor.spin_once(timeout_sec=0.5)
         except (KeyboardInterrupt, ExternalShutdownException):

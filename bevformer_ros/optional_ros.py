@@ -17,7 +17,9 @@ Which optional ROS 2 pieces can be imported here, decided once per process.
 
 A full ROS 2 install has message_filters, cv_bridge, tf2_ros, launch, ...; the PyPI wheels used for
 development have only rclpy and the message packages. The rest of the code asks `available(name)`
-instead of scattering try/except imports, so every fallback is chosen in one place.
+instead of scattering try/except imports, so every fallback is chosen in one place. cv_bridge
+must also pass a self-test in a child process (`cv_bridge_refusal`): one that crashes or decodes
+differently from the numpy path is not used.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ import functools
 import importlib
 import importlib.machinery
 import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+_LOG = logging.getLogger(__name__)
+SELF_TEST_TIMEOUT_S = 60.0  # importing cv_bridge, OpenCV and numpy in a cold child: a few seconds
 
 # name -> (module to import, attribute only the real package has). The attribute guards against
 # look-alikes: the unrelated PyPI `launch` app launcher, or a bare `launch/` folder of a source
@@ -58,7 +68,7 @@ def available(name: str) -> bool:
         return False
     if not hasattr(module, attribute):
         return False
-    return name != 'cv_bridge' or _is_ros2_cv_bridge()
+    return name != 'cv_bridge' or (_is_ros2_cv_bridge() and cv_bridge_refusal() is None)
 
 
 def summary() -> dict[str, bool]:
@@ -76,3 +86,49 @@ def _is_ros2_cv_bridge() -> bool:
         return False
     origin = spec.origin if spec is not None else None
     return origin is not None and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+@functools.cache
+def cv_bridge_refusal() -> str | None:
+    """
+    Return None when cv_bridge decodes like the numpy path, else why it is not used (logged once).
+
+    The self-test (`frontend/cv_bridge_check.py`) runs in a child process with this process's
+    interpreter and module path, so a cv_bridge that segfaults (built against another NumPy ABI)
+    costs the child, not the node.
+    """
+    reason = _run_cv_bridge_self_test()
+    if reason is not None:
+        _LOG.warning('cv_bridge not used, images are decoded with numpy: %s', reason)
+    return reason
+
+
+def _run_cv_bridge_self_test() -> str | None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    command = [sys.executable, '-m', 'bevformer_ros.frontend.cv_bridge_check']
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=SELF_TEST_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return f'its self-test did not finish within {SELF_TEST_TIMEOUT_S:.0f} s'
+    if done.returncode == 0:
+        return None
+    lines = done.stdout.splitlines()
+    cases = [line.split(' ', 1)[1] for line in lines if line.startswith('case ')]
+    where = f' on {cases[-1]}' if cases else ''
+    if done.returncode < 0:
+        return (
+            f'its self-test crashed ({_signal_name(-done.returncode)}){where}; a cv_bridge built '
+            f'against another NumPy than this one (NumPy 1 vs 2) does that'
+        )
+    verdict = [line for line in lines if line.startswith('disagree')]
+    last = (verdict or done.stderr.strip().splitlines() or ['no output'])[-1]
+    return f'its self-test failed (exit {done.returncode}){where}: {last}'
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f'signal {number}'

@@ -13,67 +13,66 @@
 # limitations under the License.
 
 """
-One synchronized camera set -> detections and BEV features; the node, tools and tests all call this.
+One synchronized camera set -> detections and BEV features.
+
+The node, tools and tests all call this.
 
 Per frame (`Pipeline.run`):
 1. decode: the six image messages (sensor_msgs/Image or CompressedImage, duck-typed) -> uint8 HWC
-   views,
-   checked against each other and against their CameraInfo;
+   views, checked against each other and against their CameraInfo;
 2. geometry: `lidar2img` [6, 4, 4] from CameraInfo K and the camera -> reference extrinsics, scaled
-   like the
-   images;
+   like the images;
 3. preprocess: the uint8 images are uploaded as they are and normalised, resized and padded on the
    device;
-4. temporal: `ResetPolicy` decides whether the history is usable, `TemporalState` builds the used
-   can_bus;
+4. temporal: `TemporalState` decides whether the history is usable (its reset rules) and builds
+   the used can_bus;
 5. model: `BEVFormer.forward` under `torch.inference_mode` (optionally float16 autocast on CUDA);
 6. postprocess: non-finite check, NMS-free decoding, results to numpy.
 
 Image size. The presets' `image.scale` is relative to the nominal nuScenes 1600x900 image
 (`image.input_hw`):
 tiny feeds the network 800x450. A camera of another width W is resized by `scale * 1600 / W` (both
-axes, so
-the aspect ratio is kept) and K scaled alike, which is what the checkpoint saw for a 1600x900
-camera.
+axes, so the aspect ratio is kept) and K scaled alike, which is what the checkpoint saw for a
+1600x900 camera.
 
 Missing cameras. A set may lack cameras (`CameraInput.image is None`: the camera went silent, see
 `camera_dropout`). The model then gets a zero image for it and a camera mask that removes it from
-spatial
-cross-attention, so the BEV is built from the cameras that are there
+spatial cross-attention, so the BEV is built from the cameras that are there
 (`PipelineResult.missing_cameras`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 import dataclasses
 from dataclasses import dataclass
-import json
-from pathlib import Path
+import re
+import sys
 import time
 from typing import Any
 
-from bevformer_ros.config import DEFAULT_PRESET, ModelSettings, TemporalSettings
+from bevformer_ros.config import NodeConfig, TemporalSettings
 from bevformer_ros.core.calibration import (
     CalibrationError,
-    Extrinsics,
+    check_plausible,
     intrinsics_from_camera_info,
     lidar2img_stack,
 )
 from bevformer_ros.core.ego_motion import EgoPose
-from bevformer_ros.core.reset_policy import Reset, ResetPolicy
-from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState, TemporalStep
+from bevformer_ros.core.frames import CameraInput, FrameError, FrameSet
+from bevformer_ros.core.heap_trim import release_freed_memory
+from bevformer_ros.core.temporal import can_bus_from_pose, Reset, TemporalState, TemporalStep
 from bevformer_ros.frontend.image_codec import (
     compressed_to_numpy,
     ImageDecodeError,
     imgmsg_to_numpy,
 )
 from bevformer_ros.model.box_coder import decode_boxes
-from bevformer_ros.model.checkpoint_config import config_from_checkpoint
-from bevformer_ros.model.config import BEVFormerConfig, from_official_config, preset
-from bevformer_ros.model.detector import BEVFormer, build_bevformer
+from bevformer_ros.model.build import build_engine, build_model, BuiltModel
+from bevformer_ros.model.config import BEVFormerConfig
+from bevformer_ros.model.detector import BEVFormer
 from bevformer_ros.model.preprocess import ImagePreprocessor
-from bevformer_ros.resources import checkpoint_path
 import numpy as np
 import torch
 
@@ -82,40 +81,15 @@ DIRECT_ENCODINGS = {'rgb8': 'rgb', 'bgr8': 'bgr', '8UC3': 'bgr'}
 CONVERTED_ENCODINGS = ('rgba8', 'bgra8', 'mono8')
 
 
-class FrameError(ValueError):
-    """
-    A frame that cannot be processed; `kind` groups it for /diagnostics (image, camera_info, calibration,
-    non_finite_output). The node logs it, counts it and goes on with the next frame.
-    """
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class CameraInput:
-    # sensor_msgs/Image or CompressedImage (anything with their fields); None: camera missing
-    image: Any
-    # sensor_msgs/CameraInfo (k, width, height) of this camera, or None if none arrived yet
-    info: Any
-    sensor2lidar: Extrinsics  # camera optical frame -> reference frame
-
-
-@dataclass(frozen=True)
-class FrameSet:
-    stamp_ns: int  # the synchronized stamp: every output carries it
-    cameras: Sequence[CameraInput]  # in the model's camera order
-    ego_pose: EgoPose  # ego (base_link) in the world frame at stamp_ns
-
-
 @dataclass(frozen=True)
 class PipelineResult:
     """
-    Decoded boxes [K, 9] `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in the reference frame, scores [K],
-    labels [K] (best first, K <= max_num); bev [bev_h, bev_w, C] float32 (rows +y, cols +x) or None
-    when not
-    asked for; timings in seconds per stage; the reset applied before this frame, if any.
+    The outcome of one frame.
+
+    Decoded boxes [K, 9] `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in the reference frame, scores
+    [K], labels [K] (best first, K <= max_num); bev [bev_h, bev_w, C] float32 (rows +y, cols +x) or
+    None when not asked for; timings in seconds per stage; the reset applied before this frame, if
+    any.
     """
 
     stamp_ns: int
@@ -141,98 +115,15 @@ class ModelInputs:
     )
 
 
-@dataclass(frozen=True)
-class ModelChoice:
-    """The architecture to build, the weights to load into it, and which settings chose the architecture."""
-
-    cfg: BEVFormerConfig
-    checkpoint: Path | None  # the resolved model.checkpoint; None: seeded random weights
-    from_checkpoint: bool  # cfg is the architecture stored in the checkpoint by bevformer_train
-    ignored: tuple[
-        str, ...
-    ] = ()  # architecture parameters that the checkpoint's architecture overrules
-
-
-def choose_model(settings: ModelSettings) -> ModelChoice:
-    """
-    The architecture stored in a project-trained `model.checkpoint`, else the one of the settings.
-
-    Official checkpoints carry no usable architecture (mmcv stores the config file as text), so for
-    them, and
-    for random weights, `model.official_config_json` or `model.preset` with the size overrides
-    decide.
-    """
-    checkpoint = checkpoint_path(settings.checkpoint) if settings.checkpoint else None
-    stored = config_from_checkpoint(checkpoint) if checkpoint is not None else None
-    if stored is None:
-        return ModelChoice(_configured_model(settings), checkpoint, from_checkpoint=False)
-    # The preset at its default was most likely not chosen by anyone: naming it as ignored would
-    # only confuse.
-    ignored = [f'model.preset={settings.preset}'] if settings.preset != DEFAULT_PRESET else []
-    if settings.official_config_json:
-        ignored.append('model.official_config_json')
-    ignored += [f'model.{k}' for k, v in vars(settings.overrides).items() if v]
-    return ModelChoice(stored, checkpoint, from_checkpoint=True, ignored=tuple(ignored))
-
-
-def model_config(settings: ModelSettings) -> BEVFormerConfig:
-    """The BEVFormerConfig of the node's model settings (`choose_model`)."""
-    return choose_model(settings).cfg
-
-
-def _configured_model(settings: ModelSettings) -> BEVFormerConfig:
-    """An official config JSON, or a preset with the small-model overrides applied."""
-    if settings.official_config_json:
-        return _official_json_config(Path(settings.official_config_json))
-    cfg = preset(settings.preset)
-    o = settings.overrides
-    if not o.any():
-        return cfg
-    head = cfg.head
-    embed = o.embed_dims or head.embed_dims
-    head = dataclasses.replace(
-        head,
-        embed_dims=embed,
-        ffn_dims=o.ffn_dims or (2 * embed if o.embed_dims else head.ffn_dims),
-        bev_h=o.bev_size or head.bev_h,
-        bev_w=o.bev_size or head.bev_w,
-        row_num_embed=o.bev_size or head.row_num_embed,
-        col_num_embed=o.bev_size or head.col_num_embed,
-        num_encoder_layers=o.num_encoder_layers or head.num_encoder_layers,
-        num_decoder_layers=o.num_decoder_layers or head.num_decoder_layers,
-        num_query=o.num_query or head.num_query,
-    )
-    backbone, neck = cfg.backbone, cfg.neck
-    if backbone is not None and neck is not None:
-        base = o.base_channels or backbone.base_channels
-        expansion = 4 if backbone.depth >= 50 else 1  # Bottleneck vs BasicBlock
-        backbone = dataclasses.replace(backbone, base_channels=base)
-        neck = dataclasses.replace(
-            neck,
-            out_channels=embed,
-            in_channels=tuple(base * expansion * 2**i for i in backbone.out_indices),
-        )
-    image = dataclasses.replace(cfg.image, scale=o.image_scale or cfg.image.scale)
-    return dataclasses.replace(cfg, backbone=backbone, neck=neck, head=head, image=image)
-
-
-def _official_json_config(path: Path) -> BEVFormerConfig:
-    """An official mmdet3d config dumped as JSON: the `model` dict itself or {model, img_norm_cfg, ...}."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f'model.official_config_json: cannot read {path}: {exc}') from exc
-    model = doc.get('model', doc)
-    return from_official_config(
-        model,
-        img_norm_cfg=doc.get('img_norm_cfg'),
-        test_image_scale=doc.get('test_image_scale'),
-        class_names=doc.get('class_names'),
-    )
+TRIM_AGAIN_AFTER_FRAMES = 5
 
 
 def network_scale(image_cfg: Any, width: int) -> float:
-    """Resize factor for a camera `width` pixels wide; the preset's scale is relative to `input_hw`."""
+    """
+    Return the resize factor for a camera `width` pixels wide.
+
+    The preset's scale is relative to `input_hw`.
+    """
     return (image_cfg.scale or 1.0) * image_cfg.input_hw[1] / width
 
 
@@ -243,13 +134,13 @@ def camera_lidar2img(
     present: Sequence[bool] | None = None,
 ) -> np.ndarray:
     """
-    [N, 4, 4] float64 `lidar2img` of the network input: CameraInfo K (checked against the image `sizes`,
-    (width, height) each) and each camera's extrinsics, rows 0 and 1 scaled by `scale` like the
-    images.
+    Return the [N, 4, 4] float64 `lidar2img` of the network input.
+
+    From CameraInfo K (checked against the image `sizes`, (width, height) each) and each camera's
+    extrinsics, rows 0 and 1 scaled by `scale` like the images.
 
     A camera that is not `present` (missing from the set) gets the identity: the camera mask keeps
-    the model
-    from using it. `present` None means every camera.
+    the model from using it. `present` None means every camera.
     """
     present = [i for i in range(len(cameras)) if present is None or present[i]]
     intrinsics = []
@@ -269,6 +160,10 @@ def camera_lidar2img(
             intrinsics.append(intrinsics_from_camera_info(cam.info))
         except CalibrationError as exc:
             raise FrameError('camera_info', f'camera {i} ({_frame_id(cam.image)}): {exc}') from exc
+        try:
+            check_plausible(cam.info)
+        except CalibrationError as exc:  # an impossible camera: no inference, ERROR
+            raise FrameError('calibration', f'camera {i} ({_frame_id(cam.image)}): {exc}') from exc
     try:
         used = lidar2img_stack(
             intrinsics, [cameras[i].sensor2lidar for i in present], scale
@@ -287,35 +182,6 @@ def camera_lidar2img(
     return out
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; asking for CUDA without CUDA is an error, not a fallback."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(
-            f'model.device={name!r} but this torch has no usable CUDA device '
-            f'(torch {torch.__version__}); use model.device:=auto or cpu'
-        )
-    return device
-
-
-def build_model(
-    cfg: BEVFormerConfig, device: torch.device, checkpoint: str | Path = '', seed: int = 0
-) -> BEVFormer:
-    """
-    The detector in eval mode on `device`: weights from `checkpoint` (a path, or a bare name resolved by
-    `resources.checkpoint_path`), or seeded random ones.
-    """
-    from bevformer_ros.model.checkpoint import load_checkpoint
-
-    torch.manual_seed(seed)
-    model = build_bevformer(cfg)
-    if checkpoint:
-        load_checkpoint(model, checkpoint_path(str(checkpoint)))
-    return model.eval().to(device)
-
-
 class Pipeline:
     """Frame sets in, results out; holds the model, the preprocessors and the temporal state."""
 
@@ -325,18 +191,33 @@ class Pipeline:
         cfg: BEVFormerConfig,
         device: torch.device,
         temporal: TemporalSettings,
-        fp16: bool = False,
         exact_resize: bool = False,
+        built: BuiltModel | None = None,
     ) -> None:
         self.model = model
+        self.built = built  # where the model came from, when built from the settings
         self.cfg = cfg
         self.device = device
-        self.fp16 = fp16 and device.type == 'cuda'
         self.exact_resize = exact_resize
-        self.policy = ResetPolicy(temporal)
-        self.state = TemporalState(video_test_mode=True)
+        self.state = TemporalState(video_test_mode=True, settings=temporal)
         self._preprocessors: dict[float, ImagePreprocessor] = {}
         self._upload: torch.Tensor | None = None  # [N, H, W, 3] uint8, reused between frames
+        self._trim_in = 0  # frames until the heap is trimmed again after a size change
+
+    @classmethod
+    def from_settings(cls, config: NodeConfig, device: torch.device | None = None) -> Pipeline:
+        """
+        Build the node's pipeline from its settings in one call (`model.build`).
+
+        The detector comes from `build_model` (device: `model.device` unless given), then the
+        inference engine from `build_engine`; `Pipeline.built` keeps what chose them.
+        """
+        built = build_model(config.model, device)
+        m = config.model
+        engine = build_engine(
+            built, m.backend, m.precision, m.engine_cache or None, progress=_engine_progress
+        )
+        return cls(engine, built.cfg, built.device, config.temporal, built=built)
 
     @property
     def bev_shape(self) -> tuple[int, int, int]:
@@ -344,15 +225,14 @@ class Pipeline:
         return (h.bev_h, h.bev_w, h.embed_dims)
 
     def set_temporal(self, temporal: TemporalSettings) -> None:
-        self.policy.settings = temporal
+        self.state.settings = temporal
 
     def request_reset(self, detail: str) -> None:
-        self.policy.request(detail)
+        self.state.request(detail)
 
     def release_buffers(self) -> None:
         """Drop the history and the upload buffer (GPU memory the model itself does not need)."""
-        self.state.reset()
-        self.policy.forget()
+        self.state.clear()
         self._upload = None
 
     def run(self, frame: FrameSet, want_bev: bool = True) -> PipelineResult:
@@ -363,7 +243,7 @@ class Pipeline:
         try:
             step = checked_step(self.state, frame.ego_pose)
         except FrameError:
-            self.policy.forget()
+            self.state.forget()
             raise
         out = self.forward(
             inputs, torch.from_numpy(step.can_bus)[None].to(self.device), step.prev_bev
@@ -396,15 +276,12 @@ class Pipeline:
         self, inputs: ModelInputs, can_bus: torch.Tensor, prev_bev: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
         """
-        `BEVFormer.forward` for batch 1 under inference mode (and fp16 autocast when enabled).
+        Run the engine (`BEVFormer.forward`'s signature) for batch 1 under inference mode.
 
         can_bus: the used can_bus [1, 18] on the device; prev_bev: [HW, 1, C] or None.
         """
         mask = None if inputs.camera_mask is None else inputs.camera_mask[None]  # [1, N]
-        with (
-            torch.inference_mode(),
-            torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16),
-        ):
+        with torch.inference_mode():
             return self.model(
                 inputs.img[None],
                 inputs.lidar2img[None],
@@ -418,7 +295,13 @@ class Pipeline:
         self, images: Sequence[np.ndarray], order: str, scale: float
     ) -> tuple[torch.Tensor, tuple[int, int]]:
         shape = (len(images), *images[0].shape)
-        if self._upload is None or tuple(self._upload.shape) != shape:
+        if self._upload is not None and tuple(self._upload.shape) != shape:
+            self._release_size_buffers()
+        elif self._trim_in > 0:
+            self._trim_in -= 1
+            if self._trim_in == 0:
+                release_freed_memory()
+        if self._upload is None:
             pin = self.device.type == 'cuda'
             self._upload = torch.empty(shape, dtype=torch.uint8, pin_memory=pin)  # [N, H, W, 3]
         host = self._upload.numpy()  # [N, H, W, 3] view of the (pinned) upload buffer
@@ -438,11 +321,16 @@ class Pipeline:
         out = self._preprocessors[key](self._upload, channel_order=order, device=self.device)
         return out.img, out.img_shape  # [N, 3, Hp, Wp] float32, (Hp, Wp)
 
+    def _release_size_buffers(self) -> None:
+        # The image size changed: the buffers of the old size go, and the heap pages they (and the
+        # freed decode buffers of the old size) held go back to the OS, else RSS stays grown.
+        self._upload = None
+        self._preprocessors.clear()
+        release_freed_memory()
+        self._trim_in = TRIM_AGAIN_AFTER_FRAMES
+
     def _temporal_decision(self, frame: FrameSet) -> Reset | None:
-        reset = self.policy.decide(frame.stamp_ns, frame.ego_pose.translation)
-        if reset is not None:
-            self.state.reset()
-        return reset
+        return self.state.decide(frame.stamp_ns, frame.ego_pose.translation)
 
     def _postprocess(
         self, frame: FrameSet, out: dict[str, torch.Tensor], reset: Reset | None, want_bev: bool
@@ -454,15 +342,14 @@ class Pipeline:
             [torch.isfinite(t).all() for t in (bev_embed, cls_scores, bbox_preds)]
         ).all()
         if not bool(finite):
-            self.state.reset()
-            self.policy.forget()
+            self.state.clear()
             raise FrameError(
                 'non_finite_output',
                 'the model produced NaN or inf; history dropped '
-                '(check the checkpoint, fp16, and the input images)',
+                '(check the checkpoint, model.precision, and the input images)',
             )
         self.state.update(bev_embed)
-        self.policy.commit(frame.stamp_ns, frame.ego_pose.translation)
+        self.state.commit(frame.stamp_ns, frame.ego_pose.translation)
         det = decode_boxes(cls_scores, bbox_preds, self.cfg)
         bev = None
         if want_bev:
@@ -484,8 +371,17 @@ class Pipeline:
         )
 
 
+def _engine_progress(line: str) -> None:
+    """Show an engine export / compile step (minutes on a cache miss) on stderr."""
+    print(f'[bevformer_ros engine] {line}', file=sys.stderr, flush=True)
+
+
 def frame_can_bus(pose: EgoPose) -> np.ndarray:
-    """The absolute can_bus [18] float64 of an ego pose; FrameError('ego_pose') unless it is finite."""
+    """
+    Return the absolute can_bus [18] float64 of an ego pose.
+
+    FrameError('ego_pose') unless it is finite.
+    """
     try:
         can_bus = can_bus_from_pose(
             pose.translation,
@@ -511,8 +407,7 @@ def checked_step(state: TemporalState, pose: EgoPose) -> TemporalStep:
     `state.step` for this pose: the used can_bus [18] and the history to feed.
 
     FrameError('ego_pose') unless every can_bus value is finite in float32 (as the model reads it);
-    the
-    history is dropped when only the delta to the previous pose overflowed.
+    the history is dropped when only the delta to the previous pose overflowed.
     """
     step = state.step(frame_can_bus(pose))
     if not _fits_float32(step.can_bus):
@@ -536,8 +431,10 @@ def _frame_id(msg: Any) -> str:
 
 def decode_camera_image(msg: Any) -> tuple[np.ndarray, str]:
     """
-    uint8 [H, W, 3] and its channel order ('rgb' or 'bgr') of one Image / CompressedImage;
-    ImageDecodeError for anything else.
+    Decode one Image / CompressedImage.
+
+    Return uint8 [H, W, 3] and its channel order ('rgb' or 'bgr'); ImageDecodeError for anything
+    else.
     """
     if hasattr(msg, 'format'):  # sensor_msgs/CompressedImage
         return compressed_to_numpy(msg, 'rgb8'), 'rgb'
@@ -547,16 +444,36 @@ def decode_camera_image(msg: Any) -> tuple[np.ndarray, str]:
     if encoding in CONVERTED_ENCODINGS:
         target = 'bgr8' if encoding == 'bgra8' else 'rgb8'
         return imgmsg_to_numpy(msg, target), target[:3]
+    supported = sorted(DIRECT_ENCODINGS) + list(CONVERTED_ENCODINGS)
     raise ImageDecodeError(
-        f'encoding {encoding!r} is not a colour image; publish one of '
-        f'{sorted(DIRECT_ENCODINGS) + list(CONVERTED_ENCODINGS)}'
+        f'encoding {encoding!r} {_encoding_problem(encoding, supported)}; publish one of '
+        f'{supported}'
     )
+
+
+def _encoding_problem(encoding: str, supported: Sequence[str]) -> str:
+    """Say what is wrong with an unsupported encoding, as precisely as its name allows."""
+    if encoding.lower() in supported:
+        lower = encoding.lower()
+        return f'is not supported: encodings are case-sensitive, did you mean {lower!r}?'
+    generic = re.fullmatch(r'(8|16|32|64)([USF])C(\d+)', encoding)
+    if generic is not None:
+        bits, kind, channels = generic.groups()
+        kinds = {'U': 'unsigned', 'S': 'signed', 'F': 'float'}
+        return (
+            f'is {channels}-channel {bits}-bit {kinds[kind]}: not supported (8-bit colour only, '
+            'and no channel order is known for generic encodings)'
+        )
+    if encoding.startswith(('mono', 'bayer_')) or encoding in ('8UC1', '16UC1', '32FC1'):
+        return 'is not a colour image'
+    return 'is not supported'
 
 
 def _decode_images(cameras: Sequence[CameraInput]) -> tuple[list[np.ndarray], str]:
     """
-    Six uint8 [H, W, 3] arrays of one size, in one channel order (the first present camera's); a missing
-    camera (image None) gets zeros.
+    Decode the six images into uint8 [H, W, 3] arrays of one size, in one channel order.
+
+    The order is the first present camera's; a missing camera (image None) gets zeros.
     """
     decoded: dict[int, tuple[np.ndarray, str]] = {}
     for i, cam in enumerate(cameras):
@@ -570,22 +487,13 @@ def _decode_images(cameras: Sequence[CameraInput]) -> tuple[list[np.ndarray], st
         raise FrameError('image', 'the set holds no camera image')
     first = min(decoded)
     reference, order = decoded[first]
+    _check_one_size(cameras, {i: image.shape for i, (image, _) in decoded.items()})
     images = []
     for i in range(len(cameras)):
         if i not in decoded:
             images.append(np.zeros_like(reference))  # [H, W, 3]: masked out of the model anyway
             continue
         image, own_order = decoded[i]
-        if image.shape != reference.shape:
-            size, ref = (
-                f'{image.shape[1]}x{image.shape[0]}',
-                f'{reference.shape[1]}x{reference.shape[0]}',
-            )
-            raise FrameError(
-                'image',
-                f'camera {i} ({_frame_id(cameras[i].image)}) is {size} but camera '
-                f'{first} is {ref}; all cameras must publish one size',
-            )
         if own_order != order:
             image = np.ascontiguousarray(
                 image[..., ::-1]
@@ -594,8 +502,30 @@ def _decode_images(cameras: Sequence[CameraInput]) -> tuple[list[np.ndarray], st
     return images, order
 
 
+def _check_one_size(cameras: Sequence[CameraInput], shapes: dict[int, tuple[int, ...]]) -> None:
+    """Raise FrameError naming the camera(s) whose size differs from the most common one."""
+    counts = Counter(shapes.values())
+    if len(counts) == 1:
+        return
+    # the size most cameras share is the rig's; the others are the odd ones
+    common = counts.most_common(1)[0][0]  # insertion order breaks ties: the lowest camera's
+    odd = [i for i, shape in shapes.items() if shape != common]
+    names = ', '.join(
+        f'camera {i} ({_frame_id(cameras[i].image)}) is {shapes[i][1]}x{shapes[i][0]}' for i in odd
+    )
+    raise FrameError(
+        'image',
+        f'{names} but the other cameras are {common[1]}x{common[0]}; all cameras must publish '
+        'one size',
+    )
+
+
 class _StageClock:
-    """Wall time per stage; on CUDA each lap waits for the queued kernels, so stages are not blurred."""
+    """
+    Wall time per stage.
+
+    On CUDA each lap waits for the queued kernels, so stages are not blurred.
+    """
 
     def __init__(self, device: torch.device) -> None:
         self._sync: Callable[[], None] = (

@@ -13,12 +13,11 @@
 # limitations under the License.
 
 """
-Find the package's data files (config/, launch/, models/) in a colcon install or in the source tree.
+Find the package's data files (config/, launch/, models/) in a colcon install or the source tree.
 
 A colcon (or `pip install .`) install puts them under `<prefix>/share/bevformer_ros/`, found
-through
-the ament index. An editable install (`pip install -e .`, what `make setup` does) installs no
-data files, so the source tree next to this package is the second place to look.
+through the ament index. An editable install (`pip install -e .`, what `make setup` does) installs
+no data files, so the source tree next to this package is the second place to look.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ def share_dir() -> Path | None:
 
 
 def package_file(*parts: str) -> Path:
-    """Return the path of a data file, e.g. ('config', 'fastdds_shm.xml'): install first, then source."""
+    """Return the path of a data file, e.g. ('config', 'fastdds_shm.xml'): install, then source."""
     share = share_dir()
     roots = ([share] if share is not None else []) + [SOURCE_ROOT]
     candidates = [root.joinpath(*parts) for root in roots]
@@ -75,19 +74,18 @@ def config_file(name: str) -> Path:
 
 
 def model_file(name: str) -> Path:
-    """Return the path of models/<name>, a checkpoint shipped with the package (see package_file)."""
+    """Return the path of models/<name>, a checkpoint shipped in the package (see package_file)."""
     return package_file('models', name)
 
 
 def checkpoint_path(value: str) -> Path:
     """
-    The file a `model.checkpoint` value names.
+    Resolve the file a `model.checkpoint` value names.
 
     A path with a directory part (`/data/x.pth`, `./x.pth`, `~/x.pth`) is taken as given. A bare
-    file name
-    (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/ folder, or,
-    when none
-    of that name ships, a file in the working directory. ResourceNotFoundError when a bare name is
+    file name (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/
+    folder, or, when none of that name ships, a file in the working directory.
+    ResourceNotFoundError when a bare name is
     neither.
     """
     if '/' in value or os.sep in value:
@@ -98,6 +96,7 @@ def checkpoint_path(value: str) -> Path:
         if Path(value).is_file():
             return Path(value)
         raise ResourceNotFoundError(
-            f'checkpoint {value!r}: a bare file name is looked up in the package models/ folder, then in the '
-            f'working directory ({Path.cwd()}); it is in neither. Give the full path of the .pth file. {exc}'
+            f'checkpoint {value!r}: a bare file name is looked up in the package models/ folder, '
+            f'then in the working directory ({Path.cwd()}); it is in neither. Give the full path '
+            f'of the .pth file. {exc}'
         ) from None

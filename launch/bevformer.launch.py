@@ -16,22 +16,30 @@
 Launch the BEVFormer node (configured and activated at start), optionally with RViz.
 
     ros2 launch bevformer_ros bevformer.launch.py preset:=small
-    checkpoint:=/data/bevformer_small_epoch_24.pth
-    ros2 launch bevformer_ros bevformer.launch.py use_sim_time:=true rviz:=true \
+    checkpoint:=/data/bevformer_small_epoch_24.pth ros2 launch bevformer_ros bevformer.launch.py
+    use_sim_time:=true rviz:=true \
         cam_front_image:=/nuscenes/CAM_FRONT/image  # one remap per camera: <camera>_image /
         <camera>_info
 
 Arguments: preset (tiny|small|base), params_file (default config/bevformer_<preset>.yaml),
 checkpoint (empty:
 random weights, the node says so loudly), device, namespace, use_sim_time, rviz, rviz_config, and
-for each
-camera `<cam>_image` / `<cam>_info` remapping its raw image / CameraInfo topic (cam_front,
-cam_front_right,
-cam_front_left, cam_back, cam_back_left, cam_back_right). The node is `bevformer` in `namespace`.
+for each camera `<cam>_image` / `<cam>_info` remapping its raw image / CameraInfo topic (cam_front,
+cam_front_right, cam_front_left, cam_back, cam_back_left, cam_back_right). The node is `bevformer`
+in `namespace`.
 """
 
 from __future__ import annotations
 
+from bevformer_ros.launch_spec import (
+    camera_topics,
+    EXECUTABLE,
+    NODE_ARGUMENTS,
+    NODE_NAME,
+    OVERRIDE_ARGUMENTS,
+    PACKAGE,
+    parameter_overrides,
+)
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
@@ -40,46 +48,33 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-CAMERAS = (
-    'CAM_FRONT',
-    'CAM_FRONT_RIGHT',
-    'CAM_FRONT_LEFT',
-    'CAM_BACK',
-    'CAM_BACK_LEFT',
-    'CAM_BACK_RIGHT',
-)
-
 
 def _camera_arguments() -> tuple[
     list[DeclareLaunchArgument], list[tuple[str, LaunchConfiguration]]
 ]:
     arguments, remappings = [], []
-    for camera in CAMERAS:
-        for suffix, topic in (('image', f'{camera}/image_raw'), ('info', f'{camera}/camera_info')):
-            name = f'{camera.lower()}_{suffix}'
-            arguments.append(
-                DeclareLaunchArgument(
-                    name, default_value=topic, description=f'topic of {camera} {suffix}'
-                )
-            )
-            remappings.append((topic, LaunchConfiguration(name)))
+    for name, topic, description in camera_topics():
+        arguments.append(DeclareLaunchArgument(name, default_value=topic, description=description))
+        remappings.append((topic, LaunchConfiguration(name)))
     return arguments, remappings
 
 
 def _node(context: LaunchContext, remappings: list, use_sim_time: ParameterValue) -> list[Node]:
-    """The node; checkpoint and device override the params file only when given."""
+    """Describe the node; checkpoint and device override the params file only when given."""
+    given = {
+        argument: LaunchConfiguration(argument).perform(context)
+        for argument, _ in OVERRIDE_ARGUMENTS
+    }
     overrides = {'use_sim_time': use_sim_time}
-    for argument, parameter in (('checkpoint', 'model.checkpoint'), ('device', 'model.device')):
-        value = LaunchConfiguration(argument).perform(context)
-        if value:
-            overrides[parameter] = ParameterValue(value, value_type=str)
+    for parameter, value in parameter_overrides(given).items():
+        overrides[parameter] = ParameterValue(value, value_type=str)
     return [
         Node(
-            package='bevformer_ros',
-            executable='bevformer_node',
-            name='bevformer',
+            package=PACKAGE,
+            executable=EXECUTABLE,
+            name=NODE_NAME,
             namespace=LaunchConfiguration('namespace'),
-            arguments=['--autostart'],
+            arguments=list(NODE_ARGUMENTS),
             parameters=[LaunchConfiguration('params_file'), overrides],
             remappings=remappings,
             output='screen',
@@ -89,7 +84,7 @@ def _node(context: LaunchContext, remappings: list, use_sim_time: ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare('bevformer_ros')
+    share = FindPackageShare(PACKAGE)
     camera_arguments, remappings = _camera_arguments()
     arguments = [
         DeclareLaunchArgument(

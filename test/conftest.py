@@ -24,6 +24,8 @@ import pytest
 from venv_state import VENV_AT_START, venv_state
 
 LAST = 'test_venv_intact.py'  # checks what every other test may have changed in the venv
+# Fixtures that hand a test a private ROS graph: every test using one starts DDS participants.
+DDS_FIXTURES = ('ros_env', 'module_ros_env')
 
 
 def pytest_sessionstart(session):
@@ -32,7 +34,10 @@ def pytest_sessionstart(session):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the venv check after every other test (the sort is stable)."""
+    """Mark the tests on a private ROS graph `dds`; run the venv check last (stable sort)."""
+    for item in items:
+        if any(name in getattr(item, 'fixturenames', ()) for name in DDS_FIXTURES):
+            item.add_marker(pytest.mark.dds)
     items.sort(key=lambda item: item.path.name == LAST)
 
 

@@ -43,7 +43,7 @@ def fixtures_required() -> bool:
 
 
 def require(path: Path) -> Path:
-    """Return `path` if it exists; else skip the calling test, or fail it where fixtures are due."""
+    """Return `path` if it exists; else skip the test, or fail it where fixtures are due."""
     if path.exists():
         return path
     if fixtures_required():

@@ -16,17 +16,14 @@
 BEV features -> arrays for `~/bev_features` (32FC<C>) and `~/bev_image` (rgb8).
 
 Layout of the model's BEV (official `bev_embed`, batch 1): `q = row * bev_w + col`, where the
-column walks
-along +x and the row along +y of the reference frame (LIDAR_TOP: x right, y forward, z up), and
-cell
-(row, col) is centred at `x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`, likewise y with row.
+column walks along +x and the row along +y of the reference frame (LIDAR_TOP: x right, y forward, z
+up), and cell (row, col) is centred at `x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`,
+likewise y with row.
 
 - `bev_features_hwc` keeps that layout: image row = BEV row (increasing y), image column = BEV
-  column
-  (increasing x). So row 0 of `~/bev_features` is the cell row *behind* the ego vehicle.
+  column (increasing x). So row 0 of `~/bev_features` is the cell row *behind* the ego vehicle.
 - `bev_to_rgb` flips the rows so that forward (+y) is up and +x is right, the way one looks down on
-  the
-  vehicle from above; row 0 of `~/bev_image` is the row furthest ahead.
+  the vehicle from above; row 0 of `~/bev_image` is the row furthest ahead.
 """
 
 from __future__ import annotations
@@ -50,7 +47,7 @@ _LOW_PERCENTILE, _HIGH_PERCENTILE = 1.0, 99.0
 
 
 def bev_features_hwc(bev: np.ndarray, bev_h: int, bev_w: int) -> np.ndarray:
-    """[H*W, C] or [H*W, 1, C] (model layout) -> contiguous float32 [H, W, C], rows = +y, cols = +x."""
+    """[H*W, C] or [H*W, 1, C] (model layout) -> float32 [H, W, C], rows = +y, cols = +x."""
     if bev.ndim == 3:
         if bev.shape[1] != 1:
             raise ValueError(f'bev_features_hwc expects batch size 1, got shape {bev.shape}')
@@ -103,7 +100,7 @@ def _colormap(unit: np.ndarray) -> np.ndarray:
 
 
 def _principal_components(bev_hwc: np.ndarray, k: int) -> np.ndarray:
-    """[H, W, C] -> [H, W, k] projections on the top-k principal directions, signs fixed for stability."""
+    """[H, W, C] -> [H, W, k] projections on the top-k principal directions, stable signs."""
     h, w, c = bev_hwc.shape
     x = bev_hwc.reshape(h * w, c).astype(np.float64)
     x -= x.mean(axis=0)

@@ -21,13 +21,11 @@ x right, y forward, z up). Camera frames are optical frames (z forward, x right,
 `header.frame_id` of a CameraInfo, as in nuScenes `calibrated_sensor`.
 
 Image size. BEVFormer presets resize the nominal 1600x900 nuScenes image by `image_scale` (0.5
-tiny, 0.8
-small, 1.0 base) and scale `lidar2img` rows 0 and 1 by the same factor. A camera that publishes
-another size
-gets its K rescaled to the size the preprocessor resizes it to (`intrinsics_from_camera_info(...,
-target_size=...)`), with the same plain `diag(sx, sy, 1)` the official pipeline uses for its own
-resize (no
-half-pixel correction: checkpoints were trained with that convention).
+tiny, 0.8 small, 1.0 base) and scale `lidar2img` rows 0 and 1 by the same factor. A camera that
+publishes another size gets its K rescaled to the size the preprocessor resizes it to
+(`intrinsics_from_camera_info(..., target_size=...)`), with the same plain `diag(sx, sy, 1)` the
+official pipeline uses for its own resize (no half-pixel correction: checkpoints were trained with
+that convention).
 """
 
 from __future__ import annotations
@@ -49,8 +47,13 @@ import numpy as np
 NOMINAL_IMAGE_SIZE = (1600, 900)
 
 
+# fx / image width of real lenses: below, wider than a fisheye; above, a long telephoto
+FOCAL_PER_WIDTH = (0.1, 20.0)
+DISTORTION_MODELS = frozenset({'', 'plumb_bob', 'rational_polynomial', 'equidistant'})
+
+
 class CalibrationError(ValueError):
-    """Calibration data that cannot produce a valid projection; the message names the field and the fix."""
+    """Calibration data that cannot produce a valid projection; names the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Extrinsics:
         return Extrinsics(R_inv, -R_inv @ self.translation)
 
     def then(self, outer: Extrinsics) -> Extrinsics:
-        """Compose `outer ∘ self`: first self, then outer (e.g. camera→ego then ego→lidar)."""
+        """Compose `outer ∘ self`: first self, then outer (e.g. camera→ego, ego→lidar)."""
         rotation = outer.rotation @ self.rotation
         return Extrinsics(rotation, outer.rotation @ self.translation + outer.translation)
 
@@ -98,7 +101,11 @@ def check_intrinsics(K: Any, what: str = 'K') -> np.ndarray:
 def scale_intrinsics(
     K: np.ndarray, from_size: Sequence[int], to_size: Sequence[int]
 ) -> np.ndarray:
-    """K [3, 3] of an image resized from (width, height) `from_size` to `to_size`: diag(sx, sy, 1) @ K."""
+    """
+    Return K [3, 3] of an image resized from (width, height) `from_size` to `to_size`.
+
+    The result is diag(sx, sy, 1) @ K.
+    """
     (w0, h0), (w1, h1) = from_size, to_size
     if min(w0, h0, w1, h1) <= 0:
         raise CalibrationError(
@@ -131,10 +138,9 @@ def intrinsics_from_camera_info(
     K [3, 3] float64 from a sensor_msgs/CameraInfo (or anything with `k`, `width`, `height`).
 
     matrix='k' reads the raw-image K (nuScenes images are already undistorted); matrix='p' reads
-    the left 3x3
-    of the rectified projection P, for rectified image topics. With `target_size` (width, height) K
-    is
-    rescaled to the size the image will be resized to before the preset's `image_scale` applies.
+    the left 3x3 of the rectified projection P, for rectified image topics. With `target_size`
+    (width, height) K is rescaled to the size the image will be resized to before the preset's
+    `image_scale` applies.
     """
     if matrix == 'k':
         K = check_intrinsics(_field(info, 'k', 'K'), 'CameraInfo.k')
@@ -155,6 +161,49 @@ def intrinsics_from_camera_info(
     return K if tuple(size) == tuple(target_size) else scale_intrinsics(K, size, target_size)
 
 
+def check_plausible(info: Any) -> None:
+    """
+    Raise CalibrationError for a CameraInfo no real camera has.
+
+    Focal lengths within FOCAL_PER_WIDTH of the image width (a fisheye to a long telephoto),
+    principal point inside the image, a distortion model ROS knows. Skipped while the size is
+    unset (0): the size check reports that.
+    """
+    width, height = int(_field(info, 'width')), int(_field(info, 'height'))
+    if width <= 0 or height <= 0:
+        return
+    K = check_intrinsics(_field(info, 'k', 'K'), 'CameraInfo.k')
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    low, high = FOCAL_PER_WIDTH
+    if not (low * width <= fx <= high * width and low * width <= fy <= high * width):
+        raise CalibrationError(
+            f'focal lengths fx={fx:g}, fy={fy:g} are not of the scale of a {width}x{height} '
+            f'image ({low:g} to {high:g} times its width): K is for another resolution or wrong'
+        )
+    if not (0 <= cx <= width and 0 <= cy <= height):
+        raise CalibrationError(
+            f'principal point ({cx:g}, {cy:g}) is outside the {width}x{height} image'
+        )
+    model = str(getattr(info, 'distortion_model', '') or '')
+    if model not in DISTORTION_MODELS:
+        raise CalibrationError(
+            f'distortion_model {model!r} is unknown; ROS defines {sorted(DISTORTION_MODELS)}'
+        )
+
+
+def distortion_note(info: Any) -> str | None:
+    """Return a warning when a CameraInfo has non-zero distortion (the model ignores it)."""
+    d = getattr(info, 'd', None)  # a numpy array in rclpy messages, a list in plain ones
+    coefficients = np.zeros(0) if d is None else np.asarray(d, dtype=np.float64).reshape(-1)
+    if not np.any(coefficients != 0):
+        return None
+    model = getattr(info, 'distortion_model', '') or 'unnamed'
+    return (
+        f'{model} distortion coefficients are non-zero, but the model ignores distortion: images '
+        'must be rectified, e.g. image_proc (set cameras.rectified: true if they already are)'
+    )
+
+
 def _translation(translation: Any, what: str) -> np.ndarray:
     t = np.asarray(translation, dtype=np.float64).reshape(-1)
     if t.shape != (3,) or not np.all(np.isfinite(t)):
@@ -165,7 +214,7 @@ def _translation(translation: Any, what: str) -> np.ndarray:
 def extrinsics_from_quaternion(
     translation: Sequence[float], rotation_wxyz: Sequence[float], what: str = 'extrinsics'
 ) -> Extrinsics:
-    """Extrinsics from a translation [3] and a unit quaternion (w, x, y, z), the nuScenes layout."""
+    """Extrinsics from a translation [3] and a unit quaternion (w, x, y, z) (nuScenes layout)."""
     t = _translation(translation, what)
     try:
         R = quat_wxyz_to_matrix(normalized_wxyz(rotation_wxyz, f'{what} rotation'))
@@ -190,8 +239,8 @@ def extrinsics_from_transform(transform: Any, what: str = 'TF transform') -> Ext
     Extrinsics from a geometry_msgs Transform / TransformStamped (duck-typed).
 
     Pass tf `lookup_transform(target_frame=reference_frame, source_frame=camera_optical_frame,
-    stamp)`: that
-    transform maps camera points into the reference frame, which is exactly `sensor2lidar`.
+    stamp)`: that transform maps camera points into the reference frame, which is exactly
+    `sensor2lidar`.
     """
     tf = getattr(transform, 'transform', transform)
     tr, rot = tf.translation, tf.rotation
@@ -211,8 +260,7 @@ def lidar2img(
 
     Built step for step as the official `CustomNuScenesDataset.get_data_info`, then scaled like
     `RandomScaleImageMultiViewImage` (rows 0 and 1 times `image_scale`), so it matches the official
-    values
-    bit for bit.
+    values bit for bit.
     """
     K = check_intrinsics(K)
     lidar2cam_r = np.linalg.inv(np.asarray(sensor2lidar_rotation, dtype=np.float64))

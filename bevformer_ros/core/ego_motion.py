@@ -16,22 +16,16 @@
 Ego pose at an image stamp, from nav_msgs/Odometry or TF, for BEVFormer's `can_bus`.
 
 Frames. nuScenes-trained checkpoints saw `ego2global` = the pose of the *ego* (base_link, rear-axle
-centre) in
-the world frame, not the pose of the LiDAR reference frame; `can_bus` is built from it
-(translation, rotation
-(w, x, y, z), patch angle = its yaw) and velocity / rotation rate are in the ego frame (CAN
-`pose.vel`,
-`pose.rotation_rate`). So feed this module `odom → base_link` (Odometry or TF). If only the pose of
-another
-frame is available (e.g. a LiDAR odometry of LIDAR_TOP), convert it with
-`base_pose_from_frame_pose`.
+centre) in the world frame, not the pose of the LiDAR reference frame; `can_bus` is built from it
+(translation, rotation (w, x, y, z), patch angle = its yaw) and velocity / rotation rate are in the
+ego frame (CAN `pose.vel`, `pose.rotation_rate`). So feed this module `odom → base_link` (Odometry
+or TF). If only the pose of another frame is available (e.g. a LiDAR odometry of LIDAR_TOP),
+convert it with `base_pose_from_frame_pose`.
 
 Timing. The pose must be the one at the image stamp, never "now": `PoseBuffer` keeps a bounded,
 time-indexed history and interpolates (linear translation, slerp rotation) between the two poses
-around the
-stamp. It refuses to extrapolate further than `max_extrapolation_s` or across odometry gaps longer
-than
-`max_gap_s`.
+around the stamp. It refuses to extrapolate further than `max_extrapolation_s` or across odometry
+gaps longer than `max_gap_s`.
 """
 
 from __future__ import annotations
@@ -53,12 +47,19 @@ from bevformer_ros.core.rotation import (
     xyzw_to_wxyz,
     yaw_of_wxyz,
 )
-from bevformer_ros.frontend.sync import NS_PER_S, stamp_ns
+from bevformer_ros.core.stamps import NS_PER_S, stamp_ns
 import numpy as np
+
+# poses in a row, each older than the whole history, that make a time jump (not stale messages)
+JUMP_CONFIRMATIONS = 3
 
 
 class EgoMotionError(ValueError):
     """No trustworthy ego pose for the requested stamp; the message says why and what to check."""
+
+
+class StalePoseError(EgoMotionError):
+    """A pose older than the whole history: ignored (stale), unless more confirm a time jump."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,11 @@ def _stamp(msg: Any, what: str) -> int:
 
 
 def pose_from_odometry(msg: Any) -> EgoPose:
-    """EgoPose from a nav_msgs/Odometry(-like) message: pose.pose in header.frame_id, twist in child frame."""
+    """
+    Read the EgoPose of a nav_msgs/Odometry(-like) message.
+
+    pose.pose is in header.frame_id, twist in the child frame.
+    """
     pose, twist = msg.pose.pose, msg.twist.twist
     return EgoPose(
         stamp_ns=_stamp(msg, 'Odometry'),
@@ -117,7 +122,7 @@ def pose_from_odometry(msg: Any) -> EgoPose:
 
 
 def pose_from_transform(msg: Any) -> EgoPose:
-    """EgoPose from a TransformStamped world → base_link (no velocity: the buffer derives it)."""
+    """Read the EgoPose of a TransformStamped world → base_link; the buffer derives velocity."""
     tf = msg.transform
     return EgoPose(
         stamp_ns=_stamp(msg, 'TransformStamped'),
@@ -129,11 +134,12 @@ def pose_from_transform(msg: Any) -> EgoPose:
 
 def base_pose_from_frame_pose(pose: EgoPose, frame2base: Extrinsics) -> EgoPose:
     """
-    Pose of base_link from the pose of a rigidly mounted frame F: T_world_base = T_world_F @ inv(T_base_F).
+    Return the pose of base_link from the pose of a rigidly mounted frame F.
+
+    T_world_base = T_world_F @ inv(T_base_F).
 
     `frame2base` maps F points into base_link (for LIDAR_TOP: the rig's `lidar2ego`). Velocities
-    are dropped
-    because they were expressed at F; the buffer re-derives them.
+    are dropped because they were expressed at F; the buffer re-derives them.
     """
     base2frame = frame2base.inverse()
     R_world_frame = pose.rotation_matrix
@@ -205,6 +211,8 @@ class PoseBuffer:
         self.time_jumps = (
             0  # buffer resets because stamps went back further than max_age (bag loop)
         )
+        self.rejected_stale = 0  # poses older than the whole history, ignored
+        self._pending_jump: list[EgoPose] = []  # such poses in a row: a time jump once confirmed
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -212,9 +220,17 @@ class PoseBuffer:
             return len(self._poses)
 
     def clear(self) -> None:
+        """
+        Forget the history (time jumped back, or a reset).
+
+        Poses held back as candidates for a time jump are from the new timeline: they stay.
+        """
         with self._lock:
             self._stamps.clear()
             self._poses.clear()
+            for pose in self._pending_jump:
+                self._insert(pose)
+            self._pending_jump.clear()
 
     def add(self, pose: EgoPose) -> None:
         with self._lock:
@@ -227,11 +243,37 @@ class PoseBuffer:
 
     def _add(self, pose: EgoPose) -> None:
         if self._stamps and pose.stamp_ns < self._stamps[-1] - self.max_age_ns:
-            # a pose from before the whole history: time jumped back (bag loop), the old history is
-            # void
-            self._stamps.clear()
-            self._poses.clear()
-            self.time_jumps += 1
+            self._add_from_before_history(pose)
+            return
+        self._pending_jump.clear()
+        self._insert(pose)
+
+    def _add_from_before_history(self, pose: EgoPose) -> None:
+        """
+        Keep a pose older than the whole history only as a candidate for a time jump.
+
+        One such pose is a stale message (a late or replayed odometry): dropping the history for
+        it would leave the next image set without a pose. `JUMP_CONFIRMATIONS` of them in a row,
+        in order, are a new timeline (bag loop): the old history is void, they become the history.
+        """
+        pending = self._pending_jump
+        if pending and pose.stamp_ns <= pending[-1].stamp_ns:
+            pending.clear()
+        pending.append(pose)
+        if len(pending) < JUMP_CONFIRMATIONS:
+            self.rejected_stale += 1
+            raise StalePoseError(
+                f'odometry stamp {(self._stamps[-1] - pose.stamp_ns) / NS_PER_S:.3f} s older '
+                'than the newest pose (out of order or stale); ignored, history kept'
+            )
+        self._stamps.clear()
+        self._poses.clear()
+        self.time_jumps += 1
+        for confirmed in pending:
+            self._insert(confirmed)
+        pending.clear()
+
+    def _insert(self, pose: EgoPose) -> None:
         i = bisect.bisect_left(self._stamps, pose.stamp_ns)
         if i < len(self._stamps) and self._stamps[i] == pose.stamp_ns:
             self._poses[i] = pose

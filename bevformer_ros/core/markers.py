@@ -13,14 +13,12 @@
 # limitations under the License.
 
 """
-Decoded BEVFormer boxes → plain marker content (no ROS types; `ros_convert` turns it into messages).
+Decoded BEVFormer boxes → plain marker content (no ROS types; `ros_convert` makes messages).
 
 Box convention (what the official head decodes, mmdet3d v0.17 `LiDARInstance3DBoxes`):
 `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in the reference (LiDAR) frame. As ROS / nuScenes boxes:
-centre
-`(x, y, z_bottom + h/2)`, size `(l, w, h)` along the box's own (forward, left, up) axes, heading
-`-yaw - pi/2`
-about +z (mmdet3d `output_to_nusc_box`), velocity `(vx, vy, 0)` m/s.
+centre `(x, y, z_bottom + h/2)`, size `(l, w, h)` along the box's own (forward, left, up) axes,
+heading `-yaw - pi/2` about +z (mmdet3d `output_to_nusc_box`), velocity `(vx, vy, 0)` m/s.
 """
 
 from __future__ import annotations
@@ -60,6 +58,7 @@ CLASS_COLORS = {
     'traffic_cone': (0.18, 0.31, 0.31),
 }
 UNKNOWN_COLOR = (0.7, 0.7, 0.7)
+ARROW_TIME_S = 1.0  # a velocity arrow shows where the box is this long from now
 
 # Corner order in the box frame (x forward along l, y left along w, z up): bottom face then top
 # face, each
@@ -147,7 +146,7 @@ def box_marker(
     score: float,
     label: int,
     class_names: Sequence[str] = NUSCENES_CLASSES,
-    arrow_time_s: float = 1.0,
+    arrow_time_s: float = ARROW_TIME_S,
 ) -> BoxMarker:
     """Marker content of one decoded box [x, y, z_bottom, w, l, h, yaw, (vx, vy)]."""
     x, y, z_bottom, width, length, height, yaw = (float(v) for v in box[:7])
@@ -180,14 +179,13 @@ def build_box_markers(
     score_threshold: float = 0.3,
     max_count: int = 100,
     class_names: Sequence[str] = NUSCENES_CLASSES,
-    arrow_time_s: float = 1.0,
+    arrow_time_s: float = ARROW_TIME_S,
 ) -> list[BoxMarker]:
     """
     Markers of the `max_count` best boxes scoring >= `score_threshold`, best first.
 
     boxes [K, 9] (or [K, 7] without velocity), scores [K], labels [K]: numpy arrays or tensors on
-    any device.
-    Rows with a non-finite value are skipped: a broken box must not reach RViz.
+    any device. Rows with a non-finite value are skipped: a broken box must not reach RViz.
     """
     boxes, scores, labels = _numpy(boxes), _numpy(scores).reshape(-1), _numpy(labels).reshape(-1)
     if boxes.ndim != 2 or boxes.shape[1] < 7 or not len(boxes) == len(scores) == len(labels):
@@ -202,3 +200,118 @@ def build_box_markers(
         box_marker(boxes[i], float(scores[i]), int(labels[i]), class_names, arrow_time_s)
         for i in keep
     ]
+
+
+# visualization_msgs/Marker type and action values (the same in every ROS 2 distribution)
+ARROW, CUBE, LINE_LIST, TEXT_VIEW_FACING = 0, 1, 5, 9
+ADD, DELETEALL = 0, 3
+IDENTITY_XYZW = (0.0, 0.0, 0.0, 1.0)
+WHITE = (1.0, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class MarkerStyle:
+    """How a box array is drawn; the node's detections use the defaults."""
+
+    ns: str = 'bevformer'  # the sub-namespaces are <ns>/boxes, /edges, /labels, /velocity
+    cube_alpha: float = 0.3
+    line_width: float = 0.05  # m; the arrow's shaft, head diameter and head length scale with it
+    text_height: float = 0.6  # m
+    min_arrow_speed: float = 0.2  # m/s: slower boxes get no velocity arrow
+    edges: bool = True  # a LINE_LIST of the 12 box edges
+    arrows: bool = True  # a velocity ARROW per moving box
+    label_score: bool = True  # label "class score" (else just the class)
+
+
+DETECTION_STYLE = MarkerStyle()  # the node's ~/markers
+GROUND_TRUTH_STYLE = MarkerStyle(
+    ns='ground_truth', cube_alpha=0.35, edges=False, arrows=False, label_score=False
+)
+
+
+@dataclass(frozen=True)
+class MarkerContent:
+    """One visualization_msgs/Marker as plain values; the header is the edge's to add."""
+
+    ns: str
+    id: int  # noqa: A003
+    type: int  # noqa: A003
+    action: int = ADD
+    position: Vec3 = (0.0, 0.0, 0.0)
+    orientation_xyzw: tuple[float, float, float, float] = IDENTITY_XYZW
+    scale: Vec3 = (0.0, 0.0, 0.0)
+    color: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    points: tuple[Vec3, ...] = ()  # in the header frame (the pose stays the identity)
+    text: str = ''
+
+
+def _vec3(values: Sequence[float]) -> Vec3:
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def _box_layout(i: int, box: BoxMarker, style: MarkerStyle) -> list[MarkerContent]:
+    rgb = box.color[:3]
+    out = [
+        MarkerContent(
+            f'{style.ns}/boxes',
+            i,
+            CUBE,
+            position=_vec3(box.center),
+            orientation_xyzw=tuple(float(v) for v in box.orientation_xyzw),
+            scale=_vec3(box.scale),
+            color=(*rgb, style.cube_alpha),
+        )
+    ]
+    if style.edges:
+        points = tuple(_vec3(box.corners[k]) for edge in BOX_EDGES for k in edge)
+        out.append(
+            MarkerContent(
+                f'{style.ns}/edges',
+                i,
+                LINE_LIST,
+                scale=(style.line_width, 0.0, 0.0),
+                color=box.color,
+                points=points,
+            )
+        )
+    out.append(
+        MarkerContent(
+            f'{style.ns}/labels',
+            i,
+            TEXT_VIEW_FACING,
+            position=_vec3(box.text_position),
+            scale=(0.0, 0.0, style.text_height),
+            color=WHITE,
+            text=box.text if style.label_score else box.class_name,
+        )
+    )
+    if style.arrows and math.hypot(*box.velocity) >= style.min_arrow_speed:
+        width = style.line_width  # ARROW from points: scale = (shaft, head diameter, head length)
+        out.append(
+            MarkerContent(
+                f'{style.ns}/velocity',
+                i,
+                ARROW,
+                scale=(2 * width, 4 * width, 6 * width),
+                color=box.color,
+                points=(_vec3(box.arrow_start), _vec3(box.arrow_end)),
+            )
+        )
+    return out
+
+
+def marker_layout(
+    boxes: Sequence[BoxMarker], style: MarkerStyle = DETECTION_STYLE
+) -> list[MarkerContent]:
+    """
+    Lay out a MarkerArray of boxes: a DELETEALL, then per box its CUBE, edges, label and arrow.
+
+    DELETEALL first because RViz2 does not reliably honour `lifetime`: boxes of the previous frame
+    vanish even when this frame has fewer detections. Ids are the box index within each
+    sub-namespace. This is the one place the layout is decided: the rclpy (`ros.convert`) and
+    rosbags (`data.output_messages`, `data.scene_messages`) builders only convert it.
+    """
+    layout = [MarkerContent(style.ns, 0, ARROW, action=DELETEALL)]
+    for i, box in enumerate(boxes):
+        layout += _box_layout(i, box, style)
+    return layout

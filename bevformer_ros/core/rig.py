@@ -16,11 +16,9 @@
 Camera rig YAML (config/nuscenes_rig.yaml) → a validated `Rig`.
 
 A rig gives, per camera, K at its image size and the camera → reference-frame extrinsics, either
-directly
-(`sensor2lidar`) or as camera → base (`sensor2ego`) plus the rig-level `lidar2ego` (reference →
-base).
-Rotations are quaternions (w, x, y, z), as nuScenes writes them, or 3x3 matrices. See the shipped
-file.
+directly (`sensor2lidar`) or as camera → base (`sensor2ego`) plus the rig-level `lidar2ego`
+(reference → base). Rotations are quaternions (w, x, y, z), as nuScenes writes them, or 3x3
+matrices. See the shipped file.
 """
 
 from __future__ import annotations
@@ -40,16 +38,6 @@ from bevformer_ros.core.calibration import (
 )
 import numpy as np
 import yaml
-
-# Camera order of the official nuScenes converter: dim 1 of every per-camera tensor the model sees.
-CAMERA_NAMES = (
-    'CAM_FRONT',
-    'CAM_FRONT_RIGHT',
-    'CAM_FRONT_LEFT',
-    'CAM_BACK',
-    'CAM_BACK_LEFT',
-    'CAM_BACK_RIGHT',
-)
 
 # sensor2lidar and sensor2ego given together must describe the same mounting; the shipped file
 # rounds the
@@ -91,7 +79,7 @@ class Rig:
     def lidar2img(
         self, image_scale: float = 1.0, names: Sequence[str] | None = None
     ) -> np.ndarray:
-        """[num_cams, 4, 4] float64 `lidar2img` in the order of `names` (default: the rig's order)."""
+        """[num_cams, 4, 4] float64 `lidar2img` in the order of `names` (default: the rig's)."""
         cams = [self.camera(n) for n in (names or self.camera_names)]
         return lidar2img_stack([c.K for c in cams], [c.sensor2lidar for c in cams], image_scale)
 
@@ -113,7 +101,7 @@ def _size(value: Any, where: str) -> tuple[int, int]:
 
 
 def _transform(node: Any, where: str) -> Extrinsics:
-    """Extrinsics from {translation, rotation_wxyz and/or rotation_matrix}; both rotations must agree."""
+    """Extrinsics from {translation, rotation_wxyz and/or rotation_matrix}, rotations agreeing."""
     if not isinstance(node, Mapping):
         raise RigError(
             f'{where} must be a mapping with translation and rotation_wxyz or rotation_matrix'
@@ -183,7 +171,7 @@ def _camera(name: str, node: Any, lidar2ego: Extrinsics | None, where: str) -> R
 
 
 def parse_rig(data: Any, source: str = '<rig>') -> Rig:
-    """Validate a rig already read from YAML; errors are prefixed with `source` and the key path."""
+    """Validate a rig already read from YAML; errors are prefixed by `source` and the key path."""
     if not isinstance(data, Mapping):
         raise RigError(f'{source}: the top level must be a mapping')
     lidar2ego = (

@@ -16,8 +16,8 @@
 Quaternion and rotation-matrix helpers (numpy, float64).
 
 Two quaternion orders meet in this package: ROS messages carry (x, y, z, w) and nuScenes /
-pyquaternion /
-the official BEVFormer `can_bus` carry (w, x, y, z). Every function name says which one it takes.
+pyquaternion / the official BEVFormer `can_bus` carry (w, x, y, z). Every function name says which
+one it takes.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def wxyz_to_xyzw(q_wxyz: Sequence[float]) -> np.ndarray:
 
 
 def normalized_wxyz(q_wxyz: Sequence[float], what: str = 'quaternion') -> np.ndarray:
-    """Return the unit quaternion [4] (w, x, y, z); ValueError naming `what` if non-finite or non-unit."""
+    """Return the unit quaternion [4] (w, x, y, z); ValueError naming `what` if not finite unit."""
     q = np.asarray(q_wxyz, dtype=np.float64).reshape(-1)
     if q.shape != (4,) or not np.all(np.isfinite(q)):
         raise ValueError(f'{what} must be 4 finite numbers, got {list(np.atleast_1d(q_wxyz))}')
@@ -55,7 +55,7 @@ def normalized_wxyz(q_wxyz: Sequence[float], what: str = 'quaternion') -> np.nda
 
 
 def quat_wxyz_to_matrix(q_wxyz: Sequence[float]) -> np.ndarray:
-    """Rotation matrix [3, 3] of a unit quaternion (w, x, y, z), as pyquaternion's rotation_matrix."""
+    """Rotation matrix [3, 3] of a unit quaternion (w, x, y, z), as pyquaternion computes it."""
     w, x, y, z = normalized_wxyz(q_wxyz)
     return np.array(
         [
@@ -68,7 +68,7 @@ def quat_wxyz_to_matrix(q_wxyz: Sequence[float]) -> np.ndarray:
 
 
 def matrix_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
-    """Return the unit quaternion [4] (w, x, y, z), w >= 0, of a rotation matrix [3, 3] (Shepperd)."""
+    """Return the unit quaternion [4] (w, x, y, z), w >= 0, of a rotation [3, 3] (Shepperd)."""
     R = np.asarray(R, dtype=np.float64)
     trace = R[0, 0] + R[1, 1] + R[2, 2]
     # Pick the largest of w, x, y, z as the pivot so the division below is well conditioned.
@@ -94,7 +94,7 @@ def matrix_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
 def check_rotation_matrix(
     R: np.ndarray, what: str = 'rotation matrix', atol: float = 1e-6
 ) -> np.ndarray:
-    """R as float64 [3, 3]; ValueError naming `what` unless R is finite, orthonormal and right-handed."""
+    """R as float64 [3, 3]; ValueError naming `what` unless finite, orthonormal, right-handed."""
     R = np.asarray(R, dtype=np.float64)
     if R.shape != (3, 3) or not np.all(np.isfinite(R)):
         raise ValueError(f'{what} must be a finite 3x3 matrix, got shape {R.shape}')

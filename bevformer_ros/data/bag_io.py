@@ -16,19 +16,15 @@
 rosbag2 files through the `rosbags` library (no ROS install needed): open, write, build messages.
 
 - `open_bag(path)`: a rosbag2 directory (metadata.yaml + mcap or sqlite3 storage) or a bare `.mcap`
-  / `.db3`
-  file, with one clear `BagError` for a missing or unreadable path.
+  / `.db3` file, with one clear `BagError` for a missing or unreadable path.
 - `BagWriter(path, storage)`: a path ending in `.mcap` becomes one self-contained MCAP file (what
   Foxglove and
   `ros2 bag play x.mcap` open directly); any other path becomes a rosbag2 directory of `storage`
-  (mcap or
-  sqlite3), as `ros2 bag record -o` writes it.
+  (mcap or sqlite3), as `ros2 bag record -o` writes it.
 - `build_message(typename, values)`: a rosbags message with every field not in `values`
-  zero-initialised
-  (nested mappings for nested messages), serialised to CDR by `serialize`.
+  zero-initialised (nested mappings for nested messages), serialised to CDR by `serialize`.
 - `header_stamp_ns(raw)`: the header stamp of a serialised message that starts with
-  std_msgs/Header, read
-  from the CDR bytes without deserialising the (possibly large) rest.
+  std_msgs/Header, read from the CDR bytes without deserialising the (possibly large) rest.
 """
 
 from __future__ import annotations
@@ -41,6 +37,7 @@ import shutil
 import struct
 from typing import Any
 
+from bevformer_ros.core.stamps import NS_PER_S, split_ns
 import numpy as np
 
 INSTALL_HINT = 'the replay and data tools need the rosbags library: pip install rosbags'
@@ -77,7 +74,11 @@ def _rosbags() -> Any:
 
 @lru_cache(maxsize=1)
 def typestore() -> Any:
-    """The ROS 2 Kilted message definitions of rosbags (the same wire format as Jazzy for these types)."""
+    """
+    Return the ROS 2 Kilted message definitions of rosbags.
+
+    The same wire format as Jazzy for these types.
+    """
     try:
         from rosbags.typesys import get_typestore, Stores
     except ImportError as exc:
@@ -86,7 +87,11 @@ def typestore() -> Any:
 
 
 def build_message(typename: str, values: Mapping[str, Any] | None = None) -> Any:
-    """A message of `typename` ('sensor_msgs/msg/Image'); fields missing from `values` are zero / empty."""
+    """
+    Build a message of `typename` ('sensor_msgs/msg/Image').
+
+    Fields missing from `values` are zero / empty.
+    """
     store = typestore()
     if typename not in store.fielddefs:
         raise BagError(f'unknown message type {typename!r}')
@@ -137,18 +142,23 @@ def deserialize(raw: bytes, typename: str) -> Any:
 
 def stamp_fields(stamp_ns: int) -> dict[str, int]:
     """{'sec', 'nanosec'} of a builtin_interfaces/Time."""
-    return {'sec': int(stamp_ns) // 1_000_000_000, 'nanosec': int(stamp_ns) % 1_000_000_000}
+    sec, nanosec = split_ns(stamp_ns)
+    return {'sec': sec, 'nanosec': nanosec}
 
 
 def header_stamp_ns(raw: bytes | memoryview) -> int:
     """Header stamp (ns) of a CDR-serialised message whose first field is a std_msgs/Header."""
     little = raw[1] & 1  # encapsulation id 0x0001 = CDR little endian, 0x0000 = big endian
     sec, nanosec = struct.unpack('<iI' if little else '>iI', bytes(raw[4:12]))
-    return sec * 1_000_000_000 + nanosec
+    return sec * NS_PER_S + nanosec
 
 
 def open_bag(path: str | Path) -> Any:
-    """An opened rosbags Reader; BagError naming the path when it is missing or not a readable bag."""
+    """
+    Open a rosbags Reader.
+
+    BagError naming the path when it is missing or not a readable bag.
+    """
     rosbag2 = _rosbags()
     path = Path(path)
     if not path.exists():
@@ -171,7 +181,9 @@ def open_bag(path: str | Path) -> Any:
 
 class BagWriter:
     """
-    Write a rosbag2 (see the module docstring for the file / directory choice); use as a context manager.
+    Write a rosbag2; use as a context manager.
+
+    See the module docstring for the file / directory choice.
 
     with BagWriter(path, 'mcap') as bag:
         bag.write('/odom', 'nav_msgs/msg/Odometry', stamp_ns, raw_cdr)
@@ -244,7 +256,7 @@ def _remove(path: Path) -> None:
 
 
 def rclpy_message_class(typename: str) -> Any:
-    """The rclpy message class of 'pkg/msg/Name'; ImportError naming the missing package."""
+    """Return the rclpy message class of 'pkg/msg/Name'; ImportError naming the missing package."""
     package, kind, name = typename.split('/')
     module = importlib.import_module(f'{package}.{kind}')
     return getattr(module, name)

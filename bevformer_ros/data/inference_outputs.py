@@ -13,12 +13,13 @@
 # limitations under the License.
 
 """
-What `bevformer_infer_bag` writes per inferred frame: the node's output topics into the output bag (stamped
-and recorded at the image stamp), and the frame's nuScenes results entries beside them.
+What `bevformer_infer_bag` writes per inferred frame.
+
+The node's output topics into the output bag (stamped and recorded at the image stamp), and the
+frame's nuScenes results entries beside them.
 
 Topics are the node's under its default name (`~/markers` -> /bevformer/markers, ...), the messages
-those of
-`output_messages`, so the bag reads like a recording of the node.
+those of `output_messages`, so the bag reads like a recording of the node.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ OUTPUT_TOPICS = (MARKERS_TOPIC, BEV_FEATURES_TOPIC, BEV_IMAGE_TOPIC)
 
 
 class OutputWriter:
-    """The node's output messages of each inferred frame into the bag; the results entries on the side."""
+    """
+    Write the node's output messages of each inferred frame into the bag.
+
+    The results entries go on the side.
+    """
 
     def __init__(
         self,
@@ -70,7 +75,12 @@ class OutputWriter:
         self.not_copied: set[str] = set()  # input topics --copy-inputs left out
 
     def write(self, inferred: InferredFrame, lidar2ego: Extrinsics | None) -> None:
-        """`lidar2ego` (reference frame -> base_link) places the results; None is an error with results."""
+        """
+        Write the outputs of one inferred frame.
+
+        `lidar2ego` (reference frame -> base_link) places the results; None is an error with
+        results.
+        """
         self._write_topics(inferred.result)
         if self.with_results:
             self._add_results(inferred, lidar2ego)
@@ -124,7 +134,11 @@ class OutputWriter:
 
 
 def input_copier(bag: BagWriter, skipped: set[str]) -> Any:
-    """`on_message` callback copying every input message into `bag`; topics it cannot copy go to `skipped`."""
+    """
+    Return an `on_message` callback copying every input message into `bag`.
+
+    Topics it cannot copy go to `skipped`.
+    """
     known = typestore().fielddefs
 
     def copy(conn: Any, record_ns: int, raw: bytes) -> None:

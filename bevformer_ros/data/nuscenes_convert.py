@@ -13,17 +13,16 @@
 # limitations under the License.
 
 """
-One nuScenes scene, read through the official `nuscenes-devkit`, as the plain time series a bag is made of.
+One nuScenes scene, read through the official `nuscenes-devkit`, as plain time series.
+
+The time series are what a bag is made of.
 
 `load_nuscenes` opens the tables (errors name the missing folder or file), `find_scene` picks a
-scene by name,
-`camera_samples` lists the camera images of the six cameras in time order (the keyframes, or every
-camera
-sweep), and `ego_poses` the ego pose of every camera sample_data of the scene (base_link in the
-global frame,
-with a finite-difference twist in base_link, since nuScenes poses carry no velocity). The rig and
-the ground
-truth of the scene are built in `nuscenes_rig` and `nuscenes_ground_truth`.
+scene by name, `camera_samples` lists the camera images of the six cameras in time order (the
+keyframes, or every camera sweep), and `ego_poses` the ego pose of every camera sample_data of the
+scene (base_link in the global frame, with a finite-difference twist in base_link, since nuScenes
+poses carry no velocity). The rig and the ground truth of the scene are built in `nuscenes_rig` and
+`nuscenes_ground_truth`.
 
 Times: nuScenes timestamps are microseconds since the epoch; everything here is in nanoseconds.
 """
@@ -36,37 +35,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bevformer_ros.core.rig import CAMERA_NAMES
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.rotation import (
     quat_conjugate_wxyz,
     quat_multiply_wxyz,
     quat_wxyz_to_matrix,
     rotation_vector_of_wxyz,
 )
+from bevformer_ros.core.stamps import NS_PER_S, NS_PER_US
+from bevformer_ros.eval.nusc_tables import TABLES
 import numpy as np
 
 REFERENCE_SENSOR = 'LIDAR_TOP'  # the frame nuScenes-trained BEVFormer reasons in
-TABLES = (
-    'category',
-    'attribute',
-    'visibility',
-    'instance',
-    'sensor',
-    'calibrated_sensor',
-    'ego_pose',
-    'log',
-    'scene',
-    'sample',
-    'sample_data',
-    'sample_annotation',
-    'map',
-)
 TWIST_WINDOW_S = (
     0.05  # poses at least this far apart on either side give the twist (camera poses are ~14 ms
 )
 # apart across the six cameras, too close for a difference that is not dominated by pose noise)
-NS_PER_US = 1000
-NS_PER_S = 1_000_000_000
 
 
 class NuScenesError(ValueError):
@@ -92,7 +76,11 @@ class CameraSample:
 
 @dataclass(frozen=True)
 class EgoSample:
-    """base_link in the global frame at `stamp_ns` (the nuScenes `ego_pose`), plus its twist in base_link."""
+    """
+    Pose of base_link in the global frame at `stamp_ns` (the nuScenes `ego_pose`).
+
+    Plus its twist in base_link.
+    """
 
     stamp_ns: int
     translation: np.ndarray  # [3] float64, m
@@ -127,7 +115,11 @@ def _check_layout(dataroot: Path, version: str) -> None:
 
 
 def load_nuscenes(dataroot: str | Path, version: str = 'v1.0-mini') -> Any:
-    """The devkit's `NuScenes` database of `dataroot/version`; NuScenesError naming what is missing."""
+    """
+    Open the devkit's `NuScenes` database of `dataroot/version`.
+
+    NuScenesError naming what is missing.
+    """
     dataroot = Path(dataroot)
     _check_layout(dataroot, version)
     try:
@@ -155,7 +147,7 @@ def load_nuscenes(dataroot: str | Path, version: str = 'v1.0-mini') -> Any:
 
 
 def find_scene(nusc: Any, name: str) -> dict[str, Any]:
-    """The `scene` record called `name` (e.g. scene-0061); NuScenesError listing the known names."""
+    """Return the `scene` record called `name` (e.g. scene-0061); NuScenesError lists the names."""
     for scene in nusc.scene:
         if scene['name'] == name:
             return scene
@@ -167,7 +159,7 @@ def find_scene(nusc: Any, name: str) -> dict[str, Any]:
 
 
 def scene_samples(nusc: Any, scene: dict[str, Any]) -> list[dict[str, Any]]:
-    """The keyframe `sample` records of the scene, in time order."""
+    """Return the keyframe `sample` records of the scene, in time order."""
     samples, token = [], scene['first_sample_token']
     while token:
         sample = nusc.get('sample', token)
@@ -185,8 +177,7 @@ def channel_records(nusc: Any, scene: dict[str, Any], channel: str) -> list[dict
     Every `sample_data` record of `channel` in the scene (keyframes and sweeps), in time order.
 
     The records of one sensor form a prev/next chain; it is followed both ways from the first
-    keyframe and
-    cut where a record belongs to a sample of another scene.
+    keyframe and cut where a record belongs to a sample of another scene.
     """
     first = scene_samples(nusc, scene)[0]['data'].get(channel)
     if first is None:
@@ -221,9 +212,16 @@ def _camera_sample(nusc: Any, record: dict[str, Any]) -> CameraSample:
 
 
 def camera_samples(
-    nusc: Any, scene: dict[str, Any], sweeps: bool = False, cameras: Sequence[str] = CAMERA_NAMES
+    nusc: Any,
+    scene: dict[str, Any],
+    sweeps: bool = False,
+    cameras: Sequence[str] = OFFICIAL_CAMERAS,
 ) -> list[CameraSample]:
-    """The images of `cameras` in time order: keyframes only, or every camera sweep with `sweeps`."""
+    """
+    Return the images of `cameras` in time order.
+
+    Keyframes only, or every camera sweep with `sweeps`.
+    """
     samples = []
     for channel in cameras:
         records = [r for r in channel_records(nusc, scene, channel) if sweeps or r['is_key_frame']]
@@ -243,15 +241,15 @@ def body_twists(
     window_s: float = TWIST_WINDOW_S,
 ) -> tuple[np.ndarray, np.ndarray]:
     """
-    Finite-difference twist of poses: (velocity [P, 3] m/s, rotation_rate [P, 3] rad/s) in base_link.
+    Finite-difference twist of poses.
+
+    (velocity [P, 3] m/s, rotation_rate [P, 3] rad/s) in base_link.
 
     stamps_ns [P] sorted, translations [P, 3], rotations_wxyz [P, 4]. Pose i is differenced with
-    the nearest
-    poses at least `window_s` before and after it (one-sided at the ends of the series). The
-    velocity is the
-    three-point derivative for uneven steps, exact for constant acceleration: camera poses are not
-    evenly
-    spaced, and a plain secant would give the velocity at the middle of the window, not at pose i.
+    the nearest poses at least `window_s` before and after it (one-sided at the ends of the
+    series). The velocity is the three-point derivative for uneven steps, exact for constant
+    acceleration: camera poses are not evenly spaced, and a plain secant would give the velocity at
+    the middle of the window, not at pose i.
     """
     count = len(stamps_ns)
     velocity, rotation_rate = np.zeros((count, 3)), np.zeros((count, 3))
@@ -281,9 +279,13 @@ def body_twists(
 
 
 def ego_poses(
-    nusc: Any, scene: dict[str, Any], cameras: Sequence[str] = CAMERA_NAMES
+    nusc: Any, scene: dict[str, Any], cameras: Sequence[str] = OFFICIAL_CAMERAS
 ) -> list[EgoSample]:
-    """The ego pose of every camera sample_data of the scene (keyframes and sweeps), one per timestamp."""
+    """
+    Return the ego pose of every camera sample_data of the scene, one per timestamp.
+
+    Keyframes and sweeps.
+    """
     by_stamp: dict[int, dict[str, Any]] = {}
     for channel in cameras:
         for record in channel_records(nusc, scene, channel):

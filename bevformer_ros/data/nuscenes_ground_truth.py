@@ -13,22 +13,20 @@
 # limitations under the License.
 
 """
-nuScenes keyframe annotations as `GroundTruthFrame`s in LIDAR_TOP (the sidecar `bevformer_synth` writes).
+nuScenes keyframe annotations as `GroundTruthFrame`s in LIDAR_TOP.
+
+The sidecar `bevformer_synth` writes.
 
 As the official converter (mmdet3d `create_nuscenes_infos`, used by BEVFormer) builds `gt_boxes`:
-the
-devkit's boxes of the keyframe's LIDAR_TOP sample_data (global -> ego at the lidar time ->
-LIDAR_TOP),
-`[x, y, z_bottom, w, l, h, yaw, vx, vy]` with yaw = -heading - pi/2 and the bottom-centre z of the
-training
-pipeline, the velocity of `box_velocity` (global, z dropped) rotated into LIDAR_TOP, 0 where the
-devkit has
-none. Kept are the boxes the official training set keeps before its range filter: `valid_flag`
-(num_lidar_pts + num_radar_pts > 0) and a category that maps onto the ten detection classes.
+the devkit's boxes of the keyframe's LIDAR_TOP sample_data (global -> ego at the lidar time ->
+LIDAR_TOP), `[x, y, z_bottom, w, l, h, yaw, vx, vy]` with yaw = -heading - pi/2 and the
+bottom-centre z of the training pipeline, the velocity of `box_velocity` (global, z dropped)
+rotated into LIDAR_TOP, 0 where the devkit has none. Kept are the boxes the official training set
+keeps before its range filter: `valid_flag` (num_lidar_pts + num_radar_pts > 0) and a category that
+maps onto the ten detection classes.
 
 Each frame is stamped with its CAM_FRONT keyframe image, the stamp the bag readers match frames by;
-its ego
-pose is the one of the LIDAR_TOP sample_data, the pose the boxes are relative to.
+its ego pose is the one of the LIDAR_TOP sample_data, the pose the boxes are relative to.
 """
 
 from __future__ import annotations
@@ -37,12 +35,8 @@ from typing import Any
 
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.core.rotation import quat_wxyz_to_matrix
-from bevformer_ros.data.nuscenes_convert import (
-    NS_PER_US,
-    NuScenesError,
-    REFERENCE_SENSOR,
-    scene_samples,
-)
+from bevformer_ros.core.stamps import NS_PER_US
+from bevformer_ros.data.nuscenes_convert import NuScenesError, REFERENCE_SENSOR, scene_samples
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame
 import numpy as np
 
@@ -71,7 +65,7 @@ DETECTION_CLASS = {
 
 
 def has_annotations(nusc: Any, scene: dict[str, Any]) -> bool:
-    """False for test-split scenes, which come without sample_annotation records."""
+    """Return False for test-split scenes, which come without sample_annotation records."""
     return any(sample['anns'] for sample in scene_samples(nusc, scene))
 
 
@@ -86,7 +80,11 @@ def _kept(nusc: Any, token: str) -> bool:
 
 
 def keyframe_boxes(nusc: Any, sample: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes [K, 9] float64, labels [K] int64, instance ids [K] int64) of one keyframe in its LIDAR_TOP."""
+    """
+    Return the annotated boxes of one keyframe in its LIDAR_TOP.
+
+    (boxes [K, 9] float64, labels [K] int64, instance ids [K] int64).
+    """
     lidar_token = sample['data'].get(REFERENCE_SENSOR)
     if lidar_token is None:
         raise NuScenesError(
@@ -132,7 +130,11 @@ def keyframe_boxes(nusc: Any, sample: dict[str, Any]) -> tuple[np.ndarray, np.nd
 
 
 def keyframe_ground_truth(nusc: Any, scene: dict[str, Any]) -> list[GroundTruthFrame]:
-    """One GroundTruthFrame per keyframe of the scene (see the module docstring for stamps and poses)."""
+    """
+    Return one GroundTruthFrame per keyframe of the scene.
+
+    See the module docstring for stamps and poses.
+    """
     frames = []
     for sample in scene_samples(nusc, scene):
         camera = sample['data'].get(STAMP_CAMERA)

@@ -16,14 +16,11 @@
 nuScenes records as ROS messages (rosbags types), in the node's topic layout (`scene_messages`).
 
 Images: sensor_msgs/CompressedImage with the dataset's JPEG bytes untouched on
-`/<CAM>/image_raw/compressed`
-(the image_transport name the node subscribes to with `cameras.compressed`), or rgb8
-sensor_msgs/Image on
-`/<CAM>/image_raw`. CameraInfo: K of the calibrated sensor, P = [K | 0], no distortion (nuScenes
-images are
+`/<CAM>/image_raw/compressed` (the image_transport name the node subscribes to with
+`cameras.compressed`), or rgb8 sensor_msgs/Image on `/<CAM>/image_raw`. CameraInfo: K of the
+calibrated sensor, P = [K | 0], no distortion (nuScenes images are
 rectified). Ego: nav_msgs/Odometry and /tf `<odom frame> -> base_link`. /tf_static: base_link ->
-LIDAR_TOP and
-base_link -> each camera optical frame, the calibrated_sensor records verbatim.
+LIDAR_TOP and base_link -> each camera optical frame, the calibrated_sensor records verbatim.
 """
 
 from __future__ import annotations
@@ -83,7 +80,11 @@ def image_message(frame_id: str, stamp_ns: int, rgb: np.ndarray) -> Any:
 def camera_info_message(
     frame_id: str, stamp_ns: int, K: np.ndarray, width: int, height: int
 ) -> Any:
-    """CameraInfo of a rectified pinhole camera with intrinsics K [3, 3] for width x height images."""
+    """
+    Build the CameraInfo of a rectified pinhole camera.
+
+    Intrinsics K [3, 3] for width x height images.
+    """
     K = np.asarray(K, dtype=np.float64).reshape(3, 3)
     P = np.zeros((3, 4))
     P[:, :3] = K
@@ -140,7 +141,11 @@ def tf_message(pose: EgoSample, odom_frame: str) -> Any:
 
 
 def tf_static_message(rig: dict[str, Any], stamp_ns: int) -> Any:
-    """base_link -> LIDAR_TOP and base_link -> every camera of a rig document (`nuscenes_rig.scene_rig`)."""
+    """
+    Build the /tf_static message of a rig document (`nuscenes_rig.scene_rig`).
+
+    base_link -> LIDAR_TOP and base_link -> every camera.
+    """
     base = rig['base_frame']
     lidar = rig['lidar2ego']
     transforms = [

@@ -13,15 +13,16 @@
 # limitations under the License.
 
 """
-A nuScenes scene's calibration as a rig YAML document (the format of config/nuscenes_rig.yaml, see rig.py).
+A nuScenes scene's calibration as a rig YAML document.
+
+The format of config/nuscenes_rig.yaml, see rig.py.
 
 Per camera: K = `camera_intrinsic` at the image size of its sample_data, `sensor2ego` = the
-camera's
-`calibrated_sensor` verbatim, and `sensor2lidar` = inv(lidar2ego) @ sensor2ego, the camera ->
-LIDAR_TOP
-extrinsics of the official converter for a static ego. The rig-level `lidar2ego` is LIDAR_TOP's
-`calibrated_sensor`. nuScenes calibrates once per log, so the first keyframe's records hold for the
-scene.
+camera's `calibrated_sensor` verbatim, and `sensor2lidar` = inv(lidar2ego) @ sensor2ego, the camera
+->
+LIDAR_TOP extrinsics of the official converter for a static ego. The rig-level `lidar2ego` is
+LIDAR_TOP's `calibrated_sensor`. nuScenes calibrates once per log, so the first keyframe's records
+hold for the scene.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bevformer_ros.core.rig import CAMERA_NAMES
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from bevformer_ros.data.nuscenes_convert import NuScenesError, REFERENCE_SENSOR, scene_samples
 import numpy as np
@@ -85,9 +86,9 @@ def _keyframe_record(nusc: Any, scene: dict[str, Any], channel: str) -> dict[str
 
 
 def scene_rig(
-    nusc: Any, scene: dict[str, Any], cameras: Sequence[str] = CAMERA_NAMES
+    nusc: Any, scene: dict[str, Any], cameras: Sequence[str] = OFFICIAL_CAMERAS
 ) -> dict[str, Any]:
-    """The rig document of the scene's calibration (load it with `rig.parse_rig`)."""
+    """Return the rig document of the scene's calibration (load it with `rig.parse_rig`)."""
     lidar_record = _keyframe_record(nusc, scene, REFERENCE_SENSOR)
     lidar = nusc.get('calibrated_sensor', lidar_record['calibrated_sensor_token'])
     entries = {}

@@ -13,14 +13,15 @@
 # limitations under the License.
 
 """
-Node parameters for the offline tools: a ROS 2 parameter YAML (`--params`) and `-p NAME:=VALUE` overrides,
-as flat `{name: value}` for `NodeConfig.from_parameters`.
+Node parameters for the offline tools.
+
+A ROS 2 parameter YAML (`--params`) and `-p NAME:=VALUE` overrides, as flat `{name: value}` for
+`NodeConfig.from_parameters`.
 
 A parameter file is what `ros2 run ... --ros-args --params-file` reads: `{node: {ros__parameters:
-{...}}}`
-with nested groups (`model: {preset: tiny}` is `model.preset`). Sections for `/**`, `**`, the node
-name or
-`/<node name>` apply (in file order); others belong to other nodes and are skipped.
+{...}}}` with nested groups (`model: {preset: tiny}` is `model.preset`). Sections for `/**`, `**`,
+the node name or `/<node name>` apply (in file order); others belong to other nodes and are
+skipped.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ NODE_NAME = 'bevformer'
 
 
 class ParamsError(ValueError):
-    """A parameter file or override that cannot be read; the message names it and the expected form."""
+    """
+    A parameter file or override that cannot be read.
+
+    The message names it and the expected form.
+    """
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
@@ -63,7 +68,11 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_params_file(path: str | Path, flat: Mapping[str, Any], node_name: str = '/**') -> Path:
-    """Write flat parameters as a ROS 2 parameter YAML (`--ros-args --params-file PATH`) for `node_name`."""
+    """
+    Write flat parameters as a ROS 2 parameter YAML for `node_name`.
+
+    The file `--ros-args --params-file PATH` reads.
+    """
     path = Path(path)
     path.write_text(yaml.safe_dump({node_name: {'ros__parameters': nest(flat)}}))
     return path
@@ -98,8 +107,10 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """
-    ['model.seed:=3', 'cameras.compressed:=true'] -> {'model.seed': 3, 'cameras.compressed': True}; the
-    value is read as YAML, as `ros2 run ... -p` does.
+    Parse `-p NAME:=VALUE` overrides.
+
+    ['model.seed:=3', 'cameras.compressed:=true'] -> {'model.seed': 3, 'cameras.compressed': True};
+    the value is read as YAML, as `ros2 run ... -p` does.
     """
     params = {}
     for item in items:

@@ -16,12 +16,11 @@
 The synthetic scene as ROS messages (rosbags types, serialised to CDR), in the node's topic layout.
 
 Topics: `/<CAM>/image_raw` (sensor_msgs/Image rgb8) and `/<CAM>/camera_info` for the six cameras,
-`/odom`
-(nav_msgs/Odometry, odom -> base_link, twist in base_link), `/tf` (odom -> base_link), `/tf_static`
-(base_link -> LIDAR_TOP and base_link -> each camera optical frame) and `/ground_truth/markers`
-(visualization_msgs/MarkerArray in LIDAR_TOP: a DELETEALL, then per box a CUBE in
-`ground_truth/boxes` and
-its class name as TEXT_VIEW_FACING in `ground_truth/labels`, same id).
+`/odom` (nav_msgs/Odometry, odom -> base_link, twist in base_link), `/tf` (odom -> base_link),
+`/tf_static` (base_link -> LIDAR_TOP and base_link -> each camera optical frame) and
+`/ground_truth/markers` (visualization_msgs/MarkerArray in LIDAR_TOP: a DELETEALL, then per box a
+CUBE in
+`ground_truth/boxes` and its class name as TEXT_VIEW_FACING in `ground_truth/labels`, same id).
 """
 
 from __future__ import annotations
@@ -30,25 +29,21 @@ from collections.abc import Sequence
 import math
 from typing import Any
 
-from bevformer_ros.core.markers import build_box_markers
+from bevformer_ros.core.markers import build_box_markers, GROUND_TRUTH_STYLE
 from bevformer_ros.core.rig import Rig
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz
 from bevformer_ros.data.bag_io import build_message, stamp_fields
+from bevformer_ros.data.output_messages import IMAGE_TYPE, marker_array_message
 from bevformer_ros.synth.renderer import PinholeCamera
 from bevformer_ros.synth.scene import EgoState, extrinsics_matrix, GroundTruth
 import numpy as np
 
-IMAGE_TYPE = 'sensor_msgs/msg/Image'
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 ODOM_TYPE = 'nav_msgs/msg/Odometry'
 TF_TYPE = 'tf2_msgs/msg/TFMessage'
-MARKERS_TYPE = 'visualization_msgs/msg/MarkerArray'
 ODOM_TOPIC, TF_TOPIC, TF_STATIC_TOPIC = '/odom', '/tf', '/tf_static'
 GT_TOPIC = '/ground_truth/markers'
-GT_NS = 'ground_truth'
 ODOM_FRAME, BASE_FRAME = 'odom', 'base_link'
-CUBE_ALPHA = 0.35
-CUBE, TEXT_VIEW_FACING, DELETEALL = 1, 9, 3  # visualization_msgs/Marker type and action values
 
 
 def image_topic(camera: str) -> str:
@@ -112,7 +107,11 @@ def _yaw_matrix(yaw: float) -> np.ndarray:
 
 
 def odometry_message(ego: EgoState, stamp_ns: int) -> Any:
-    """Odom -> base_link with the twist in base_link (forward speed, yaw rate), as wheel odometry has it."""
+    """
+    Build odom -> base_link with the twist in base_link.
+
+    Forward speed and yaw rate, as wheel odometry has it.
+    """
     R = _yaw_matrix(ego.yaw)
     linear = R.T @ np.array([*ego.velocity_world, 0.0])
     return build_message(
@@ -157,37 +156,8 @@ def tf_static_message(rig: Rig, stamp_ns: int) -> Any:
 
 
 def ground_truth_markers(gt: GroundTruth, frame_id: str, stamp_ns: int) -> Any:
-    """MarkerArray of the ground-truth boxes (layout in the module docstring)."""
-    header = _header(frame_id, stamp_ns)
+    """Build the MarkerArray of the ground-truth boxes (layout in the module docstring)."""
     boxes = build_box_markers(
         gt.boxes, np.ones(len(gt.boxes)), gt.labels, score_threshold=0.0, max_count=len(gt.boxes)
     )
-    markers = [{'header': header, 'ns': GT_NS, 'action': DELETEALL}]
-    for i, box in enumerate(boxes):
-        x, y, z, w = box.orientation_xyzw
-        pose = {'position': _xyz(box.center), 'orientation': {'x': x, 'y': y, 'z': z, 'w': w}}
-        r, g, b, _ = box.color
-        markers.append(
-            {
-                'header': header,
-                'ns': f'{GT_NS}/boxes',
-                'id': i,
-                'type': CUBE,
-                'pose': pose,
-                'scale': _xyz(box.scale),
-                'color': {'r': r, 'g': g, 'b': b, 'a': CUBE_ALPHA},
-            }
-        )
-        markers.append(
-            {
-                'header': header,
-                'ns': f'{GT_NS}/labels',
-                'id': i,
-                'type': TEXT_VIEW_FACING,
-                'pose': {'position': _xyz(box.text_position), 'orientation': {'w': 1.0}},
-                'scale': {'z': 0.6},
-                'color': {'r': 1.0, 'g': 1.0, 'b': 1.0, 'a': 1.0},
-                'text': box.class_name,
-            }
-        )
-    return build_message(MARKERS_TYPE, {'markers': markers})
+    return marker_array_message(boxes, frame_id, stamp_ns, GROUND_TRUTH_STYLE)

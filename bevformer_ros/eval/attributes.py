@@ -13,15 +13,14 @@
 # limitations under the License.
 
 """
-nuScenes attributes of detections, as the official BEVFormer / mmdet3d `NuScenesDataset._format_bbox` sets
-them: the model predicts none, so a box gets one from its class and whether it moves faster than
-0.2 m/s.
+Give detections nuScenes attributes as the official BEVFormer does.
+
+As mmdet3d `NuScenesDataset._format_bbox` sets them: the model predicts none, so a box gets one
+from its class and whether it moves faster than 0.2 m/s.
 
 The synthetic ground truth has no attribute labels either; `evaluation` gives each ground-truth box
-the
-attribute this same rule assigns to its exact velocity, so mAAE measures whether the predicted
-speed falls on
-the right side of 0.2 m/s.
+the attribute this same rule assigns to its exact velocity, so mAAE measures whether the predicted
+speed falls on the right side of 0.2 m/s.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ ATTRIBUTES = (
 
 
 def official_attribute(name: str, speed: float) -> str:
-    """The attribute of a `name` box moving at `speed` m/s ('' for barriers and cones)."""
+    """Return the attribute of a `name` box moving at `speed` m/s ('' for barriers and cones)."""
     if speed > MOVING_SPEED:
         if name in VEHICLES:
             return 'vehicle.moving'

@@ -13,26 +13,22 @@
 # limitations under the License.
 
 """
-The official nuScenes detection metrics of a results JSON against ground-truth scenes, with the devkit.
+Compute the official nuScenes detection metrics of a results JSON with the devkit.
+
+The results are evaluated against ground-truth scenes.
 
 `evaluate` writes the scenes as nuScenes tables (`nusc_tables`), completes the results with an
-empty list
-for every ground-truth sample they lack (the devkit wants every sample; a frame the detector
-skipped counts
-as one without detections), and runs `nuscenes.eval.detection.evaluate.DetectionEval` with the
-`detection_cvpr_2019` configuration on the custom split of those scenes: mAP (centre distance 0.5,
-1, 2,
+empty list for every ground-truth sample they lack (the devkit wants every sample; a frame the
+detector skipped counts as one without detections), and runs
+`nuscenes.eval.detection.evaluate.DetectionEval` with the `detection_cvpr_2019` configuration on
+the custom split of those scenes: mAP (centre distance 0.5, 1, 2,
 4 m), the true-positive errors mATE, mASE, mAOE, mAVE, mAAE, NDS and the per-class figures. The
-devkit
-averages over all ten classes, so a class the scenes do not contain has AP 0 and lowers mAP; the
-table lists
-the ground-truth count per class to show it.
+devkit averages over all ten classes, so a class the scenes do not contain has AP 0 and lowers mAP;
+the table lists the ground-truth count per class to show it.
 
 Beside it: the project's training-time figure, the recall of ground-truth objects by same-class
-detections
-within 2 m (BEV centre distance, at one score threshold; `train.metrics`), over the ground-truth
-boxes the
-devkit evaluates (within their class range of the ego).
+detections within 2 m (BEV centre distance, at one score threshold; `train.metrics`), over the
+ground-truth boxes the devkit evaluates (within their class range of the ego).
 """
 
 from __future__ import annotations
@@ -45,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from bevformer_ros.core.markers import NUSCENES_CLASSES
+from bevformer_ros.eval.metrics import RecallCounter
 from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
 from bevformer_ros.eval.nusc_results import CLASS_RANGE, write_results
 from bevformer_ros.eval.nusc_tables import ego2global, SceneTruth, SPLIT, VERSION, write_tables
 from bevformer_ros.eval.tokens import sample_token
-from bevformer_ros.train.metrics import RecallCounter
 import numpy as np
 
 DEVKIT_CONFIG = 'detection_cvpr_2019'
@@ -90,8 +86,9 @@ def evaluate(
     verbose: bool = False,
 ) -> EvalReport:
     """
-    Metrics of `results` (sample token -> boxes) against `scenes`; files (tables, the completed results,
-    metrics_summary.json) go to `out_dir`.
+    Evaluate `results` (sample token -> boxes) against `scenes`.
+
+    Files (tables, the completed results, metrics_summary.json) go to `out_dir`.
     """
     from nuscenes import NuScenes
     from nuscenes.eval.common.config import config_factory
@@ -169,11 +166,15 @@ def _number(value: float) -> str:
 
 
 def format_report(report: EvalReport) -> str:
-    """The metrics as a text table (the devkit's layout, plus ground-truth counts and the 2 m recall)."""
+    """
+    Format the metrics as a text table.
+
+    The devkit's layout, plus ground-truth counts and the 2 m recall.
+    """
     s = report.summary
     lines = [
-        f'nuScenes detection metrics (nuscenes-devkit, {DEVKIT_CONFIG}): {report.samples} samples of '
-        f'{report.scenes} scene(s)'
+        f'nuScenes detection metrics (nuscenes-devkit, {DEVKIT_CONFIG}): '
+        f'{report.samples} samples of {report.scenes} scene(s)'
     ]
     if report.missing_samples:
         lines.append(

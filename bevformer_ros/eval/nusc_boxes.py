@@ -13,18 +13,17 @@
 # limitations under the License.
 
 """
-Model boxes in the reference frame -> nuScenes boxes in the global frame (official BEVFormer / mmdet3d
-v0.17 `output_to_nusc_box` + `lidar_nusc_box_to_global`).
+Convert model boxes in the reference frame to nuScenes boxes in the global frame.
+
+As the official BEVFormer / mmdet3d v0.17 `output_to_nusc_box` + `lidar_nusc_box_to_global`.
 
 A decoded box `[x, y, z_bottom, w, l, h, yaw, vx, vy]` (LIDAR_TOP, see model/box_coder.py) is a
-nuScenes box
-with centre `(x, y, z_bottom + h / 2)`, size `(w, l, h)` (nuScenes `wlh`), orientation `heading =
+nuScenes box with centre `(x, y, z_bottom + h / 2)`, size `(w, l, h)` (nuScenes `wlh`), orientation
+`heading =
 -yaw - pi/2`
 about +z and velocity `(vx, vy, 0)`. It goes to the ego frame with `lidar2ego` and to the global
-frame with
-`ego2global`; orientation and velocity are rotated along (nuScenes `Box.rotate`), the velocity is
-not
-translated: it is the absolute velocity, only expressed in other axes.
+frame with `ego2global`; orientation and velocity are rotated along (nuScenes `Box.rotate`), the
+velocity is not translated: it is the absolute velocity, only expressed in other axes.
 """
 
 from __future__ import annotations
@@ -60,7 +59,11 @@ def _yaw_matrices(heading: np.ndarray) -> np.ndarray:
 def lidar_boxes_to_global(
     boxes: np.ndarray, lidar2ego: Extrinsics, ego2global: Extrinsics
 ) -> GlobalBoxes:
-    """NuScenes boxes in the global frame of `boxes` [K, 9] (or [K, 7], velocity 0) in the reference frame."""
+    """
+    Return nuScenes boxes in the global frame.
+
+    `boxes` [K, 9] (or [K, 7], velocity 0) are in the reference frame.
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(len(boxes), -1)
     if boxes.shape[1] not in (7, 9):
         raise ValueError(f'expected boxes [K, 9] (or [K, 7]), got {boxes.shape}')

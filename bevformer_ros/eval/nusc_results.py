@@ -20,12 +20,9 @@ Detections as a nuScenes detection results JSON (the submission format the devki
                                  "detection_name", "detection_score", "attribute_name"}, ...]}}
 
 Boxes go to the global frame as the official BEVFormer does it (`nusc_boxes`); as there, a box
-further from
-the ego than its class range of the `detection_cvpr_2019` configuration is left out (the devkit
-would drop it
-anyway) and the attribute comes from class and speed (`attributes`). Every decoded box is kept,
-whatever its
-score: the metric sweeps the score threshold itself.
+further from the ego than its class range of the `detection_cvpr_2019` configuration is left out
+(the devkit would drop it anyway) and the attribute comes from class and speed (`attributes`).
+Every decoded box is kept, whatever its score: the metric sweeps the score threshold itself.
 """
 
 from __future__ import annotations
@@ -67,11 +64,15 @@ Results = dict[str, list[dict[str, Any]]]  # sample token -> boxes
 
 
 class ResultsError(ValueError):
-    """A results JSON that cannot be read or evaluated; the message names the file and the problem."""
+    """
+    A results JSON that cannot be read or evaluated.
+
+    The message names the file and the problem.
+    """
 
 
 def check_class_names(class_names: Sequence[str]) -> None:
-    """ResultsError unless every model class is a nuScenes detection class."""
+    """Raise ResultsError unless every model class is a nuScenes detection class."""
     unknown = [name for name in class_names if name not in NUSCENES_CLASSES]
     if unknown:
         raise ResultsError(
@@ -89,7 +90,11 @@ def sample_results(
     lidar2ego: Extrinsics,
     ego2global: Extrinsics,
 ) -> list[dict[str, Any]]:
-    """Results entries of one sample: boxes [K, 9] in the reference frame, scores [K], labels [K]."""
+    """
+    Return the results entries of one sample.
+
+    boxes [K, 9] are in the reference frame, scores [K], labels [K].
+    """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     finite = np.isfinite(np.asarray(boxes, dtype=np.float64)).all(axis=1) & np.isfinite(scores)
@@ -126,8 +131,9 @@ def write_results(path: str | Path, results: Mapping[str, list[dict[str, Any]]])
 
 def read_results(paths: Sequence[str | Path]) -> Results:
     """
-    The `results` of one or more results JSON files, merged; ResultsError for a bad file or a sample
-    that two files both hold.
+    Read and merge the `results` of one or more results JSON files.
+
+    Raises ResultsError for a bad file or a sample that two files both hold.
     """
     merged: Results = {}
     for path in paths:

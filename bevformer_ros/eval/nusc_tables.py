@@ -13,27 +13,22 @@
 # limitations under the License.
 
 """
-Ground truth as a minimal nuScenes v1.0 dataroot, so that the official devkit can evaluate against it.
+Write ground truth as a minimal nuScenes v1.0 dataroot.
+
+So that the official devkit can evaluate against it.
 
 `write_tables(dataroot, scenes)` writes `<dataroot>/<VERSION>/*.json` (the 13 tables `NuScenes`
-loads), a
-custom split `splits.json` holding every scene under the name `SPLIT` (the devkit >= 1.2 evaluates
-custom
-splits by scene name without the version checks of the official ones), and the one map mask file
-the tables
-name. Per frame: a sample, the ego pose (base_link in the world), one LIDAR_TOP key-frame
-sample_data with the
-scene's lidar2ego calibration (the devkit measures ego distances through it) and one
-sample_annotation per
-box, linked to the same actor's annotations of the neighbouring frames (the devkit derives
-ground-truth
-velocities from those links, as on nuScenes).
+loads), a custom split `splits.json` holding every scene under the name `SPLIT` (the devkit >= 1.2
+evaluates custom splits by scene name without the version checks of the official ones), and the one
+map mask file the tables name. Per frame: a sample, the ego pose (base_link in the world), one
+LIDAR_TOP key-frame sample_data with the scene's lidar2ego calibration (the devkit measures ego
+distances through it) and one sample_annotation per box, linked to the same actor's annotations of
+the neighbouring frames (the devkit derives ground-truth velocities from those links, as on
+nuScenes).
 
 Stand-ins where a synthetic scene has no data: every box counts as seen by the lidar
-(`num_lidar_pts` 1; the
-devkit drops boxes without points), visibility is the top level, and the attribute is the one the
-official
-rule gives the box's exact velocity (`attributes`).
+(`num_lidar_pts` 1; the devkit drops boxes without points), visibility is the top level, and the
+attribute is the one the official rule gives the box's exact velocity (`attributes`).
 """
 
 from __future__ import annotations
@@ -46,12 +41,12 @@ from typing import Any
 
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.markers import NUSCENES_CLASSES
+from bevformer_ros.core.png import encode_png
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from bevformer_ros.eval.attributes import ATTRIBUTES, official_attribute
 from bevformer_ros.eval.nusc_boxes import lidar_boxes_to_global
 from bevformer_ros.eval.tokens import sample_token, token
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame
-from bevformer_ros.viz.png import encode_png
 import numpy as np
 
 VERSION = 'v1.0-bevformer'
@@ -94,7 +89,11 @@ LIDAR_POINTS = 1
 
 @dataclass(frozen=True)
 class SceneTruth:
-    """One scene's ground truth: frames with boxes in the reference frame, and that frame's lidar2ego."""
+    """
+    One scene's ground truth.
+
+    Frames with boxes in the reference frame, and that frame's lidar2ego.
+    """
 
     name: str
     frames: Sequence[GroundTruthFrame]
@@ -251,7 +250,11 @@ class _Tables:
 
 
 def write_tables(dataroot: str | Path, scenes: Sequence[SceneTruth]) -> Path:
-    """Write the tables of `scenes` under `dataroot`; returns the table folder `<dataroot>/<VERSION>`."""
+    """
+    Write the tables of `scenes` under `dataroot`.
+
+    Returns the table folder `<dataroot>/<VERSION>`.
+    """
     names = [s.name for s in scenes]
     if not scenes or len(set(names)) != len(names):
         raise ValueError(f'need at least one scene and distinct scene names, got {names}')

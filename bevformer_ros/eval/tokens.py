@@ -13,13 +13,14 @@
 # limitations under the License.
 
 """
-nuScenes tokens for frames that come from bags: deterministic, so that a results JSON written by one tool
-and the tables written by another agree on every sample without sharing state.
+Make deterministic nuScenes tokens for frames that come from bags.
+
+Deterministic, so that a results JSON written by one tool and the tables written by another agree
+on every sample without sharing state.
 
 A sample is identified by its scene name (the bag's file or directory name without suffix) and its
-frame
-stamp (the synchronized image stamp, ns); every other record is keyed by the parts that make it
-unique.
+frame stamp (the synchronized image stamp, ns); every other record is keyed by the parts that make
+it unique.
 """
 
 from __future__ import annotations
@@ -40,5 +41,5 @@ def token(*parts: object) -> str:
 
 
 def sample_token(scene: str, stamp_ns: int) -> str:
-    """The token of the sample (frame) of `scene` at `stamp_ns`."""
+    """Return the token of the sample (frame) of `scene` at `stamp_ns`."""
     return token('sample', scene, int(stamp_ns))

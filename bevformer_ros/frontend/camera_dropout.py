@@ -13,26 +13,19 @@
 # limitations under the License.
 
 """
-Keep forming camera sets while one or two cameras are silent (dropout), the silent ones marked missing.
+Keep forming camera sets while one or two cameras are silent (dropout), marked missing.
 
 The approximate-time synchronizer waits for every camera, so one dead camera would stop all output.
 `DropoutAssembler` listens to the same inputs. A camera is *silent* once it has delivered nothing
-for
-`timeout_s` (arrival time) while some other camera delivered at least `MIN_MISSED` messages since
-its last
-one; the second condition keeps the first cameras to arrive after a pause of the whole rig from
-declaring
-the others dead. While a camera is silent and at least `min_cameras` are live, each arriving
-message is
-matched against the live cameras with the synchronizer's approximate-time rule, and a complete live
-set is
-signalled with None in place of every silent camera (the model then leaves those cameras out of
-spatial
-cross-attention: Autoware's bevfusion masks stale cameras the same way). With every camera live
-this filter
+for `timeout_s` (arrival time) while some other camera delivered at least `MIN_MISSED` messages
+since its last one; the second condition keeps the first cameras to arrive after a pause of the
+whole rig from declaring the others dead. While a camera is silent and at least `min_cameras` are
+live, each arriving message is matched against the live cameras with the synchronizer's
+approximate-time rule, and a complete live set is signalled with None in place of every silent
+camera (the model then leaves those cameras out of spatial cross-attention: Autoware's bevfusion
+masks stale cameras the same way). With every camera live this filter
 signals nothing and the synchronizer does the work. When a camera returns, a set may be signalled
-here and
-again by the synchronizer with the same stamp; `sync.OrderGuard` drops the repeat.
+here and again by the synchronizer with the same stamp; `sync.OrderGuard` drops the repeat.
 """
 
 from __future__ import annotations
@@ -43,7 +36,8 @@ import threading
 import time
 from typing import Any
 
-from bevformer_ros.frontend.sync import approximate_match, NS_PER_S, SimpleFilter, stamp_ns
+from bevformer_ros.core.stamps import NS_PER_S, stamp_ns
+from bevformer_ros.frontend.sync import approximate_match, SimpleFilter
 
 MIN_MISSED = (
     2  # messages another camera delivered since a camera's last one before it can count as silent
@@ -53,8 +47,10 @@ MIN_MISSED = (
 @dataclass(frozen=True)
 class CameraLiveness:
     """
-    Per camera, in input order: silent (left out of sets), seconds since its last image (None: never),
-    and images received so far.
+    Hold the liveness of each camera, in input order.
+
+    Per camera: silent (left out of sets), seconds since its last image (None: never), and images
+    received so far.
     """
 
     silent: tuple[bool, ...]
@@ -116,9 +112,16 @@ class DropoutAssembler(SimpleFilter):
             queue[stamp] = msg
             while len(queue) > self.queue_size:
                 del queue[min(queue)]
-            msgs = self._assemble(index, stamp, now)
+            # A message older than a full queue is trimmed on arrival and can join no set.
+            msgs = self._assemble(index, stamp, now) if stamp in queue else None
         if msgs is not None:
             self.signalMessage(*msgs)
+
+    def clear(self) -> None:
+        """Drop the queued messages (time jumped back); liveness, which is arrival time, stays."""
+        with self._lock:
+            for queue in self._queues:
+                queue.clear()
 
     def liveness(self) -> CameraLiveness:
         with self._lock:

@@ -16,12 +16,9 @@
 The latest CameraInfo of every camera, and what changed when a new one differs.
 
 CameraInfo is static for a calibrated camera, so the node keeps the latest one per camera and uses
-it for
-every frame (a late first one still counts). A CameraInfo that changes mid-run (a driver restarted
-with
-another resolution or calibration) is used from then on, and `update` describes the change so the
-node can
-say so once instead of silently projecting with new numbers.
+it for every frame (a late first one still counts). A CameraInfo that changes mid-run (a driver
+restarted with another resolution or calibration) is used from then on, and `update` describes the
+change so the node can say so once instead of silently projecting with new numbers.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ import numpy as np
 
 
 def describe_change(old: Any, new: Any) -> str | None:
-    """What differs between two CameraInfo(-like) messages in size, K or distortion; None if nothing."""
+    """Describe how two CameraInfo(-like) messages differ in size, K or distortion; None if not."""
     changes = []
     old_size, new_size = (old.width, old.height), (new.width, new.height)
     if old_size != new_size:

@@ -106,7 +106,16 @@ def imgmsg_to_numpy(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarr
         use_bridge = use_bridge and not _needs_byteswap(msg, layout)
     if use_bridge:
         return _bridge_decode(msg, desired_encoding)
-    image = _decode(msg, layout)
+    return numpy_decode(msg, desired_encoding)
+
+
+def numpy_decode(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarray:
+    """
+    Decode a checked message of an encoding in ENCODINGS with numpy alone, never cv_bridge.
+
+    What `imgmsg_to_numpy` does without cv_bridge; the cv_bridge self-test compares against it.
+    """
+    image = _decode(msg, ENCODINGS[msg.encoding])
     if desired_encoding in ('passthrough', msg.encoding):
         return image
     conversion = CONVERSIONS.get((msg.encoding, desired_encoding))
@@ -114,8 +123,9 @@ def imgmsg_to_numpy(msg: Any, desired_encoding: str = 'passthrough') -> np.ndarr
         targets = ['passthrough', msg.encoding]
         targets += sorted(dst for src, dst in CONVERSIONS if src == msg.encoding)
         raise ImageDecodeError(
-            f'cannot convert {msg.encoding!r} to {desired_encoding!r}; supported targets are {targets}: '
-            'ask for one of them and convert afterwards, or install cv_bridge (ROS) for more conversions'
+            f'cannot convert {msg.encoding!r} to {desired_encoding!r}; supported targets are '
+            f'{targets}: ask for one of them and convert afterwards, or install cv_bridge (ROS) '
+            'for more conversions'
         )
     return np.ascontiguousarray(conversion(image))
 
@@ -191,7 +201,8 @@ def compressed_to_numpy(msg: Any, desired_encoding: str = 'bgr8') -> np.ndarray:
 def _check_message(msg: Any, layout: Layout) -> None:
     if msg.height == 0 or msg.width == 0:
         raise ImageDecodeError(
-            f'image has zero size ({msg.width}x{msg.height}); the publisher must fill width and height'
+            f'image has zero size ({msg.width}x{msg.height}); '
+            'the publisher must fill width and height'
         )
     row_bytes = msg.width * layout.channels * np.dtype(layout.dtype).itemsize
     if msg.step < row_bytes:
@@ -245,7 +256,8 @@ def _check_array(image: np.ndarray, encoding: str, layout: Layout) -> np.ndarray
         raise ImageEncodeError(f'{encoding} needs an array {want}, got shape {list(image.shape)}')
     if image.dtype.newbyteorder('=') != np.dtype(layout.dtype):
         raise ImageEncodeError(
-            f'{encoding} needs dtype {np.dtype(layout.dtype)}, got {image.dtype}; convert with astype()'
+            f'{encoding} needs dtype {np.dtype(layout.dtype)}, got {image.dtype}; '
+            'convert with astype()'
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageEncodeError(f'cannot publish an empty image of shape {list(image.shape)}')

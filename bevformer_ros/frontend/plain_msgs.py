@@ -13,11 +13,11 @@
 # limitations under the License.
 
 """
-Plain stand-ins for the sensor_msgs fields the pipeline reads, for tools and tests that run without ROS.
+Plain stand-ins for the sensor_msgs fields the pipeline reads, for tools and tests without ROS.
 
 `pipeline.Pipeline` duck-types its inputs, so real rclpy messages and these dataclasses are
-interchangeable;
-the GPU benchmark machine has no ROS, and ROS-free tests should not need one either.
+interchangeable; the GPU benchmark machine has no ROS, and ROS-free tests should not need one
+either.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Image:
 class CompressedImage:
     """sensor_msgs/CompressedImage fields."""
 
-    format: str
+    format: str  # noqa: A003
     data: bytes
     header: Header = field(default_factory=Header)
 

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Synchronising the six camera streams: the ros2/message_filters Python API, with an in-project fallback.
+Synchronise the six camera streams: the ros2/message_filters Python API, or an in-project fallback.
 
 `select_backend()` returns the real `message_filters` classes when that package imports (a full ROS
 install:
@@ -24,39 +24,29 @@ semantics of message_filters:
 - `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls `cb(*(msgs +
   args))`.
 - `TimeSynchronizer(fs, queue_size)`: one dict stamp → message per input, trimmed to `queue_size`
-  by dropping
-  the oldest; on a stamp present in every input the set is signalled in input order and older
-  stamps are
-  deleted.
+  by dropping the oldest; on a stamp present in every input the set is signalled in input order and
+  older stamps are deleted.
 - `ApproximateTimeSynchronizer(fs, queue_size, slop, queue_offset=False, allow_headerless=False,
   sync_arrival_time=False)`: on each message, candidates from every other input within `slop`
-  (inclusive) are
-  sorted by distance; `itertools.product` over them; the first combination with max - min < slop
-  (strict) is
-  signalled in input order and removed. The 4th positional argument is `queue_offset` since Kilted
-  (it was
-  `allow_headerless` in Jazzy): pass the options by keyword.
+  (inclusive) are sorted by distance; `itertools.product` over them; the first combination with max
+  - min < slop
+  (strict) is signalled in input order and removed. The 4th positional argument is `queue_offset`
+  since Kilted (it was `allow_headerless` in Jazzy): pass the options by keyword.
 
 Differences, all deliberate: connection ids are never reused after `unregisterCallback`; a callback
-that
-raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps consistently
-(upstream
-compares the arriving message at its unshifted stamp); `Cache` times are integer nanoseconds.
+that raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps
+consistently (upstream compares the arriving message at its unshifted stamp); `Cache` times are
+`Stamp`s, integer nanoseconds that compare with rclpy Times.
 Stamps are read
 duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless /
-arrival
-times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
+arrival times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
 
 `SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound
-and keeps
-`SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or arrives a
-little out
-of order, and lets a large backwards step through (a bag loop, which the temporal reset policy
-handles).
-Running `signalMessage` inside the synchroniser lock is upstream behaviour; keep callbacks cheap
-(hand the
-set to a `LatestSlot`). Sets may hold None for a missing camera (`camera_dropout`); the guards skip
-those.
+and keeps `SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or
+arrives a little out of order, and lets a large backwards step through (a bag loop, which the
+temporal reset policy handles). Running `signalMessage` inside the synchroniser lock is upstream
+behaviour; keep callbacks cheap (hand the set to a `LatestSlot`). Sets may hold None for a missing
+camera (`camera_dropout`); the guards skip those.
 """
 
 from __future__ import annotations
@@ -71,19 +61,9 @@ import threading
 import time
 from typing import Any
 
+from bevformer_ros.core.stamps import NS_PER_S, stamp_ns, time_ns
+
 _LOG = logging.getLogger(__name__)
-NS_PER_S = 1_000_000_000
-
-
-def stamp_ns(msg: Any) -> int | None:
-    """`msg.header.stamp` in integer nanoseconds, or None for a message without one."""
-    stamp = getattr(getattr(msg, 'header', None), 'stamp', None)
-    if stamp is None:
-        return None
-    ns = getattr(stamp, 'nanoseconds', None)  # rclpy.time.Time
-    if ns is not None:
-        return int(ns)
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 class SimpleFilter:
@@ -106,7 +86,7 @@ class SimpleFilter:
 
 
 class Subscriber(SimpleFilter):
-    """A subscription as a filter. Only the given `node` talks to rclpy, so this module never imports it."""
+    """A subscription as a filter. Only `node` talks to rclpy, so this module never imports it."""
 
     def __init__(
         self, node: Any, msg_type: Any, topic: str, qos_profile: Any = 10, **kwargs: Any
@@ -131,42 +111,112 @@ class Subscriber(SimpleFilter):
         return getattr(sub, key)
 
 
+class Stamp(int):
+    """
+    Integer nanoseconds that compare with rclpy Times too, as message_filters' Cache times do.
+
+    Upstream stores `rclpy.time.Time` objects; this module may not import rclpy, so a stamp is an
+    int that also offers `.nanoseconds` and orders against anything that has `.nanoseconds`
+    (rclpy's Time returns NotImplemented for foreign types, so Python asks this side).
+    """
+
+    @property
+    def nanoseconds(self) -> int:
+        return int(self)
+
+    def __eq__(self, other: object) -> bool:
+        return int(self) == _ns(other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        return int(self) != _ns(other) if _comparable(other) else NotImplemented
+
+    def __lt__(self, other: object) -> bool:
+        return int(self) < _ns(other) if _comparable(other) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return int(self) <= _ns(other) if _comparable(other) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return int(self) > _ns(other) if _comparable(other) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return int(self) >= _ns(other) if _comparable(other) else NotImplemented
+
+    __hash__ = int.__hash__
+
+
+def _comparable(value: object) -> bool:
+    return isinstance(value, int) or hasattr(value, 'nanoseconds')
+
+
+def header_stamp(msg: Any) -> Stamp | None:
+    """
+    Return `msg.header.stamp` as a Stamp; None for a message without one.
+
+    Accepts what message_filters accepts (`builtin_interfaces/Time`, `rclpy.time.Time`) and also
+    integer nanoseconds, which plain test messages and bag tools use.
+    """
+    stamp = getattr(getattr(msg, 'header', None), 'stamp', None)
+    if stamp is None:
+        return None
+    return Stamp(stamp) if isinstance(stamp, int) else Stamp(time_ns(stamp))
+
+
 class Cache(SimpleFilter):
-    """The last `cache_size` messages of a filter, queryable by stamp (integer ns)."""
+    """
+    The last `cache_size` messages of a filter, queryable by stamp; message_filters' Cache API.
+
+    Times are `Stamp`s: they equal the rclpy Times upstream would store, and queries take rclpy
+    Times, `builtin_interfaces/Time`-like values or integer nanoseconds. `time_getter(msg)`
+    (upstream's hook) returns a message's time or None; the default reads `header.stamp`.
+    """
 
     def __init__(
         self,
         f: Any,
         cache_size: int = 1,
         allow_headerless: bool = False,
+        time_getter: Callable[[Any], Any] | None = None,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__()
         self.cache_size = cache_size
         self.allow_headerless = allow_headerless
+        self.time_getter = time_getter
         self.cache_msgs: list[Any] = []
-        self.cache_times: list[int] = []
+        self.cache_times: list[Stamp] = []
         self._clock_ns = clock_ns
+        self.connectInput(f)
+
+    def connectInput(self, f: Any) -> None:  # noqa: N802 (message_filters API)
         self.incoming_connection = f.registerCallback(self.add)
 
     def add(self, msg: Any) -> None:
-        stamp = stamp_ns(msg)
+        stamp = self._time_of(msg)
         if stamp is None:
             if not self.allow_headerless:
                 _LOG.warning(
                     'Cache: dropping a message without header.stamp (allow_headerless is False)'
                 )
                 return
-            stamp = self._clock_ns()
+            stamp = Stamp(self._clock_ns())
         self.cache_times.append(stamp)
         self.cache_msgs.append(msg)
         if len(self.cache_msgs) > self.cache_size:
             del self.cache_msgs[0], self.cache_times[0]
         self.signalMessage(msg)
 
+    def _time_of(self, msg: Any) -> Stamp | None:
+        if self.time_getter is None:
+            return header_stamp(msg)
+        got = self.time_getter(msg)
+        return None if got is None else Stamp(_ns(got))
+
     def getInterval(self, from_stamp: Any, to_stamp: Any) -> list[Any]:  # noqa: N802 (API)
         lo, hi = _ns(from_stamp), _ns(to_stamp)
+        if lo > hi:
+            raise ValueError(f'getInterval: from_stamp {lo} is after to_stamp {hi}')
         return [m for m, t in zip(self.cache_msgs, self.cache_times) if lo <= t <= hi]
 
     def getElemAfterTime(self, stamp: Any) -> Any:  # noqa: N802 (message_filters API)
@@ -177,18 +227,23 @@ class Cache(SimpleFilter):
         older = [m for m, t in zip(self.cache_msgs, self.cache_times) if t <= _ns(stamp)]
         return older[-1] if older else None
 
-    def getLastestTime(self) -> int | None:  # noqa: N802 (sic, message_filters API)
+    def getLatestTime(self) -> Stamp | None:  # noqa: N802 (message_filters API)
+        """Return the time of the message added last (not the largest: arrival order counts)."""
         return self.cache_times[-1] if self.cache_times else None
 
-    def getOldestTime(self) -> int | None:  # noqa: N802 (message_filters API)
+    getLastestTime = getLatestTime  # noqa: N815 (the name before message_filters fixed the typo)
+
+    def getOldestTime(self) -> Stamp | None:  # noqa: N802 (message_filters API)
         return self.cache_times[0] if self.cache_times else None
 
     def getLast(self) -> Any:  # noqa: N802 (message_filters API)
-        return self.cache_msgs[-1] if self.cache_msgs else None
+        """Return the first cached message at or after the latest time, as upstream does."""
+        latest = self.getLatestTime()
+        return None if latest is None else self.getElemAfterTime(latest)
 
 
 def set_stamp_ns(msgs: Sequence[Any]) -> int | None:
-    """The stamp standing for a set: the first present message's (the reference camera when it is there)."""
+    """Return the stamp of a set: the first present message's (the reference camera when there)."""
     for msg in msgs:
         stamp = stamp_ns(msg) if msg is not None else None
         if stamp is not None:
@@ -200,8 +255,10 @@ def approximate_match(
     queues: Sequence[dict[int, Any]], index: int, stamp: int, slop_ns: int
 ) -> list[int] | None:
     """
-    Stamps, one per queue, of the first combination spanning < slop that includes `stamp` of queue
-    `index`; None if there is none. Candidates within slop (inclusive) are tried closest first.
+    Return the stamps of the first combination spanning < slop, one per queue; None if none.
+
+    The combination includes `stamp` of queue `index`. Candidates within slop (inclusive) are tried
+    closest first.
     """
     candidates = []
     for i, queue in enumerate(queues):
@@ -222,8 +279,8 @@ def approximate_match(
 
 
 def _ns(stamp: Any) -> int:
-    ns = getattr(stamp, 'nanoseconds', None)
-    return int(stamp) if ns is None else int(ns)
+    """Return the nanoseconds of an int, an rclpy Time or a `builtin_interfaces/Time`-like."""
+    return int(stamp) if isinstance(stamp, int) else time_ns(stamp)
 
 
 def _trim(queue: dict[int, Any], queue_size: int) -> None:
@@ -310,6 +367,10 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
         with self.lock:
             my_queue[stamp] = msg
             _trim(my_queue, self.queue_size)
+            if stamp not in my_queue:
+                # Older than a full queue: trimmed on arrival. Upstream signals only combinations
+                # whose every stamp is still queued, so this message matches nothing.
+                return
             keys = self._match(stamp, my_queue_index)
             if keys is None:
                 return
@@ -317,7 +378,7 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
             self.signalMessage(*msgs)
 
     def _match(self, stamp: int, index: int) -> list[int] | None:
-        """Stamps, one per input, of the first combination spanning < slop; None if there is none."""
+        """Stamps, one per input, of the first combination spanning < slop; None if none."""
         return approximate_match(self.queues, index, stamp, self.slop_ns)
 
 
@@ -332,7 +393,7 @@ class SyncStats:
 
     @property
     def unmatched(self) -> tuple[int, ...]:
-        """Per input, messages not (yet) in a matched set: dropped by the synchroniser or still queued."""
+        """Per input, messages not (yet) in a set: dropped by the synchroniser or still queued."""
         return tuple(max(r - self.matched, 0) for r in self.received)
 
 
@@ -341,9 +402,8 @@ class SpreadGuard(SimpleFilter):
     Passes on synchronised sets whose stamps span at most `max_spread_s`; counts everything.
 
     ApproximateTimeSynchronizer bounds the spread by `slop`, but a large slop (needed for jittery
-    drivers)
-    also admits sets mixing two camera frames; this bound is the physical one (StreamPETR uses 0.15
-    s).
+    drivers) also admits sets mixing two camera frames; this bound is the physical one (StreamPETR
+    uses 0.15 s).
     """
 
     def __init__(
@@ -354,9 +414,7 @@ class SpreadGuard(SimpleFilter):
         on_reject: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
-        if not max_spread_s >= 0:
-            raise ValueError(f'max_spread_s must be >= 0, got {max_spread_s}')
-        self.max_spread_ns = int(round(max_spread_s * NS_PER_S))
+        self.set_max_spread(max_spread_s)
         self.on_reject = on_reject  # called with a description of every rejected set
         self._lock = threading.Lock()
         self._received = [0] * len(inputs)
@@ -366,6 +424,12 @@ class SpreadGuard(SimpleFilter):
         self.incoming_connection = synchronizer.registerCallback(self.add)
         for i, f in enumerate(inputs):
             f.registerCallback(self._count_input, i)
+
+    def set_max_spread(self, max_spread_s: float) -> None:
+        """Bound the stamp spread of the sets let through from now on (`sync.max_spread`)."""
+        if not max_spread_s >= 0:
+            raise ValueError(f'max_spread_s must be >= 0, got {max_spread_s}')
+        self.max_spread_ns = int(round(max_spread_s * NS_PER_S))
 
     def _count_input(self, msg: Any, index: int) -> None:
         with self._lock:
@@ -408,19 +472,15 @@ class SpreadGuard(SimpleFilter):
 
 class OrderGuard(SimpleFilter):
     """
-    Passes on sets in stamp order; drops a repeated stamp and a set slightly older than the last one.
+    Pass on sets in stamp order; drop a repeated stamp and a set slightly older than the last.
 
     - `duplicate_stamp`: the same stamp as the last set passed on (a driver or bag that repeats a
-      frame, or a
-      degraded set followed by the complete one when a camera returns);
+      frame, or a degraded set followed by the complete one when a camera returns);
     - `out_of_order`: at most `max_out_of_order_s` older than the last set (late delivery); running
-      the model
-      on it would only make the temporal history jump back and forth;
+      the model on it would only make the temporal history jump back and forth;
     - an older stamp beyond that bound passes: time really went back (bag loop), the reset policy
-      drops the
-      history. So does the `max_consecutive_drops`-th drop in a row, so that a short looping bag or
-      a clock
-      that stepped back a little cannot silence the node.
+      drops the history. So does the `max_consecutive_drops`-th drop in a row, so that a short
+      looping bag or a clock that stepped back a little cannot silence the node.
 
     `on_drop(kind, detail)` is called for every dropped set (outside the lock): the node logs and
     counts it.
@@ -507,7 +567,7 @@ def _message_filters_available() -> bool:
 
 
 def select_backend(prefer_message_filters: bool = True) -> SyncBackend:
-    """Return the real message_filters classes when importable (and preferred), else the in-project ones."""
+    """Return the real message_filters classes when importable (and preferred), else our own."""
     if prefer_message_filters and _message_filters_available():
         try:
             mf = importlib.import_module('message_filters')

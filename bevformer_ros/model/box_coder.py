@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""NMS-free box decoding (official ``NMSFreeCoder.decode_single`` + ``BEVFormerHead.get_bboxes``)."""
+"""NMS-free box decoding (official ``NMSFreeCoder.decode_single``, ``.get_bboxes`` of the head)."""
 
 from __future__ import annotations
 
@@ -67,9 +67,16 @@ def nms_free_decode(
 
     Boxes whose centre lies outside ``post_center_range`` are dropped.
 
-    Args:
-        cls_scores: [Q, num_classes] logits of the last decoder layer.
-        bbox_preds: [Q, 10] boxes of the last decoder layer (metric centres).
+    Parameters
+    ----------
+    cls_scores
+        [Q, num_classes] logits of the last decoder layer.
+    bbox_preds
+        [Q, 10] boxes of the last decoder layer (metric centres).
+    max_num
+        how many (query, class) pairs to keep.
+    post_center_range
+        [x_min, y_min, z_min, x_max, y_max, z_max] box centres must lie in, or None: keep all.
 
     """
     num_classes = cls_scores.shape[-1]
@@ -93,6 +100,6 @@ def nms_free_decode(
 
 
 def decode_boxes(cls_scores: torch.Tensor, bbox_preds: torch.Tensor, cfg: Any) -> Detections:
-    """``nms_free_decode`` with ``max_num`` / ``post_center_range`` from a HeadConfig or BEVFormerConfig."""
+    """Run ``nms_free_decode`` with ``max_num``, ``post_center_range`` of a (Head)Config."""
     head = getattr(cfg, 'head', cfg)
     return nms_free_decode(cls_scores, bbox_preds, head.max_num, head.post_center_range)

@@ -13,13 +13,13 @@
 # limitations under the License.
 
 """
-Typed BEVFormer configuration: presets equal to the official configs, a reader for official config dicts.
+Typed BEVFormer configuration: presets equal to the official configs, a reader for their dicts.
 
 One frozen dataclass per part (backbone, neck, image pipeline, head/transformer) grouped in
 :class:`BEVFormerConfig`. ``preset('tiny'|'small'|'base')`` returns the values of the official
 ``projects/configs/bevformer/bevformer_{tiny,small,base}.py`` (commit 66b65f3);
-``from_official_config``
-reads the ``model`` dict of such a config (what the reference fixtures carry).
+``from_official_config`` reads the ``model`` dict of such a config (what the reference fixtures
+carry).
 """
 
 from __future__ import annotations
@@ -29,18 +29,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-NUSCENES_CLASSES = (
-    'car',
-    'truck',
-    'construction_vehicle',
-    'bus',
-    'trailer',
-    'barrier',
-    'motorcycle',
-    'bicycle',
-    'pedestrian',
-    'traffic_cone',
-)
+from bevformer_ros.core.markers import NUSCENES_CLASSES
+
 PC_RANGE = (-51.2, -51.2, -5.0, 51.2, 51.2, 3.0)
 POST_CENTER_RANGE = (-61.2, -61.2, -10.0, 61.2, 61.2, 10.0)
 # BEVFormerHead default; only the training loss reads it, but it is a state-dict entry.
@@ -103,8 +93,8 @@ class HeadConfig:
     BEVFormerHead + PerceptionTransformer (encoder, decoder) + NMSFreeCoder settings.
 
     ``sca_num_levels`` is the number of FPN levels the spatial cross-attention reads
-    (``num_outs``);
-    ``num_feature_levels`` only sizes the ``level_embeds`` parameter (official default 4).
+    (``num_outs``); ``num_feature_levels`` only sizes the ``level_embeds`` parameter (official
+    default 4).
     """
 
     embed_dims: int = 256
@@ -146,8 +136,7 @@ class BEVFormerConfig:
     Everything needed to build the detector and its input pipeline.
 
     ``backbone``/``neck`` None describes a head-only model (input: FPN features), as in
-    ``head_only``
-    fixtures.
+    ``head_only`` fixtures.
     """
 
     backbone: BackboneConfig | None = field(default_factory=BackboneConfig)  # None: head only
@@ -215,7 +204,7 @@ def preset(name: str) -> BEVFormerConfig:
     return PRESETS[name]()
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # validation
 
 
@@ -342,7 +331,7 @@ def validate(cfg: BEVFormerConfig) -> None:
         _fail('class_names', cfg.class_names, f'head.num_classes={h.num_classes} names')
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # official config dicts
 
 
@@ -362,13 +351,14 @@ def _expect_type(cfg: Mapping[str, Any], where: str, expected: str) -> None:
 
 
 def backbone_from_official(cfg: Mapping[str, Any]) -> BackboneConfig:
-    """BackboneConfig from an official ``img_backbone=dict(type='ResNet', ...)``."""
+    """Read the BackboneConfig of an official ``img_backbone=dict(type='ResNet', ...)``."""
     _expect_type(cfg, 'img_backbone', 'ResNet')
     dcn = cfg.get('dcn')
     stages = int(cfg.get('num_stages', 4))
     if dcn is not None and dcn.get('type') != 'DCNv2':
         raise ValueError(
-            f"official config img_backbone.dcn.type is {dcn.get('type')!r}; only 'DCNv2' is supported"
+            f"official config img_backbone.dcn.type is {dcn.get('type')!r}; only 'DCNv2' is "
+            'supported'
         )
     return BackboneConfig(
         depth=int(_get(cfg, 'depth', 'img_backbone')),
@@ -387,7 +377,7 @@ def backbone_from_official(cfg: Mapping[str, Any]) -> BackboneConfig:
 
 
 def neck_from_official(cfg: Mapping[str, Any]) -> NeckConfig:
-    """NeckConfig from an official ``img_neck=dict(type='FPN', ...)``."""
+    """Read the NeckConfig of an official ``img_neck=dict(type='FPN', ...)``."""
     _expect_type(cfg, 'img_neck', 'FPN')
     return NeckConfig(
         in_channels=tuple(int(c) for c in _get(cfg, 'in_channels', 'img_neck')),
@@ -416,7 +406,8 @@ def _head_from(head: Mapping[str, Any]) -> HeadConfig:
     _expect_type(head, 'pts_bbox_head', 'BEVFormerHead')
     if head.get('as_two_stage', False):
         raise ValueError(
-            'official config pts_bbox_head.as_two_stage=True is not supported (no official preset uses it)'
+            'official config pts_bbox_head.as_two_stage=True is not supported (no official '
+            'preset uses it)'
         )
     tf = _get(head, 'transformer', 'pts_bbox_head')
     _expect_type(tf, 'transformer', 'PerceptionTransformer')
@@ -450,7 +441,8 @@ def _head_from(head: Mapping[str, Any]) -> HeadConfig:
         )
     if int(pos.get('num_feats', 128)) * 2 != embed_dims:
         raise ValueError(
-            f'official config positional_encoding.num_feats={pos.get("num_feats")} must be half of '
+            f'official config positional_encoding.num_feats={pos.get("num_feats")} must be half '
+            'of '
             f'transformer.embed_dims={embed_dims}'
         )
     for what, attn in (
@@ -514,7 +506,7 @@ def from_official_config(
     input_hw: Sequence[int] = (900, 1600),
 ) -> BEVFormerConfig:
     """
-    Build the config from an official ``model=dict(...)`` (+ the pipeline's ``img_norm_cfg`` and scale).
+    Build the config from an official ``model=dict(...)`` (+ pipeline ``img_norm_cfg`` and scale).
 
     Without ``img_norm_cfg`` the image settings default to the official tiny pipeline's
     normalisation.

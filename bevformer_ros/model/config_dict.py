@@ -13,12 +13,11 @@
 # limitations under the License.
 
 """
-Config dataclasses <-> plain dicts: the form stored in JSON files and in the meta of project checkpoints.
+Config dataclasses <-> plain dicts: the form kept in JSON files and in project checkpoint meta.
 
 `config_to_dict` gives nested dicts and lists of plain values (JSON- and `weights_only`-safe);
 `bevformer_config_from_dict` rebuilds a `BEVFormerConfig` from such a dict. Keys a dict leaves out
-take the
-dataclass defaults; a key the dataclass does not have is an error naming the valid keys.
+take the dataclass defaults; a key the dataclass does not have is an error naming the valid keys.
 """
 
 from __future__ import annotations
@@ -46,17 +45,16 @@ NESTED: dict[tuple[type, str], type] = {
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Convert a (nested) config dataclass to plain dicts and lists (JSON- and ``weights_only``-safe)."""
+    """Convert a (nested) config dataclass to plain dicts/lists (JSON/``weights_only``-safe)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def dataclass_from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any:
     """
-    Instantiate dataclass ``cls`` from a mapping; list values become tuples, nested configs recurse.
+    Instantiate dataclass ``cls`` from a mapping; lists become tuples, nested configs recurse.
 
     ValueError names ``where`` (e.g. ``config.model.head``) for unknown keys and for values the
-    dataclass
-    rejects.
+    dataclass rejects.
     """
     if not isinstance(values, Mapping):
         raise ValueError(
@@ -80,7 +78,7 @@ def dataclass_from_dict(cls: type, values: Mapping[str, Any], where: str) -> Any
 
 
 def bevformer_config_from_dict(values: Mapping[str, Any], where: str = 'model') -> BEVFormerConfig:
-    """The BEVFormerConfig of a dict written by `config_to_dict` (ValueError naming `where` if invalid)."""
+    """Read the BEVFormerConfig of a dict from `config_to_dict` (ValueError names `where`)."""
     return dataclass_from_dict(BEVFormerConfig, values, where)
 
 

@@ -16,25 +16,30 @@
 Modulated deformable convolution (DCNv2) in plain PyTorch.
 
 Reproduces mmcv 1.x ``ModulatedDeformConv2dPack`` (registered as ``DCNv2``), the layer in ``conv2``
-of the
-official small/base ResNet-101 stages 3-4, without compiled ops or torchvision. Semantics follow
-mmcv's
+of the official small/base ResNet-101 stages 3-4, without compiled ops or torchvision. Semantics
+follow mmcv's
 ``modulated_deformable_im2col`` kernel (identical to ``torchvision.ops.deform_conv2d``):
 
 * offset channel layout is group-major, then tap-major, then (row, column):
   ``offset[:, g*2K + 2k]`` moves tap ``k = i*kw + j`` of offset group ``g`` along rows (y),
   ``offset[:, g*2K + 2k + 1]`` along columns (x); ``mask[:, g*K + k]`` scales that tap;
 * a sampling point with ``h <= -1``, ``h >= H``, ``w <= -1`` or ``w >= W`` gives 0; otherwise it is
-  the
-  4-corner bilinear blend in which every corner outside the map contributes 0.
+  the 4-corner bilinear blend in which every corner outside the map contributes 0.
 
 The sampling is gather based (explicit corner indices and validity) rather than ``grid_sample``: it
-needs
-no coordinate normalisation round trip and works for maps with H == 1 or W == 1.
+needs no coordinate normalisation round trip and works for maps with H == 1 or W == 1.
+
+On CUDA, when torchvision is installed, ``torchvision.ops.deform_conv2d`` runs the layer instead
+(one fused kernel instead of a few hundred gathers): same offset layout ((dy, dx) per tap,
+group-major), same sigmoid-ed mask, same border rule (its kernel comes from the same DCN code);
+``test_dcn_torchvision.py`` compares the two. A CPU keeps the code here (no torchvision needed),
+and so does any other stream than the default one (CUDA graph capture: see ``_fused_kernel``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import functools
 import math
 
 import torch
@@ -45,6 +50,27 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
     return (int(value[0]), int(value[1]))
+
+
+@functools.cache
+def torchvision_deform_conv2d() -> Callable[..., torch.Tensor] | None:
+    """Return ``torchvision.ops.deform_conv2d``, or None when torchvision is absent or broken."""
+    try:
+        from torchvision.ops import deform_conv2d
+    except (ImportError, RuntimeError):  # RuntimeError: a torchvision built for another torch
+        return None
+    return deform_conv2d
+
+
+def _fused_kernel(x: torch.Tensor) -> Callable[..., torch.Tensor] | None:
+    """Return torchvision's kernel where it applies: CUDA, its dtypes, the default stream."""
+    if x.device.type != 'cuda' or x.dtype not in (torch.float32, torch.float16, torch.float64):
+        return None
+    # torchvision launches its im2col kernel on the legacy default stream, not on torch's current
+    # one: on a side stream (CUDA graph warm-up and capture) it would race or break the capture
+    if torch.cuda.current_stream(x.device) != torch.cuda.default_stream(x.device):
+        return None
+    return torchvision_deform_conv2d()
 
 
 def _coordinate_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -60,7 +86,7 @@ def _sampling_positions(
     dilation: tuple[int, int],
     deform_groups: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Absolute (row, column) of every tap, laid out [N, dg, Ho, Wo, K] so that taps are innermost."""
+    """Return absolute (row, column) of every tap, laid out [N, dg, Ho, Wo, K]: taps innermost."""
     N, _, Ho, Wo = offset.shape
     kh, kw = kernel_size
     K = kh * kw
@@ -182,7 +208,8 @@ def _check_shapes(
     K = kh * kw
     if C_in % groups or C_out % groups or C_in // groups != C_in_per_group:
         raise ValueError(
-            f'weight {tuple(weight.shape)} does not fit input channels {C_in} with groups={groups}; '
+            f'weight {tuple(weight.shape)} does not fit input channels {C_in} with '
+            f'groups={groups}; '
             f'expected weight [C_out, {C_in // max(groups, 1)}, kh, kw]'
         )
     if C_in % deform_groups:
@@ -197,7 +224,8 @@ def _check_shapes(
         )
     if offset.shape[0] != x.shape[0] or mask.shape[-2:] != offset.shape[-2:]:
         raise ValueError(
-            f'offset {tuple(offset.shape)} and mask {tuple(mask.shape)} must share batch size and output '
+            f'offset {tuple(offset.shape)} and mask {tuple(mask.shape)} must share batch size and '
+            'output '
             f'size with each other and with x {tuple(x.shape)}'
         )
 
@@ -207,8 +235,7 @@ class ModulatedDeformConv2dPack(nn.Module):
     mmcv ``ModulatedDeformConv2dPack``: DCNv2 whose offsets and mask come from ``conv_offset``.
 
     State-dict entries: ``weight`` [C_out, C_in/groups, kh, kw], ``bias`` [C_out] (only if
-    ``bias``),
-    ``conv_offset.weight`` [dg*3*K, C_in, kh, kw], ``conv_offset.bias`` [dg*3*K].
+    ``bias``), ``conv_offset.weight`` [dg*3*K, C_in, kh, kw], ``conv_offset.bias`` [dg*3*K].
     """
 
     def __init__(
@@ -249,7 +276,7 @@ class ModulatedDeformConv2dPack(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Mmcv's init: uniform weight scaled by the full fan-in, zero bias, zero offsets (mask 0.5)."""
+        """Init like mmcv: uniform weight scaled by full fan-in, zero bias/offsets (mask 0.5)."""
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in)
         with torch.no_grad():
@@ -270,6 +297,18 @@ class ModulatedDeformConv2dPack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """X [N, C_in, H, W] -> [N, C_out, Ho, Wo]."""
         offset, mask = self.offset_and_mask(x)
+        fused = _fused_kernel(x)
+        if fused is not None:
+            return fused(
+                x,
+                offset,
+                self.weight,
+                self.bias,
+                stride=self.stride,
+                padding=self.padding,
+                dilation=self.dilation,
+                mask=mask,
+            )  # groups and deform groups follow from the weight and offset shapes
         return modulated_deform_conv2d(
             x,
             offset,
@@ -285,7 +324,8 @@ class ModulatedDeformConv2dPack(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+            f'stride={self.stride}, '
             f'padding={self.padding}, dilation={self.dilation}, groups={self.groups}, '
             f'deform_groups={self.deform_groups}, bias={self.bias is not None}'
         )

@@ -12,12 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormer detection decoder: object queries attend to each other and to the BEV, with box refinement."""
+"""BEVFormer detection decoder: object queries attend to each other and the BEV; box refinement."""
 
 from __future__ import annotations
 
 from bevformer_ros.model.ffn import FFN
-from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
+from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn, offset_normalizer
 import torch
 from torch import nn
 
@@ -80,13 +80,21 @@ class CustomMSDeformableAttention(nn.Module):
         """
         Sample the BEV around each query's reference point.
 
-        Args:
-            x: [B, Q, C] queries (residual); pos: [B, Q, C] query positions.
-            value: [B, HW, C] BEV features.
-            reference_points: [B, Q, 2] (x, y) in [0, 1] of the BEV.
-            bev_hw: (bev_h, bev_w).
+        Parameters
+        ----------
+        x
+            [B, Q, C] queries (residual)
+        pos
+            [B, Q, C] query positions.
+        value
+            [B, HW, C] BEV features.
+        reference_points
+            [B, Q, 2] (x, y) in [0, 1] of the BEV.
+        bev_hw
+            (bev_h, bev_w).
 
-        Returns:
+        Returns
+        -------
             [B, Q, C].
 
         """
@@ -97,7 +105,7 @@ class CustomMSDeformableAttention(nn.Module):
         offsets = self.sampling_offsets(query).view(B, Q, M, 1, P, 2)
         weights = self.attention_weights(query).view(B, Q, M, P).softmax(-1).view(B, Q, M, 1, P)
         bev_h, bev_w = bev_hw
-        normalizer = offsets.new_tensor([bev_w, bev_h])
+        normalizer = offset_normalizer(offsets, [(bev_w, bev_h)])[0]  # [2]
         locations = (
             reference_points[:, :, None, None, None, :] + offsets / normalizer
         )  # [B, Q, M, 1, P, 2]
@@ -172,13 +180,21 @@ class DetectionTransformerDecoder(nn.Module):
         """
         Run all layers, refining the reference points after each one.
 
-        Args:
-            query, query_pos: [B, Q, C].
-            bev: [B, HW, C].
-            reference_points: [B, Q, 3], sigmoid space (x, y, z in [0, 1] of pc_range).
-            reg_branches: one regression MLP per layer (box refinement) or None.
+        Parameters
+        ----------
+        query, query_pos
+            [B, Q, C].
+        bev
+            [B, HW, C].
+        reference_points
+            [B, Q, 3], sigmoid space (x, y, z in [0, 1] of pc_range).
+        bev_hw
+            (bev_h, bev_w).
+        reg_branches
+            one regression MLP per layer (box refinement) or None.
 
-        Returns:
+        Returns
+        -------
             states [L, B, Q, C] and references [L, B, Q, 3] (the reference points after each
             layer).
 

@@ -16,8 +16,8 @@
 BEVFormer detector: ResNet + FPN image features, then the BEVFormer head.
 
 The model holds no temporal state: the caller passes the previous ``bev_embed`` and the used
-``can_bus``
-(``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time bookkeeping).
+``can_bus`` (``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time
+bookkeeping).
 Submodule names
 (``pts_bbox_head``, ``img_backbone``, ``img_neck``) give exactly the official state-dict keys.
 """
@@ -48,7 +48,7 @@ class BEVFormer(nn.Module):
         self.img_neck = img_neck
 
     def extract_img_feat(self, img: torch.Tensor) -> list[torch.Tensor]:
-        """Compute FPN features: img [B, N, 3, H, W] (normalised, padded) -> levels [B, N, C, h, w]."""
+        """Compute FPN features: img [B, N, 3, H, W] (normalised, padded) -> [B, N, C, h, w]."""
         if self.img_backbone is None or self.img_neck is None:
             raise RuntimeError(
                 'this BEVFormer was built head-only (no img_backbone/img_neck); '
@@ -70,24 +70,27 @@ class BEVFormer(nn.Module):
         """
         Detect 3D boxes in one frame of camera images.
 
-        Args:
-            img: [B, N, 3, H, W] normalised and padded camera images (see model.preprocess).
-            lidar2img: [B, N, 4, 4], LiDAR -> pixels of the padded images (already scaled with the
-            images).
-            img_shape: (H, W) of the padded images.
-            can_bus: [B, 18], the *used* can_bus from TemporalState.step (float64 keeps the
-            official shift).
-            prev_bev: the previous frame's ``bev_embed`` [HW, B, C], or None (first frame / new
-            scene).
-            camera_mask: optional [B, N] bool; a False camera (no usable image: dropout)
-            contributes to no
-                BEV query, as if it saw none (feed any image for it, e.g. zeros).
+        Parameters
+        ----------
+        img
+            [B, N, 3, H, W] normalised and padded camera images (see model.preprocess).
+        lidar2img
+            [B, N, 4, 4], LiDAR -> pixels of the padded images (already scaled with the images).
+        img_shape
+            (H, W) of the padded images.
+        can_bus
+            [B, 18], the *used* can_bus from TemporalState.step (float64 keeps the official shift).
+        prev_bev
+            the previous frame's ``bev_embed`` [HW, B, C], or None (first frame / new scene).
+        camera_mask
+            optional [B, N] bool; a False camera (no usable image: dropout) contributes to no BEV
+            query, as if it saw none (feed any image for it, e.g. zeros).
 
-        Returns:
+        Returns
+        -------
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] logits,
             all_bbox_preds [L, B, Q, 10] ``[cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]``
-            with metric
-            centres, init_reference [B, Q, 3], inter_references [L, B, Q, 3]).
+            with metric centres, init_reference [B, Q, 3], inter_references [L, B, Q, 3]).
 
         """
         feats = self.extract_img_feat(img)
@@ -107,7 +110,7 @@ class BEVFormer(nn.Module):
 
 
 def build_bevformer(cfg: BEVFormerConfig, head_only: bool = False) -> BEVFormer:
-    """Build the detector for ``cfg``; ``head_only`` (or cfg.backbone None) leaves out backbone and neck."""
+    """Build the detector for ``cfg``; ``head_only`` (or no cfg.backbone) omits backbone, neck."""
     head = build_head(cfg.head)
     if head_only or cfg.backbone is None or cfg.neck is None:
         return BEVFormer(head)

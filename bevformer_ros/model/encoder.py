@@ -16,8 +16,7 @@
 BEVFormer encoder: BEV queries refined by temporal self-attention and spatial cross-attention.
 
 BEV grid convention (official): query index q = row * bev_w + col; column -> LiDAR x, row -> LiDAR
-y,
-``x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`` (likewise y with rows).
+y, ``x = (col + 0.5) / bev_w * (x_max - x_min) + x_min`` (likewise y with rows).
 """
 
 from __future__ import annotations
@@ -79,15 +78,21 @@ def point_sampling(
     img_shape: tuple[int, int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """
-    Project the pillar points into every camera (official ``BEVFormerEncoder.point_sampling``, float32).
+    Project the pillar points into every camera (official ``point_sampling``, float32).
 
-    Args:
-        ref_3d: [Z, HW, 3] normalised pillar points.
-        pc_range: [x_min, y_min, z_min, x_max, y_max, z_max].
-        lidar2img: [B, N, 4, 4], LiDAR -> (u*d, v*d, d, 1) in pixels of the padded network input.
-        img_shape: (H, W) of the padded network input.
+    Parameters
+    ----------
+    ref_3d
+        [Z, HW, 3] normalised pillar points.
+    pc_range
+        [x_min, y_min, z_min, x_max, y_max, z_max].
+    lidar2img
+        [B, N, 4, 4], LiDAR -> (u*d, v*d, d, 1) in pixels of the padded network input.
+    img_shape
+        (H, W) of the padded network input.
 
-    Returns:
+    Returns
+    -------
         reference_points_cam [N, B, HW, Z, 2] as (u / W, v / H) and bev_mask [N, B, HW, Z] (bool).
 
     """
@@ -99,7 +104,11 @@ def point_sampling(
     lidar2img = lidar2img.to(
         device=ref.device, dtype=torch.float32
     )  # the official matmul is float32
-    cam = torch.matmul(ref, lidar2img[:, :, None].transpose(-1, -2))  # [B, N, Z, HW, 4]
+    # Official operand order, lidar2img @ point as batched 4x4 @ 4x1: the summation order (and
+    # so the bits) of ref @ lidar2img^T depends on the CPU's BLAS (it differs on AMX Xeons).
+    cam = torch.matmul(lidar2img[:, :, None, None], ref[..., None]).squeeze(
+        -1
+    )  # [B, N, 1, 1, 4, 4] @ [Z, HW, 4, 1] -> [B, N, Z, HW, 4]
     depth = cam[..., 2:3]
     bev_mask = depth > DEPTH_EPS
     uv = cam[..., 0:2] / torch.maximum(
@@ -153,7 +162,7 @@ class BEVFormerLayer(nn.Module):
         visible: VisibleQueries,
         spatial_shapes: Sequence[tuple[int, int]],
     ) -> torch.Tensor:
-        """Refine x [B, HW, C] -> [B, HW, C]; see BEVFormerEncoder.forward for the other arguments."""
+        """Refine x [B, HW, C] -> [B, HW, C]; other arguments as in BEVFormerEncoder.forward."""
         x = self.norms[0](self.attentions[0](x, bev_pos, tsa_value, ref_2d, bev_hw))
         x = self.norms[1](self.attentions[1](x, feats, visible, spatial_shapes))
         return self.norms[2](self.ffns[0](x))
@@ -178,6 +187,8 @@ class BEVFormerEncoder(nn.Module):
         super().__init__()
         self.pc_range = tuple(float(v) for v in pc_range)
         self.num_points_in_pillar = num_points_in_pillar
+        # SCA row length: None sizes it per frame (eager); an int gives static shapes (export)
+        self.sca_capacity: int | None = None
         self.layers = nn.ModuleList(
             [
                 BEVFormerLayer(
@@ -217,24 +228,41 @@ class BEVFormerEncoder(nn.Module):
         prev_bev: torch.Tensor | None,
         shift: torch.Tensor,
         camera_mask: torch.Tensor | None = None,
+        use_history: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
         Build the BEV features of one frame.
 
-        Args:
-            bev_query: [B, HW, C], BEV embedding + can_bus MLP.
-            feats: [B, N, S, C], camera features (+ embeddings), levels flattened and concatenated.
-            bev_pos: [B or 1, HW, C].
-            spatial_shapes: (H_l, W_l) per level.
-            bev_hw: (bev_h, bev_w).
-            lidar2img: [B, N, 4, 4]; img_shape: (H, W) of the padded input.
-            prev_bev: [B, HW, C], the previous BEV already rotated into this frame, or None.
-            shift: [B, 2], (x, y) ego translation in BEV-grid units, added to the history reference
+        Parameters
+        ----------
+        bev_query
+            [B, HW, C], BEV embedding + can_bus MLP.
+        feats
+            [B, N, S, C], camera features (+ embeddings), levels flattened and concatenated.
+        bev_pos
+            [B or 1, HW, C].
+        spatial_shapes
+            (H_l, W_l) per level.
+        bev_hw
+            (bev_h, bev_w).
+        lidar2img
+            [B, N, 4, 4].
+        img_shape
+            (H, W) of the padded input.
+        prev_bev
+            [B, HW, C], the previous BEV already rotated into this frame, or None.
+        shift
+            [B, 2], (x, y) ego translation in BEV-grid units, added to the history reference
             points.
-            camera_mask: optional [B, N] bool; False removes a camera from SCA (see
-            ``visible_queries``).
+        camera_mask
+            optional [B, N] bool; False removes a camera from SCA (see ``visible_queries``).
+        use_history
+            optional [B] bool for a static graph: prev_bev is then always given and each layer
+            selects the with-history or the first-frame TSA inputs (exactly as if prev_bev were
+            None where False).
 
-        Returns:
+        Returns
+        -------
             bev_embed [B, HW, C].
 
         """
@@ -243,7 +271,7 @@ class BEVFormerEncoder(nn.Module):
             bev_hw, lidar2img, img_shape, bev_query.device
         )
         visible = visible_queries(
-            reference_points_cam, bev_mask, camera_mask
+            reference_points_cam, bev_mask, camera_mask, self.sca_capacity
         )  # the same for every layer
         # float32 even in a half-precision model: the shift is a fraction of a BEV cell
         ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(
@@ -257,9 +285,15 @@ class BEVFormerEncoder(nn.Module):
         else:
             tsa_value = None
             tsa_ref = torch.stack([ref_2d, ref_2d], 1)
+        first_ref = torch.stack([ref_2d, ref_2d], 1)  # [B, 2, HW, 2], TSA without history
+        select = None if use_history is None else use_history.view(-1, 1, 1, 1)  # [B, 1, 1, 1]
         x = bev_query
         for layer in self.layers:
             # Without history TSA attends to the current layer input twice.
             value = tsa_value if tsa_value is not None else torch.stack([x, x], 1)
-            x = layer(x, bev_pos, value, tsa_ref, bev_hw, feats, visible, spatial_shapes)
+            ref = tsa_ref
+            if select is not None:  # static graph: both forms, selected per sample
+                value = torch.where(select, value, torch.stack([x, x], 1))
+                ref = torch.where(select, tsa_ref, first_ref)
+            x = layer(x, bev_pos, value, ref, bev_hw, feats, visible, spatial_shapes)
         return x

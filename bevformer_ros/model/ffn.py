@@ -25,8 +25,7 @@ class FFN(nn.Module):
     x + Linear(Dropout(ReLU(Linear(x)))).
 
     Submodule names reproduce mmcv's so official keys load: ``layers.0.0`` (first Linear),
-    ``layers.1``
-    (second Linear).
+    ``layers.1`` (second Linear).
     """
 
     def __init__(self, embed_dims: int, feedforward_channels: int, dropout: float = 0.1) -> None:

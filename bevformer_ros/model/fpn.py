@@ -13,14 +13,12 @@
 # limitations under the License.
 
 """
-mmdet 2.x Feature Pyramid Network (conv + bias, no norm, no activation, nearest top-down upsampling).
+mmdet 2.x Feature Pyramid Network (conv + bias, no norm/activation, nearest top-down upsampling).
 
 Module names follow mmcv ``ConvModule`` (``lateral_convs.i.conv``, ``fpn_convs.i.conv``) so the
-official
-``img_neck.*`` keys load unchanged. Official tiny/small: in [2048], num_outs 1 (no extra level is
-built); base: in [512, 1024, 2048], num_outs 4, ``add_extra_convs='on_output'`` (one stride-2 conv
-on the
-last output).
+official ``img_neck.*`` keys load unchanged. Official tiny/small: in [2048], num_outs 1 (no extra
+level is built); base: in [512, 1024, 2048], num_outs 4, ``add_extra_convs='on_output'`` (one
+stride-2 conv on the last output).
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ EXTRA_CONV_SOURCES = ('on_input', 'on_lateral', 'on_output')
 
 
 class ConvModule(nn.Module):
-    """mmcv ``ConvModule`` with norm_cfg=None and act_cfg=None: only a biased conv, named ``conv``."""
+    """mmcv ``ConvModule`` with norm_cfg=None, act_cfg=None: only a biased conv, named ``conv``."""
 
     def __init__(
         self,
@@ -56,25 +54,25 @@ class ConvModule(nn.Module):
 
 
 def _extra_conv_source(add_extra_convs: bool | str) -> str | None:
-    """Mmdet's reading of ``add_extra_convs``: True means 'on_input', False means max-pool extra levels."""
+    """Read ``add_extra_convs`` like mmdet: True means 'on_input', False max-pool extra levels."""
     if add_extra_convs is True:
         return 'on_input'
     if add_extra_convs is False:
         return None
     if add_extra_convs not in EXTRA_CONV_SOURCES:
         raise ValueError(
-            f'add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, got {add_extra_convs!r}'
+            f'add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, got '
+            f'{add_extra_convs!r}'
         )
     return add_extra_convs
 
 
 class FPN(nn.Module):
     """
-    mmdet ``FPN``: 1x1 laterals, top-down nearest upsampling + sum, 3x3 outputs, optional extra levels.
+    mmdet ``FPN``: 1x1 laterals, top-down nearest upsample + sum, 3x3 outputs, optional extras.
 
     ``upsample_scale_factor=None`` is mmdet's default ``upsample_cfg=dict(mode='nearest')``: each
-    coarser
-    lateral is resized to the finer one's exact size, which also handles odd sizes.
+    coarser lateral is resized to the finer one's exact size, which also handles odd sizes.
     """
 
     def __init__(
@@ -116,7 +114,7 @@ class FPN(nn.Module):
                 self.fpn_convs.append(ConvModule(extra_in, out_channels, 3, stride=2, padding=1))
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """inputs: one [N, in_channels[i], H_i, W_i] per level -> num_outs maps [N, out_channels, h, w]."""
+        """Map [N, in_channels[i], H_i, W_i] per level -> num_outs maps [N, out_channels, h, w]."""
         if len(inputs) != len(self.in_channels):
             raise ValueError(
                 f'FPN got {len(inputs)} feature maps but was built for {len(self.in_channels)}'
@@ -133,7 +131,7 @@ class FPN(nn.Module):
         return outs
 
     def _upsample(self, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
-        """Coarse [N, C, h, w] -> nearest-resized to fine's [H, W] (or by the fixed scale factor)."""
+        """Resize coarse [N, C, h, w] (nearest) to fine's [H, W] (or by the fixed scale factor)."""
         if self.upsample_scale_factor is not None:
             return F.interpolate(coarse, scale_factor=self.upsample_scale_factor, mode='nearest')
         return F.interpolate(coarse, size=fine.shape[2:], mode='nearest')
@@ -171,13 +169,15 @@ def _backbone_end_level(num_ins: int, num_outs: int, start_level: int, end_level
     if end_level == -1:
         if num_outs < num_ins - start_level:
             raise ValueError(
-                f'num_outs={num_outs} is smaller than the {num_ins - start_level} input levels used from '
+                f'num_outs={num_outs} is smaller than the {num_ins - start_level} input levels '
+                'used from '
                 f'start_level={start_level}'
             )
         return num_ins
     if end_level > num_ins or num_outs != end_level - start_level:
         raise ValueError(
-            f'with end_level={end_level}, end_level must be <= {num_ins} inputs and num_outs must equal '
+            f'with end_level={end_level}, end_level must be <= {num_ins} inputs and num_outs must '
+            'equal '
             f'end_level - start_level = {end_level - start_level}'
         )
     return end_level

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormerHead: learned BEV/object queries, the PerceptionTransformer and per-layer class/box branches."""
+"""BEVFormerHead: learned BEV/object queries, PerceptionTransformer, per-layer cls/box branches."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from bevformer_ros.model.config import HeadConfig
 from bevformer_ros.model.decoder import DetectionTransformerDecoder, inverse_sigmoid
 from bevformer_ros.model.encoder import BEVFormerEncoder
 from bevformer_ros.model.positional_encoding import LearnedPositionalEncoding
-from bevformer_ros.model.transformer import PerceptionTransformer
+from bevformer_ros.model.transformer import PerceptionTransformer, StaticHistory
 import torch
 from torch import nn
 
@@ -51,8 +51,7 @@ class BEVFormerHead(nn.Module):
     BEV queries, transformer and per-decoder-layer class and box branches.
 
     Outputs per decoder layer: class logits and boxes ``[cx, cy, log w, log l, cz, log h, sin, cos,
-    vx, vy]``
-    with cx, cy, cz in metres (sigmoid of reference + offset, scaled to pc_range).
+    vx, vy]`` with cx, cy, cz in metres (sigmoid of reference + offset, scaled to pc_range).
     """
 
     def __init__(
@@ -108,19 +107,30 @@ class BEVFormerHead(nn.Module):
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None = None,
         camera_mask: torch.Tensor | None = None,
+        static: StaticHistory | None = None,
     ) -> dict[str, torch.Tensor]:
         """
         Build the BEV and decode the object queries of one frame.
 
-        Args:
-            mlvl_feats: per FPN level [B, N, C, h, w].
-            lidar2img: [B, N, 4, 4] to pixels of the padded input; img_shape: its (H, W).
-            can_bus: [B, 18] used can_bus (see bevformer_ros.core.temporal).
-            prev_bev: previous frame's bev_embed [HW, B, C] or None.
-            camera_mask: optional [B, N] bool, False for cameras without a usable image (left out
-            of SCA).
+        Parameters
+        ----------
+        mlvl_feats
+            per FPN level [B, N, C, h, w].
+        lidar2img
+            [B, N, 4, 4] to pixels of the padded input.
+        img_shape
+            (H, W) of the padded input.
+        can_bus
+            [B, 18] used can_bus (see bevformer_ros.core.temporal).
+        prev_bev
+            previous frame's bev_embed [HW, B, C] or None.
+        camera_mask
+            optional [B, N] bool, False for cameras without a usable image (left out of SCA).
+        static
+            history inputs of an exported graph, passed on to the transformer.
 
-        Returns:
+        Returns
+        -------
             dict(bev_embed [HW, B, C], all_cls_scores [L, B, Q, num_classes] (logits),
             all_bbox_preds [L, B, Q, 10] (float32), init_reference [B, Q, 3], inter_references [L,
             B, Q, 3]).
@@ -140,6 +150,7 @@ class BEVFormerHead(nn.Module):
             prev_bev,
             self.reg_branches if self.with_box_refine else None,
             camera_mask=camera_mask,
+            static=static,
         )
         states, init_reference, references = (
             out['states'],
@@ -179,7 +190,7 @@ class BEVFormerHead(nn.Module):
 
 
 def build_head(cfg: HeadConfig, dropout: float = 0.1) -> BEVFormerHead:
-    """BEVFormerHead (with its transformer) from the typed config."""
+    """Build the BEVFormerHead (with its transformer) from the typed config."""
     encoder = BEVFormerEncoder(
         cfg.num_encoder_layers,
         cfg.embed_dims,

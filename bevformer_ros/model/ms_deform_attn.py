@@ -13,12 +13,11 @@
 # limitations under the License.
 
 """
-Multi-scale deformable attention sampling in pure PyTorch (mmcv ``multi_scale_deformable_attn_pytorch``).
+Multi-scale deformable attention in pure PyTorch (mmcv ``multi_scale_deformable_attn_pytorch``).
 
 Each level is sampled with one bilinear ``grid_sample`` (zero padding, ``align_corners=False``) at
 ``2 * loc - 1``, weighted and summed over levels and points. This is what the official BEVFormer
-runs on CPU;
-mmcv's CUDA kernel computes the same function.
+runs on CPU; mmcv's CUDA kernel computes the same function.
 """
 
 from __future__ import annotations
@@ -27,6 +26,18 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
+
+def offset_normalizer(like: torch.Tensor, sizes_wh: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """
+    Return the (w, h) of every level as a [L, 2] tensor of ``like``'s dtype and device.
+
+    Built from on-device fills, not from a Python list: a host-to-device copy cannot be
+    captured in a CUDA graph, and the values (small integers) are exact in any float type.
+    """
+    return torch.stack(
+        [torch.stack([like.new_full((), w), like.new_full((), h)]) for w, h in sizes_wh]
+    )  # [L, 2]
 
 
 def multi_scale_deformable_attn(
@@ -38,17 +49,21 @@ def multi_scale_deformable_attn(
     """
     Weighted bilinear sampling of multi-level value maps.
 
-    Args:
-        value: [B, S, M, D], the levels' maps flattened row-major and concatenated, S = sum(H_l *
-        W_l);
-            M heads of D channels.
-        spatial_shapes: (H_l, W_l) per level, as Python ints.
-        sampling_locations: [B, Q, M, L, P, 2], (x, y) normalised to [0, 1] over each level's
-        width/height;
-            (0, 0) is the top-left corner of the top-left pixel.
-        attention_weights: [B, Q, M, L, P].
+    Parameters
+    ----------
+    value
+        [B, S, M, D], the levels' maps flattened row-major and concatenated, S = sum(H_l * W_l); M
+        heads of D channels.
+    spatial_shapes
+        (H_l, W_l) per level, as Python ints.
+    sampling_locations
+        [B, Q, M, L, P, 2], (x, y) normalised to [0, 1] over each level's width/height; (0, 0) is
+        the top-left corner of the top-left pixel.
+    attention_weights
+        [B, Q, M, L, P].
 
-    Returns:
+    Returns
+    -------
         [B, Q, M * D].
 
     """

@@ -24,9 +24,12 @@ class LearnedPositionalEncoding(nn.Module):
     """
     One learned vector per BEV column and per BEV row, concatenated (columns first).
 
-    Args:
-        num_feats: channels per axis; the encoding has 2 * num_feats channels.
-        row_num_embed, col_num_embed: table sizes (at least bev_h, bev_w).
+    Parameters
+    ----------
+    num_feats
+        channels per axis; the encoding has 2 * num_feats channels.
+    row_num_embed, col_num_embed
+        table sizes (at least bev_h, bev_w).
 
     """
 

@@ -21,14 +21,13 @@ The official test pipeline (``bevformer_{tiny,small,base}.py``) does, per camera
 2. ``NormalizeMultiviewImage``: BGR -> RGB if ``to_rgb``, then ``(x - mean) / std`` in float32 with
    float32 ``mean``/``std``;
 3. ``RandomScaleImageMultiViewImage`` (tiny 0.5, small 0.8; base has none):
-   ``cv2.resize(INTER_LINEAR)``
-   of the *normalised float* image to ``int(W*s) x int(H*s)``; ``lidar2img`` rows 0 and 1 times
-   ``s``;
+   ``cv2.resize(INTER_LINEAR)`` of the *normalised float* image to ``int(W*s) x int(H*s)``;
+   ``lidar2img`` rows 0 and 1 times ``s``;
 4. ``PadMultiViewImage(size_divisor=32)``: pad bottom/right with 0 *in normalised space*.
 
 Resizing the uint8 image before normalising is measurably different (it rounds to whole grey
-levels), so the
-order above is kept. The resize reproduces the IPP ``cv2.resize`` arithmetic bit for bit (fixture
+levels), so the order above is kept. The resize reproduces the IPP ``cv2.resize`` arithmetic bit
+for bit (fixture
 README
 §10.2): half-pixel centres, float32 weights, horizontal pass first, each pass ``a + (b - a) * w``.
 """
@@ -60,8 +59,7 @@ class PreprocessedImages:
     scale_factor: the resize factor applied to the images and to ``lidar2img`` rows 0-1 (1.0 when
     there is
         no resize). Note: the official ``img_metas['scale_factor']`` stays 1.0 even when it
-        resizes; the
-        model never reads it.
+        resizes; the model never reads it.
     """
 
     img: torch.Tensor
@@ -79,8 +77,7 @@ def _axis_taps(
     Source taps of one axis of IPP-style bilinear resizing (half-pixel centres, edge clamp).
 
     Returns i0, i1 (int64 [n_out]) and the float32 weight of i1, w [n_out]. The source coordinate
-    is
-    computed in float64 and rounded once to float32, which is where IPP's float32 weight comes
+    is computed in float64 and rounded once to float32, which is where IPP's float32 weight comes
     from.
     """
     src = (
@@ -97,7 +94,7 @@ def _axis_taps(
 def _lerp_(
     a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, out: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Compute ``a + (b - a) * w``, each op rounded to float32 on its own (no FMA), in ``b``'s storage."""
+    """Compute ``a + (b - a) * w``, each op rounded to float32 (no FMA), in ``b``'s storage."""
     diff = b.sub_(a).mul_(w)
     return torch.add(a, diff, out=out) if out is not None else diff.add_(a)
 
@@ -106,20 +103,21 @@ class ImagePreprocessor:
     """
     uint8 camera images -> the official network input (normalise, resize, pad).
 
-    Args:
-        mean, std: per-channel constants in *network* channel order (as written in
-        ``img_norm_cfg``).
-        to_rgb: the network expects RGB (official tiny) rather than BGR (small, base).
-        scale: resize factor (tiny 0.5, small 0.8) or None for no resize (base).
-        size_divisor: pad height and width up to a multiple of this (official 32); None or 1: no
-        padding.
-        exact: True reproduces the official arithmetic bit for bit; False uses ``F.interpolate``
-        (one fused
-            kernel). That is within 2.4e-7 of the official values when the in/out size ratio is a
-            binary
-            fraction (official 0.5 and 0.8 at 1600x900); otherwise its float32 source coordinates
-            cost up to
-            ~1e-5 of the value range.
+    Parameters
+    ----------
+    mean, std
+        per-channel constants in *network* channel order (as written in ``img_norm_cfg``).
+    to_rgb
+        the network expects RGB (official tiny) rather than BGR (small, base).
+    scale
+        resize factor (tiny 0.5, small 0.8) or None for no resize (base).
+    size_divisor
+        pad height and width up to a multiple of this (official 32); None or 1: no padding.
+    exact
+        True reproduces the official arithmetic bit for bit; False uses ``F.interpolate`` (one
+        fused kernel). That is within 2.4e-7 of the official values when the in/out size ratio is a
+        binary fraction (official 0.5 and 0.8 at 1600x900); otherwise its float32 source
+        coordinates cost up to ~1e-5 of the value range.
 
     """
 
@@ -153,7 +151,7 @@ class ImagePreprocessor:
 
     @classmethod
     def from_config(cls, image_cfg: Any, exact: bool = True) -> ImagePreprocessor:
-        """Build from an image config with ``mean``, ``std``, ``to_rgb``, ``scale``, ``size_divisor``."""
+        """Build from an image config (mean, std, to_rgb, scale, size_divisor)."""
         return cls(
             mean=tuple(image_cfg.mean),
             std=tuple(image_cfg.std),
@@ -183,10 +181,14 @@ class ImagePreprocessor:
         """
         Preprocess one frame's camera images.
 
-        Args:
-            images: uint8 [num_cams, H, W, 3], tensor on any device or numpy array.
-            channel_order: 'bgr' (cv_bridge ``bgr8``, what the official loader reads) or 'rgb'.
-            device: move the uint8 images here first (cheaper than moving the float result).
+        Parameters
+        ----------
+        images
+            uint8 [num_cams, H, W, 3], tensor on any device or numpy array.
+        channel_order
+            'bgr' (cv_bridge ``bgr8``, what the official loader reads) or 'rgb'.
+        device
+            move the uint8 images here first (cheaper than moving the float result).
 
         """
         x = self._check_images(images, channel_order)
@@ -218,12 +220,11 @@ class ImagePreprocessor:
 
     def scale_lidar2img(self, lidar2img: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """
-        ``diag(s, s, 1, 1) @ lidar2img`` in float64, for lidar2img [..., 4, 4] of the original image.
+        Return ``diag(s, s, 1, 1) @ lidar2img`` in float64 (lidar2img [..., 4, 4], original image).
 
         Only rows 0 and 1 (u·d and v·d) change, so the product is the exact row scaling the
-        official numpy
-        matmul gives. Returns the same kind (tensor or numpy) as the input; the input is not
-        modified.
+        official numpy matmul gives. Returns the same kind (tensor or numpy) as the input; the
+        input is not modified.
         """
         is_numpy = isinstance(lidar2img, np.ndarray)
         mat = torch.as_tensor(lidar2img).to(torch.float64).clone()  # [..., 4, 4]
@@ -253,7 +254,8 @@ class ImagePreprocessor:
             raise ValueError(f'expected {_LAYOUT}, got shape {tuple(images.shape)}{hint}')
         if images.shape[-1] != 3:
             raise ValueError(
-                f'expected {_LAYOUT}, got {images.shape[-1]} channels in shape {tuple(images.shape)}'
+                f'expected {_LAYOUT}, got {images.shape[-1]} channels in shape '
+                f'{tuple(images.shape)}'
                 ' (drop alpha / convert mono to bgr8 first; CHW input must be permuted to HWC)'
             )
         if min(images.shape[:3]) == 0:
@@ -263,7 +265,7 @@ class ImagePreprocessor:
         return images
 
     def _normalize(self, x: torch.Tensor, channel_order: str) -> torch.Tensor:
-        """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in network channel order, ``(x - mean) / std``."""
+        """Normalise uint8 [N, H, W, 3] -> float32 [N, 3, H, W], network order, (x-mean)/std."""
         chw = x.permute(0, 3, 1, 2)  # [N, 3, H, W] view
         if (channel_order == 'bgr') == self.to_rgb:
             chw = chw.flip(1)  # swap B and R: the official flip happens before mean/std
@@ -279,7 +281,7 @@ class ImagePreprocessor:
     def _resize_exact(
         self, img: torch.Tensor, size: tuple[int, int], out: torch.Tensor
     ) -> torch.Tensor:
-        """IPP ``cv2.resize(INTER_LINEAR)`` of img [N, 3, H, W] to ``size``, into out [N, 3, Hr, Wr]."""
+        """Resize img [N, 3, H, W] to ``size`` as IPP cv2.resize(INTER_LINEAR): [N, 3, Hr, Wr]."""
         x0, x1, wx, y0, y1, wy = self._get_taps(img.shape[-2], img.shape[-1], size, img.device)
         left = img.index_select(3, x0)  # [N, 3, H, Wr]
         rows = _lerp_(left, img.index_select(3, x1), wx)  # [N, 3, H, Wr], horizontal pass first

@@ -43,7 +43,7 @@ def _batch_norm(num_features: int, requires_grad: bool) -> nn.BatchNorm2d:
 def _conv2(
     planes: int, stride: int, dilation: int, with_dcn: bool, dcn_deform_groups: int
 ) -> nn.Module:
-    """The 3x3 conv of a Bottleneck: DCNv2 (mmdet passes bias=False) or a plain conv."""
+    """Build the 3x3 conv of a Bottleneck: DCNv2 (mmdet passes bias=False) or a plain conv."""
     if with_dcn:
         return ModulatedDeformConv2dPack(
             planes,
@@ -100,7 +100,7 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 -> 3x3 -> 1x1 block; 'pytorch' style strides the 3x3 conv, 'caffe' style the first 1x1."""
+    """1x1 -> 3x3 -> 1x1 block; 'pytorch' style strides the 3x3 conv, 'caffe' the first 1x1."""
 
     expansion = 4
 
@@ -147,13 +147,11 @@ ARCH_SETTINGS: dict[int, tuple[type[nn.Module], tuple[int, ...]]] = {
 
 class ResNet(nn.Module):
     """
-    mmdet ``ResNet`` (deep_stem=False, avg_down=False, no plugins) returning the ``out_indices`` stages.
+    mmdet ``ResNet`` (deep_stem=False, avg_down=False, no plugins) giving ``out_indices`` stages.
 
     ``frozen_stages=k`` freezes the stem and layer1..k (no grad, kept in eval mode); ``norm_eval``
-    keeps every
-    BatchNorm in eval mode even under ``train()``. ``norm_requires_grad=False`` is the official
-    configs'
-    ``norm_cfg=dict(type='BN', requires_grad=False)``.
+    keeps every BatchNorm in eval mode even under ``train()``. ``norm_requires_grad=False`` is the
+    official configs' ``norm_cfg=dict(type='BN', requires_grad=False)``.
     """
 
     def __init__(
@@ -221,7 +219,7 @@ class ResNet(nn.Module):
                 param.requires_grad = False
 
     def train(self, mode: bool = True) -> ResNet:
-        """Like ``nn.Module.train`` but frozen stages and (with ``norm_eval``) every BN stay in eval mode."""
+        """Set train mode; frozen stages and (with ``norm_eval``) every BN stay in eval mode."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -261,13 +259,13 @@ def _make_res_layer(
             nn.Conv2d(inplanes, out_planes, 1, stride=stride, bias=False),
             _batch_norm(out_planes, norm_requires_grad),
         )
-    common = dict(
-        dilation=dilation,
-        style=style,
-        with_dcn=with_dcn,
-        dcn_deform_groups=dcn_deform_groups,
-        norm_requires_grad=norm_requires_grad,
-    )
+    common = {
+        'dilation': dilation,
+        'style': style,
+        'with_dcn': with_dcn,
+        'dcn_deform_groups': dcn_deform_groups,
+        'norm_requires_grad': norm_requires_grad,
+    }
     blocks = [block(inplanes, planes, stride=stride, downsample=downsample, **common)]
     blocks += [block(out_planes, planes, stride=1, **common) for _ in range(1, num_blocks)]
     return nn.Sequential(*blocks)

@@ -16,12 +16,10 @@
 A seconds-fast BEVFormer for tests and CPU smoke runs: tiny's architecture at toy sizes.
 
 The shapes follow the reference fixture `case_small.pt` (ResNet-50 with base_channels 16, embed 32
-instead of
-64, BEV 10x10, 1 encoder and 1 decoder layer, 20 queries) and 160x90 camera images fed at scale 1.0
-(the
-official tiny scale 0.5 is meant for 1600x900). The weights are random, so detections mean nothing;
-shapes,
-timings, stamps and temporal bookkeeping are what such a model is for.
+instead of 64, BEV 10x10, 1 encoder and 1 decoder layer, 20 queries) and 160x90 camera images fed
+at scale 1.0 (the official tiny scale 0.5 is meant for 1600x900). The weights are random, so
+detections mean nothing; shapes, timings, stamps and temporal bookkeeping are what such a model is
+for.
 """
 
 from __future__ import annotations
@@ -48,7 +46,9 @@ SMALL_MODEL_PARAMETERS: dict[str, Any] = {
 
 def small_model_parameters(**overrides: Any) -> dict[str, Any]:
     """
-    SMALL_MODEL_PARAMETERS with keyword overrides; dots in names become double underscores
+    Return SMALL_MODEL_PARAMETERS with keyword overrides.
+
+    Dots in names become double underscores
     (`small_model_parameters(outputs__score_threshold=0.0)`).
     """
     params = dict(SMALL_MODEL_PARAMETERS)

@@ -12,11 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BEVFormer temporal self-attention (TSA): deformable attention over [history BEV, current BEV]."""
+"""BEVFormer temporal self-attention (TSA): deformable attention over [history, current] BEV."""
 
 from __future__ import annotations
 
-from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn
+from bevformer_ros.model.ms_deform_attn import multi_scale_deformable_attn, offset_normalizer
 import torch
 from torch import nn
 
@@ -26,8 +26,7 @@ class TemporalSelfAttention(nn.Module):
     Deformable self-attention over the history and the current BEV.
 
     Each BEV query samples the history BEV and the current BEV around its reference point; the two
-    results
-    are averaged.
+    results are averaged.
 
     Offsets and weights are predicted from ``cat(history, query + bev_pos)``, one set per queue
     entry.
@@ -67,14 +66,21 @@ class TemporalSelfAttention(nn.Module):
         """
         Attend to the BEV queue and add the residual.
 
-        Args:
-            query: [B, HW, C], the layer input (also the residual).
-            bev_pos: [B or 1, HW, C].
-            value: [B, 2, HW, C], the queue (history BEV, current BEV).
-            reference_points: [B, 2, HW, 2], (x, y) in [0, 1] per queue entry.
-            bev_hw: (bev_h, bev_w).
+        Parameters
+        ----------
+        query
+            [B, HW, C], the layer input (also the residual).
+        bev_pos
+            [B or 1, HW, C].
+        value
+            [B, 2, HW, C], the queue (history BEV, current BEV).
+        reference_points
+            [B, 2, HW, 2], (x, y) in [0, 1] per queue entry.
+        bev_hw
+            (bev_h, bev_w).
 
-        Returns:
+        Returns
+        -------
             [B, HW, C].
 
         """
@@ -88,7 +94,8 @@ class TemporalSelfAttention(nn.Module):
         offsets = offsets.permute(0, 3, 1, 2, 4, 5, 6).reshape(B * nq, HW, M, 1, P, 2)
         weights = weights.permute(0, 3, 1, 2, 4).reshape(B * nq, HW, M, 1, P)
         bev_h, bev_w = bev_hw
-        normalizer = offsets.new_tensor([bev_w, bev_h])  # offsets are in BEV cells
+        # offsets are in BEV cells
+        normalizer = offset_normalizer(offsets, [(bev_w, bev_h)])[0]  # [2]
         locations = (
             reference_points.reshape(B * nq, HW, 1, 1, 1, 2) + offsets / normalizer
         )  # [B*2, HW, M, 1, P, 2]

@@ -13,28 +13,27 @@
 # limitations under the License.
 
 """
-BEVFormer PerceptionTransformer: ego-motion alignment of the history, BEV encoder, then detection decoder.
+BEVFormer PerceptionTransformer: ego-motion alignment of the history, BEV encoder, then decoder.
 
 The ego-motion inputs come from the *used* ``can_bus`` (see ``bevformer_ros.core.temporal``): [0:2]
-the
-global-frame translation since the previous frame, [-2] the absolute ego yaw in radians, [-1] the
-yaw
-change in degrees.
+the global-frame translation since the previous frame, [-2] the absolute ego yaw in radians, [-1]
+the yaw change in degrees.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 import math
 
+from bevformer_ros.core.temporal import CAN_BUS_DIMS  # core owns the can_bus layout
 from bevformer_ros.model.decoder import DetectionTransformerDecoder
 from bevformer_ros.model.encoder import BEVFormerEncoder
+from bevformer_ros.model.ms_deform_attn import offset_normalizer
 import torch
 from torch import nn
 import torch.nn.functional as F
-
-CAN_BUS_DIMS = 18
 
 
 def bev_shift(
@@ -47,12 +46,10 @@ def bev_shift(
     Return the translation since the previous frame in BEV-grid units -> [B, 2] (shift_x, shift_y).
 
     can_bus [B, 18]. Official formula, kept as is (the checkpoints were trained with it): the
-    global-frame
-    translation (dx, dy) is projected onto the axes of the *current* ego heading (absolute yaw
-    can_bus[-2]),
+    global-frame translation (dx, dy) is projected onto the axes of the *current* ego heading
+    (absolute yaw can_bus[-2]),
     forward -> shift_y (BEV rows), right -> shift_x (BEV columns). Computed in float64 (official:
-    numpy),
-    then cast to float32.
+    numpy), then cast to float32.
     """
     bev_h, bev_w = bev_hw
     grid_length_y = (pc_range[4] - pc_range[1]) / bev_h
@@ -78,24 +75,42 @@ def rotate_bev(
     Rotate each sample's BEV map by ``angle_deg`` about pixel ``center`` (x=col, y=row).
 
     Reproduces ``torchvision.transforms.functional.rotate(bev_chw, angle, center=center)`` (v0.10,
-    tensor
-    path): inverse affine matrix in float64, float32 sampling grid, ``grid_sample(mode='nearest',
-    align_corners=False)``.
-    Quirk kept from the official code: the centre is pixel (100, 100) whatever the BEV size
-    (official default
+    tensor path): inverse affine matrix in float64, float32 sampling grid,
+    ``grid_sample(mode='nearest', align_corners=False)``. Quirk kept from the official code: the
+    centre is pixel (100, 100) whatever the BEV size (official default
     ``rotate_center``), so for grids other than 200x200 the history is not rotated about the ego
     position.
 
-    Args:
-        bev: [B, HW, C] with index row * bev_w + col.
-        angle_deg: [B], counter-clockwise in image coordinates as torchvision defines it.
+    Parameters
+    ----------
+    bev
+        [B, HW, C] with index row * bev_w + col.
+    angle_deg
+        [B], counter-clockwise in image coordinates as torchvision defines it.
+    bev_hw
+        (bev_h, bev_w).
+    center
+        rotation centre (x=col, y=row) in pixels; the official (100, 100) by default.
 
-    Returns:
+    Returns
+    -------
         [B, HW, C].
 
     """
+    return rotate_bev_theta(bev, rotation_theta(angle_deg, bev_hw, center), bev_hw)
+
+
+def rotation_theta(
+    angle_deg: torch.Tensor, bev_hw: tuple[int, int], center: Sequence[float] = (100.0, 100.0)
+) -> torch.Tensor:
+    """
+    Return the inverse affine map of ``rotate_bev``: angle_deg [B] -> theta [B, 2, 3] float32.
+
+    Computed in float64 as torchvision does; an exported graph takes it as an input, so that no
+    backend needs float64.
+    """
     bev_h, bev_w = bev_hw
-    B, HW, C = bev.shape
+    B = angle_deg.shape[0]
     cx, cy = (
         center[0] - bev_w * 0.5,
         center[1] - bev_h * 0.5,
@@ -109,6 +124,15 @@ def rotate_bev(
     theta = (
         torch.stack([cos, sin, tx, -sin, cos, ty], -1).view(B, 2, 3).float()
     )  # inverse affine map
+    return theta
+
+
+def rotate_bev_theta(
+    bev: torch.Tensor, theta: torch.Tensor, bev_hw: tuple[int, int]
+) -> torch.Tensor:
+    """Sample bev [B, HW, C] through the inverse affine map theta [B, 2, 3] -> [B, HW, C]."""
+    bev_h, bev_w = bev_hw
+    B, HW, C = bev.shape
     grid = _affine_grid(theta, bev_h, bev_w)  # [B, H, W, 2]
     bev_chw = bev.permute(0, 2, 1).reshape(B, C, bev_h, bev_w).float()
     out = F.grid_sample(bev_chw, grid, mode='nearest', padding_mode='zeros', align_corners=False)
@@ -128,9 +152,25 @@ def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     base[..., 1] = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=theta.device)[
         :, None
     ]
-    base[..., 2] = 1
-    rescaled = theta.transpose(1, 2) / theta.new_tensor([0.5 * w, 0.5 * h])  # [B, 3, 2]
+    base[..., 2].fill_(1)  # a fill, not a copy from the host (CUDA graph capture)
+    half_size = offset_normalizer(theta, [(0.5 * w, 0.5 * h)])[0]  # [2]
+    rescaled = theta.transpose(1, 2) / half_size  # [B, 3, 2]
     return base.view(1, h * w, 3).expand(B, -1, -1).bmm(rescaled).view(B, h, w, 2)
+
+
+@dataclass(frozen=True)
+class StaticHistory:
+    """
+    History inputs of a static-shape graph (export), all computed in Python like the eager model.
+
+    shift: [B, 2] float32, ``bev_shift`` of the used can_bus.
+    rotation: [B, 2, 3] float32, ``rotation_theta`` of the yaw change can_bus[:, -1].
+    use: [B] bool; False runs the frame without history (prev_bev is then ignored: any values).
+    """
+
+    shift: torch.Tensor
+    rotation: torch.Tensor
+    use: torch.Tensor
 
 
 class PerceptionTransformer(nn.Module):
@@ -189,7 +229,7 @@ class PerceptionTransformer(nn.Module):
         return torch.cat(flat, 2), shapes
 
     def bev_queries(self, bev_embedding: torch.Tensor, can_bus: torch.Tensor) -> torch.Tensor:
-        """Add the ego-motion code: bev_embedding [HW, C] + can_bus_mlp(can_bus [B, 18]) -> [B, HW, C]."""
+        """Add ego-motion: bev_embedding [HW, C] + can_bus_mlp(can_bus [B, 18]) -> [B, HW, C]."""
         query = bev_embedding[None]  # [1, HW, C]
         can_bus_feat = self.can_bus_mlp(can_bus.to(bev_embedding.dtype))  # [B, C]
         return query + can_bus_feat[:, None, :] * float(self.use_can_bus)
@@ -197,7 +237,7 @@ class PerceptionTransformer(nn.Module):
     def align_prev_bev(
         self, prev_bev: torch.Tensor, can_bus: torch.Tensor, bev_hw: tuple[int, int]
     ) -> torch.Tensor:
-        """Rotate the previous bev_embed [HW, B, C] by the yaw change can_bus[:, -1] (deg) -> [B, HW, C]."""
+        """Rotate the previous bev_embed [HW, B, C] by yaw can_bus[:, -1] (deg) -> [B, HW, C]."""
         prev = prev_bev.transpose(0, 1)  # [B, HW, C]
         if self.rotate_prev_bev:
             prev = rotate_bev(prev, can_bus[:, -1].to(prev.device), bev_hw, self.rotate_center)
@@ -214,13 +254,20 @@ class PerceptionTransformer(nn.Module):
         can_bus: torch.Tensor,
         prev_bev: torch.Tensor | None,
         camera_mask: torch.Tensor | None = None,
+        static: StaticHistory | None = None,
     ) -> torch.Tensor:
         """Run the encoder -> bev_embed [B, HW, C]. Arguments as in ``forward``."""
-        pc_range = self.encoder.pc_range
-        shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(
-            bev_embedding.device
-        )  # [B, 2]
-        history = None if prev_bev is None else self.align_prev_bev(prev_bev, can_bus, bev_hw)
+        if static is not None:
+            history = prev_bev.transpose(0, 1)  # [B, HW, C]
+            if self.rotate_prev_bev:
+                history = rotate_bev_theta(history, static.rotation, bev_hw)
+            shift = static.shift * float(self.use_shift)  # [B, 2]
+        else:
+            pc_range = self.encoder.pc_range
+            shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(
+                bev_embedding.device
+            )  # [B, 2]
+            history = None if prev_bev is None else self.align_prev_bev(prev_bev, can_bus, bev_hw)
         query = self.bev_queries(bev_embedding, can_bus.to(bev_embedding.device))  # [B, HW, C]
         feats, spatial_shapes = self.flatten_features(mlvl_feats)
         return self.encoder(
@@ -234,6 +281,7 @@ class PerceptionTransformer(nn.Module):
             history,
             shift,
             camera_mask=camera_mask,
+            use_history=None if static is None else static.use,
         )
 
     def forward(
@@ -249,24 +297,40 @@ class PerceptionTransformer(nn.Module):
         prev_bev: torch.Tensor | None = None,
         reg_branches: nn.ModuleList | None = None,
         camera_mask: torch.Tensor | None = None,
+        static: StaticHistory | None = None,
     ) -> dict[str, torch.Tensor]:
         """
         Build the BEV and decode the object queries on it.
 
-        Args:
-            mlvl_feats: per level [B, N, C, h, w] (FPN outputs).
-            bev_embedding: [HW, C] learned BEV queries; object_query_embed: [Q, 2C] (query_pos |
-            query).
-            bev_pos: [HW, C] positional encoding.
-            bev_hw: (bev_h, bev_w).
-            lidar2img: [B, N, 4, 4]; img_shape: (H, W) of the padded network input.
-            can_bus: [B, 18], the used can_bus (float64 preferred: the shift is computed in
-            float64).
-            prev_bev: previous frame's bev_embed [HW, B, C], or None.
-            reg_branches: per-layer regression MLPs for box refinement, or None.
-            camera_mask: optional [B, N] bool, False for cameras left out of SCA (dropout).
+        Parameters
+        ----------
+        mlvl_feats
+            per level [B, N, C, h, w] (FPN outputs).
+        bev_embedding
+            [HW, C] learned BEV queries.
+        object_query_embed
+            [Q, 2C] (query_pos | query).
+        bev_pos
+            [HW, C] positional encoding.
+        bev_hw
+            (bev_h, bev_w).
+        lidar2img
+            [B, N, 4, 4].
+        img_shape
+            (H, W) of the padded network input.
+        can_bus
+            [B, 18], the used can_bus (float64 preferred: the shift is computed in float64).
+        prev_bev
+            previous frame's bev_embed [HW, B, C], or None.
+        reg_branches
+            per-layer regression MLPs for box refinement, or None.
+        camera_mask
+            optional [B, N] bool, False for cameras left out of SCA (dropout).
+        static
+            history inputs of an exported graph (replace prev_bev None / can_bus motion).
 
-        Returns:
+        Returns
+        -------
             dict(bev_embed [B, HW, C], states [L, B, Q, C], init_reference [B, Q, 3],
             references [L, B, Q, 3]); references in sigmoid space.
 
@@ -281,6 +345,7 @@ class PerceptionTransformer(nn.Module):
             can_bus,
             prev_bev,
             camera_mask,
+            static,
         )
         B = bev_embed.shape[0]
         query_pos, query = torch.split(object_query_embed, self.embed_dims, dim=1)  # [Q, C] each

@@ -13,11 +13,10 @@
 # limitations under the License.
 
 """
-Plain marker / diagnostics content → ROS 2 messages. The one edge module that builds message types.
+Plain marker / diagnostics content → ROS 2 messages; the one edge module building message types.
 
 Message packages are imported inside the functions, so importing this module needs no ROS install;
-calling
-them needs visualization_msgs, diagnostic_msgs (and vision_msgs for `detection3d_array`).
+calling them needs visualization_msgs, diagnostic_msgs (and vision_msgs for `detection3d_array`).
 """
 
 from __future__ import annotations
@@ -25,9 +24,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bevformer_ros.core.markers import BOX_EDGES, BoxMarker
+from bevformer_ros.core.markers import (
+    BoxMarker,
+    DETECTION_STYLE,
+    marker_layout,
+    MarkerContent,
+    MarkerStyle,
+)
+from bevformer_ros.core.stamps import split_ns
 
-NS_PER_S = 1_000_000_000
 DIAGNOSTIC_LEVELS = {'ok': 0, 'warn': 1, 'error': 2, 'stale': 3}
 
 
@@ -39,8 +44,8 @@ def time_msg(stamp: Any) -> Any:
         return Time(sec=stamp.sec, nanosec=stamp.nanosec)
     if hasattr(stamp, 'to_msg'):  # rclpy.time.Time
         return stamp.to_msg()
-    ns = int(stamp)
-    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+    sec, nanosec = split_ns(stamp)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def header_msg(frame_id: str, stamp: Any) -> Any:
@@ -71,106 +76,34 @@ def _color(rgba: Sequence[float], alpha: float | None = None) -> Any:
     return ColorRGBA(r=r, g=g, b=b, a=a if alpha is None else float(alpha))
 
 
-def _marker(header: Any, ns: str, marker_id: int, marker_type: int, **fields: Any) -> Any:
-    from visualization_msgs.msg import Marker
-
-    return Marker(
-        header=header, ns=ns, id=marker_id, type=marker_type, action=Marker.ADD, **fields
-    )
-
-
-def _box_markers(
-    header: Any,
-    ns: str,
-    i: int,
-    box: BoxMarker,
-    cube_alpha: float,
-    line_width: float,
-    text_height: float,
-    min_arrow_speed: float,
-) -> list[Any]:
+def _marker(header: Any, content: MarkerContent) -> Any:
+    """Convert the plain content of one marker to a visualization_msgs/Marker."""
     from geometry_msgs.msg import Vector3
     from visualization_msgs.msg import Marker
 
-    origin = _pose((0.0, 0.0, 0.0))  # LINE_LIST / ARROW points are already in the header frame
-    out = [
-        _marker(
-            header,
-            f'{ns}/boxes',
-            i,
-            Marker.CUBE,
-            pose=_pose(box.center, box.orientation_xyzw),
-            scale=Vector3(x=box.scale[0], y=box.scale[1], z=box.scale[2]),
-            color=_color(box.color, cube_alpha),
-        ),
-        _marker(
-            header,
-            f'{ns}/edges',
-            i,
-            Marker.LINE_LIST,
-            pose=origin,
-            scale=Vector3(x=line_width),
-            color=_color(box.color),
-            points=[_point(box.corners[k]) for edge in BOX_EDGES for k in edge],
-        ),
-        _marker(
-            header,
-            f'{ns}/labels',
-            i,
-            Marker.TEXT_VIEW_FACING,
-            pose=_pose(box.text_position),
-            scale=Vector3(z=text_height),
-            color=_color((1.0, 1.0, 1.0, 1.0)),
-            text=box.text,
-        ),
-    ]
-    if (box.velocity[0] ** 2 + box.velocity[1] ** 2) ** 0.5 >= min_arrow_speed:
-        # ARROW from points: scale = (shaft diameter, head diameter, head length)
-        out.append(
-            _marker(
-                header,
-                f'{ns}/velocity',
-                i,
-                Marker.ARROW,
-                pose=origin,
-                scale=Vector3(x=2 * line_width, y=4 * line_width, z=6 * line_width),
-                color=_color(box.color),
-                points=[_point(box.arrow_start), _point(box.arrow_end)],
-            )
-        )
-    return out
+    sx, sy, sz = content.scale
+    return Marker(
+        header=header,
+        ns=content.ns,
+        id=content.id,
+        type=content.type,
+        action=content.action,
+        pose=_pose(content.position, content.orientation_xyzw),
+        scale=Vector3(x=sx, y=sy, z=sz),
+        color=_color(content.color),
+        points=[_point(p) for p in content.points],
+        text=content.text,
+    )
 
 
 def marker_array(
-    boxes: Sequence[BoxMarker],
-    frame_id: str,
-    stamp: Any,
-    ns: str = 'bevformer',
-    cube_alpha: float = 0.3,
-    line_width: float = 0.05,
-    text_height: float = 0.6,
-    min_arrow_speed: float = 0.2,
+    boxes: Sequence[BoxMarker], frame_id: str, stamp: Any, style: MarkerStyle = DETECTION_STYLE
 ) -> Any:
-    """
-    Build a visualization_msgs/MarkerArray of the boxes, led by a DELETEALL.
-
-    Per box a CUBE, its 12 edges, a label and a velocity ARROW (if faster than `min_arrow_speed`
-    m/s), all in
-    `frame_id` at `stamp` (the synchronised image stamp).
-
-    DELETEALL first because RViz2 does not reliably honour `lifetime`: boxes of the previous frame
-    vanish even
-    when this frame has fewer detections.
-    """
-    from visualization_msgs.msg import Marker, MarkerArray
+    """Build the visualization_msgs/MarkerArray of the boxes as `core.markers.marker_layout`."""
+    from visualization_msgs.msg import MarkerArray
 
     header = header_msg(frame_id, stamp)
-    markers = [Marker(header=header, ns=ns, id=0, action=Marker.DELETEALL)]
-    for i, box in enumerate(boxes):
-        markers += _box_markers(
-            header, ns, i, box, cube_alpha, line_width, text_height, min_arrow_speed
-        )
-    return MarkerArray(markers=markers)
+    return MarkerArray(markers=[_marker(header, m) for m in marker_layout(boxes, style)])
 
 
 def diagnostic_status(
@@ -206,7 +139,7 @@ def diagnostic_array(statuses: Sequence[Any], stamp: Any) -> Any:
 
 def detection3d_array(boxes: Sequence[BoxMarker], frame_id: str, stamp: Any) -> Any:
     """
-    vision_msgs/Detection3DArray (vision_msgs >= 4, ROS 2 Humble and later); ImportError without it.
+    vision_msgs/Detection3DArray (vision_msgs >= 4, ROS 2 Humble and later); else ImportError.
 
     Velocity has no field in Detection3D; it stays in the MarkerArray arrows.
     """

@@ -16,21 +16,18 @@
 What the node reports on /diagnostics, accumulated without ROS types.
 
 The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its worker,
-`set_dropped`,
-`odometry_rejected` and `camera_info_changed` from its callbacks and `report` from its diagnostics
-timer;
-`report` turns the counters since the previous report into a few `StatusReport`s (one per
-`diagnostic_msgs/DiagnosticStatus`), with rates over the period and latency statistics of the
+`set_dropped`, `odometry_rejected` and `camera_info_changed` from its callbacks and `report` from
+its diagnostics timer; `report` turns the counters since the previous report into a few
+`StatusReport`s (one per `diagnostic_msgs/DiagnosticStatus`), with rates over the period and
+latency statistics of the
 period's frames:
 
 - inputs: per-camera rates (WARN for a silent camera or one far slower than the others), sync
-  spread, sets
-  dropped (worker busy, duplicate or out-of-order stamps), odometry rejected;
+  spread, sets dropped (worker busy, duplicate or out-of-order stamps), odometry rejected;
 - inference: output rate, skipped frames by reason, stage latencies (WARN for a period with skips);
 - temporal: history resets by reason;
 - cameras: the cameras in use (WARN "DEGRADED" naming the missing ones while detection runs without
-  them,
-  ERROR when fewer than `min_cameras` are left), CameraInfo changes.
+  them, ERROR when fewer than `min_cameras` are left), CameraInfo changes.
 """
 
 from __future__ import annotations
@@ -48,6 +45,7 @@ OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 SLOW_CAMERA_RATIO = (
     0.6  # a camera delivering less than this share of the fastest one limits the set rate
 )
+OK_AFTER_REPORTS = 3  # reports in a row with every camera live before cameras is OK again
 SLOW_CAMERA_MIN_COUNT = 4  # images the fastest camera needs in a period before rates are compared
 
 
@@ -66,10 +64,11 @@ class _Period:
     set_drops: Counter = field(default_factory=Counter)
     stage_s: dict[str, list[float]] = field(default_factory=dict)
     end_to_end_s: list[float] = field(default_factory=list)
+    processing_s: list[float] = field(default_factory=list)
 
 
 class NodeHealth:
-    """Thread-safe counters for /diagnostics; `clock` is monotonic seconds (injectable for tests)."""
+    """Thread-safe counters for /diagnostics; `clock` is monotonic seconds (injectable)."""
 
     def __init__(
         self,
@@ -77,8 +76,11 @@ class NodeHealth:
         camera_names: Sequence[str],
         clock: Callable[[], float] = time.monotonic,
         min_cameras: int | None = None,
+        camera_timeout_s: float | None = None,
     ) -> None:
         self.node_name = node_name
+        self.camera_timeout_s = camera_timeout_s  # no image for this long: the camera is stale
+        self._ok_streak = OK_AFTER_REPORTS  # reports in a row with every camera live
         self.camera_names = tuple(camera_names)
         self.min_cameras = len(self.camera_names) if min_cameras is None else min_cameras
         self._clock = clock
@@ -94,6 +96,7 @@ class NodeHealth:
         self.resets: Counter = Counter()
         self.last_reset = ''
         self.bad_odometry = 0
+        self.stale_odometry = 0  # older than the whole pose history: ignored
         self.set_drops: Counter = Counter()
         self.last_set_drop = ''
         self.frames_missing_cameras = 0
@@ -106,8 +109,17 @@ class NodeHealth:
         stage_s: Mapping[str, float],
         end_to_end_s: float | None,
         missing_cameras: Sequence[int] = (),
+        processing_s: float | None = None,
     ) -> None:
+        """
+        Count a published frame.
+
+        end_to_end_s: stamp age at publishing (node clock - image stamp; huge on a replay without
+        sim time); processing_s: wall time from the set's arrival to its publishing.
+        """
         with self._lock:
+            if processing_s is not None:
+                self._period.processing_s.append(processing_s)
             self.processed += 1
             self.frames_missing_cameras += bool(missing_cameras)
             self._period.processed += 1
@@ -131,8 +143,12 @@ class NodeHealth:
         with self._lock:
             self.bad_odometry += 1
 
+    def odometry_out_of_order(self) -> None:
+        with self._lock:
+            self.stale_odometry += 1
+
     def set_dropped(self, reason: str, detail: str) -> None:
-        """A synchronized set dropped before the model (duplicate_stamp, out_of_order)."""
+        """Count a synchronized set dropped before the model (duplicate_stamp, out_of_order)."""
         with self._lock:
             self.set_drops[reason] += 1
             self._period.set_drops[reason] += 1
@@ -154,8 +170,10 @@ class NodeHealth:
         liveness: CameraLiveness | None = None,
     ) -> list[StatusReport]:
         """
-        Reports for the period since the last call; `received` counts images per camera so far;
-        `liveness` (from the dropout assembler) adds the cameras status.
+        Return the reports for the period since the last call.
+
+        `received` counts images per camera so far; `liveness` (from the dropout assembler) adds
+        the cameras status.
         """
         with self._lock:
             now = self._clock()
@@ -181,7 +199,7 @@ class NodeHealth:
                 self._temporal(temporal_enabled),
             ]
             if liveness is not None:
-                reports.append(self._cameras(liveness))
+                reports.append(self._cameras(liveness, period.processed))
             return reports
 
     def _inputs(
@@ -208,6 +226,7 @@ class NodeHealth:
                 'sets rejected for spread': str(rejected),
                 'sets dropped (worker busy)': str(dropped),
                 'odometry messages rejected': str(self.bad_odometry),
+                'odometry messages out of order (ignored)': str(self.stale_odometry),
             }
         )
         for reason in ('duplicate_stamp', 'out_of_order'):
@@ -235,12 +254,17 @@ class NodeHealth:
             message += f', {new_dropped} sets dropped while the model was busy'
         return StatusReport(f'{self.node_name}: inputs', OK, message, values)
 
-    def _cameras(self, liveness: CameraLiveness) -> StatusReport:
+    def _cameras(self, liveness: CameraLiveness, processed: int) -> StatusReport:
         names = self.camera_names
+        timeout = self.camera_timeout_s
+        stale = [
+            timeout is not None and received > 0 and silent_s is not None and silent_s > timeout
+            for silent_s, received in zip(liveness.silent_s, liveness.received)
+        ]
         values = {
-            name: _camera_state(silent, silent_s, received)
-            for name, silent, silent_s, received in zip(
-                names, liveness.silent, liveness.silent_s, liveness.received
+            name: _camera_state(silent, silent_s, received, is_stale)
+            for name, silent, silent_s, received, is_stale in zip(
+                names, liveness.silent, liveness.silent_s, liveness.received, stale
             )
         }
         missing = [name for name, silent in zip(names, liveness.silent) if silent]
@@ -254,16 +278,32 @@ class NodeHealth:
                 'last camera_info change': self.last_camera_info_change or '-',
             }
         )
+        self._ok_streak = self._ok_streak + 1 if not missing and not any(stale) else 0
         if not any(liveness.received):
             level, message = WARN, 'waiting for images'
-        elif not missing:
+        elif all(stale):  # the whole rig went silent: no camera is "silent" against the others
+            level, message = (
+                ERROR,
+                f'stale: no image from any camera for over {timeout} s (sync.camera_timeout_s)',
+            )
+        elif not missing and self._ok_streak >= OK_AFTER_REPORTS:
             level, message = OK, f'all {len(names)} cameras in use'
+        elif not missing:  # hysteresis: a camera that comes and goes must not flap the status
+            level, message = (
+                WARN,
+                f'DEGRADED: all {len(names)} cameras live again, OK after '
+                f'{OK_AFTER_REPORTS} reports in a row',
+            )
         elif live >= self.min_cameras:
+            # "detecting" only when frames actually came out in this period
             level, message = (
                 WARN,
                 (
                     f'DEGRADED: detecting with {live} of {len(names)} cameras, missing '
                     f'{", ".join(missing)} (silent)'
+                    if processed
+                    else f'DEGRADED: {live} of {len(names)} cameras live, missing '
+                    f'{", ".join(missing)} (silent); no output this period'
                 ),
             )
         else:
@@ -288,12 +328,14 @@ class NodeHealth:
         values['last skipped frame'] = self.last_skip or '-'
         for stage, seconds in period.stage_s.items():
             values[f'{stage} latency mean/max (ms)'] = _mean_max_ms(seconds)
-        values['end-to-end latency mean/max (ms)'] = _mean_max_ms(period.end_to_end_s)
+        values['processing latency mean/max (ms)'] = _mean_max_ms(period.processing_s)
+        values['stamp age at publishing mean/max (ms)'] = _mean_max_ms(period.end_to_end_s)
         values.update(self.warnings)
         degraded = bool(period.skipped) or bool(self.warnings)
         values['degraded'] = str(degraded).lower()
         if period.skipped:
-            level = WARN
+            # an impossible calibration stops inference for good: that is an error, not a blip
+            level = ERROR if 'calibration' in period.skipped else WARN
             message = f'skipped {sum(period.skipped.values())} frames ({self.last_skip})'
         elif self.warnings:
             level, message = WARN, '; '.join(self.warnings.values())
@@ -327,9 +369,11 @@ def _slow_cameras(names: Sequence[str], counts: Sequence[int]) -> list[str]:
     return [name for name, count in zip(names, counts) if 0 < count < SLOW_CAMERA_RATIO * fastest]
 
 
-def _camera_state(silent: bool, silent_s: float | None, received: int) -> str:
+def _camera_state(silent: bool, silent_s: float | None, received: int, stale: bool) -> str:
     if received == 0:
         return 'no image yet'
+    if stale:
+        return f'stale: no image for {silent_s:.1f} s'
     return f'silent for {silent_s:.1f} s' if silent else 'live'
 
 

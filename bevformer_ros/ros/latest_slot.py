@@ -16,10 +16,8 @@
 A one-item, latest-wins hand-off between the sync callback and the inference worker.
 
 The callback must never wait on the model: `put` replaces whatever the worker has not taken yet
-(counting it
-as dropped), so the worker always runs on the newest synchronised set and a slow model lowers the
-output rate
-instead of building a backlog of stale frames.
+(counting it as dropped), so the worker always runs on the newest synchronised set and a slow model
+lowers the output rate instead of building a backlog of stale frames.
 """
 
 from __future__ import annotations
@@ -52,7 +50,7 @@ class LatestSlot(Generic[T]):
 
     def put(self, item: T) -> bool:
         """
-        Store `item`; returns True if it replaced one nobody had taken (that one counts as dropped).
+        Store `item`; return True if it replaced one nobody had taken (that one counts as dropped).
 
         After `close` the item is discarded (and counted as dropped) so late callbacks cannot block
         shutdown.

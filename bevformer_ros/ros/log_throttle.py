@@ -16,11 +16,9 @@
 One log line per distinct problem per period, however often it repeats.
 
 rclpy's `throttle_duration_sec` throttles per call site, so two different faults reported from the
-same
-line within the period would show only the first. `LogThrottle` keys on the message with its
-numbers
-masked (stamps, sizes and counts vary between repeats of one problem) and says how many repeats it
-held back.
+same line within the period would show only the first. `LogThrottle` keys on the message with its
+numbers masked (stamps, sizes and counts vary between repeats of one problem) and says how many
+repeats it held back.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ def problem_key(text: str) -> str:
 
 
 class LogThrottle:
-    """`allow(text)` is the text to log now (with a held-back count when there were repeats) or None."""
+    """`allow(text)` is the text to log now (with a held-back count after repeats) or None."""
 
     def __init__(
         self, period_s: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 256

@@ -135,7 +135,7 @@ class RosProcess:
         return text[-tail_chars:]
 
     def stop(self) -> int:
-        """SIGINT, wait up to stop_timeout, then SIGKILL; return the exit code (negative: signal)."""
+        """SIGINT, wait up to stop_timeout, then SIGKILL; return the exit code (<0: signal)."""
         popen = self._require()
         if popen.poll() is None:
             popen.send_signal(signal.SIGINT)

@@ -16,12 +16,10 @@
 Road users and street furniture of the nuScenes detection classes, placed along the road.
 
 Sizes are the nuScenes per-class mean box sizes (w, l, h in m, from the train split's annotations
-as commonly
-quoted, e.g. by the mmdet3d anchor configs), varied by +-10 % per object. Speeds are typical urban
-ones.
-Objects that share a lane line share its speed, so they never drive through each other; pedestrians
-walk on
-the sidewalks, parked vehicles and the construction zone sit in the right parking lane.
+as commonly quoted, e.g. by the mmdet3d anchor configs), varied by +-10 % per object. Speeds are
+typical urban ones. Objects that share a lane line share its speed, so they never drive through
+each other; pedestrians walk on the sidewalks, parked vehicles and the construction zone sit in the
+right parking lane.
 """
 
 from __future__ import annotations
@@ -124,7 +122,11 @@ def _lane_column(
     speed: float,
     gap: tuple[float, float],
 ) -> list[Actor]:
-    """Objects one behind the other on one lane line, bumper gaps drawn from `gap`, all at `speed`."""
+    """
+    Place objects one behind the other on one lane line.
+
+    Bumper gaps are drawn from `gap`; all move at `speed`.
+    """
     out: list[Actor] = []
     p = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     s = s_from + rng.uniform(*gap)
@@ -187,7 +189,11 @@ def populate(
 
 
 def _parking_and_works(rng: np.random.Generator, near: float, far: float) -> list[Actor]:
-    """Parked vehicles in the right parking lane, interrupted by a construction zone ahead of the ego."""
+    """
+    Park vehicles in the right parking lane.
+
+    The row is interrupted by a construction zone ahead of the ego.
+    """
     works_from = near + 70.0 + rng.uniform(25.0, 45.0)
     works_to = works_from + 22.0
     parked = [

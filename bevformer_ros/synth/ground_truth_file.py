@@ -16,10 +16,9 @@
 The synthetic scene's ground truth as plain JSON, kept beside (or inside) its bag.
 
 Layout (`FORMAT` v1): scene parameters, then one entry per camera frame with the ego pose
-(base_link in odom)
-and the boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP (model convention, see
-scene.py), their
-nuScenes class labels and the actors' instance ids, which stay the same across frames.
+(base_link in odom) and the boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP (model
+convention, see scene.py), their nuScenes class labels and the actors' instance ids, which stay the
+same across frames.
 """
 
 from __future__ import annotations
@@ -48,7 +47,12 @@ class GroundTruthFrame:
 
 
 def ground_truth_path(bag: str | Path) -> Path:
-    """Inside a bag directory (`<bag>/ground_truth.json`), beside a bag file (`<name>.ground_truth.json`)."""
+    """
+    Return the ground-truth path of a bag.
+
+    Inside a bag directory (`<bag>/ground_truth.json`), beside a bag file
+    (`<name>.ground_truth.json`).
+    """
     bag = Path(bag)
     if bag.is_dir() or not bag.suffix:
         return bag / 'ground_truth.json'

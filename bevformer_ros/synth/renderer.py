@@ -13,22 +13,21 @@
 # limitations under the License.
 
 """
-Ray-cast pinhole renderer: sky, a textured ground plane (road, kerbs, sidewalks) and flat-shaded cuboids.
+Ray-cast pinhole renderer.
+
+It draws sky, a textured ground plane (road, kerbs, sidewalks) and flat-shaded cuboids.
 
 Every pixel (u, v) casts the ray K^-1 (u, v, 1) of the camera (pixel centres at integer
-coordinates, the
-OpenCV / nuScenes convention of K), so the pictures agree with `lidar2img` projections to the
-pixel. The ray
+coordinates, the OpenCV / nuScenes convention of K), so the pictures agree with `lidar2img`
+projections to the pixel. The ray
 parameter is the camera depth z, which doubles as the z-buffer value:
 - the ground z = 0 is hit at depth -o_z / d_z (rays pointing down), the sky is everything else;
 - each box is intersected exactly (slab test in the box frame) over the screen rectangle its
   near-plane-clipped corners cover, and wins a pixel where it is nearer than what is there already,
-  so
-  occlusion is exact and boxes crossing the camera plane are clipped at `near`;
+  so occlusion is exact and boxes crossing the camera plane are clipped at `near`;
 - faces are lit by a fixed sun (ambient + Lambert), box edges are drawn `edge_px` wide in screen
-  space, and
-  each box darkens the ground under it (a contact shadow). Distance haze blends everything into the
-  horizon.
+  space, and each box darkens the ground under it (a contact shadow). Distance haze blends
+  everything into the horizon.
 """
 
 from __future__ import annotations
@@ -95,7 +94,11 @@ class RenderedView:
 
 
 def rig_cameras(rig: Rig, width: int, height: int) -> list[PinholeCamera]:
-    """The rig's cameras (rig order) with K scaled from each camera's calibrated size to width x height."""
+    """
+    Return the rig's cameras (rig order) at width x height.
+
+    K is scaled from each camera's calibrated size.
+    """
     return [
         PinholeCamera(
             c.name,
@@ -138,7 +141,11 @@ class Renderer:
         self.edge_px = edge_px if edge_px is not None else max(1.0, 1.6 * width / 1600)
 
     def render(self, world_from_lidar: np.ndarray, boxes: WorldBoxes) -> list[RenderedView]:
-        """One view per camera (rig order) of the scene with LIDAR_TOP at `world_from_lidar` [4, 4]."""
+        """
+        Render one view per camera (rig order).
+
+        LIDAR_TOP is at `world_from_lidar` [4, 4].
+        """
         return [
             self.render_camera(cam, world_from_lidar @ cam.lidar_from_camera, boxes)
             for cam in self.cameras
@@ -162,7 +169,9 @@ class Renderer:
         self, rays: tuple[np.ndarray, ...], origin: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """
-        Sky and ground colours [H, W, 3] float32, their depth [H, W] and the ground hits' world x, y
+        Render sky and ground.
+
+        Returns colours [H, W, 3] float32, their depth [H, W] and the ground hits' world x, y
         (2 x [H, W], nan where the sky shows).
         """
         rx, ry, rz = rays
@@ -208,7 +217,11 @@ class Renderer:
     def _screen_rect(
         self, cam: PinholeCamera, points_cam: np.ndarray
     ) -> tuple[int, int, int, int] | None:
-        """Pixel rectangle (v0, v1, u0, u1) covering the part of a convex point set [8+, 3] before `near`."""
+        """
+        Return the pixel rectangle (v0, v1, u0, u1) of a convex point set [8+, 3].
+
+        The rectangle covers the part of the set before `near`.
+        """
         front = points_cam[points_cam[:, 2] > self.near]
         if len(front) == 0:
             return None
@@ -308,9 +321,10 @@ def _paint(
     extent: np.ndarray,
 ) -> np.ndarray:
     """
-    [P, 3] unlit colours of box surface points: the body colour, plus for vehicles a window band on the
-    sides and lights on the front (+x) and rear (-x) faces, so that a picture shows which way a box
-    faces.
+    Return [P, 3] unlit colours of box surface points.
+
+    The body colour, plus for vehicles a window band on the sides and lights on the front (+x) and
+    rear (-x) faces, so that a picture shows which way a box faces.
     """
     color = np.broadcast_to(base, (len(point), 3)).copy()
     if class_name not in LIT_CLASSES:
@@ -329,7 +343,11 @@ def _paint(
 def _rays(
     cam: PinholeCamera, R: np.ndarray, v0: int, v1: int, u0: int, u1: int
 ) -> tuple[np.ndarray, ...]:
-    """Directions R @ K^-1 (u, v, 1) of the pixels v0:v1, u0:u1: three float32 [h, w] components."""
+    """
+    Return the directions R @ K^-1 (u, v, 1) of the pixels v0:v1, u0:u1.
+
+    As three float32 [h, w] components.
+    """
     K = cam.K
     a = ((np.arange(u0, u1) - K[0, 2]) / K[0, 0]).astype(np.float32)[None, :]  # [1, w]  x / z
     b = ((np.arange(v0, v1) - K[1, 2]) / K[1, 1]).astype(np.float32)[:, None]  # [h, 1]  y / z
@@ -340,7 +358,11 @@ def _rays(
 def _slab(
     o: np.ndarray, d: tuple[np.ndarray, ...], extent: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Ray / box intersection in the box frame: entry and exit parameters [h, w] and per-axis entries."""
+    """
+    Intersect rays with a box in the box frame.
+
+    Returns entry and exit parameters [h, w] and per-axis entries.
+    """
     t_near, t_far = [], []
     with np.errstate(divide='ignore', invalid='ignore'):
         for k in range(3):

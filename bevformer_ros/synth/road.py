@@ -13,18 +13,18 @@
 # limitations under the License.
 
 """
-A gently winding two-lane road: centreline y = A sin(2 pi x / wavelength + phase) in the world frame.
+A gently winding two-lane road.
+
+Its centreline is y = A sin(2 pi x / wavelength + phase) in the world frame.
 
 Positions on the road are (s, d): arc length `s` along the centreline (m, increasing with x) and
-lateral
-offset `d` to the left of the direction of increasing s (m). Traffic keeps right: the lane with d
-in (-3.5,
+lateral offset `d` to the left of the direction of increasing s (m). Traffic keeps right: the lane
+with d in (-3.5,
 0) drives towards +s, the one with d in (0, 3.5) towards -s.
 
 Because the centreline is a function of x with a small slope, the (s, d) of an arbitrary ground
-point is
-found from its x alone (one correction step), which keeps the per-pixel road colouring vectorised
-and cheap.
+point is found from its x alone (one correction step), which keeps the per-pixel road colouring
+vectorised and cheap.
 """
 
 from __future__ import annotations
@@ -78,7 +78,11 @@ class Road:
         return xc - d * np.sin(heading), self.center_y(xc) + d * np.cos(heading), heading
 
     def road_coordinates(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Approximate (s, d) of world ground points [...]: exact on straight stretches, ~cm on curves."""
+        """
+        Approximate (s, d) of world ground points [...].
+
+        Exact on straight stretches, ~cm on curves.
+        """
         heading = self.heading_at_x(x)
         d = (y - self.center_y(x)) * np.cos(heading)
         foot = x + d * np.sin(heading)  # x of the centreline point the offset is measured from

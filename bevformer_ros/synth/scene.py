@@ -16,14 +16,12 @@
 A deterministic driving scene: the road, the ego trajectory and the actors, queried at any time.
 
 `Scene.create(seed, duration)` draws everything from one numpy Generator, so one seed gives one
-scene.
-`Scene.ego_pose(t)` is base_link in the world (odom) frame; `Scene.world_boxes(t)` are the actors
-as world
-cuboids (for the renderer) and `Scene.ground_truth(t, lidar2ego)` the same boxes as the model
+scene. `Scene.ego_pose(t)` is base_link in the world (odom) frame; `Scene.world_boxes(t)` are the
+actors as world cuboids (for the renderer) and `Scene.ground_truth(t, lidar2ego)` the same boxes as
+the model
 outputs them:
 `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP, heading = -yaw - pi/2, velocity absolute
-(m/s)
-expressed in LIDAR_TOP, as in the nuScenes annotations.
+(m/s) expressed in LIDAR_TOP, as in the nuScenes annotations.
 """
 
 from __future__ import annotations
@@ -171,7 +169,11 @@ class Scene:
     def ground_truth(
         self, t: float, lidar2ego: Extrinsics, bev_range: float = BEV_RANGE_M
     ) -> GroundTruth:
-        """Boxes in LIDAR_TOP (model convention) of the actors whose centre lies in the BEV range."""
+        """
+        Return the ground truth of actors whose centre lies in the BEV range.
+
+        Boxes are in LIDAR_TOP (model convention).
+        """
         boxes = self.world_boxes(t)
         lidar_from_world = np.linalg.inv(self.world_from_lidar(t, lidar2ego))
         R, tr = lidar_from_world[:3, :3], lidar_from_world[:3, 3]

@@ -13,3 +13,8 @@
 # limitations under the License.
 
 """Command-line tools (thin CLIs over the ROS-free core)."""
+
+from bevformer_ros.setup_hint import install_missing_module_hint
+
+# Every tool runs through this package: a module missing before `make setup` gets a hint.
+install_missing_module_hint()

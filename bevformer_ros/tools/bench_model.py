@@ -17,38 +17,34 @@ Benchmark one BEVFormer preset: per-stage latency, peak memory and an analytic F
 
     python -m bevformer_ros.tools.bench_model --preset tiny --device cpu --iters 3 --warmup 1
     python -m bevformer_ros.tools.bench_model --preset base --device cuda --fp16 --json
+    python -m bevformer_ros.tools.bench_model --compare eager:fp32 torch:fp32 openvino:bf16
+
+``--compare`` times the full model per inference backend instead (tools/bench_compare.py).
 
 The model has random weights (the official preset's architecture; latency does not depend on the
-values) and
-sees six synthetic 900x1600 uint8 images on the device plus a synthetic nuScenes-like camera ring,
-so the
-spatial cross-attention attends to a realistic share of the BEV. Every frame after the first passes
-the
-previous ``bev_embed`` as ``prev_bev`` and a small ego motion, as in a drive.
+values) and sees six synthetic 900x1600 uint8 images on the device plus a synthetic nuScenes-like
+camera ring, so the spatial cross-attention attends to a realistic share of the BEV. Every frame
+after the first passes the previous ``bev_embed`` as ``prev_bev`` and a small ego motion, as in a
+drive.
 
 Stages (medians over ``--iters`` frames): ``preprocess`` (uint8 on the device -> normalised,
-resized, padded),
-``backbone+neck`` (ResNet + FPN), ``encoder`` (BEV encoder: TSA + SCA), ``decoder+head``
-(everything else in
-``pts_bbox_head``: query/can_bus preparation, history alignment, decoder, class/box branches) and
-``decode``
-(NMS-free top-k). Stage boundaries come from forward hooks on ``img_backbone``, ``img_neck``,
-``pts_bbox_head`` and ``pts_bbox_head.transformer.encoder``; on CUDA they are CUDA events, read
-after one
+resized, padded), ``backbone+neck`` (ResNet + FPN), ``encoder`` (BEV encoder: TSA + SCA),
+``decoder+head`` (everything else in ``pts_bbox_head``: query/can_bus preparation, history
+alignment, decoder, class/box branches) and ``decode`` (NMS-free top-k). Stage boundaries come from
+forward hooks on ``img_backbone``, ``img_neck``, ``pts_bbox_head`` and
+``pts_bbox_head.transformer.encoder``; on CUDA they are CUDA events, read after one
 synchronisation per frame, so the stages are GPU times without extra synchronisation in between.
 
 FLOPs (one multiply-add = 2 FLOPs), counted with forward hooks on the first frame:
 * ``nn.Conv2d``: 2 * C_out * C_in/groups * kh * kw per output pixel (bias, BN, ReLU not counted);
 * DCNv2 (modules with ``weight`` and ``conv_offset``): the same contraction, plus 8 FLOPs per
-  sampled input
-  value (4-corner bilinear blend: 4 multiplies, 3 adds; 1 mask multiply); its ``conv_offset`` is a
-  Conv2d;
+  sampled input value (4-corner bilinear blend: 4 multiplies, 3 adds; 1 mask multiply); its
+  ``conv_offset`` is a Conv2d;
 * ``nn.Linear``: 2 * in_features per output value;
 * ``nn.MultiheadAttention``: q/k/v/out projections and the two attention matmuls (softmax not
   counted);
 * deformable attention (modules with ``sampling_offsets`` and ``value_proj``): 9 FLOPs per sampled
-  channel
-  (bilinear blend 7, attention-weighted accumulation 2); its Linear layers count as above.
+  channel (bilinear blend 7, attention-weighted accumulation 2); its Linear layers count as above.
 Not counted: normalisation, activations, softmax, elementwise adds, preprocessing, the BEV
 rotation, top-k.
 """
@@ -69,10 +65,12 @@ import sys
 import time
 from typing import Any
 
+from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
+from bevformer_ros.model.build import build_detector
 from bevformer_ros.model.config import BEVFormerConfig, preset
-from bevformer_ros.model.detector import BEVFormer, build_bevformer
+from bevformer_ros.model.detector import BEVFormer
 from bevformer_ros.model.preprocess import ImagePreprocessor
 import numpy as np
 import torch
@@ -86,7 +84,8 @@ RING_YAW_DEG = (0.0, -55.0, 55.0, 180.0, 110.0, -110.0)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='bench_model', description=__doc__.split('\n')[0])
+    summary = __doc__.strip().split('\n')[0]
+    parser = argparse.ArgumentParser(prog='bench_model', description=summary)
     parser.add_argument('--preset', choices=('tiny', 'small', 'base'), default='tiny')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda'
@@ -116,6 +115,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         '--json', action='store_true', help='print one JSON object instead of a table'
     )
+    parser.add_argument(
+        '--compare', nargs='+', default=None, metavar='BACKEND[:PRECISION]',
+        help='full model per backend, interleaved: eager (plain torch), torch (fast torch '
+        'engine), torch-compile, openvino, onnxruntime, tensorrt; precision fp32|bf16|fp16 '
+        '(default fp32); e.g. --compare eager:fp32 torch:fp32 torch:bf16 openvino:bf16',
+    )
+    parser.add_argument(
+        '--checkpoint', default=None, help='weights (a .pth path or models/ name); default random'
+    )
+    parser.add_argument(
+        '--no-history', action='store_true', help='--compare: time a first frame (no prev_bev)'
+    )
     # For tests: shrink the preset, e.g. '{"head": {"embed_dims": 32}, "backbone":
     # {"base_channels": 16}}'.
     parser.add_argument('--config-json', default=None, help=argparse.SUPPRESS)
@@ -128,7 +139,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def build_config(name: str, overrides_json: str | None) -> BEVFormerConfig:
-    """Official preset, optionally with ``{section: {field: value}}`` overrides (lists become tuples)."""
+    """
+    Return an official preset, optionally with overrides.
+
+    Overrides are ``{section: {field: value}}``; lists become tuples.
+    """
     cfg = preset(name)
     if not overrides_json:
         return cfg
@@ -140,7 +155,11 @@ def build_config(name: str, overrides_json: str | None) -> BEVFormerConfig:
 
 
 def synthetic_lidar2img(image_hw: tuple[int, int]) -> np.ndarray:
-    """[6, 4, 4] float64 LiDAR -> pixel matrices of a nuScenes-like ring (LiDAR x right, y forward, z up)."""
+    """
+    Return [6, 4, 4] float64 LiDAR -> pixel matrices of a nuScenes-like ring.
+
+    LiDAR axes: x right, y forward, z up.
+    """
     height, width = image_hw
     focal = 1266.0 * width / 1600.0
     K = np.array(
@@ -167,7 +186,11 @@ def synthetic_lidar2img(image_hw: tuple[int, int]) -> np.ndarray:
 
 
 class Clock:
-    """Named timestamps: CUDA events on a GPU (read after one synchronisation), perf_counter on the CPU."""
+    """
+    Named timestamps: CUDA events on a GPU, perf_counter on the CPU.
+
+    CUDA events are read after one synchronisation.
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == 'cuda'
@@ -359,9 +382,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cudnn.benchmark = True
     cfg = build_config(args.preset, args.config_json)
+    print(f'bench_model: building {args.preset} on {device}', file=sys.stderr, flush=True)
+    built = build_detector(cfg, device, args.checkpoint or '', seed=0)
+    model, cfg = built.model, built.cfg  # a trained checkpoint's stored architecture wins
     image_hw = tuple(args.image_hw) if args.image_hw else tuple(cfg.image.input_hw)
-    torch.manual_seed(0)
-    model = build_bevformer(cfg).eval().to(device)
     pre = ImagePreprocessor.from_config(cfg.image, exact=not args.fast_preprocess)
     num_cams = cfg.head.num_cams
     gen = torch.Generator(device=device).manual_seed(0)
@@ -378,6 +402,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
 
     temporal, clock, per_frame, flops, boxes = TemporalState(), Clock(device), [], {}, 0
+    # stderr: the table or JSON on stdout stays clean; frame 0 also counts FLOPs (slower)
+    bar = Progress(args.warmup + args.iters, 'bench_model', 'frames')
     with torch.inference_mode(), stage_marks(model, clock):
         for frame in range(args.warmup + args.iters):
             counter = count_flops(model) if frame == 0 else contextlib.nullcontext({})
@@ -390,6 +416,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             flops = dict(counted) if frame == 0 else flops
             if frame >= args.warmup:
                 per_frame.append(stage_times(clock))
+            kind = 'warm-up' if frame < args.warmup else 'timed'
+            bar.update(1, f'{kind} frame {clock.ms("start", "decoded"):.0f} ms')
+    bar.close()
     return _summarise(args, cfg, model, device, image_hw, pre, per_frame, flops, boxes)
 
 
@@ -410,7 +439,8 @@ def _summarise(
     peak_mb, peak_kind = _peak_memory_mb(device)
     return {
         'preset': args.preset,
-        'custom_config': bool(args.config_json),
+        # --config-json, or the architecture stored in a trained --checkpoint
+        'custom_config': bool(args.config_json) or cfg != preset(args.preset),
         'device': str(device),
         'device_name': _device_name(device),
         'precision': 'fp16 (torch.autocast)'
@@ -444,8 +474,10 @@ def format_table(result: dict[str, Any]) -> str:
     h, w = result['image_hw']
     hp, wp = result['network_input_hw']
     lines = [
-        f'bench_model: preset {result["preset"]}{" (custom config)" if result["custom_config"] else ""}, '
-        f'{result["device"]} [{result["device_name"]}], {result["precision"]}, torch {result["torch"]}',
+        f'bench_model: preset {result["preset"]}'
+        f'{" (custom config)" if result["custom_config"] else ""}, '
+        f'{result["device"]} [{result["device_name"]}], {result["precision"]}, '
+        f'torch {result["torch"]}',
         f'  {result["num_cams"]} cameras {w}x{h} uint8 -> {wp}x{hp}, BEV {result["bev_hw"][0]}x'
         f'{result["bev_hw"][1]}, {result["parameters"] / 1e6:.1f} M parameters, '
         f'{result["iters"]} timed frames after {result["warmup"]} warm-up',
@@ -456,7 +488,8 @@ def format_table(result: dict[str, Any]) -> str:
         rate = result['gflop_per_s'].get(stage if stage != 'total' else 'model')
         extra = f'{gflop:>10.1f}{rate:>10.1f}' if gflop is not None else ''
         lines.append(
-            f'  {stage:<14}{result["stages_ms"][stage]:>11.1f}{result["stages_ms_min"][stage]:>10.1f}{extra}'
+            f'  {stage:<14}{result["stages_ms"][stage]:>11.1f}'
+            f'{result["stages_ms_min"][stage]:>10.1f}{extra}'
         )
     lines.append('  (total GFLOP/s = model FLOPs / (backbone+neck + encoder + decoder+head) time)')
     lines.append(
@@ -467,12 +500,31 @@ def format_table(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return compare_main(args)
     try:
         result = run_benchmark(args)
     except (ValueError, json.JSONDecodeError) as err:
         print(f'bench_model: {err}', file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def compare_main(args: argparse.Namespace) -> int:
+    """Run the --compare mode (tools/bench_compare.py) and print its table or JSON lines."""
+    from bevformer_ros.tools.bench_compare import format_compare, run_compare
+
+    try:
+        cfg = build_config(args.preset, args.config_json)
+        results = run_compare(args, cfg, synthetic_lidar2img)
+    except (ValueError, OSError, json.JSONDecodeError) as err:
+        print(f'bench_model: {err}', file=sys.stderr)
+        return 2
+    if args.json:
+        print('\n'.join(json.dumps(r) for r in results))
+    else:
+        print(format_compare(results))
     return 0
 
 

@@ -18,17 +18,16 @@ End-to-end benchmark of the node over DDS: six camera streams in, MarkerArray ou
     python -m bevformer_ros.tools.bench_node --preset tiny --rate 12 --seconds 30
     python -m bevformer_ros.tools.bench_node --preset small-test --width 160 --height 90
 
-Starts the node as its own process (autostart, random weights, a private ROS domain on this host
-with the
-shared-memory Fast DDS profile for large images), publishes six rgb8 streams with CameraInfo and
+Starts the node as its own process (autostart, random weights unless `--checkpoint`, a private ROS
+domain on this host with the shared-memory Fast DDS profile for large images), publishes six rgb8
+streams with CameraInfo and
 Odometry
 at `--rate` from this process and receives `~/markers`. Reports the end-to-end latency (input stamp
 ->
 MarkerArray received, both on this host's clock), the output rate, the sets that produced no
-output, the
-node's own counts from /diagnostics, and, after the node has stopped, the bare model forward time
-on this
-machine and the latency / forward ratio (what ROS, the sync and the pre/post-processing add).
+output, the node's own counts from /diagnostics, and, after the node has stopped, the bare model
+forward time on this machine and the latency / forward ratio (what ROS, the sync and the
+pre/post-processing add).
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ import tempfile
 import time
 from typing import Any
 
+from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
 from bevformer_ros.tools.bench_pipeline import node_parameters
@@ -50,15 +50,14 @@ import numpy as np
 NAMESPACE = '/bench'
 
 
-def _params_file(path: Path, preset: str, device: str, fp16: bool) -> Path:
-    flat = node_parameters(preset, device, fp16, checkpoint='')
+def _params_file(path: Path, preset: str, device: str, precision: str, backend: str) -> Path:
+    flat = node_parameters(preset, device, precision, checkpoint='', backend=backend)
     flat.update({'autostart': True, 'diagnostics.period_s': 1.0})
     return write_params_file(path, flat)
 
 
 def _stamp_ns(markers: Any) -> int:
-    stamp = markers.markers[0].header.stamp
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
+    return time_ns(markers.markers[0].header.stamp)
 
 
 class Bench:
@@ -108,7 +107,11 @@ class Bench:
             self.probe.executor.spin_once(timeout_sec=0.05)
 
     def node_counts(self) -> dict[str, str]:
-        """The node's latest /diagnostics values (latencies: of the last period that had frames)."""
+        """
+        Return the node's latest /diagnostics values.
+
+        Latencies are those of the last period that had frames.
+        """
         values: dict[str, str] = {'_messages': str(len(self.diagnostics))}
         for array in self.diagnostics:
             for status in array.status:
@@ -123,16 +126,19 @@ def run(
     width: int,
     height: int,
     device: str,
-    fp16: bool,
+    precision: str,
     warmup_timeout: float,
+    checkpoint: str = '',
+    backend: str = 'torch',
 ) -> dict[str, Any]:
+    from bevformer_ros.model.build import node_checkpoint_arguments
     from domain_coordinator import domain_id
 
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_bench_'))
     with domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
-        params = _params_file(log_dir / 'params.yaml', preset, device, fp16)
+        params = _params_file(log_dir / 'params.yaml', preset, device, precision, backend)
         args = [
             '-m',
             'bevformer_ros.node',
@@ -141,6 +147,7 @@ def run(
             str(params),
             '-r',
             f'__ns:={NAMESPACE}',
+            *node_checkpoint_arguments(checkpoint),
         ]
         with (
             RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
@@ -185,23 +192,24 @@ def run(
 
 
 def bare_forward_ms(
-    preset: str, device: str, fp16: bool, width: int, height: int, iterations: int
+    preset: str,
+    device: str,
+    precision: str,
+    width: int,
+    height: int,
+    iterations: int,
+    checkpoint: str = '',
+    backend: str = 'torch',
 ) -> float:
     """Median bare model forward on this machine (after the node has gone, so nothing competes)."""
     from bevformer_ros.config import NodeConfig
-    from bevformer_ros.pipeline import build_model, model_config, Pipeline, resolve_device
+    from bevformer_ros.pipeline import Pipeline
     from bevformer_ros.tools.bench_pipeline import synthetic_frames, time_model_forward
 
-    config = NodeConfig.from_parameters(node_parameters(preset, device, fp16, ''))
-    torch_device = resolve_device(config.model.device)
-    cfg = model_config(config.model)
-    pipeline = Pipeline(
-        build_model(cfg, torch_device, seed=config.model.seed),
-        cfg,
-        torch_device,
-        config.temporal,
-        fp16=config.model.fp16,
+    config = NodeConfig.from_parameters(
+        node_parameters(preset, device, precision, checkpoint, backend)
     )
+    pipeline = Pipeline.from_settings(config)
     frames = synthetic_frames(config, width, height, 2, rate_hz=12.0)
     for frame in frames:
         pipeline.run(frame, want_bev=False)
@@ -211,7 +219,8 @@ def bare_forward_ms(
 def print_report(report: dict[str, Any], forward_ms: float) -> None:
     counts = report['node_counts']
     print(
-        f'{report["preset"]} on {report["device"]}, {report["images"]} rgb8 at {report["rate_hz"]} Hz '
+        f'{report["preset"]} on {report["device"]}, {report["images"]} rgb8 '
+        f'at {report["rate_hz"]} Hz '
         f'for {report["seconds"]} s'
     )
     if report['outputs']:
@@ -220,7 +229,8 @@ def print_report(report: dict[str, Any], forward_ms: float) -> None:
             f'{report["latency_median_ms"]:.1f} ms, p95 {report["latency_p95_ms"]:.1f} ms'
         )
     print(
-        f'  output rate {report["output_rate_hz"]:.2f} Hz: {report["outputs"]} of {report["sent"]} sets '
+        f'  output rate {report["output_rate_hz"]:.2f} Hz: '
+        f'{report["outputs"]} of {report["sent"]} sets '
         f'({report["no_output"]} without output)'
     )
     print(
@@ -239,12 +249,13 @@ def print_report(report: dict[str, Any], forward_ms: float) -> None:
         ratio = f'; latency / forward = {report["latency_median_ms"] / forward_ms:.2f}'
     print(f'  bare model forward median {forward_ms:.1f} ms on this machine{ratio}')
     print(
-        f'  node log: {report["log_dir"]}/bevformer.log ({counts.get("_messages")} diagnostics received)'
+        f'  node log: {report["log_dir"]}/bevformer.log '
+        f'({counts.get("_messages")} diagnostics received)'
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument(
         '--preset', default='tiny', choices=['tiny', 'small', 'base', 'small-test']
     )
@@ -253,10 +264,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--width', type=int, default=1600)
     parser.add_argument('--height', type=int, default=900)
     parser.add_argument('--device', default='auto')
-    parser.add_argument('--fp16', action='store_true')
+    parser.add_argument('--fp16', action='store_true', help='same as --precision fp16')
+    parser.add_argument(
+        '--backend',
+        default='torch',
+        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        help='model.backend of the node and of the bare forward (engine built at the first frame)',
+    )
+    parser.add_argument(
+        '--precision', choices=['fp32', 'bf16', 'fp16'], help='model.precision; default fp32'
+    )
+    parser.add_argument(
+        '--checkpoint',
+        default='',
+        help='model.checkpoint of the node (a .pth path or a shipped name); default: random',
+    )
     parser.add_argument('--warmup-timeout', type=float, default=180.0)
     parser.add_argument('--forward-iterations', type=int, default=5)
     args = parser.parse_args(argv)
+    precision = args.precision or ('fp16' if args.fp16 else 'fp32')
     report = run(
         args.preset,
         args.rate,
@@ -264,11 +290,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.width,
         args.height,
         args.device,
-        args.fp16,
+        precision,
         args.warmup_timeout,
+        args.checkpoint,
+        args.backend,
     )
     forward = bare_forward_ms(
-        args.preset, args.device, args.fp16, args.width, args.height, args.forward_iterations
+        args.preset,
+        args.device,
+        precision,
+        args.width,
+        args.height,
+        args.forward_iterations,
+        args.checkpoint,
+        args.backend,
     )
     print_report(report, forward)
     sys.stdout.flush()

@@ -16,18 +16,15 @@
 Benchmark the node's frame path without ROS: six images as bytes in, marker content out.
 
     python -m bevformer_ros.tools.bench_pipeline --preset tiny --frames 30
-    python -m bevformer_ros.tools.bench_pipeline --preset base --device cuda --fp16 --json
-    base.json
+    python -m bevformer_ros.tools.bench_pipeline --preset base --device cuda
+        --precision fp16 --json base.json
 
 Each frame goes through exactly what the node's worker runs (`Pipeline.run`: decode -> lidar2img ->
 upload uint8 + preprocess on the device -> temporal step -> model -> decode boxes) plus marker
-building; only
-DDS is missing. Frames are 12 Hz apart with the ego driving, so the temporal path (prev_bev, shift,
-rotation)
-is exercised. The bare model forward on the same inputs is timed afterwards for the ratio. Random
-weights
-(seeded) unless --checkpoint: the timing does not depend on them. No rclpy import: the GPU machine
-has no ROS.
+building; only DDS is missing. Frames are 12 Hz apart with the ego driving, so the temporal path
+(prev_bev, shift, rotation) is exercised. The bare model forward on the same inputs is timed
+afterwards for the ratio. Random weights (seeded) unless --checkpoint: the timing does not depend
+on them. No rclpy import: the GPU machine has no ROS.
 """
 
 from __future__ import annotations
@@ -42,28 +39,30 @@ from typing import Any
 from bevformer_ros.config import NodeConfig
 from bevformer_ros.core.ego_motion import EgoPose
 from bevformer_ros.core.markers import build_box_markers
+from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.rig import load_rig
+from bevformer_ros.core.stamps import NS_PER_S
 from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
 from bevformer_ros.model.small_model import SMALL_MODEL_PARAMETERS
-from bevformer_ros.pipeline import (
-    build_model,
-    CameraInput,
-    FrameSet,
-    model_config,
-    Pipeline,
-    resolve_device,
-)
+from bevformer_ros.pipeline import CameraInput, FrameSet, Pipeline
 from bevformer_ros.resources import config_file
 import numpy as np
 import torch
 
-NS_PER_S = 1_000_000_000
 
-
-def node_parameters(preset: str, device: str, fp16: bool, checkpoint: str) -> dict[str, Any]:
+def node_parameters(
+    preset: str, device: str, precision: str, checkpoint: str, backend: str = 'torch'
+) -> dict[str, Any]:
     """Node parameters of a benchmark run; preset 'small-test' is the seconds-fast test model."""
     params = dict(SMALL_MODEL_PARAMETERS) if preset == 'small-test' else {'model.preset': preset}
-    params.update({'model.device': device, 'model.fp16': fp16, 'model.checkpoint': checkpoint})
+    params.update(
+        {
+            'model.device': device,
+            'model.precision': precision,
+            'model.backend': backend,
+            'model.checkpoint': checkpoint,
+        }
+    )
     return params
 
 
@@ -76,7 +75,11 @@ def synthetic_frames(
     encoding: str = 'rgb8',
     seed: int = 0,
 ) -> list[FrameSet]:
-    """`count` frame sets of six random images (bytes, like rclpy messages) with nuScenes calibration."""
+    """
+    Return `count` frame sets of six random images with nuScenes calibration.
+
+    Images are bytes, like rclpy messages.
+    """
     rig = load_rig(config_file(config.calibration.rig_yaml))
     rng = np.random.default_rng(seed)
     pixels = [
@@ -112,6 +115,7 @@ def run_frames(
 ) -> list[dict]:
     """Per-frame stage timings (seconds), including marker building as the node does it."""
     records = []
+    bar = Progress(len(frames), 'bench_pipeline', 'frames')  # stderr: the report stays clean
     for frame in frames:
         started = time.perf_counter()
         result = pipeline.run(frame, want_bev=True)
@@ -119,13 +123,19 @@ def run_frames(
         build_box_markers(result.boxes, result.scores, result.labels, 0.3, 100, class_names)
         now = time.perf_counter()
         records.append(dict(result.timings, markers=now - marker_start, total=now - started))
+        bar.update(1, f'{records[-1]["total"] * 1e3:.0f} ms')
+    bar.close()
     return records
 
 
 def time_model_forward(
     pipeline: Pipeline, frame: FrameSet, iterations: int, warmup: int = 2
 ) -> list[float]:
-    """The bare `BEVFormer.forward` (no decode, preprocess or history bookkeeping) on this frame's inputs."""
+    """
+    Time the bare `BEVFormer.forward` on this frame's inputs.
+
+    No decode, preprocess or history bookkeeping.
+    """
     inputs = pipeline.prepare(frame)
     can_bus = torch.zeros(1, 18, dtype=torch.float64, device=pipeline.device)
     prev_bev = pipeline.state.prev_bev  # the history of the last run() frame, as in steady state
@@ -155,21 +165,22 @@ def summarize(records: Sequence[dict]) -> dict[str, dict[str, float]]:
 def benchmark(
     preset: str,
     device: str = 'auto',
-    fp16: bool = False,
+    precision: str = 'fp32',
     checkpoint: str = '',
     frames: int = 20,
     warmup: int = 3,
     width: int = 1600,
     height: int = 900,
     encoding: str = 'rgb8',
+    backend: str = 'torch',
 ) -> dict[str, Any]:
-    config = NodeConfig.from_parameters(node_parameters(preset, device, fp16, checkpoint))
-    torch_device = resolve_device(config.model.device)
-    cfg = model_config(config.model)
+    config = NodeConfig.from_parameters(
+        node_parameters(preset, device, precision, checkpoint, backend)
+    )
     started = time.perf_counter()
-    model = build_model(cfg, torch_device, config.model.checkpoint, config.model.seed)
+    pipeline = Pipeline.from_settings(config)
     load_s = time.perf_counter() - started
-    pipeline = Pipeline(model, cfg, torch_device, config.temporal, fp16=config.model.fp16)
+    torch_device, cfg = pipeline.device, pipeline.cfg
     sets = synthetic_frames(
         config, width, height, warmup + frames, rate_hz=12.0, encoding=encoding
     )
@@ -182,7 +193,8 @@ def benchmark(
     report = {
         'preset': preset,
         'device': str(torch_device),
-        'fp16': pipeline.fp16,
+        'backend': backend,
+        'precision': precision,
         'images': f'6x{width}x{height}',
         'encoding': encoding,
         'frames': frames,
@@ -202,14 +214,15 @@ def benchmark(
 def print_report(report: dict[str, Any]) -> None:
     head = (
         f'{report["preset"]} on {report.get("gpu", report["device"])} '
-        f'({"fp16" if report["fp16"] else "fp32"}), {report["images"]} {report["encoding"]}, '
+        f'({report["backend"]} {report["precision"]}), {report["images"]} {report["encoding"]}, '
         f'{report["frames"]} frames'
     )
     print(head)
     for stage, s in report['stages'].items():
         print(f'  {stage:<12} median {s["median_ms"]:8.1f} ms   p95 {s["p95_ms"]:8.1f} ms')
     print(
-        f'  bare model forward median {report["bare_forward_median_ms"]:.1f} ms; pipeline / forward = '
+        f'  bare model forward median {report["bare_forward_median_ms"]:.1f} ms; '
+        'pipeline / forward = '
         f'{report["pipeline_over_forward"]:.2f}; pipeline {report["pipeline_fps"]:.1f} frames/s'
     )
     if 'peak_gpu_memory_mib' in report:
@@ -217,7 +230,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument(
         '--preset',
         nargs='+',
@@ -226,7 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="one or more presets; 'small-test' is the toy model of the tests",
     )
     parser.add_argument('--device', default='auto')
-    parser.add_argument('--fp16', action='store_true')
+    parser.add_argument('--backend', default='torch', help='model.backend (default torch)')
+    parser.add_argument(
+        '--precision', default='fp32', choices=('fp32', 'bf16', 'fp16'), help='model.precision'
+    )
     parser.add_argument('--checkpoint', default='')
     parser.add_argument('--frames', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
@@ -243,18 +259,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 benchmark(
                     preset,
                     args.device,
-                    args.fp16,
+                    args.precision,
                     args.checkpoint,
                     args.frames,
                     args.warmup,
                     width,
                     height,
                     args.encoding,
+                    args.backend,
                 )
             )
-        except (
-            Exception
-        ) as exc:  # one preset failing (e.g. out of memory) must not hide the others' figures
+        # one preset failing (e.g. out of memory) must not hide the others' figures
+        except Exception as exc:
             print(f'{preset}: FAILED: {exc!r}', file=sys.stderr)
             failed.append(preset)
             continue

@@ -24,7 +24,8 @@ Fixture kinds (see shared/fixtures/bevformer_reference/README.md):
   image_preprocess  raw PNG images and the official test pipeline's network input; one report per
   case.
 Exit status 0 when every number is within the README §5 / §10.4 tolerances, 1 otherwise, 2 on bad
-input.
+input. ``--checkpoint FILE.pth`` runs full_detector fixtures with the weights of that file (e.g.
+the official release the fixture was computed with) instead of the state dict the fixture stores.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ import zlib
 
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
+from bevformer_ros.model.build import build_detector
 from bevformer_ros.model.config import BEVFormerConfig, from_official_config
-from bevformer_ros.model.detector import BEVFormer, build_bevformer
+from bevformer_ros.model.detector import BEVFormer
 import numpy as np
 import torch
 
@@ -55,6 +57,15 @@ TOLERANCES = {
     'boxes_3d': (1e-4, 5e-4),
     'scores_3d': (0.0, 5e-5),
     'can_bus_used': (0.0, 1e-9),
+}
+# Exported-graph engines (--backend): absolute tolerances of the numbers they return (the last
+# decoder layer only); fp32 runtimes reorder sums, so they get a looser budget than eager torch.
+BACKEND_TOLERANCES = {
+    'bev_embed': (0.0, 1e-4),
+    'all_cls_scores': (0.0, 2e-3),
+    'all_bbox_preds': (0.0, 1e-2),
+    'boxes_3d': (0.0, 1e-2),
+    'scores_3d': (0.0, 5e-4),
 }
 # README §10.4
 PREPROCESS_TOLERANCES = {
@@ -72,7 +83,11 @@ def compare(
     expected: torch.Tensor,
     tolerance: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Max abs difference and whether every element is within ``tolerance`` (default: that of ``name``)."""
+    """
+    Return the max abs difference and whether every element is within ``tolerance``.
+
+    ``tolerance`` defaults to that of ``name``.
+    """
     rtol, atol = tolerance or TOLERANCES[name]
     actual, expected = actual.detach().double().cpu(), expected.detach().double().cpu()
     if actual.shape != expected.shape:
@@ -90,7 +105,7 @@ def compare(
     }
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # detector fixtures
 
 
@@ -106,16 +121,23 @@ def _config(d: dict[str, Any]) -> BEVFormerConfig:
 
 
 def build_from_fixture(
-    d: dict[str, Any], head_only: bool, device: torch.device
+    d: dict[str, Any], head_only: bool, device: torch.device, checkpoint: str = ''
 ) -> tuple[BEVFormer, BEVFormerConfig]:
-    """Model from the fixture's official config with its state dict loaded strictly (float16 -> float32)."""
-    cfg = _config(d)
-    model = build_bevformer(cfg, head_only=head_only)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in d['state_dict'].items()}
-    if head_only:
-        state = {k: v for k, v in state.items() if k.startswith('pts_bbox_head.')}
-    model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), cfg
+    """
+    Build the model of the fixture's official config (`model.build`), weights loaded strictly.
+
+    The weights are the fixture's state dict (float16 -> float32), or those of `checkpoint` (a
+    whole detector: not with `head_only`).
+    """
+    if checkpoint and head_only:
+        raise ValueError('--checkpoint holds a whole detector; not for head-only runs')
+    built = build_detector(_config(d), device, checkpoint, head_only=head_only)
+    if not checkpoint:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in d['state_dict'].items()}
+        if head_only:
+            state = {k: v for k, v in state.items() if k.startswith('pts_bbox_head.')}
+        built.model.load_state_dict(state, strict=True)
+    return built.model, built.cfg
 
 
 def _frame_features(frame: dict[str, Any]) -> list[torch.Tensor]:
@@ -125,8 +147,16 @@ def _frame_features(frame: dict[str, Any]) -> list[torch.Tensor]:
     return [f.float() for f in feats]
 
 
-def _compare_decoded(det: Any, out: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Compare decoded boxes matched by flat index (near-tied scores may swap order under rounding)."""
+def _compare_decoded(
+    det: Any,
+    out: dict[str, torch.Tensor],
+    tolerances: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """
+    Compare decoded boxes matched by flat index.
+
+    Near-tied scores may swap order under rounding.
+    """
     expected_index = out['decode_flat_index'].tolist()
     mine = {int(i): k for k, i in enumerate(det.flat_index.tolist())}
     matched = [mine.get(int(i)) for i in expected_index]
@@ -145,8 +175,11 @@ def _compare_decoded(det: Any, out: dict[str, torch.Tensor]) -> dict[str, Any]:
     # yaw = atan2(sin, cos) may flip between +pi and -pi under rounding: compare it modulo 2 pi
     yaw_diff = torch.remainder(boxes[:, 6] - expected_boxes[:, 6] + math.pi, 2 * math.pi) - math.pi
     boxes[:, 6] = expected_boxes[:, 6] + yaw_diff
-    result['boxes_3d'] = compare('boxes_3d', boxes, expected_boxes)
-    result['scores_3d'] = compare('scores_3d', det.scores[order], out['scores_3d'])
+    tol = tolerances or {}
+    result['boxes_3d'] = compare('boxes_3d', boxes, expected_boxes, tol.get('boxes_3d'))
+    result['scores_3d'] = compare(
+        'scores_3d', det.scores[order], out['scores_3d'], tol.get('scores_3d')
+    )
     result['labels_3d_mismatch'] = int((det.labels[order].cpu() != out['labels_3d']).sum())
     result['passed'] = (
         result['unmatched_flat_index'] == 0
@@ -157,12 +190,55 @@ def _compare_decoded(det: Any, out: dict[str, torch.Tensor]) -> dict[str, Any]:
     return result
 
 
+def fixture_engine(
+    model: BEVFormer,
+    cfg: BEVFormerConfig,
+    d: dict[str, Any],
+    backend: str,
+    precision: str,
+    device: torch.device,
+) -> Any:
+    """Return the exported-graph engine of the fixture's model (cached in the default folder)."""
+    from bevformer_ros.model.engines import create_engine
+
+    frame = d['frames'][0]
+    meta = frame['img_metas']
+    img_shape = (int(meta['img_shape'][0][0]), int(meta['img_shape'][0][1]))
+    return create_engine(
+        backend,
+        model,
+        cfg,
+        img_shape,
+        frame['img'].shape[1],
+        device,
+        precision,
+        preset=str(d.get('case') or 'fixture'),
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+
+
 def check_detector(
-    d: dict[str, Any], device: torch.device, head_only: bool = False
+    d: dict[str, Any],
+    device: torch.device,
+    head_only: bool = False,
+    checkpoint: str = '',
+    backend: str = 'torch',
+    precision: str = 'fp32',
 ) -> list[dict[str, Any]]:
-    """Run every frame in order with TemporalState; one report per frame."""
+    """
+    Run every frame in order with TemporalState; one report per frame.
+
+    With an engine ``backend`` (not torch) the frames run through the exported graph: only the
+    last decoder layer is compared, within BACKEND_TOLERANCES.
+    """
     head_only = head_only or d['kind'] == 'head_only'
-    model, cfg = build_from_fixture(d, head_only, device)
+    if backend != 'torch' and head_only:
+        raise ValueError(f'--backend {backend} runs whole detectors only, not head-only fixtures')
+    model, cfg = build_from_fixture(d, head_only, device, checkpoint)
+    engine = None
+    if backend != 'torch':
+        engine = fixture_engine(model, cfg, d, backend, precision, device)
+    tolerances = BACKEND_TOLERANCES if engine is not None else {}
     state = TemporalState(video_test_mode=cfg.video_test_mode)
     reports = []
     for index, frame in enumerate(d['frames']):
@@ -178,7 +254,7 @@ def check_detector(
                 feats = [f.to(device) for f in _frame_features(frame)]
                 out = model.forward_head(feats, lidar2img, img_shape, can_bus, step.prev_bev)
             else:
-                out = model(
+                out = (engine or model)(
                     frame['img'].float().to(device), lidar2img, img_shape, can_bus, step.prev_bev
                 )
         state.update(out['bev_embed'])
@@ -188,6 +264,8 @@ def check_detector(
             'kind': d['kind'],
             'frame': index,
             'device': str(device),
+            'backend': backend,
+            'precision': precision,
             'prev_bev_used': step.use_prev_bev,
             'prev_bev_used_expected': bool(frame.get('prev_bev_used', step.use_prev_bev)),
             'can_bus_used': compare(
@@ -195,9 +273,12 @@ def check_detector(
             ),
         }
         for name in ('bev_embed', 'all_cls_scores', 'all_bbox_preds'):
-            report[name] = compare(name, out[name], expected[name])
+            want = expected[name]
+            if engine is not None and name != 'bev_embed':
+                want = want[-1:]  # engines return the last decoder layer
+            report[name] = compare(name, out[name], want, tolerances.get(name))
         det = decode_boxes(out['all_cls_scores'][-1, 0], out['all_bbox_preds'][-1, 0], cfg)
-        report['decoded'] = _compare_decoded(det, expected)
+        report['decoded'] = _compare_decoded(det, expected, tolerances)
         report['passed'] = report['prev_bev_used'] == report['prev_bev_used_expected'] and all(
             report[k]['passed']
             for k in ('can_bus_used', 'bev_embed', 'all_cls_scores', 'all_bbox_preds', 'decoded')
@@ -206,7 +287,7 @@ def check_detector(
     return reports
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # image preprocessing fixtures
 
 
@@ -222,11 +303,11 @@ def decode_png_bgr(data: bytes) -> np.ndarray:
         raise ValueError('not a PNG file')
     pos, chunks, header = 8, [], None
     while pos + 8 <= len(data):
-        length, kind = struct.unpack('>I4s', data[pos : pos + 8])
+        length, kind = struct.unpack('>I4s', data[pos:pos + 8])
         if kind == b'IHDR':
-            header = struct.unpack('>IIBBBBB', data[pos + 8 : pos + 21])
+            header = struct.unpack('>IIBBBBB', data[pos + 8:pos + 21])
         elif kind == b'IDAT':
-            chunks.append(data[pos + 8 : pos + 8 + length])
+            chunks.append(data[pos + 8:pos + 8 + length])
         pos += 12 + length
     if header is None:
         raise ValueError('PNG without IHDR')
@@ -370,7 +451,7 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return report
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # DCNv2 / backbone fixture (README §9, its own format without ``kind``)
 
 DCN_LAYER_TOLERANCE = (1e-4, 1e-4)  # float32, README §9.4
@@ -422,7 +503,7 @@ def check_dcn(d: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
     )
     prefix = bb.get('key_prefix', '')
     state = {
-        k[len(prefix) :]: v.float() if v.is_floating_point() else v
+        k[len(prefix):]: v.float() if v.is_floating_point() else v
         for k, v in bb['state_dict'].items()
     }
     backbone.load_state_dict(state, strict=True)
@@ -438,24 +519,41 @@ def check_dcn(d: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
     return reports
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # command line
 
 
 def check_fixture(
-    path: str | Path, device: torch.device, head_only: bool = False
+    path: str | Path,
+    device: torch.device,
+    head_only: bool = False,
+    checkpoint: str = '',
+    backend: str = 'torch',
+    precision: str = 'fp32',
 ) -> list[dict[str, Any]]:
-    """All reports of one fixture file."""
+    """
+    All reports of one fixture file (`checkpoint`: weights for detector fixtures).
+
+    `backend` / `precision` apply to detector fixtures; layer fixtures always run in torch.
+    """
     d = torch.load(path, map_location='cpu', weights_only=True)
     kind = d.get('kind')
     if kind in ('full_detector', 'head_only'):
-        return check_detector(d, device, head_only=head_only)
+        return check_detector(
+            d,
+            device,
+            head_only=head_only,
+            checkpoint=checkpoint,
+            backend=backend,
+            precision=precision,
+        )
     if kind == 'image_preprocess':
         return [check_preprocess(d, device)]
     if kind is None and 'layers' in d and 'backbone' in d:
         return check_dcn(d, device)
     raise ValueError(
-        f'{path}: unknown fixture kind {kind!r} (expected full_detector, head_only or image_preprocess)'
+        f'{path}: unknown fixture kind {kind!r} '
+        '(expected full_detector, head_only or image_preprocess)'
     )
 
 
@@ -498,7 +596,7 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n\n')[0])
     parser.add_argument('fixtures', nargs='+', help='fixture .pt files')
     parser.add_argument(
         '--json', action='store_true', help='print one JSON object per frame / case'
@@ -507,9 +605,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--head-only',
         action='store_true',
-        help='run full_detector fixtures from their intermediate FPN features (skips backbone/neck)',
+        help='run full_detector fixtures from their intermediate FPN features '
+        '(skips backbone/neck)',
+    )
+    parser.add_argument(
+        '--checkpoint',
+        default='',
+        help='run detector fixtures with the weights of this .pth (path or shipped name) instead '
+        'of the state dict stored in the fixture',
+    )
+    parser.add_argument(
+        '--backend',
+        default='torch',
+        choices=('torch', 'onnxruntime', 'openvino', 'tensorrt'),
+        help='run detector fixtures through this engine (the exported graph; cached in '
+        '~/.cache/bevformer_ros/engines) instead of eager torch',
+    )
+    parser.add_argument(
+        '--precision', default='fp32', choices=('fp32', 'bf16', 'fp16'), help='engine precision'
     )
     args = parser.parse_args(argv)
+    if args.backend == 'torch' and args.precision != 'fp32':
+        parser.error('--precision applies to the engine backends (--backend); torch runs fp32')
+    if args.checkpoint and args.head_only:
+        parser.error('--checkpoint holds a whole detector; it does not apply with --head-only')
     if args.device == 'cuda':
         if not torch.cuda.is_available():
             print('--device cuda: no CUDA device is available', file=sys.stderr)
@@ -521,7 +640,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_passed = True
     for path in args.fixtures:
         try:
-            reports = check_fixture(path, device, head_only=args.head_only)
+            reports = check_fixture(
+                path,
+                device,
+                head_only=args.head_only,
+                checkpoint=args.checkpoint,
+                backend=args.backend,
+                precision=args.precision,
+            )
         except (OSError, KeyError, ValueError, RuntimeError) as error:
             print(f'{path}: cannot check: {error}', file=sys.stderr)
             return 2

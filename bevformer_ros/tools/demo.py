@@ -18,34 +18,26 @@
 1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output
    folder).
 2. Start `bevformer_node` as its own process on a private ROS graph (own domain, this host only,
-   the
-   shared-memory Fast DDS profile for large images), with the chosen model and weights.
+   the shared-memory Fast DDS profile for large images), with the chosen model and weights.
 3. Replay the bag into it frame by frame (bevformer_replay's player, raw CDR over DDS): each
-   frame's odometry,
-   CameraInfo and six images go out, then the demo waits for the node's ~/markers for that frame
-   before the
-   next one, so a slow CPU costs time but never frames.
+   frame's odometry, CameraInfo and six images go out, then the demo waits for the node's ~/markers
+   for that frame before the next one, so a slow CPU costs time but never frames.
 4. Record what the node publishes (~/markers, ~/bev_features, ~/bev_image) into `outputs.mcap`,
-   draw one
-   picture per frame (cameras with projected boxes, BEV with detections, ground truth and the BEV
-   feature
-   heat map) and print frames, latency and detections.
+   draw one picture per frame (cameras with projected boxes, BEV with detections, ground truth and
+   the BEV feature heat map) and print frames, latency and detections.
 
 Model. When the package ships models/bevformer_demo_small.pth (the demo_small model trained on
-synthetic
-scenes, config/bevformer_demo_small.yaml), the default is that model on a scene it never saw in
-training
-(seed 1000: training used seeds 0-5, validation 100-101), rendered as it was trained: 400x225 at 2
-Hz. Without
-that file, or with --preset tiny|small|base and no --checkpoint, the node runs with seeded RANDOM
-weights: its
-boxes show that the pipeline works, not what is on the road, and the demo says so.
+synthetic scenes, config/bevformer_demo_small.yaml), the default is that model on a scene it never
+saw in training (seed 1000: training used seeds 0-5, validation 100-101), rendered as it was
+trained: 400x225 at 2 Hz. Without that file, or with --preset tiny|small|base and no --checkpoint,
+the node runs with seeded RANDOM weights: its boxes show that the pipeline works, not what is on
+the road, and the demo says so.
 
     python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else random
     tiny
     python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames of
-    1600x900
-    python -m bevformer_ros.tools.demo --preset tiny --checkpoint bevformer_tiny_epoch_24.pth
+    1600x900 python -m bevformer_ros.tools.demo --preset tiny --checkpoint
+    bevformer_tiny_epoch_24.pth
     --device cuda
 """
 
@@ -63,12 +55,18 @@ from typing import Any
 
 from bevformer_ros.data.bag_io import BagError, BagWriter, header_stamp_ns
 from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.eval.metrics import RecallCounter
 from bevformer_ros.model.small_model import small_model_parameters
-from bevformer_ros.resources import config_file, model_file, ResourceNotFoundError
+from bevformer_ros.resources import (
+    checkpoint_path,
+    config_file,
+    model_file,
+    ResourceNotFoundError,
+)
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 from bevformer_ros.tools.synth import write_scene_bag
-from bevformer_ros.train.metrics import RecallCounter
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.viz.overlay import write_frame_png
 import numpy as np
 
 NODE = '/bevformer'
@@ -81,7 +79,7 @@ OUTPUT_TYPES = {
 PRESETS = ('demo_small', 'tiny', 'small', 'base', 'toy')
 RANDOM_WEIGHTS_NOTE = (
     'RANDOM WEIGHTS (no --checkpoint): the boxes are meaningless; real detections need a '
-    'trained checkpoint (issue 7)'
+    'trained checkpoint (--checkpoint FILE.pth)'
 )
 TRAINED_NOTE = 'trained demo_small weights (synthetic scenes, see README)'
 TRAINED_MODEL = 'bevformer_demo_small.pth'  # in the package's models/ folder
@@ -130,9 +128,19 @@ class Outputs:
         return stamp_ns in self.raw.get(topic, {})
 
 
+def _checkpoint_exists(value: str) -> bool:
+    """Whether a --checkpoint value names a file, looked up as the node does model.checkpoint."""
+    try:
+        return checkpoint_path(value).is_file()
+    except ResourceNotFoundError:
+        return False
+
+
 def apply_defaults(args: argparse.Namespace, shipped: Path | None) -> None:
     """
-    Fill the model and scene options left out (None) in place; ValueError for an unusable combination.
+    Fill the model and scene options left out (None) in place.
+
+    Raise ValueError for an unusable combination.
 
     `shipped`: the packaged demo_small checkpoint, or None when it does not ship.
     """
@@ -143,7 +151,7 @@ def apply_defaults(args: argparse.Namespace, shipped: Path | None) -> None:
             f'--preset demo_small needs its weights: models/{TRAINED_MODEL} does not ship with '
             'this checkout or install; pass --checkpoint FILE.pth (a bevformer_train final.pth)'
         )
-    if args.checkpoint and not Path(args.checkpoint).is_file():
+    if args.checkpoint and not _checkpoint_exists(args.checkpoint):
         raise ValueError(f'--checkpoint {args.checkpoint}: no such file')
     scene = SCENE_DEFAULTS.get(args.preset, NUSCENES_SCENE)
     for name in ('frames', 'width', 'height', 'seed'):
@@ -165,8 +173,22 @@ def weights_label(args: argparse.Namespace) -> str:
     return str(args.shipped) if trained(args) else 'random'
 
 
+def engine_arguments(args: argparse.Namespace) -> list[str]:
+    """Return the node's `-p` arguments of the inference engine (--backend, --precision)."""
+    return [
+        '-p',
+        f'model.backend:={args.backend}',
+        '-p',
+        f'model.precision:={args.precision}',
+    ]
+
+
 def node_parameters_file(preset: str, out: Path) -> Path:
-    """The shipped parameter file of a preset; 'toy' writes the seconds-fast test model's parameters."""
+    """
+    Return the shipped parameter file of a preset.
+
+    'toy' writes the seconds-fast test model's parameters.
+    """
     if preset != 'toy':
         return config_file(f'bevformer_{preset}.yaml')
     path = out / 'params_toy.yaml'
@@ -221,7 +243,11 @@ def _subscribe_outputs(probe: Any, outputs: Outputs) -> None:
 
 
 def _frames_of(player: Any, stamps: Sequence[int]) -> list[list[tuple[str, bytes]]]:
-    """The bag's messages grouped per camera frame: everything recorded up to a frame's images (+ 10 ms)."""
+    """
+    Return the bag's messages grouped per camera frame.
+
+    A frame holds everything recorded up to its images (+ 10 ms).
+    """
     groups: list[list[tuple[str, bytes]]] = [[] for _ in stamps]
     k = 0
     for topic, record_ns, raw in player.messages():
@@ -240,7 +266,11 @@ def replay_lockstep(
     first_timeout: float,
     timeout: float,
 ) -> list[float | None]:
-    """Publish frame by frame, each time waiting for the node's markers; latency (s) per frame or None."""
+    """
+    Publish frame by frame, each time waiting for the node's markers.
+
+    Return the latency (s) per frame, or None.
+    """
     latencies: list[float | None] = []
     for k, group in enumerate(_frames_of(player, stamps)):
         for topic, raw in group:
@@ -284,8 +314,11 @@ def write_outputs_bag(path: Path, outputs: Outputs) -> None:
 
 
 def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]) -> list[Path]:
-    """One PNG per frame: the bag's cameras and ground truth with the node's (in-memory) outputs."""
-    from bevformer_ros.tools.render import write_frame_png
+    """
+    Render one PNG per frame.
+
+    Each shows the bag's cameras and ground truth with the node's (in-memory) outputs.
+    """
     from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
@@ -307,6 +340,7 @@ def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]
 
 
 def run(args: argparse.Namespace) -> int:
+    from bevformer_ros.model.build import node_checkpoint_arguments
     from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
     from bevformer_ros.tools.replay import BagPlayer
     from domain_coordinator import domain_id
@@ -329,12 +363,14 @@ def run(args: argparse.Namespace) -> int:
         '-p',
         f'model.device:={args.device}',
     ]
-    if args.checkpoint:
-        node_args += ['-p', f'model.checkpoint:={Path(args.checkpoint).resolve()}']
+    node_args += node_checkpoint_arguments(args.checkpoint)
+    node_args += engine_arguments(args)
     if args.preset == 'toy':
         node_args += ['-p', 'outputs.score_threshold:=0.0']
     print(
-        f'[demo] starting bevformer_node: preset {args.preset}, device {args.device}, weights {weights}; '
+        f'[demo] starting bevformer_node: preset {args.preset}, device {args.device}, '
+        f'{args.backend} {args.precision}, '
+        f'weights {weights}; '
         f'log: {out / "bevformer_node.log"}'
     )
     outputs = Outputs()
@@ -381,9 +417,10 @@ def ground_truth_recall(
     detections: dict[int, Any], gt_frames: Sequence[Any]
 ) -> RecallCounter | None:
     """
-    Recall of the frames the node answered: ground truth inside the official BEV range (the training
-    filter), matched one-to-one by same-class detections within RECALL_DISTANCE_M (the trainer's
-    metric).
+    Return the recall of the frames the node answered.
+
+    Ground truth inside the official BEV range (the training filter), matched one-to-one by
+    same-class detections within RECALL_DISTANCE_M (the trainer's metric).
     """
     counter = RecallCounter(distance_m=RECALL_DISTANCE_M)
     for frame in gt_frames:
@@ -419,7 +456,10 @@ def _finish(
 
     write_outputs_bag(out / 'outputs.mcap', outputs)
     notes = [TRAINED_NOTE] if trained(args) else [] if args.checkpoint else [RANDOM_WEIGHTS_NOTE]
-    notes.append(f'preset {args.preset}, device {args.device}, weights {weights_label(args)}')
+    engine = f'{args.backend} {args.precision}'
+    notes.append(
+        f'preset {args.preset}, device {args.device}, {engine}, weights {weights_label(args)}'
+    )
     pictures = render_pictures(bag, outputs, out, notes)
     done = [x for x in latencies if x is not None]
     detections = {
@@ -430,23 +470,27 @@ def _finish(
     gt_counts = [len(f.boxes) for f in gt_frames]
     print('\n[demo] summary')
     print(
-        f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), frames out: {len(done)}'
+        f'  frames in: {len(stamps)} (6 x {args.width}x{args.height} rgb8 each), '
+        f'frames out: {len(done)}'
     )
     if done:
         print(
-            f'  latency (frame published -> markers received): median {statistics.median(done):.2f} s, '
+            '  latency (frame published -> markers received): '
+            f'median {statistics.median(done):.2f} s, '
             f'max {max(done):.2f} s  [{args.preset} on {args.device}]'
         )
     if counts:
         print(
-            f'  detections per frame: {statistics.mean(counts):.1f} (score >= the node threshold); '
+            f'  detections per frame: {statistics.mean(counts):.1f} '
+            '(score >= the node threshold); '
             f'ground-truth boxes per frame: {statistics.mean(gt_counts):.1f}'
         )
     recall = ground_truth_recall(detections, gt_frames)
     if recall is not None:
         print(
             f'  recall within {RECALL_DISTANCE_M:g} m: {recall.recall:.3f} '
-            f'({recall.matched}/{recall.total} ground-truth objects inside the BEV range matched by a '
+            f'({recall.matched}/{recall.total} ground-truth objects inside the BEV range '
+            'matched by a '
             'same-class detection)'
         )
     if trained(args):
@@ -466,11 +510,11 @@ def _finish(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line; options left out stay None until `apply_defaults` fills them."""
+    """Build the command line; options left out stay None until `apply_defaults` fills them."""
     parser = argparse.ArgumentParser(
         prog='bevformer_demo',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -492,6 +536,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='frames of the synthetic scene (default 12 for demo_small, else 6)',
     )
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda or cuda:N')
+    parser.add_argument(
+        '--backend',
+        default='torch',
+        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        help='model.backend of the node (default torch; the others export and compile the '
+        'engine at the first frame, cached in ~/.cache/bevformer_ros/engines)',
+    )
+    parser.add_argument(
+        '--precision',
+        default='fp32',
+        choices=['fp32', 'bf16', 'fp16'],
+        help='model.precision of the node (default fp32)',
+    )
     parser.add_argument(
         '--width', type=int, help='camera image width (default 400 for demo_small, else 1600)'
     )

@@ -13,23 +13,19 @@
 # limitations under the License.
 
 """
-`bevformer_eval RESULTS.json --bags BAG ...`: nuScenes detection metrics of results on synthetic scenes.
+Compute nuScenes detection metrics of results on synthetic scenes (`bevformer_eval`).
 
 The ground truth of each bag is the JSON `bevformer_synth` writes beside it
-(`<bag>.ground_truth.json`; see
-`synth.ground_truth_file`), its reference-frame calibration (lidar2ego) the bag's /tf_static
-(base_link ->
-LIDAR_TOP), else the rig YAML. The results are nuScenes results JSON files as `bevformer_infer_bag
+(`<bag>.ground_truth.json`; see `synth.ground_truth_file`), its reference-frame calibration
+(lidar2ego) the bag's /tf_static (base_link -> LIDAR_TOP), else the rig YAML. The results are
+nuScenes results JSON files as `bevformer_infer_bag
 --results-json` writes them (samples named by bag and image stamp, so give the bags the detector
-ran on).
-The official nuscenes-devkit evaluates them (`eval.detection_eval`): mAP, NDS, mATE, mASE, mAOE,
-mAVE, mAAE,
-per-class AP, plus the recall of objects within 2 m. Tables, the completed results and
-metrics_summary.json
-stay in --out.
+ran on). The official nuscenes-devkit evaluates them (`eval.detection_eval`): mAP, NDS, mATE, mASE,
+mAOE, mAVE, mAAE, per-class AP, plus the recall of objects within 2 m. Tables, the completed
+results and metrics_summary.json stay in --out.
 
-    bevformer_eval val.results.json --bags val.mcap
-    bevformer_eval a.json b.json --bags a.mcap b.mcap --out eval_ab/
+    bevformer_eval val.results.json --bags val.mcap bevformer_eval a.json b.json --bags a.mcap
+    b.mcap --out eval_ab/
 """
 
 from __future__ import annotations
@@ -42,19 +38,23 @@ import sys
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.rig import load_rig, RigError
 from bevformer_ros.data.bag_io import BagError, deserialize, open_bag
+from bevformer_ros.data.static_tf import StaticTransforms
 from bevformer_ros.eval.detection_eval import evaluate, format_report
 from bevformer_ros.eval.nusc_results import read_results, ResultsError
 from bevformer_ros.eval.nusc_tables import SceneTruth
 from bevformer_ros.eval.tokens import scene_name
 from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-from bevformer_ros.train.static_tf import StaticTransforms
 
 TF_STATIC_TOPIC, TF_TYPE = '/tf_static', 'tf2_msgs/msg/TFMessage'
 
 
 def rig_file(name: str) -> Path:
-    """A rig YAML as the node finds `calibration.rig_yaml`: a bare name in the package config/ folder."""
+    """
+    Return a rig YAML as the node finds `calibration.rig_yaml`.
+
+    A bare name is looked up in the package config/ folder.
+    """
     return config_file(name) if '/' not in name else Path(name)
 
 
@@ -83,7 +83,11 @@ def scene_truth(
     base_frame: str = 'base_link',
     frame_id: str = 'LIDAR_TOP',
 ) -> SceneTruth:
-    """The ground truth of a synthetic bag; lidar2ego as given, else from its /tf_static, else the rig's."""
+    """
+    Return the ground truth of a synthetic bag.
+
+    lidar2ego as given, else from its /tf_static, else the rig's.
+    """
     path = ground_truth_path(bag)
     if not path.exists():
         raise BagError(
@@ -110,8 +114,8 @@ def default_out_dir(results: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='bevformer_eval',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument('results', type=Path, nargs='+', help='nuScenes results JSON file(s)')

@@ -16,10 +16,9 @@
 `bevformer_infer_bag IN OUT.mcap`: run the detector over a recorded bag offline, without DDS.
 
 Every camera set of IN goes through what the node does to it (approximate-time sync, CameraInfo,
-ego pose from
-/odom, extrinsics from /tf_static or the rig YAML, then Pipeline.run: preprocessing, temporal
-history, model,
-decoding; see bevformer_ros.data.bag_inference), at the model's own pace and without dropping sets.
+ego pose from /odom, extrinsics from /tf_static or the rig YAML, then Pipeline.run: preprocessing,
+temporal history, model, decoding; see bevformer_ros.data.bag_inference), at the model's own pace
+and without dropping sets.
 OUT gets
 the node's output topics, stamped with the image stamp and recorded at it:
   /bevformer/markers       visualization_msgs/MarkerArray (detections >= outputs.score_threshold)
@@ -27,23 +26,19 @@ the node's output topics, stamped with the image stamp and recorded at it:
   /bevformer/bev_image     sensor_msgs/Image rgb8 (the BEV features as a picture)
 outputs.publish_bev_features / publish_bev_image false leave those out. The node's ~/detections
 (vision_msgs/Detection3DArray) is not written: the rosbags type store for ROS 2 Kilted has no
-vision_msgs.
-Draw the outputs with `bevformer_render IN OUT --out DIR` (or `bevformer_render OUT` after
+vision_msgs. Draw the outputs with `bevformer_render IN OUT --out DIR` (or `bevformer_render OUT`
+after
 --copy-inputs).
 
 --results-json writes the detections as a nuScenes detection results JSON (global frame, samples
-named by the
-bag and the image stamp); --eval evaluates them with the nuscenes-devkit against the synthetic
-ground truth
-beside IN (as bevformer_eval does). --no-history runs every frame without the previous BEV
-(prev_bev None, as
-at a scene start), which shows what the temporal history adds.
+named by the bag and the image stamp); --eval evaluates them with the nuscenes-devkit against the
+synthetic ground truth beside IN (as bevformer_eval does). --no-history runs every frame without
+the previous BEV (prev_bev None, as at a scene start), which shows what the temporal history adds.
 
 Parameters are the node's: a ROS 2 parameter file (--params, e.g. config/bevformer_tiny.yaml), -p
-NAME:=VALUE,
-and the shortcuts --preset, --checkpoint, --device, --fp16, --seed. Without a checkpoint the
-weights are
-seeded RANDOM and the detections mean nothing.
+NAME:=VALUE, and the shortcuts --preset, --checkpoint, --device, --backend, --precision, --seed.
+Without a
+checkpoint the weights are seeded RANDOM and the detections mean nothing.
 
     bevformer_infer_bag scene.mcap out.mcap --results-json scene.results.json --eval
     bevformer_infer_bag scene.mcap out.mcap --params config/bevformer_tiny.yaml --checkpoint
@@ -74,20 +69,25 @@ from bevformer_ros.data.params_file import ParamsError, parse_overrides, read_pa
 from bevformer_ros.eval.detection_eval import evaluate, format_report
 from bevformer_ros.eval.nusc_results import check_class_names, ResultsError, write_results
 from bevformer_ros.eval.tokens import scene_name
-from bevformer_ros.pipeline import build_model, choose_model, Pipeline, resolve_device
+from bevformer_ros.pipeline import Pipeline
 from bevformer_ros.synth.ground_truth_file import ground_truth_path
 from bevformer_ros.tools.evaluate import default_out_dir, rig_file, scene_truth
 
 
 def node_config(args: argparse.Namespace) -> NodeConfig:
-    """The node configuration of the command line: --params, the shortcuts, -p overrides, --no-history."""
+    """
+    Return the node configuration of the command line.
+
+    From --params, the shortcuts, -p overrides and --no-history.
+    """
     params: dict[str, Any] = read_params_file(args.params) if args.params else {}
     shortcuts = {
         'model.preset': args.preset,
         'model.checkpoint': args.checkpoint,
         'model.device': args.device,
         'model.seed': args.seed,
-        'model.fp16': True if args.fp16 else None,
+        'model.backend': args.backend,
+        'model.precision': args.precision,
     }
     params.update({name: value for name, value in shortcuts.items() if value is not None})
     params.update(parse_overrides(args.param))
@@ -100,11 +100,9 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
 
 
 def load_pipeline(config: NodeConfig) -> tuple[Pipeline, str]:
-    """The node's pipeline for `config` and a one-line description of the model."""
-    choice = choose_model(config.model)
-    device = resolve_device(config.model.device)
-    model = build_model(choice.cfg, device, choice.checkpoint or '', config.model.seed)
-    pipeline = Pipeline(model, choice.cfg, device, config.temporal, fp16=config.model.fp16)
+    """Return the node's pipeline for `config` and a one-line description of the model."""
+    pipeline = Pipeline.from_settings(config)
+    choice, device = pipeline.built, pipeline.device
     weights = str(choice.checkpoint) if choice.checkpoint else f'RANDOM (seed {config.model.seed})'
     source = (
         'architecture of the checkpoint'
@@ -112,7 +110,9 @@ def load_pipeline(config: NodeConfig) -> tuple[Pipeline, str]:
         else f'preset {config.model.preset}'
     )
     ignored = f'; ignored: {", ".join(choice.ignored)}' if choice.ignored else ''
-    precision = 'fp16' if pipeline.fp16 else 'fp32'
+    precision = config.model.precision
+    if config.model.backend != 'torch':
+        precision = f'{config.model.backend} {precision}'
     return (
         pipeline,
         f'{source}, BEV {pipeline.bev_shape}, {device} {precision}, weights {weights}{ignored}',
@@ -139,7 +139,8 @@ def _print_summary(
 ) -> None:
     s = inference.stats
     print(
-        f'[infer_bag] {args.input}: {s.messages} messages, {s.sets} synchronized sets, {s.processed} '
+        f'[infer_bag] {args.input}: {s.messages} messages, {s.sets} synchronized sets, '
+        f'{s.processed} '
         f'frames processed in {wall_s:.1f} s'
     )
     print(f'  model: {model}')
@@ -166,7 +167,8 @@ def _print_summary(
     print(f'  wrote {args.output}: {", ".join(OUTPUT_TOPICS)}{copied}')
     if writer.not_copied:
         print(
-            f'  not copied (old node outputs, or types rosbags cannot write): {sorted(writer.not_copied)}'
+            '  not copied (old node outputs, or types rosbags cannot write): '
+            f'{sorted(writer.not_copied)}'
         )
     if not inference.config.model.checkpoint:
         print('  NOTE: RANDOM WEIGHTS (no model.checkpoint): the detections mean nothing')
@@ -207,6 +209,8 @@ def _infer(
 def run(args: argparse.Namespace) -> int:
     if args.input.resolve() == args.output.resolve():
         raise BagError('OUT must differ from IN')
+    # IN first: a missing or unreadable bag is named before its outputs or its ground truth.
+    open_bag(args.input).close()
     if args.output.exists() and not args.force:
         raise BagError(f'{args.output} exists already; remove it or pass --force')
     if args.eval and not ground_truth_path(args.input).exists():
@@ -216,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         )
     results_path = _results_path(args)
     config = node_config(args)
-    reader = open_bag(args.input)  # before the model loads: a bad IN fails fast
+    reader = open_bag(args.input)
     started = time.perf_counter()
     try:
         inference, writer, model = _infer(args, config, reader, results_path is not None)
@@ -253,8 +257,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='bevformer_infer_bag',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -281,7 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         '--checkpoint', help='model.checkpoint: a .pth file (official or bevformer_train)'
     )
     parser.add_argument('--device', help='model.device: auto, cpu, cuda or cuda:N')
-    parser.add_argument('--fp16', action='store_true', help='model.fp16 (CUDA only)')
+    parser.add_argument(
+        '--backend',
+        choices=('torch', 'openvino', 'onnxruntime', 'tensorrt'),
+        help='model.backend: the inference engine (exported and cached at the first frame)',
+    )
+    parser.add_argument(
+        '--precision', choices=('fp32', 'bf16', 'fp16'), help='model.precision of the engine'
+    )
     parser.add_argument('--seed', type=int, help='model.seed of the random weights')
     parser.add_argument(
         '--no-history',

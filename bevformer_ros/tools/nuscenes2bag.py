@@ -13,27 +13,26 @@
 # limitations under the License.
 
 """
-`bevformer_nuscenes2bag --dataroot D --scene NAME OUT.mcap`: one nuScenes scene as a rosbag2 for the node.
+Convert one nuScenes scene into a rosbag2 for the node (`bevformer_nuscenes2bag`).
 
 Read through the official nuscenes-devkit. The bag has the node's topic layout: the six cameras as
 CompressedImage with the dataset's JPEG bytes on `/<CAM>/image_raw/compressed` (run the node with
 `cameras.compressed:=true`), or rgb8 Image on `/<CAM>/image_raw` with `--raw`; `/<CAM>/camera_info`
-(K of the
-calibrated sensor); `/odom` (nav_msgs/Odometry) and `/tf` (odom -> base_link: the ego_pose of every
-camera
-sample_data, nuScenes' global frame); `/tf_static` (base_link -> LIDAR_TOP and -> each camera).
+(K of the calibrated sensor); `/odom` (nav_msgs/Odometry) and `/tf` (odom -> base_link: the
+ego_pose of every camera sample_data, nuScenes' global frame); `/tf_static` (base_link -> LIDAR_TOP
+and -> each camera).
 Keyframes
 (2 Hz) by default, every camera sweep (12 Hz) with `--sweeps`. Beside the bag (inside a bag
 directory):
 the rig YAML (`<OUT>.rig.yaml`, the format of config/nuscenes_rig.yaml, extrinsics relative to
-LIDAR_TOP) and,
-for annotated scenes, the keyframe ground truth in LIDAR_TOP (`<OUT>.ground_truth.json`, the format
-`bevformer_synth` writes), so that bevformer_train and bevformer_render take nuScenes bags too.
+LIDAR_TOP) and, for annotated scenes, the keyframe ground truth in LIDAR_TOP
+(`<OUT>.ground_truth.json`, the format `bevformer_synth` writes), so that bevformer_train and
+bevformer_render take nuScenes bags too.
 
     bevformer_nuscenes2bag --dataroot /data/nuscenes --scene scene-0061 scene-0061.mcap
     bevformer_nuscenes2bag --dataroot /data/nuscenes --scene scene-0103 --sweeps --raw
-    scene-0103.mcap
-    bevformer_nuscenes2bag --dataroot /data/nuscenes --version v1.0-trainval --scene scene-0001
+    scene-0103.mcap bevformer_nuscenes2bag --dataroot /data/nuscenes --version v1.0-trainval
+    --scene scene-0001
     out_dir
 """
 
@@ -116,7 +115,11 @@ def _image(sample: CameraSample, raw: bool) -> tuple[str, str, Any]:
 
 @contextmanager
 def _closing(bar: Progress) -> Iterator[Progress]:
-    """Close the bar also when the conversion fails, so the error message starts on a line of its own."""
+    """
+    Close the bar also when the conversion fails.
+
+    The error message then starts on a line of its own.
+    """
     try:
         yield bar
     finally:
@@ -163,7 +166,11 @@ def write_nuscenes_bag(
     overwrite: bool = False,
     progress: bool = True,
 ) -> ConvertSummary:
-    """Convert scene `scene_name` of `dataroot/version` into a bag at `out` plus its rig and ground truth."""
+    """
+    Convert scene `scene_name` of `dataroot/version` into a bag at `out`.
+
+    The rig and the ground truth are written beside it.
+    """
     started = time.perf_counter()
     nusc = load_nuscenes(dataroot, version)
     scene = find_scene(nusc, scene_name)
@@ -236,8 +243,8 @@ def write_nuscenes_bag(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='bevformer_nuscenes2bag',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 2)[2],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -13,28 +13,20 @@
 # limitations under the License.
 
 """
-`bevformer_render BAG [BAG ...] --out DIR`: PNG pictures of camera frames, detections and ground truth.
+Render PNG pictures of camera frames, detections and ground truth (`bevformer_render`).
 
 One picture per frame (or the one chosen with `--frame N`): the six cameras in the nuScenes layout
-(front row
-FRONT_LEFT, FRONT, FRONT_RIGHT; back row BACK_LEFT, BACK, BACK_RIGHT) with every 3D box projected
-onto them,
-and beside them a bird's-eye view (forward up, +-51.2 m, the BEV grid of the model) with the ego
-vehicle,
-the detections (class colours, thick), the ground truth (white, thin) and the BEV feature heat map
-(L2 norm of
-the features, when the node's `~/bev_features` was recorded) underneath. A picture is
-`3 * tile + 2 * tile_h` wide and `2 * tile_h` high, with `tile_h = round(tile * H / W)` for W x H
-camera
-images (`--tile`, default 480).
+(front row FRONT_LEFT, FRONT, FRONT_RIGHT; back row BACK_LEFT, BACK, BACK_RIGHT) with every 3D box
+projected onto them, and beside them a bird's-eye view (forward up, +-51.2 m, the BEV grid of the
+model) with the ego vehicle, the detections (class colours, thick), the ground truth (white, thin)
+and the BEV feature heat map (L2 norm of the features, when the node's `~/bev_features` was
+recorded) underneath. A picture is `3 * tile + 2 * tile_h` wide and `2 * tile_h` high, with `tile_h
+= round(tile * H / W)` for W x H camera images (`--tile`, default 480).
 
 Give the input bag (cameras) and the node's output bag (markers, BEV features) together; ground
-truth comes
-from the synthetic scene's JSON beside the bag, or from a `/ground_truth/markers` topic. The
-drawing itself
-is `bevformer_ros.viz.overlay` (`render_frame`, `render_cameras`, `render_bev` of in-memory
-`FrameView`s), which
-the node's `~/overlay` topic and the demo use too.
+truth comes from the synthetic scene's JSON beside the bag, or from a `/ground_truth/markers`
+topic. The drawing itself is `bevformer_ros.viz.overlay` (`render_frame`, `render_cameras`,
+`render_bev` of in-memory `FrameView`s), which the node's `~/overlay` topic and the demo use too.
 
     bevformer_render scene.mcap --out pictures/                       # ground truth only
     bevformer_render scene.mcap outputs.mcap --out pictures/ --frame 3  # with the node's
@@ -48,14 +40,6 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
-from bevformer_ros.viz.frame_view import FrameView
-from bevformer_ros.viz.overlay import render_frame
-from bevformer_ros.viz.png import write_png
-
-
-def write_frame_png(frame: FrameView, path: str | Path, tile_width: int = 480) -> Path:
-    return write_png(path, render_frame(frame, tile_width))
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     from bevformer_ros.data.bag_io import BagError
@@ -63,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog='bevformer_render',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

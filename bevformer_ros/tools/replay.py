@@ -13,21 +13,18 @@
 # limitations under the License.
 
 """
-`bevformer_replay BAG`: play a rosbag2 (mcap or sqlite3) over DDS through rclpy, without a ROS install.
+Play a rosbag2 (mcap or sqlite3) over DDS through rclpy, without a ROS install.
 
 Messages go out as the raw CDR bytes stored in the bag (no deserialisation: six 1600x900 cameras
-replay at
-tens of frames per second), at the recorded times scaled by `--rate`. `--clock` also publishes
-/clock from the
-bag's time line, for nodes started with `use_sim_time:=true`. Images are sent best-effort
-(sensor-data QoS,
-what camera drivers do; `--image-qos reliable` to change), /tf_static reliable and transient-local,
-the rest
-reliable. On a machine with ROS 2, `ros2 bag play BAG` does the same job.
+replay at tens of frames per second), at the recorded times scaled by `--rate`. `--clock` also
+publishes /clock from the bag's time line, for nodes started with `use_sim_time:=true`. Images are
+sent best-effort (sensor-data QoS, what camera drivers do; `--image-qos reliable` to change),
+/tf_static reliable and transient-local, the rest reliable. On a machine with ROS 2, `ros2 bag play
+BAG` does the same job.
 
     bevformer_replay scene.mcap                       # original timing
-    bevformer_replay scene.mcap --rate 0.5 --loop --clock
-    bevformer_replay bag_dir --start 2 --duration 5 --remap /CAM_FRONT/image_raw:=/cam0/image_raw
+    bevformer_replay scene.mcap --rate 0.5 --loop --clock bevformer_replay bag_dir --start 2
+    --duration 5 --remap /CAM_FRONT/image_raw:=/cam0/image_raw
     bevformer_replay scene.mcap --wait-for-subscribers    # start once every image topic has a
     subscriber
 """
@@ -43,11 +40,11 @@ import time
 from typing import Any
 
 from bevformer_ros.core.progress import Progress
+from bevformer_ros.core.stamps import NS_PER_S, split_ns
 from bevformer_ros.data.bag_io import BagError, open_bag, rclpy_message_class
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 CLOCK_TOPIC = '/clock'
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,9 @@ def _qos(typename: str, topic: str, image_reliable: bool, depth: int) -> Any:
 
 class BagPlayer:
     """
-    Publishers for the playable topics of one bag on an existing rclpy `node`; plays or steps through it.
+    Publishers for the playable topics of one bag on an existing rclpy `node`.
+
+    Plays or steps through the bag.
 
     Topics whose message package is not importable are skipped with a note in `skipped` (topic ->
     reason).
@@ -183,13 +182,17 @@ class BagPlayer:
         return self.reader.end_time
 
     def image_topics(self) -> list[str]:
-        """Published (remapped) names of the image topics."""
+        """Return the published (remapped) names of the image topics."""
         return [self.out_topic[t] for t, typename in self.types.items() if typename in IMAGE_TYPES]
 
     def messages(
         self, start_ns: int | None = None, stop_ns: int | None = None
     ) -> Iterator[tuple[str, int, bytes]]:
-        """(bag topic, record time ns, raw CDR) of the playable topics in [start_ns, stop_ns), time order."""
+        """
+        Yield (bag topic, record time ns, raw CDR) of the playable topics.
+
+        Only those in [start_ns, stop_ns), in time order.
+        """
         connections = [c for c in self.reader.connections if c.topic in self.publishers]
         for conn, stamp, raw in self.reader.messages(connections, start=start_ns, stop=stop_ns):
             yield conn.topic, stamp, raw
@@ -200,15 +203,23 @@ class BagPlayer:
         )  # rclpy publishes bytes as an already serialised message
 
     def publish_clock(self, bag_ns: int) -> None:
-        """Publish /clock = bag_ns (the play loop only moves it forward; a new --loop pass starts over)."""
+        """
+        Publish /clock = bag_ns.
+
+        The play loop only moves it forward; a new --loop pass starts over.
+        """
         if self._clock_pub is None:
             return
         msg = self._clock_class()
-        msg.clock.sec, msg.clock.nanosec = divmod(int(bag_ns), NS_PER_S)
+        msg.clock.sec, msg.clock.nanosec = split_ns(bag_ns)
         self._clock_pub.publish(msg)
 
     def wait_for_subscribers(self, topics: Sequence[str], timeout_s: float) -> list[str]:
-        """Wait until each (published, remapped) topic has a subscriber; return those still without one."""
+        """
+        Wait until each (published, remapped) topic has a subscriber.
+
+        Return those still without one.
+        """
         pubs = {out: self.publishers[t] for t, out in self.out_topic.items() if out in set(topics)}
         if self._clock_pub is not None and CLOCK_TOPIC in topics:
             pubs[CLOCK_TOPIC] = self._clock_pub
@@ -227,7 +238,11 @@ class BagPlayer:
         return [t for t, pub in pubs.items() if pub.get_subscription_count() == 0]
 
     def play(self, options: PlayOptions) -> PlayStats:
-        """Play once (or until interrupted with --loop) with the recorded timing scaled by options.rate."""
+        """
+        Play once (or until interrupted with --loop).
+
+        The recorded timing is scaled by options.rate.
+        """
         if options.rate <= 0:
             raise ValueError(f'rate must be > 0, got {options.rate}')
         start = self.start_ns + round(options.start_s * NS_PER_S)
@@ -279,8 +294,8 @@ class BagPlayer:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='bevformer_replay',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument('bag', type=Path, help='rosbag2 directory, or a .mcap / .db3 file')
@@ -369,7 +384,8 @@ def _run(args: argparse.Namespace, remap: dict[str, str], options: PlayOptions) 
             missing = player.wait_for_subscribers(topics, args.wait_timeout)
             if missing:
                 print(
-                    f'bevformer_replay: no subscriber after {args.wait_timeout:g} s on {missing}; playing '
+                    f'bevformer_replay: no subscriber after {args.wait_timeout:g} s on '
+                    f'{missing}; playing '
                     'anyway',
                     file=sys.stderr,
                 )

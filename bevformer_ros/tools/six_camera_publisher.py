@@ -17,31 +17,25 @@ Six synthetic cameras + CameraInfo + Odometry over DDS, for tests, benchmarks an
 
 Two modes:
 - free-running: `python -m bevformer_ros.tools.six_camera_publisher --rate 12 --seconds 30`
-  publishes one
-  synchronized set per period (default 1600x900 rgb8), stamped with the wall clock.
+  publishes one synchronized set per period (default 1600x900 rgb8), stamped with the wall clock.
 - scripted (`--stdin`): one command per input line, so a test decides every stamp and every fault:
     `frame <stamp_s> [<camera>:<fault> ...] [odom:<fault>]`
     `burst <count> <first_stamp_s> <step_s> [<camera>:<fault> ...]`   count sets back to back
     `quit`
   Each command answers `sent <stamp_s>` (the last stamp) on stdout once published; `ready` comes
-  once
-  subscribers match.
+  once subscribers match.
 
 Faults (one per camera per set; FAULT_HELP says what each does): image faults truncated, encoding
-(mono16),
-yuv (yuv422), size (half size), padded (rows padded: valid, must decode), zero (0x0), drop (camera
-sends
-nothing this set), late (stamped LATE_S after the others); CameraInfo faults k_nan, k_inf, noinfo
-(image
-but no CameraInfo), info_size (CameraInfo says twice the size), info_changed (K scaled by 1.1);
-odometry faults nan, none (no message), jump (JUMP_M metres off the trajectory).
+(mono16), yuv (yuv422), size (half size), padded (rows padded: valid, must decode), zero (0x0),
+drop (camera sends nothing this set), late (stamped LATE_S after the others); CameraInfo faults
+k_nan, k_inf, noinfo (image but no CameraInfo), info_size (CameraInfo says twice the size),
+info_changed (K scaled by 1.1); odometry faults nan, none (no message), jump (JUMP_M metres off the
+trajectory), frames (frame ids WRONG_ODOM_FRAMES instead of odom -> base_link).
 
 Every set is CameraInfo first, then Odometry, then the six images, all with one stamp, so a node
-that caches
-CameraInfo and buffers odometry has both before the images arrive. The ego vehicle drives a gentle
-left curve
-(5 m/s, 0.05 rad/s), so the pose is a function of the stamp and a backwards stamp gives a backwards
-pose.
+that caches CameraInfo and buffers odometry has both before the images arrive. The ego vehicle
+drives a gentle left curve (5 m/s, 0.05 rad/s), so the pose is a function of the stamp and a
+backwards stamp gives a backwards pose.
 """
 
 from __future__ import annotations
@@ -52,6 +46,7 @@ import math
 import sys
 import time
 
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from nav_msgs.msg import Odometry
 import numpy as np
 import rclpy
@@ -60,14 +55,6 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-CAMERAS = (
-    'CAM_FRONT',
-    'CAM_FRONT_RIGHT',
-    'CAM_FRONT_LEFT',
-    'CAM_BACK',
-    'CAM_BACK_LEFT',
-    'CAM_BACK_RIGHT',
-)
 SPEED_MPS, YAW_RATE = 5.0, 0.05
 NUSCENES_FOCAL_PX = 1266.0  # nuScenes front camera fx at 1600 px width; scaled with the width
 LATE_S = 0.07  # within the default sync slop (0.08 s), beyond the default max spread (0.06 s)
@@ -87,17 +74,24 @@ FAULT_HELP = {
     'noinfo': 'image but no CameraInfo',
     'info_size': 'CameraInfo says twice the image size',
     'info_changed': 'CameraInfo K focal lengths scaled by 1.1',
+    'pp_outside': 'CameraInfo principal point 10 image widths to the right (impossible)',
+    'distorted': 'CameraInfo rational_polynomial with large distortion coefficients',
 }
 IMAGE_FAULTS = ('truncated', 'encoding', 'yuv', 'size', 'padded', 'zero')
-INFO_FAULTS = ('k_nan', 'k_inf', 'info_size', 'info_changed')
+INFO_FAULTS = ('k_nan', 'k_inf', 'info_size', 'info_changed', 'pp_outside', 'distorted')
 FAULTS = tuple(FAULT_HELP)
-ODOM_FAULTS = ('nan', 'none', 'jump')
+ODOM_FAULTS = ('nan', 'none', 'jump', 'frames')
+WRONG_ODOM_FRAMES = ('map', 'imu_link')  # the 'frames' odometry fault
 
 
 def ego_pose(
     stamp_s: float,
 ) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
-    """(translation, quaternion x, y, z, w) of base_link in odom at `stamp_s` on the synthetic trajectory."""
+    """
+    Return the pose of base_link in odom at `stamp_s` on the synthetic trajectory.
+
+    As (translation, quaternion x, y, z, w).
+    """
     yaw = YAW_RATE * stamp_s
     radius = SPEED_MPS / YAW_RATE
     translation = (radius * math.sin(yaw), radius * (1.0 - math.cos(yaw)), 0.0)
@@ -118,7 +112,11 @@ def camera_info(name: str, width: int, height: int) -> CameraInfo:
 
 
 def synthetic_image(name: str, index: int, width: int, height: int, encoding: str) -> Image:
-    """A smooth, camera-specific colour pattern plus noise; built once, restamped per frame."""
+    """
+    Return a smooth, camera-specific colour pattern plus noise.
+
+    Built once, restamped per frame.
+    """
     rng = np.random.default_rng(index)
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     cols = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
@@ -189,6 +187,10 @@ def faulty_info(good: CameraInfo, fault: str) -> CameraInfo:
         bad.width, bad.height = 2 * good.width, 2 * good.height
     elif fault == 'info_changed':
         k[0], k[4] = 1.1 * k[0], 1.1 * k[4]
+    elif fault == 'pp_outside':
+        k[2] = 10.0 * good.width
+    elif fault == 'distorted':
+        bad.distortion_model, bad.d = 'rational_polynomial', [0.4, -0.2, 0.0, 0.0, 0.1, 0, 0, 0]
     else:
         raise ValueError(
             f'unknown CameraInfo fault {fault!r}: expected one of {", ".join(INFO_FAULTS)}'
@@ -198,7 +200,11 @@ def faulty_info(good: CameraInfo, fault: str) -> CameraInfo:
 
 
 class SixCameraPublisher:
-    """Publishers for one rig; `publish_set(stamp_ns)` sends CameraInfo, Odometry and the six images."""
+    """
+    Publishers for one rig.
+
+    `publish_set(stamp_ns)` sends CameraInfo, Odometry and the six images.
+    """
 
     def __init__(
         self,
@@ -206,7 +212,7 @@ class SixCameraPublisher:
         width: int,
         height: int,
         encoding: str = 'rgb8',
-        cameras: Sequence[str] = CAMERAS,
+        cameras: Sequence[str] = OFFICIAL_CAMERAS,
         namespace: str = '',
         odom_topic: str = '/odom',
         reliable: bool = False,
@@ -238,8 +244,9 @@ class SixCameraPublisher:
 
     def publish_set(self, stamp_ns: int, faults: dict[str, str] | None = None) -> None:
         """
-        CameraInfo, Odometry, then the six images, all stamped `stamp_ns`; `faults` maps a camera name
-        (or 'odom') to one fault of FAULT_HELP (or ODOM_FAULTS).
+        Publish CameraInfo, Odometry, then the six images, all stamped `stamp_ns`.
+
+        `faults` maps a camera name (or 'odom') to one fault of FAULT_HELP (or ODOM_FAULTS).
         """
         faults = faults or {}
         unknown = {
@@ -280,6 +287,8 @@ class SixCameraPublisher:
         odom.header.stamp = stamp
         odom.header.frame_id = 'odom'
         odom.child_frame_id = 'base_link'
+        if fault == 'frames':  # right pose, frames named differently from the node's defaults
+            odom.header.frame_id, odom.child_frame_id = WRONG_ODOM_FRAMES
         pose = odom.pose.pose
         pose.position.x, pose.position.y, pose.position.z = x, y, z
         pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (
@@ -303,7 +312,7 @@ def wait_for_subscribers(node: Node, rig: SixCameraPublisher, timeout_s: float) 
 
 
 def _parse_command(line: str) -> tuple[list[int], dict[str, str]]:
-    """The stamps (ns) and faults of a `frame` or `burst` command."""
+    """Return the stamps (ns) and faults of a `frame` or `burst` command."""
     words = line.split()
     if words[0] == 'burst':
         count, first, step = int(words[1]), float(words[2]), float(words[3])
@@ -344,7 +353,7 @@ def _run_free(node: Node, rig: SixCameraPublisher, rate: float, seconds: float) 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument('--width', type=int, default=1600)
     parser.add_argument('--height', type=int, default=900)
     parser.add_argument('--encoding', choices=('rgb8', 'bgr8'), default='rgb8')

@@ -15,40 +15,30 @@
 """
 Soak test of the node: many frames at the highest rate it sustains, memory and latency as it goes.
 
-    python -m bevformer_ros.tools.soak --frames 10000
-    python -m bevformer_ros.tools.soak --frames 2000 --device cuda --report-every 500
+    python -m bevformer_ros.tools.soak --frames 10000 python -m bevformer_ros.tools.soak --frames
+    2000 --device cuda --report-every 500
 
 Starts the node as its own process (autostart, the small test model of
-`bevformer_ros.model.small_model` on
-160x90 images unless told otherwise, a private ROS domain on this host) and drives it in a closed
-loop from
-this process: a new synchronized set (six images, CameraInfo, odometry) is published as soon as
-fewer than
-`--in-flight` sets await their output, so the rate is the highest the node sustains and nothing
-queues up.
+`bevformer_ros.model.small_model` on 160x90 images unless told otherwise, a private ROS domain on
+this host) and drives it in a closed loop from this process: a new synchronized set (six images,
+CameraInfo, odometry) is published as soon as fewer than `--in-flight` sets await their output, so
+the rate is the highest the node sustains and nothing queues up.
 Every output topic is subscribed (markers, BEV features, BEV image), so every output path runs. A
-set whose
-markers do not arrive within `--timeout` s counts as dropped.
+set whose markers do not arrive within `--timeout` s counts as dropped.
 
 Every `--report-every` frames it prints one row: frames done, the rate and the end-to-end latency
 percentiles (publish -> markers received, this host's clock) of that interval, drops so far, the
-node's
-resident memory (/proc) and its GPU memory (nvidia-smi, where present). At the end: the totals, the
-node's
-own counts from /diagnostics and the memory growth after warm-up (first row to last), which must
-stay flat.
-Not a CI test: it takes minutes.
+node's resident memory (/proc) and its GPU memory (nvidia-smi, where present). At the end: the
+totals, the node's own counts from /diagnostics and the memory growth after warm-up (first row to
+last), which must stay flat. Not a CI test: it takes minutes.
 
     python -m bevformer_ros.tools.soak --no-ros --frames 10000 --device cuda [--preset tiny]
 
 runs the same long loop on `Pipeline` alone in this process (no ROS needed, e.g. on a GPU machine
-without
-ROS) over a repeating mix of inputs: complete sets, sets without one or two cameras (dropout masks
-change
-the shapes inside spatial cross-attention), an unreadable image (skipped) and a backwards time jump
-(history
-reset) every 50 frames. Each row then shows this process's resident memory and the CUDA allocator's
-allocated / reserved memory, which must stay flat.
+without ROS) over a repeating mix of inputs: complete sets, sets without one or two cameras
+(dropout masks change the shapes inside spatial cross-attention), an unreadable image (skipped) and
+a backwards time jump (history reset) every 50 frames. Each row then shows this process's resident
+memory and the CUDA allocator's allocated / reserved memory, which must stay flat.
 """
 
 from __future__ import annotations
@@ -65,6 +55,8 @@ import tempfile
 import time
 from typing import Any
 
+from bevformer_ros.core.progress import Progress
+from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.model.small_model import (
     SMALL_IMAGE_HEIGHT,
@@ -93,7 +85,11 @@ class Interval:
 
 
 def gpu_memory_mib(pid: int) -> float | None:
-    """GPU memory used by process `pid` according to nvidia-smi; None without nvidia-smi or usage."""
+    """
+    Return the GPU memory used by process `pid` according to nvidia-smi.
+
+    None without nvidia-smi or usage.
+    """
     if shutil.which('nvidia-smi') is None:
         return None
     try:
@@ -142,8 +138,7 @@ class Driver:
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
 
     def _on_markers(self, msg: Any) -> None:
-        stamp = msg.markers[0].header.stamp
-        sent = self.pending.pop(stamp.sec * 1_000_000_000 + stamp.nanosec, None)
+        sent = self.pending.pop(time_ns(msg.markers[0].header.stamp), None)
         if sent is not None:
             self.done.append(time.monotonic() - sent)
 
@@ -175,7 +170,11 @@ class Driver:
         return values
 
     def counts_since_start(self) -> dict[str, str]:
-        """The node's counters minus their values when the run started (other values as they are)."""
+        """
+        Return the node's counters minus their values when the run started.
+
+        Other values are returned as they are.
+        """
         now = self.node_counts()
         return {
             k: str(int(v) - int(self.baseline.get(k, '0')))
@@ -210,13 +209,25 @@ def soak(
     in_flight: int,
     report_every: int,
     timeout_s: float,
+    checkpoint: str = '',
+    backend: str = 'torch',
+    precision: str = 'fp32',
 ) -> int:
+    from bevformer_ros.model.build import node_checkpoint_arguments
     from domain_coordinator import domain_id
 
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_soak_'))
-    params = small_model_parameters(**{'model.device': device, 'diagnostics.period_s': 1.0})
+    params = small_model_parameters(
+        **{
+            'model.device': device,
+            'model.backend': backend,
+            'model.precision': precision,
+            'diagnostics.period_s': 1.0,
+        }
+    )
     params_file = log_dir / 'params.yaml'
     write_params_file(params_file, params)
+    print(f'soak: starting the node and warming it up (log {log_dir})', flush=True)
     with domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
@@ -229,6 +240,7 @@ def soak(
             str(params_file),
             '-r',
             f'__ns:={NAMESPACE}',
+            *node_checkpoint_arguments(checkpoint),
         ]
         with (
             RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
@@ -258,7 +270,11 @@ def soak(
 
 
 def _warm_up(driver: Driver, probe: GraphProbe, node: RosProcess) -> None:
-    """Publish until outputs arrive (discovery of this probe, first forward passes), then forget them."""
+    """
+    Publish until outputs arrive, then forget them.
+
+    This covers discovery of this probe and the first forward passes.
+    """
     deadline = time.monotonic() + 120.0
     while sum(d is not None for d in driver.done) < 5:
         if time.monotonic() > deadline:
@@ -294,6 +310,7 @@ def _loop(
     rss_values: list[float] = []
     latencies: list[float] = []
     sent = reported = drops = 0
+    bar = Progress(frames, 'soak', 'frames')
     while reported < frames:
         if sent < frames and len(driver.pending) < in_flight:
             driver.publish()
@@ -309,16 +326,20 @@ def _loop(
                 latencies.append(latency)
         driver.done.clear()
         finished = len(latencies) + drops
+        if finished > bar.done:
+            bar.update(finished - bar.done, f'{drops} dropped')
         if finished >= reported + report_every or finished >= frames:
             reported = finished
             row, rss = _row(finished, time.monotonic() - start, interval, drops, node.pid)
-            print(row, flush=True)
+            bar.write(row)  # a table row: stdout
             rows.append(row)
             if rss is not None:
                 rss_values.append(rss)
             interval = Interval(time.monotonic())
         if node.poll() is not None:
+            bar.close()
             raise RuntimeError(f'the node exited during the soak\n{node.describe()}')
+    bar.close()
     return rows, rss_values, latencies
 
 
@@ -339,7 +360,8 @@ def _summary(
 ) -> None:
     lat = np.array(latencies) * 1e3
     print(
-        f'\n{len(latencies)} of {frames} frames answered, {frames - len(latencies)} dropped (no markers '
+        f'\n{len(latencies)} of {frames} frames answered, '
+        f'{frames - len(latencies)} dropped (no markers '
         f'within the timeout); node alive at the end: {alive}, exit code after SIGINT {code}'
     )
     if lat.size:
@@ -351,8 +373,9 @@ def _summary(
     if len(rss_values) >= 2:
         growth = rss_values[-1] - rss_values[0]
         print(
-            f'node RSS after warm-up: {rss_values[0]:.1f} MiB at the first row -> {rss_values[-1]:.1f} MiB '
-            f'at the last ({growth:+.1f} MiB, {growth / max(len(rss_values) - 1, 1):+.2f} MiB per row)'
+            f'node RSS after warm-up: {rss_values[0]:.1f} MiB at the first row -> '
+            f'{rss_values[-1]:.1f} MiB at the last ({growth:+.1f} MiB, '
+            f'{growth / max(len(rss_values) - 1, 1):+.2f} MiB per row)'
         )
     keys = (
         'frames processed',
@@ -385,8 +408,9 @@ MIX_PERIOD = 50  # frames: the input pattern repeats with this period
 
 def _mixed_frames(config: Any, width: int, height: int) -> tuple[list[Any], Any]:
     """
-    The six cameras of the nuScenes rig with random images (and K scaled to the size), and a broken
-    (truncated) image.
+    Return the six cameras of the nuScenes rig with random images, and a broken image.
+
+    K is scaled to the size; the broken image is truncated.
     """
     from bevformer_ros.core.rig import load_rig
     from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
@@ -471,39 +495,54 @@ def _pipeline_row(
     )
 
 
-def _build_pipeline(preset: str, device: str) -> tuple[Any, Any]:
+def _build_pipeline(
+    preset: str,
+    device: str,
+    checkpoint: str = '',
+    backend: str = 'torch',
+    precision: str = 'fp32',
+) -> tuple[Any, Any]:
     from bevformer_ros.config import NodeConfig
-    from bevformer_ros.pipeline import build_model, model_config, Pipeline, resolve_device
+    from bevformer_ros.pipeline import Pipeline
 
     params = (
         small_model_parameters(**{'model.device': device})
         if preset == 'small-test'
         else {'model.preset': preset, 'model.device': device}
     )
-    config = NodeConfig.from_parameters(params)
-    torch_device = resolve_device(config.model.device)
-    cfg = model_config(config.model)
-    return Pipeline(build_model(cfg, torch_device), cfg, torch_device, config.temporal), config
+    engine = {'model.backend': backend, 'model.precision': precision}
+    config = NodeConfig.from_parameters({**params, **engine, 'model.checkpoint': checkpoint})
+    return Pipeline.from_settings(config), config
 
 
 def soak_pipeline(
-    frames: int, width: int, height: int, device: str, report_every: int, preset: str
+    frames: int,
+    width: int,
+    height: int,
+    device: str,
+    report_every: int,
+    preset: str,
+    checkpoint: str = '',
+    backend: str = 'torch',
+    precision: str = 'fp32',
 ) -> int:
     from bevformer_ros.pipeline import FrameError
     import torch
 
-    pipeline, config = _build_pipeline(preset, device)
+    pipeline, config = _build_pipeline(preset, device, checkpoint, backend, precision)
     cameras, broken = _mixed_frames(config, width, height)
     cuda = pipeline.device.type == 'cuda'
     name = f' ({torch.cuda.get_device_name(pipeline.device)})' if cuda else ''
     print(
-        f'soak --no-ros: {frames} frames, 6x{width}x{height}, {preset} on {pipeline.device}{name}; every '
-        f'{MIX_PERIOD} frames: complete sets, one or two cameras missing, an unreadable image, a time jump',
+        f'soak --no-ros: {frames} frames, 6x{width}x{height}, {preset} on '
+        f'{pipeline.device}{name}; every {MIX_PERIOD} frames: complete sets, '
+        'one or two cameras missing, an unreadable image, a time jump',
         flush=True,
     )
     print(PIPELINE_HEADER, flush=True)
     kinds: dict[str, int] = {}
     skipped, latencies, rss_values, start = 0, [], [], time.monotonic()
+    bar = Progress(frames, 'soak', 'frames')
     for k in range(frames):
         frame, kind = _mixed_frame(k, cameras, broken)
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -515,9 +554,10 @@ def soak_pipeline(
         if cuda:
             torch.cuda.synchronize(pipeline.device)
         latencies.append(time.perf_counter() - started)
+        bar.update(1, f'{skipped} skipped')
         if (k + 1) % report_every == 0 or k + 1 == frames:
             rss_values.append(process_rss_mib(os.getpid()))
-            print(
+            bar.write(
                 _pipeline_row(
                     k + 1,
                     time.monotonic() - start,
@@ -525,9 +565,9 @@ def soak_pipeline(
                     skipped,
                     rss_values[-1],
                     pipeline.device,
-                ),
-                flush=True,
+                )
             )
+    bar.close()
     print(f'inputs: {kinds}; frames skipped (the unreadable image): {skipped}')
     if len(rss_values) >= 2 and None not in rss_values:
         print(
@@ -536,13 +576,14 @@ def soak_pipeline(
         )
     if cuda:
         print(
-            f'CUDA peak allocated {torch.cuda.max_memory_allocated(pipeline.device) / 2**20:.1f} MiB'
+            'CUDA peak allocated '
+            f'{torch.cuda.max_memory_allocated(pipeline.device) / 2**20:.1f} MiB'
         )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument('--frames', type=int, default=10000)
     parser.add_argument('--width', type=int, default=SMALL_IMAGE_WIDTH)
     parser.add_argument('--height', type=int, default=SMALL_IMAGE_HEIGHT)
@@ -563,10 +604,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=['small-test', 'tiny', 'small', 'base'],
         help='--no-ros only: the model (small-test: the small random test model)',
     )
+    parser.add_argument(
+        '--checkpoint',
+        default='',
+        help='model.checkpoint (a .pth path or a shipped name); passed on to the node; default: '
+        'random weights',
+    )
+    parser.add_argument(
+        '--backend',
+        default='torch',
+        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        help='model.backend (the engine is built at the first frame)',
+    )
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'])
     args = parser.parse_args(argv)
     if args.no_ros:
         return soak_pipeline(
-            args.frames, args.width, args.height, args.device, args.report_every, args.preset
+            args.frames,
+            args.width,
+            args.height,
+            args.device,
+            args.report_every,
+            args.preset,
+            args.checkpoint,
+            args.backend,
+            args.precision,
         )
     return soak(
         args.frames,
@@ -576,6 +638,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.in_flight,
         args.report_every,
         args.timeout,
+        args.checkpoint,
+        args.backend,
+        args.precision,
     )
 
 

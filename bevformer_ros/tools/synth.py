@@ -16,16 +16,12 @@
 `bevformer_synth OUT.mcap`: a synthetic six-camera driving scene written as a rosbag2.
 
 The nuScenes camera rig (config/nuscenes_rig.yaml) rides on an ego vehicle that drives a winding
-road past
-cars, trucks, buses, bicycles, pedestrians, parked vehicles and a construction zone
-(bevformer_ros.synth);
-every frame is rendered into the six cameras by exact pinhole ray casting. The bag holds the node's
-topic
-layout (bevformer_ros.data.scene_messages): six rgb8 images with CameraInfo, /odom, /tf, /tf_static
-and the
-ground truth as a MarkerArray; the ground truth is also written as plain JSON
-(`<OUT>.ground_truth.json`
-beside a .mcap file, `ground_truth.json` inside a bag directory). Same seed, same bag.
+road past cars, trucks, buses, bicycles, pedestrians, parked vehicles and a construction zone
+(bevformer_ros.synth); every frame is rendered into the six cameras by exact pinhole ray casting.
+The bag holds the node's topic layout (bevformer_ros.data.scene_messages): six rgb8 images with
+CameraInfo, /odom, /tf, /tf_static and the ground truth as a MarkerArray; the ground truth is also
+written as plain JSON (`<OUT>.ground_truth.json` beside a .mcap file, `ground_truth.json` inside a
+bag directory). Same seed, same bag.
 
     bevformer_synth scene.mcap --frames 24 --rate 12             # 1600x900, ~26 MB per frame
     bevformer_synth small.mcap --width 320 --height 180 --seed 3
@@ -45,8 +41,10 @@ import time
 from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.rig import load_rig, Rig, RigError
 from bevformer_ros.core.rotation import matrix_to_quat_wxyz
+from bevformer_ros.core.stamps import NS_PER_S
 from bevformer_ros.data import scene_messages as sm
 from bevformer_ros.data.bag_io import BagError, BagWriter, serialize, STORAGES
+from bevformer_ros.data.output_messages import MARKERS_TYPE
 from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import (
     ground_truth_path,
@@ -56,9 +54,7 @@ from bevformer_ros.synth.ground_truth_file import (
 from bevformer_ros.synth.renderer import Renderer, rig_cameras
 from bevformer_ros.synth.scene import Scene
 
-START_NS = (
-    1_700_000_000 * 1_000_000_000
-)  # stamp of the first frame (2023-11-14), far from 0 on purpose
+START_NS = 1_700_000_000 * NS_PER_S  # stamp of the first frame (2023-11-14), far from 0 on purpose
 ODOM_RATE_HZ = 50.0
 # Record-time offsets after a frame's stamp: odometry and TF first, then CameraInfo, images, ground
 # truth,
@@ -81,7 +77,11 @@ def frame_stamps(frames: int, rate: float) -> list[int]:
 
 
 def odometry_stamps(frame_ns: Sequence[int]) -> list[int]:
-    """A 50 Hz grid over the scene plus every frame stamp, so each image has a pose at its own stamp."""
+    """
+    Return a 50 Hz grid over the scene plus every frame stamp.
+
+    So each image has a pose at its own stamp.
+    """
     step = round(1e9 / ODOM_RATE_HZ)
     grid = range(frame_ns[0] - step, frame_ns[-1] + 2 * step, step)
     return sorted(set(grid) | set(frame_ns))
@@ -156,7 +156,7 @@ def write_scene_bag(
             gt = scene.ground_truth(t, rig.lidar2ego)
             put(
                 sm.GT_TOPIC,
-                sm.MARKERS_TYPE,
+                MARKERS_TYPE,
                 stamp + GT_DELAY_NS,
                 sm.ground_truth_markers(gt, rig.reference_frame, stamp),
             )
@@ -199,8 +199,8 @@ def write_scene_bag(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='bevformer_synth',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 2)[2],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -241,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(
         f'wrote {summary.path}: {summary.frames} frames, {summary.messages} messages, '
-        f'{args.width}x{args.height}, render {summary.render_s_per_frame:.2f} s/frame (6 cameras), '
+        f'{args.width}x{args.height}, '
+        f'render {summary.render_s_per_frame:.2f} s/frame (6 cameras), '
         f'{summary.wall_s:.1f} s in all'
     )
     print(f'ground truth: {summary.ground_truth}')

@@ -12,27 +12,26 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""
-`bevformer_train BAG [BAG...] --preset demo_small --out DIR`: train BEVFormer on rosbag2 recordings.
+r"""
+`bevformer_train BAG... --preset demo_small --out DIR`: train BEVFormer on rosbag2 recordings.
 
 Each bag needs the node's topic layout (six cameras with CameraInfo, /odom) and a ground-truth JSON
-as
-`bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json`
-inside a bag
-directory). Camera extrinsics come from the bag's /tf_static, else from the rig YAML. The run
-writes
-DIR/latest.pth (official checkpoint layout, loadable by the node) plus DIR/latest.train_state.pth
-(optimizer, iteration) every checkpoint_interval iterations, DIR/final.pth at the end,
-DIR/config.json
-(the full configuration: `--config-json DIR/config.json` repeats the run) and DIR/log.jsonl
-(losses,
-validation).
+as `bevformer_synth` writes it (`<bag>.ground_truth.json` beside a .mcap file, `ground_truth.json`
+inside a bag directory). Camera extrinsics come from the bag's /tf_static, else from the rig YAML.
+The run writes DIR/latest.pth (official checkpoint layout, loadable by the node) plus
+DIR/latest.train_state.pth (optimizer, iteration, length and seed of the run) every
+checkpoint_interval iterations, DIR/final.pth at the end, DIR/config.json (the full configuration:
+`--config-json DIR/config.json` repeats the run) and DIR/log.jsonl (losses, validation). `--resume`
+continues to the iterations the run was started with unless `--iters` is given again. The `smoke`
+preset trains a tiny model in seconds, for trying the commands.
 
-    bevformer_synth train_0.mcap --seed 0 --frames 120 --rate 2 --width 400 --height 225
-    bevformer_train train_*.mcap --val-bags val_100.mcap --preset demo_small --out runs/demo
-    bevformer_train train_*.mcap --preset demo_small --out runs/demo --resume runs/demo/latest.pth
-    bevformer_train my_*.mcap --preset tiny --load-from bevformer_tiny_epoch_24.pth --iters 2000
-    --out runs/ft
+    bevformer_synth out/data/train_0.mcap --seed 0 --frames 120 --rate 2 --width 400 --height 225
+    bevformer_train out/data/train_*.mcap --preset demo_small --out out/runs/demo
+    bevformer_train out/data/train_*.mcap --preset demo_small --out out/runs/demo \
+        --resume out/runs/demo/latest.pth
+    bevformer_train my_*.mcap --preset tiny --load-from bevformer_tiny_epoch_24.pth \
+        --iters 2000 --out out/runs/ft
+    bevformer_train out/data/train_0.mcap --preset smoke --out out/runs/smoke
 """
 
 from __future__ import annotations
@@ -44,8 +43,10 @@ import json
 from pathlib import Path
 import sys
 
+from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.rig import load_rig, RigError
-from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint
+from bevformer_ros.model.build import load_weights, resolve_device
+from bevformer_ros.model.checkpoint import CheckpointError
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
 from bevformer_ros.train.dataset import BagScene, DatasetError, TemporalQueueDataset
@@ -55,8 +56,7 @@ from bevformer_ros.train.presets import (
     train_preset,
     TRAIN_PRESETS,
 )
-from bevformer_ros.train.progress import ProgressBar
-from bevformer_ros.train.trainer import trainable_summary, Trainer
+from bevformer_ros.train.trainer import stored_schedule, trainable_summary, Trainer
 from bevformer_ros.train.weight_init import init_bevformer
 import torch
 
@@ -64,8 +64,8 @@ import torch
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='bevformer_train',
-        description=__doc__.split('\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
+        description=__doc__.strip().split('\n')[0],
+        epilog=__doc__.strip().split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument(
         '--config-json',
         type=Path,
-        help='JSON {"preset": ..., "model": {...}, "train": {...}} (e.g. a previous DIR/config.json)',
+        help='JSON {"preset": ..., "model": {...}, "train": {...}} '
+        '(e.g. a previous DIR/config.json)',
     )
     parser.add_argument('--out', type=Path, required=True, help='output directory')
     parser.add_argument('--iters', type=int, help="training iterations (default: the preset's)")
@@ -93,8 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         '--load-from',
-        type=Path,
-        help='start from these weights (e.g. an official checkpoint), fresh optimizer at iteration 0',
+        '--checkpoint',
+        dest='load_from',
+        help='start from these weights (an official checkpoint, a .pth path or a shipped name), '
+        'fresh optimizer at iteration 0',
     )
     parser.add_argument(
         '--rig',
@@ -119,27 +122,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {name}: this torch has no usable CUDA device; use cpu or auto')
-    return device
-
-
 def run(args: argparse.Namespace) -> Path:
     chosen = load_config_json(args.config_json) if args.config_json else train_preset(args.preset)
     overrides = {k: v for k, v in (('iters', args.iters), ('seed', args.seed)) if v is not None}
+    if args.resume:  # the interrupted run's length and seed unless given again
+        overrides = {**stored_schedule(args.resume), **overrides}
     train_cfg = dataclasses.replace(chosen.train, **overrides)
     cfg = chosen.model
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    device = resolve_device(args.device, option='--device')
     overlap = {p.resolve() for p in args.bags} & {p.resolve() for p in args.val_bags}
     if overlap:
         raise ValueError(
-            f'validation bags must be held out, but {sorted(map(str, overlap))} are also training bags'
+            f'validation bags must be held out, but {sorted(map(str, overlap))} '
+            'are also training bags'
         )
     rig = load_rig(args.rig or config_file('nuscenes_rig.yaml'))
     options = {'frame_step': args.frame_step, 'extrinsics': args.extrinsics}
@@ -149,15 +146,15 @@ def run(args: argparse.Namespace) -> Path:
     torch.manual_seed(train_cfg.seed)
     model = init_bevformer(build_bevformer(cfg))
     if args.load_from:
-        load_checkpoint(model, args.load_from)
+        load_weights(model, args.load_from)
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {'model': config_to_dict(cfg), 'train': config_to_dict(train_cfg)}
     (args.out / 'config.json').write_text(json.dumps(doc, indent=1))
-    progress = ProgressBar(train_cfg.iters)
-    trainer = Trainer(model, cfg, train_cfg, dataset, args.out, val_scenes, device, progress)
+    trainer = Trainer(model, cfg, train_cfg, dataset, args.out, val_scenes, device)
     if args.resume:
         trainer.resume(args.resume)
-        progress.start = trainer.step
+    # made after a resume so that its rate counts only the iterations of this run
+    trainer.progress = progress = Progress(train_cfg.iters, 'train', 'it', start=trainer.step)
     progress.message(
         f'bevformer_train: {len(dataset)} training samples from {len(scenes)} bag(s), '
         f'{sum(len(s) for s in val_scenes)} validation frames; {trainable_summary(model)}; '

@@ -12,4 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training of the project's BEVFormer (official recipe: Hungarian matching, focal + L1 losses, AdamW)."""
+"""
+Train the project's BEVFormer.
+
+Official recipe: Hungarian matching, focal + L1 losses, AdamW.
+"""

@@ -17,30 +17,21 @@ Training frames from rosbag2 recordings, and the official temporal queues built 
 
 A bag has the node's topic layout: six ``sensor_msgs/Image`` (or ``CompressedImage``) topics
 ``/<CAM>/image_raw``, their ``/<CAM>/camera_info``, and ``nav_msgs/Odometry`` ``/odom`` (odom ->
-base_link).
-Ground truth is the synthetic tool's JSON (``bevformer_ros.synth.ground_truth_file``: per image
-stamp, boxes
-``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the reference frame with nuScenes class labels),
-inside a bag
-directory or beside a bag file; a user recording needs the same file. Camera extrinsics come from
-the bag's
-``/tf_static`` when it has them, else from a rig YAML (as the node: TF first, the rig file as
-fallback).
+base_link). Ground truth is the synthetic tool's JSON (``bevformer_ros.synth.ground_truth_file``:
+per image stamp, boxes ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the reference frame with
+nuScenes class labels), inside a bag directory or beside a bag file; a user recording needs the
+same file. Camera extrinsics come from the bag's ``/tf_static`` when it has them, else from a rig
+YAML (as the node: TF first, the rig file as fallback).
 
 Each frame reaches the network exactly as the node would feed it (``pipeline.network_scale``,
 ``camera_lidar2img``, ``ImagePreprocessor``), with the official training filters on the ground
-truth
-(``ObjectRangeFilter``: centre inside the BEV; ``ObjectNameFilter``: the model's classes).
+truth (``ObjectRangeFilter``: centre inside the BEV; ``ObjectNameFilter``: the model's classes).
 
 Temporal queues follow the official ``CustomNuScenesDataset.prepare_train_data`` / ``union2one``:
-for frame i
-of a scene, ``queue_length - 1`` of the ``queue_length`` preceding frames (one dropped at random,
-clamped to
-the scene start), then frame i; the first queue frame has no history (can_bus translation and yaw
-delta 0),
-every later one the deltas to the previous queue frame. Frames without ground truth are not trained
-on
-(official ``filter_empty_gt``).
+for frame i of a scene, ``queue_length - 1`` of the ``queue_length`` preceding frames (one dropped
+at random, clamped to the scene start), then frame i; the first queue frame has no history (can_bus
+translation and yaw delta 0), every later one the deltas to the previous queue frame. Frames
+without ground truth are not trained on (official ``filter_empty_gt``).
 """
 
 from __future__ import annotations
@@ -51,11 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.ego_motion import EgoMotionError, EgoPose, pose_from_odometry, PoseBuffer
 from bevformer_ros.core.markers import NUSCENES_CLASSES
-from bevformer_ros.core.rig import CAMERA_NAMES, Rig
+from bevformer_ros.core.rig import Rig
+from bevformer_ros.core.stamps import NS_PER_S
 from bevformer_ros.core.temporal import CAN_BUS_DIMS, can_bus_from_pose
+from bevformer_ros.data.static_tf import camera_extrinsics, StaticTransforms
 from bevformer_ros.frontend.image_codec import compressed_to_numpy, imgmsg_to_numpy
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.preprocess import ImagePreprocessor
@@ -66,18 +60,20 @@ from bevformer_ros.pipeline import (
     DIRECT_ENCODINGS,
     network_scale,
 )
-from bevformer_ros.train.static_tf import camera_extrinsics, StaticTransforms
 from bevformer_ros.train.targets import in_bev_range
 import numpy as np
 import torch
 
 DEFAULT_SLOP_S = 0.08  # the node's sync.slop: one synchronized set per camera period at 12 Hz
-NS_PER_S = 1_000_000_000
 TF_STATIC_TOPIC = '/tf_static'
 
 
 class DatasetError(ValueError):
-    """A bag or ground-truth file that cannot be trained on; the message names the file and the fix."""
+    """
+    A bag or ground-truth file that cannot be trained on.
+
+    The message names the file and the fix.
+    """
 
 
 @dataclass(frozen=True)
@@ -118,9 +114,9 @@ class FrameSource(Protocol):
 class BagTopics:
     """Topic names in the bag (the node's defaults, as absolute names)."""
 
-    camera_names: tuple[str, ...] = CAMERA_NAMES
-    image_topics: tuple[str, ...] = tuple(f'/{c}/image_raw' for c in CAMERA_NAMES)
-    info_topics: tuple[str, ...] = tuple(f'/{c}/camera_info' for c in CAMERA_NAMES)
+    camera_names: tuple[str, ...] = OFFICIAL_CAMERAS
+    image_topics: tuple[str, ...] = tuple(f'/{c}/image_raw' for c in OFFICIAL_CAMERAS)
+    info_topics: tuple[str, ...] = tuple(f'/{c}/camera_info' for c in OFFICIAL_CAMERAS)
     odom_topic: str = '/odom'
     slop_s: float = DEFAULT_SLOP_S
 
@@ -136,7 +132,11 @@ class _FrameIndex:
 
 
 def decode_image(msg: Any) -> tuple[np.ndarray, str]:
-    """uint8 [H, W, 3] and its channel order ('rgb' / 'bgr') of an Image or CompressedImage (as the node)."""
+    """
+    Decode an Image or CompressedImage as the node does.
+
+    Returns uint8 [H, W, 3] and its channel order ('rgb' / 'bgr').
+    """
     if hasattr(msg, 'format'):
         return compressed_to_numpy(msg, 'rgb8'), 'rgb'
     if msg.encoding in DIRECT_ENCODINGS:
@@ -151,7 +151,11 @@ def decode_image(msg: Any) -> tuple[np.ndarray, str]:
 
 
 def _nearest(items: Sequence[Any], stamp: int, key: Any = None) -> int:
-    """Index of the item of sorted, non-empty ``items`` whose ``key(item)`` is nearest to ``stamp``."""
+    """
+    Return the index of the item whose ``key(item)`` is nearest to ``stamp``.
+
+    ``items`` are sorted and non-empty.
+    """
     key = key or (lambda x: x)
     i = bisect.bisect_left(items, stamp, key=key)
     if i == 0:
@@ -170,7 +174,11 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 
 def _model_labels(cfg: BEVFormerConfig) -> np.ndarray:
-    """[len(NUSCENES_CLASSES)] ground-truth label -> model class index, -1 for classes the model lacks."""
+    """
+    Map ground-truth labels to model class indices: [len(NUSCENES_CLASSES)].
+
+    -1 for classes the model lacks.
+    """
     return np.array(
         [cfg.class_names.index(n) if n in cfg.class_names else -1 for n in NUSCENES_CLASSES]
     )
@@ -193,18 +201,24 @@ class BagScene:
     """
     The frames of one rosbag2 recording; images are read from the bag on demand and cached.
 
-    Args:
-        path: rosbag2 directory or .mcap / .db3 file.
-        cfg: the model configuration (image pipeline, pc_range, class names).
-        rig: camera extrinsics (camera -> reference frame) by camera name, and the reference
-        frame's name.
-        extrinsics: 'tf' (the bag's /tf_static), 'rig', or 'auto' (/tf_static when it connects
-        every camera
-            frame to the reference frame, else the rig), as the node prefers TF over the rig file.
-        ground_truth: the ground-truth JSON (default: ``ground_truth_path(path)``).
-        cache_bytes: keep preprocessed frames (float16) up to this many bytes in memory.
-        frame_step: use every frame_step-th synchronized set (e.g. 6 turns 12 Hz into the official
-        2 Hz).
+    Parameters
+    ----------
+    path
+        rosbag2 directory or .mcap / .db3 file.
+    cfg
+        the model configuration (image pipeline, pc_range, class names).
+    rig
+        camera extrinsics (camera -> reference frame) by camera name, and the reference frame's
+        name.
+    extrinsics
+        'tf' (the bag's /tf_static), 'rig', or 'auto' (/tf_static when it connects every camera
+        frame to the reference frame, else the rig), as the node prefers TF over the rig file.
+    ground_truth
+        the ground-truth JSON (default: ``ground_truth_path(path)``).
+    cache_bytes
+        keep preprocessed frames (float16) up to this many bytes in memory.
+    frame_step
+        use every frame_step-th synchronized set (e.g. 6 turns 12 Hz into the official 2 Hz).
 
     """
 
@@ -381,7 +395,11 @@ class BagScene:
 
     # ------------------------------------------------------------------ frames
     def frame(self, index: int) -> FrameInputs:
-        """Frame ``index`` as the network input (preprocessed like the node does it) with its ground truth."""
+        """
+        Return frame ``index`` as the network input with its ground truth.
+
+        The images are preprocessed like the node does it.
+        """
         rec = self._frames[index]
         if index in self._cache:
             img16, lidar2img, img_shape = self._cache[index]
@@ -452,12 +470,16 @@ class BagScene:
         return out.img, lidar2img, out.img_shape
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # temporal queues
 
 
 def queue_indices(index: int, queue_length: int, rng: np.random.Generator) -> list[int]:
-    """Official queue of frame ``index``: queue_length - 1 of the queue_length previous frames, then index."""
+    """
+    Return the official queue of frame ``index``.
+
+    queue_length - 1 of the queue_length previous frames, then index.
+    """
     previous = list(range(index - queue_length, index))
     rng.shuffle(previous)
     return [max(0, i) for i in sorted(previous[1:])] + [index]
@@ -468,10 +490,8 @@ def queue_can_bus(can_bus_abs: np.ndarray, scenes: Sequence[str]) -> tuple[np.nd
     Official ``union2one``: absolute can_bus [T, 18] -> used can_bus [T, 18], prev_bev_exists [T].
 
     A frame whose scene differs from the previous queue frame's starts without history (translation
-    and yaw
-    delta 0); every other frame gets the global-frame translation and the unwrapped yaw (deg)
-    change since
-    the previous queue frame. can_bus[-2], the absolute yaw in radians, is kept.
+    and yaw delta 0); every other frame gets the global-frame translation and the unwrapped yaw
+    (deg) change since the previous queue frame. can_bus[-2], the absolute yaw in radians, is kept.
     """
     used = np.array(can_bus_abs, dtype=np.float64)
     if used.ndim != 2 or used.shape[1] != CAN_BUS_DIMS:
@@ -504,8 +524,7 @@ class Batch:
     B queues of T frames stacked for the model.
 
     img: [B, T, N, 3, Hp, Wp] float32; lidar2img: [B, T, N, 4, 4] float64; can_bus: [B, T, 18]
-    float64 (used);
-    prev_bev_exists: [T] bool (of the first sample, as the official code reads it);
+    float64 (used); prev_bev_exists: [T] bool (of the first sample, as the official code reads it);
     gt_boxes / gt_labels: per sample [K, 9] / [K] of the last frame.
     """
 
@@ -537,7 +556,11 @@ def collate(samples: Sequence[QueueSample]) -> Batch:
 
 
 class TemporalQueueDataset:
-    """Training samples (scene, frame with ground truth) of several scenes, each given as a temporal queue."""
+    """
+    Training samples (scene, frame with ground truth) of several scenes.
+
+    Each sample is given as a temporal queue.
+    """
 
     def __init__(self, scenes: Sequence[FrameSource], queue_length: int = 3) -> None:
         if queue_length < 1:

@@ -16,11 +16,9 @@
 Minimum-cost one-to-one assignment (scipy's ``linear_sum_assignment``) in numpy.
 
 Kuhn-Munkres with row/column potentials and Dijkstra-like shortest augmenting paths (the
-Jonker-Volgenant
-formulation): O(n^2 m) for n <= m, each inner step vectorised over the m columns. scipy is not a
-dependency
-of this package, and the matrices here are small (ground-truth boxes x object queries, tens x
-hundreds).
+Jonker-Volgenant formulation): O(n^2 m) for n <= m, each inner step vectorised over the m columns.
+scipy is not a dependency of this package, and the matrices here are small (ground-truth boxes x
+object queries, tens x hundreds).
 """
 
 from __future__ import annotations
@@ -32,10 +30,14 @@ def linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     Match rows to columns one-to-one with the least total cost.
 
-    Args:
-        cost: [n, m] finite costs; min(n, m) pairs are matched.
+    Parameters
+    ----------
+    cost
+        [n, m] finite costs; min(n, m) pairs are matched.
 
-    Returns:
+    Returns
+    -------
+    tuple[np.ndarray, np.ndarray]
         (row_ind, col_ind), int64 [min(n, m)] each, sorted by row (as scipy's
         linear_sum_assignment).
 

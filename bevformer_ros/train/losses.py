@@ -13,22 +13,19 @@
 # limitations under the License.
 
 """
-Official BEVFormer training loss (``BEVFormerHead.loss``): per decoder layer, focal + L1 after matching.
+Official BEVFormer training loss (``BEVFormerHead.loss``).
+
+Per decoder layer, focal + L1 after matching.
 
 Per layer and batch (``loss_single``): queries are matched to ground truth by
-``HungarianAssigner3D``;
-unmatched queries are background. Classification: sigmoid focal loss (alpha 0.25, gamma 2) over all
-queries and classes, summed and divided by ``cls_avg_factor = num_pos * 1.0 + num_neg *
-bg_cls_weight``
-(bg_cls_weight 0, so the number of matched queries; at least 1), times ``loss_weight`` 2.0.
-Regression: L1
-between the matched predictions and ``normalize_bbox`` targets, each dim weighted by
-``code_weights``
+``HungarianAssigner3D``; unmatched queries are background. Classification: sigmoid focal loss
+(alpha 0.25, gamma 2) over all queries and classes, summed and divided by ``cls_avg_factor =
+num_pos * 1.0 + num_neg * bg_cls_weight`` (bg_cls_weight 0, so the number of matched queries; at
+least 1), times ``loss_weight`` 2.0. Regression: L1 between the matched predictions and
+``normalize_bbox`` targets, each dim weighted by ``code_weights``
 (velocity 0.2), summed and divided by max(num_pos, 1), times 0.25; rows whose target is not finite
-(unknown
-velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers
-``d{i}.loss_*``
-(auxiliary losses); the training objective is their sum.
+(unknown velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers
+``d{i}.loss_*`` (auxiliary losses); the training objective is their sum.
 """
 
 from __future__ import annotations
@@ -45,7 +42,9 @@ def sigmoid_focal_loss(
     logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
 ) -> torch.Tensor:
     """
-    Element-wise sigmoid focal loss: logits [N, C], labels [N] in [0, C] (C = background) -> [N, C].
+    Compute the element-wise sigmoid focal loss -> [N, C].
+
+    logits [N, C], labels [N] in [0, C] (C = background).
 
     mmdet ``FocalLoss(use_sigmoid=True)``: the targets are one-hot, with an all-zero row for
     background.
@@ -87,13 +86,18 @@ class BEVFormerLoss:
         """
         Loss terms of one batch.
 
-        Args:
-            outputs: the model's dict with all_cls_scores [L, B, Q, C] and all_bbox_preds [L, B, Q,
-            10].
-            gt_boxes: per sample [K, 9] ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` (LiDAR frame).
-            gt_labels: per sample [K] int64 class indices.
+        Parameters
+        ----------
+        outputs
+            the model's dict with all_cls_scores [L, B, Q, C] and all_bbox_preds [L, B, Q, 10].
+        gt_boxes
+            per sample [K, 9] ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` (LiDAR frame).
+        gt_labels
+            per sample [K] int64 class indices.
 
-        Returns:
+        Returns
+        -------
+        dict[str, torch.Tensor]
             {'loss_cls', 'loss_bbox', 'd0.loss_cls', 'd0.loss_bbox', ..., 'loss' (the sum)}, scalar
             tensors.
 
@@ -119,7 +123,11 @@ class BEVFormerLoss:
         gt_boxes: Sequence[torch.Tensor],
         gt_labels: Sequence[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``loss_single``: cls_logits [B, Q, C], bbox_preds [B, Q, 10], gt_boxes (gravity centre) [K, 9]."""
+        """
+        Compute the official ``loss_single``.
+
+        cls_logits [B, Q, C], bbox_preds [B, Q, 10], gt_boxes (gravity centre) [K, 9].
+        """
         B, Q, C = cls_logits.shape
         labels = torch.full(
             (B, Q), self.num_classes, dtype=torch.long, device=cls_logits.device

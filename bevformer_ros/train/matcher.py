@@ -16,12 +16,10 @@
 One-to-one matching of object queries to ground-truth boxes (official ``HungarianAssigner3D``).
 
 Cost of query q for box k = FocalLossCost (weight 2.0, alpha 0.25, gamma 2) + BBox3DL1Cost (weight
-0.25) on
-the first 8 regression dims ``[cx, cy, log w, log l, cz, log h, sin, cos]`` (velocity is not
-matched on);
-the IoU cost of the configs has weight 0 and is not computed. Non-finite costs become +-100 as in
-the
-official assigner, then the Hungarian algorithm picks the cheapest one-to-one assignment.
+0.25) on the first 8 regression dims ``[cx, cy, log w, log l, cz, log h, sin, cos]`` (velocity is
+not matched on); the IoU cost of the configs has weight 0 and is not computed. Non-finite costs
+become +-100 as in the official assigner, then the Hungarian algorithm picks the cheapest
+one-to-one assignment.
 """
 
 from __future__ import annotations
@@ -47,8 +45,7 @@ def focal_loss_cost(
     Focal classification cost (mmdet ``FocalLossCost``): logits [Q, C], labels [K] -> [Q, K].
 
     The focal loss of predicting the box's class as positive minus that of predicting it as
-    negative: lower
-    is a better match.
+    negative: lower is a better match.
     """
     prob = cls_logits.sigmoid()
     neg_cost = -(1 - prob + eps).log() * (1 - alpha) * prob.pow(gamma)
@@ -89,7 +86,11 @@ class HungarianAssigner3D:
         gt_boxes: torch.Tensor,
         gt_labels: torch.Tensor,
     ) -> torch.Tensor:
-        """Return the cost [Q, K] of bbox_preds [Q, 10], cls_logits [Q, C] for centred gt_boxes [K, 9]."""
+        """
+        Return the cost [Q, K] of queries for centred gt_boxes [K, 9].
+
+        bbox_preds [Q, 10], cls_logits [Q, C].
+        """
         cls_cost = focal_loss_cost(cls_logits, gt_labels, self.alpha, self.gamma) * self.cls_weight
         gt_codes = normalize_bbox(gt_boxes)[:, :MATCH_DIMS]
         reg_cost = bbox_l1_cost(bbox_preds[:, :MATCH_DIMS], gt_codes) * self.reg_weight
@@ -106,9 +107,16 @@ class HungarianAssigner3D:
         """
         Match the Q queries of one sample to its K boxes.
 
-        Args:
-            bbox_preds: [Q, 10] head output (metric centres); cls_logits: [Q, C].
-            gt_boxes: [K, 9]; gt_labels: [K] int64 class indices.
+        Parameters
+        ----------
+        bbox_preds
+            [Q, 10] head output (metric centres).
+        cls_logits
+            [Q, C].
+        gt_boxes
+            [K, 9].
+        gt_labels
+            [K] int64 class indices.
 
         """
         device = bbox_preds.device

@@ -16,12 +16,10 @@
 Official optimiser and learning-rate schedule, by iteration.
 
 AdamW (lr 2e-4, weight decay 0.01 on every parameter, as mmcv's default constructor) with the image
-backbone
-at ``lr_mult`` 0.1 (``paramwise_cfg=dict(custom_keys={'img_backbone': dict(lr_mult=0.1)})``).
-Schedule: mmcv
-``CosineAnnealing`` with ``min_lr_ratio`` 1e-3 and a linear warm-up over ``warmup_iters`` starting
-at
-``warmup_ratio`` (1/3) of the regular rate; the official runs anneal per epoch, here per iteration.
+backbone at ``lr_mult`` 0.1 (``paramwise_cfg=dict(custom_keys={'img_backbone':
+dict(lr_mult=0.1)})``). Schedule: mmcv ``CosineAnnealing`` with ``min_lr_ratio`` 1e-3 and a linear
+warm-up over ``warmup_iters`` starting at ``warmup_ratio`` (1/3) of the regular rate; the official
+runs anneal per epoch, here per iteration.
 """
 
 from __future__ import annotations
@@ -35,7 +33,11 @@ from torch import nn
 def build_optimizer(
     model: nn.Module, lr: float, weight_decay: float, backbone_lr_mult: float
 ) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters; group 'img_backbone' at ``lr * backbone_lr_mult``."""
+    """
+    Build AdamW over the trainable parameters.
+
+    Group 'img_backbone' runs at ``lr * backbone_lr_mult``.
+    """
     backbone, rest = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -56,7 +58,11 @@ def learning_rate(
     warmup_ratio: float,
     min_lr_ratio: float,
 ) -> float:
-    """Rate of iteration ``step`` (0-based): cosine from base_lr to base_lr * min_lr_ratio, warm-up on top."""
+    """
+    Return the rate of iteration ``step`` (0-based).
+
+    Cosine from base_lr to base_lr * min_lr_ratio, warm-up on top.
+    """
     min_lr = base_lr * min_lr_ratio
     progress = min(step / max(total_iters, 1), 1.0)
     regular = min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * progress)) / 2

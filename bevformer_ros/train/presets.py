@@ -19,38 +19,28 @@ Training presets: a model configuration sized for the job plus the official opti
 cores:
 
 - Images: every camera is fed at 400 px width (``input_hw`` 900x1600, ``scale`` 0.25, like the
-  presets'
-  scale relative to the nominal nuScenes size), 400x225 padded to 416x256. Objects of the synthetic
-  scenes
-  stay several pixels wide up to ~40 m (a pedestrian at 30 m: ~7 px at f = 316 px); smaller inputs
-  lose them.
+  presets' scale relative to the nominal nuScenes size), 400x225 padded to 416x256. Objects of the
+  synthetic scenes stay several pixels wide up to ~40 m (a pedestrian at 30 m: ~7 px at f = 316
+  px); smaller inputs lose them.
 - Backbone: ResNet-18 at base width 16 with three stages, read at stride 16 (layer3, 64 channels):
-  a 26x16
-  feature map per camera. Stride 32 (the official choice) would leave a 13x8 map where a distant
-  car is a
-  quarter of a cell. It trains from scratch, so its BatchNorm layers train too (``norm_eval`` off,
-  nothing
-  frozen): the official frozen BN only makes sense with ImageNet weights.
+  a 26x16 feature map per camera. Stride 32 (the official choice) would leave a 13x8 map where a
+  distant car is a quarter of a cell. It trains from scratch, so its BatchNorm layers train too
+  (``norm_eval`` off, nothing frozen): the official frozen BN only makes sense with ImageNet
+  weights.
 - BEV: 50x50 over the official +-51.2 m (2 m cells, the tiny preset's grid), 64 channels, 4 heads,
-  one encoder
-  layer, three decoder layers (two auxiliary losses), 200 queries for the 40-70 objects of a
-  synthetic frame
-  (nuScenes uses 900 for up to ~100). ``rotate_center`` is the BEV centre: the official (100, 100)
-  only fits
-  a 200x200 grid, and a model trained from scratch need not inherit that quirk.
+  one encoder layer, three decoder layers (two auxiliary losses), 200 queries for the 40-70 objects
+  of a synthetic frame (nuScenes uses 900 for up to ~100). ``rotate_center`` is the BEV centre: the
+  official (100, 100) only fits a 200x200 grid, and a model trained from scratch need not inherit
+  that quirk.
 - Cost on 2 CPU cores (measured on 400x225 synthetic bags): ~0.3 s per iteration (two history
-  frames without
-  gradient, one with; batch 1) once the frames are cached, so the 8000 iterations take ~40 minutes
-  plus
-  ~10 s per validation; more with other jobs on the cores. The synthetic bags are best written at
-  400x225 and
-  2 Hz (the official keyframe rate): ``bevformer_synth x.mcap --width 400 --height 225 --rate 2``.
+  frames without gradient, one with; batch 1) once the frames are cached, so the 8000 iterations
+  take ~40 minutes plus ~10 s per validation; more with other jobs on the cores. The synthetic bags
+  are best written at 400x225 and 2 Hz (the official keyframe rate): ``bevformer_synth x.mcap
+  --width 400 --height 225 --rate 2``.
 
 The optimisation recipe is the official one (AdamW 2e-4, weight decay 0.01, backbone lr x0.1, 500
-linear
-warm-up iterations from 1/3, cosine decay to 1e-3 of the rate, gradient norm clipped at 35, queue
-of 3
-frames), with iterations instead of epochs.
+linear warm-up iterations from 1/3, cosine decay to 1e-3 of the rate, gradient norm clipped at 35,
+queue of 3 frames), with iterations instead of epochs.
 
 ``smoke`` is a seconds-fast model for tests (ResNet-18 at base width 8, 10x10 BEV, 2 decoder
 layers).
@@ -81,7 +71,7 @@ from bevformer_ros.model.config_dict import (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping settings (official values where the official recipe has one)."""
+    """Optimisation and bookkeeping settings (official values where the recipe has one)."""
 
     iters: int = 3000
     batch_size: int = 1
@@ -198,18 +188,23 @@ TRAIN_PRESETS: dict[str, Callable[[], TrainPreset]] = {'demo_small': demo_small,
 
 
 def train_preset(name: str) -> TrainPreset:
-    """Return a training preset by name; official model presets (tiny, small, base) get the default recipe."""
+    """
+    Return a training preset by name.
+
+    Official model presets (tiny, small, base) get the default recipe.
+    """
     if name in TRAIN_PRESETS:
         return TRAIN_PRESETS[name]()
     try:
         return TrainPreset(preset(name))
     except ValueError:
         raise ValueError(
-            f'unknown training preset {name!r}; use one of {sorted(TRAIN_PRESETS)} or tiny, small, base'
+            f'unknown training preset {name!r}; '
+            f'use one of {sorted(TRAIN_PRESETS)} or tiny, small, base'
         ) from None
 
 
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # plain-dict form (JSON files, checkpoint meta); dict <-> dataclass:
 # bevformer_ros.model.config_dict
 
@@ -231,9 +226,8 @@ def config_from_dict(doc: Mapping[str, Any], where: str = 'config') -> TrainPres
     ``model`` and ``train`` override the named preset (default: the model defaults and the default
     recipe)
     key by key, nested sections included, e.g. ``{"preset": "demo_small", "model": {"head":
-    {"bev_h": 40,
-    "bev_w": 40}}, "train": {"iters": 6000}}``. The checkpoint meta written by training has this
-    form.
+    {"bev_h": 40, "bev_w": 40}}, "train": {"iters": 6000}}``. The checkpoint meta written by
+    training has this form.
     """
     unknown = sorted(set(doc) - {'preset', 'model', 'train'})
     if unknown:

@@ -16,14 +16,10 @@
 Ground-truth boxes -> the regression targets of the official BEVFormer head.
 
 Ground truth comes as mmdet3d v0.17 ``LiDARInstance3DBoxes`` rows ``[x, y, z_bottom, w, l, h, yaw,
-vx, vy]``
-(what the node publishes and the synthetic scenes record). The official loss first moves z to the
-gravity
-centre (``gravity_center``), then ``normalize_bbox`` encodes ``[cx, cy, log w, log l, cz, log h,
-sin, cos, vx,
-vy]``. Despite its name nothing is scaled by ``pc_range``: centres stay in metres, the same units
-as the
-head's ``all_bbox_preds``.
+vx, vy]`` (what the node publishes and the synthetic scenes record). The official loss first moves
+z to the gravity centre (``gravity_center``), then ``normalize_bbox`` encodes ``[cx, cy, log w, log
+l, cz, log h, sin, cos, vx, vy]``. Despite its name nothing is scaled by ``pc_range``: centres stay
+in metres, the same units as the head's ``all_bbox_preds``.
 """
 
 from __future__ import annotations
@@ -37,7 +33,11 @@ CODE_SIZE = 10  # [cx, cy, log w, log l, cz, log h, sin, cos, vx, vy]
 
 
 def gravity_center_boxes(boxes: torch.Tensor) -> torch.Tensor:
-    """[K, 9] bottom-centre boxes -> [K, 9] ``[cx, cy, cz, w, l, h, yaw, vx, vy]`` (cz = z_bottom + h / 2)."""
+    """
+    Convert [K, 9] bottom-centre boxes to gravity-centre boxes.
+
+    Returns [K, 9] ``[cx, cy, cz, w, l, h, yaw, vx, vy]`` (cz = z_bottom + h / 2).
+    """
     if boxes.shape[-1] != BOX_DIMS:
         raise ValueError(
             f'ground-truth boxes must be [K, 9] [x, y, z_bottom, w, l, h, yaw, vx, vy], '
@@ -48,7 +48,11 @@ def gravity_center_boxes(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_bbox(boxes: torch.Tensor) -> torch.Tensor:
-    """Gravity-centre boxes [..., 9] -> official regression code [..., 10] (metric centres, log sizes)."""
+    """
+    Encode gravity-centre boxes [..., 9] as the official regression code [..., 10].
+
+    Metric centres, log sizes.
+    """
     size = boxes[..., 3:6].log()  # w, l, h
     yaw = boxes[..., 6:7]
     return torch.cat(
@@ -66,6 +70,10 @@ def normalize_bbox(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def in_bev_range(boxes: torch.Tensor, pc_range: Sequence[float]) -> torch.Tensor:
-    """mmdet3d ``ObjectRangeFilter``: [K] bool, box centre strictly inside the BEV (x, y) of pc_range."""
+    """
+    Filter like mmdet3d ``ObjectRangeFilter``.
+
+    Returns [K] bool: box centre strictly inside the BEV (x, y) of pc_range.
+    """
     x, y = boxes[:, 0], boxes[:, 1]
     return (x > pc_range[0]) & (y > pc_range[1]) & (x < pc_range[3]) & (y < pc_range[4])

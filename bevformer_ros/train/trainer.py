@@ -16,17 +16,15 @@
 Training loop: official temporal training step, validation, resumable checkpoints.
 
 Step (official ``BEVFormer.forward_train``): the history frames of each queue run through backbone
-and
-encoder in eval mode without gradient (``obtain_history_bev``), the last frame runs the full model
-in train
-mode on that history, and ``BEVFormerLoss`` sums focal and L1 losses of every decoder layer. AdamW,
-warm-up
+and encoder in eval mode without gradient (``obtain_history_bev``), the last frame runs the full
+model in train mode on that history, and ``BEVFormerLoss`` sums focal and L1 losses of every
+decoder layer. AdamW, warm-up
 + cosine rate, gradient norm clipped at 35.
 
 Files in ``out_dir``:
 - ``latest.pth`` / ``final.pth``: the model in the official checkpoint layout (``save_checkpoint``;
-  loads with
-  ``load_checkpoint`` and in the node), ``meta`` = {'config': {'model', 'train'}, 'iter', 'val'};
+  loads with ``load_checkpoint`` and in the node), ``meta`` = {'config': {'model', 'train'},
+  'iter', 'val'};
 - ``latest.train_state.pth``: optimizer state and iteration, for ``--resume`` (``weights_only``
   loadable);
 - ``log.jsonl``: one JSON object per logged iteration and per validation.
@@ -42,17 +40,17 @@ from pathlib import Path
 import time
 from typing import Any
 
+from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.temporal import TemporalState
+from bevformer_ros.eval.metrics import RecallCounter
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.detector import BEVFormer
 from bevformer_ros.train.dataset import Batch, collate, FrameSource, TemporalQueueDataset
 from bevformer_ros.train.losses import BEVFormerLoss
-from bevformer_ros.train.metrics import RecallCounter
 from bevformer_ros.train.optim import build_optimizer, learning_rate, set_learning_rate
 from bevformer_ros.train.presets import config_to_dict, TrainConfig
-from bevformer_ros.train.progress import ProgressBar
 import numpy as np
 import torch
 from torch import nn
@@ -64,6 +62,20 @@ def train_state_path(checkpoint: str | Path) -> Path:
     """``out/latest.pth`` -> ``out/latest.train_state.pth``."""
     checkpoint = Path(checkpoint)
     return checkpoint.with_name(checkpoint.stem + TRAIN_STATE_SUFFIX)
+
+
+def stored_schedule(checkpoint: str | Path) -> dict[str, int]:
+    """
+    Return the ``iters`` and ``seed`` of the run that saved ``checkpoint``.
+
+    A resumed run continues that run's schedule (length, data order) rather than its preset's.
+    Empty when the train state is missing (``Trainer.resume`` says so) or predates these keys.
+    """
+    state_file = train_state_path(checkpoint)
+    if not state_file.exists():
+        return {}
+    state = torch.load(state_file, map_location='cpu', weights_only=True)
+    return {key: int(state[key]) for key in ('iters', 'seed') if key in state}
 
 
 def bev_features(
@@ -93,7 +105,11 @@ def bev_features(
 
 
 def obtain_history_bev(model: BEVFormer, batch: Batch) -> torch.Tensor | None:
-    """BEV of the queue's history frames (oldest first, eval mode, no gradient) -> [HW, B, C] or None."""
+    """
+    Return the BEV of the queue's history frames -> [HW, B, C] or None.
+
+    Oldest first, eval mode, no gradient.
+    """
     num_history = batch.img.shape[1] - 1
     if num_history == 0:
         return None
@@ -164,7 +180,9 @@ def validate(
     temporal: bool = True,
 ) -> ValidationResult:
     """
-    Run scenes frame by frame as the node does (``TemporalState``): mean loss, recall within distance_m.
+    Run scenes frame by frame as the node does (``TemporalState``).
+
+    Returns the mean loss and the recall within distance_m.
 
     At most ``max_frames`` frames in all, the first ones of each scene in equal shares (history
     stays valid).
@@ -227,7 +245,7 @@ class Trainer:
         out_dir: str | Path,
         val_scenes: Sequence[FrameSource] = (),
         device: torch.device | str = 'cpu',
-        progress: ProgressBar | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).train()
@@ -252,10 +270,20 @@ class Trainer:
         }
 
     def save(self, name: str = 'latest.pth', extra: dict[str, Any] | None = None) -> Path:
-        """Model (official layout) + ``<name>.train_state.pth`` with the optimizer and iteration."""
+        """
+        Save the model (official layout) and ``<name>.train_state.pth``.
+
+        The train state holds the optimizer and iteration.
+        """
         path = self.out_dir / name
         save_checkpoint(self.model, path, self.meta(extra))
-        state = {'optimizer': self.optimizer.state_dict(), 'iter': self.step}
+        t = self.train_cfg
+        state = {
+            'optimizer': self.optimizer.state_dict(),
+            'iter': self.step,
+            'iters': t.iters,
+            'seed': t.seed,
+        }
         tmp = train_state_path(path).with_suffix('.tmp')
         torch.save(state, tmp)
         tmp.replace(train_state_path(path))
@@ -276,7 +304,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _batch(self, step: int) -> Batch:
-        """Build the batch of iteration ``step`` from (seed, step) alone: a resumed run sees the same data."""
+        """
+        Build the batch of iteration ``step`` from (seed, step) alone.
+
+        So a resumed run sees the same data.
+        """
         t, n = self.train_cfg, len(self.dataset)
         per_epoch = max(n // t.batch_size, 1)
         epoch, pos = divmod(step, per_epoch)
@@ -286,7 +318,11 @@ class Trainer:
         return collate([self.dataset.sample(int(i), rng) for i in indices])
 
     def train_step(self, batch: Batch) -> dict[str, float]:
-        """One optimisation step; returns the loss terms, the gradient norm and the rate as floats."""
+        """
+        Run one optimisation step.
+
+        Returns the loss terms, the gradient norm and the rate as floats.
+        """
         t = self.train_cfg
         lr = learning_rate(
             self.step, t.lr, t.iters, t.warmup_iters, t.warmup_ratio, t.min_lr_ratio
@@ -336,14 +372,19 @@ class Trainer:
         )
         if self.progress:
             self.progress.message(
-                f'validation @ {self.step}: loss {result.loss:.3f}, recall@{t.recall_distance_m:g}m '
+                f'validation @ {self.step}: loss {result.loss:.3f}, '
+                f'recall@{t.recall_distance_m:g}m '
                 f'{result.recall:.3f} ({result.matched}/{result.total}, score >= '
                 f'{t.val_score_threshold}) over {result.frames} frames'
             )
         return result
 
     def fit(self) -> list[dict[str, Any]]:
-        """Train until ``train_cfg.iters``, validating and saving on schedule; returns the log records."""
+        """
+        Train until ``train_cfg.iters``, validating and saving on schedule.
+
+        Returns the log records.
+        """
         t = self.train_cfg
         window: list[dict[str, float]] = []
         start = time.perf_counter()
@@ -363,7 +404,7 @@ class Trainer:
                 )
                 window = []
                 if self.progress:
-                    self.progress.update(
+                    self.progress.moveto(
                         self.step,
                         f'loss {mean["loss"]:.3f} (cls {mean["loss_cls"]:.3f} '
                         f'bbox {mean["loss_bbox"]:.3f})  lr {stats["lr"]:.2e}',

@@ -18,20 +18,15 @@ Initial weights for training from scratch, as the official ``init_weights`` chai
 The model modules keep PyTorch's default initialisation (inference only ever loads checkpoints).
 Training
 needs the official starting point, in particular the deformable-attention offsets (points spread on
-a ring
-around the reference point, one direction per head) and the classification prior (sigmoid = 0.01),
-without
-which the focal loss starts from a flood of false positives.
+a ring around the reference point, one direction per head) and the classification prior (sigmoid =
+0.01), without which the focal loss starts from a flood of false positives.
 
 - ``PerceptionTransformer.init_weights``: xavier-uniform for every >1-D parameter of the
-  transformer,
-  then each deformable attention's own init, normal ``level_embeds`` / ``cams_embeds``, xavier
-  ``reference_points``.
+  transformer, then each deformable attention's own init, normal ``level_embeds`` /
+  ``cams_embeds``, xavier ``reference_points``.
 - Deformable attention (TSA, MSDeformableAttention3D, CustomMSDeformableAttention): zero offset
-  weights,
-  bias = head direction (cos, sin) / max(|cos|, |sin|) times (point index + 1); zero attention
-  weights;
-  xavier value/output projections with zero bias. SCA: xavier ``output_proj``.
+  weights, bias = head direction (cos, sin) / max(|cos|, |sin|) times (point index + 1); zero
+  attention weights; xavier value/output projections with zero bias. SCA: xavier ``output_proj``.
 - ``BEVFormerHead.init_weights``: last classification bias = ``bias_init_with_prob(0.01)``.
 - ``LearnedPositionalEncoding``: uniform [0, 1) tables (mmcv ``init_cfg`` Uniform on Embedding).
 - mmdet ResNet without pretrained weights: kaiming-normal (fan_out) convs, BN weight 1 / bias 0;
@@ -67,7 +62,11 @@ def _xavier(linear: nn.Linear) -> None:
 def init_deformable_attention(
     attn: nn.Module, num_heads: int, num_levels: int, num_points: int
 ) -> None:
-    """Official ``init_weights`` of a deformable attention with ``sampling_offsets`` laid out [M, L, P, 2]."""
+    """
+    Apply the official ``init_weights`` of a deformable attention.
+
+    ``sampling_offsets`` are laid out [M, L, P, 2].
+    """
     nn.init.zeros_(attn.sampling_offsets.weight)
     thetas = torch.arange(num_heads, dtype=torch.float32) * (2.0 * math.pi / num_heads)
     grid = torch.stack([thetas.cos(), thetas.sin()], -1)  # [M, 2]
@@ -114,7 +113,11 @@ def init_head(head: nn.Module) -> None:
 
 
 def init_backbone(backbone: nn.Module) -> None:
-    """Initialise like mmdet ResNet's ``init_cfg`` without pretrained weights (kaiming convs, unit BN)."""
+    """
+    Initialise like mmdet ResNet's ``init_cfg`` without pretrained weights.
+
+    Kaiming convs, unit BN.
+    """
     for m in backbone.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')

@@ -13,20 +13,16 @@
 # limitations under the License.
 
 """
-Camera frames of one or more bags as `FrameView`s: images, calibration, detections, ground truth, BEV.
+Camera frames of bags as `FrameView`s: images, calibration, detections, ground truth, BEV.
 
 A first pass reads everything but the images (CameraInfo, MarkerArrays, BEV features; image stamps
-come from
-the CDR header without decoding); frames are the stamps of the first rig camera that has images,
-and every
-other camera joins the frame nearest its own stamp (within `MATCH_S`, the node's default sync
-slop). Images
-are decoded only when a frame is rendered, so a bag of any length streams through in bounded
-memory.
+come from the CDR header without decoding); frames are the stamps of the first rig camera that has
+images, and every other camera joins the frame nearest its own stamp (within `MATCH_S`, the node's
+default sync slop). Images are decoded only when a frame is rendered, so a bag of any length
+streams through in bounded memory.
 
 Calibration: K from the camera's CameraInfo (else the rig's K scaled to the image), extrinsics from
-the rig
-YAML (`config/nuscenes_rig.yaml` by default, the one `bevformer_synth` renders with).
+the rig YAML (`config/nuscenes_rig.yaml` by default, the one `bevformer_synth` renders with).
 """
 
 from __future__ import annotations
@@ -46,12 +42,9 @@ from bevformer_ros.frontend.image_codec import (
 )
 from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
-from bevformer_ros.viz.marker_boxes import (
-    Boxes,
-    boxes_from_marker_array,
-    FrameView,
-    marker_array_stamp_ns,
-)
+from bevformer_ros.viz.frame_view import Boxes, FrameView
+from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.viz.overlay import write_frame_png
 import numpy as np
 
 IMAGE_TYPE, COMPRESSED_TYPE = 'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage'
@@ -74,7 +67,7 @@ def _nearest(stamps: dict[int, Any], stamp: int, tolerance_ns: int) -> Any:
 
 
 def bev_features_array(msg: Any) -> np.ndarray | None:
-    """[H, W, C] float32 of a `32FC<C>` Image (the node's ~/bev_features), None for other encodings."""
+    """[H, W, C] float32 of a `32FC<C>` Image (the node's ~/bev_features), None otherwise."""
     if not msg.encoding.startswith('32FC'):
         return None
     channels = int(msg.encoding[4:] or 1)
@@ -169,7 +162,7 @@ class BagFrames:
                     target[stamp] = boxes_from_marker_array(msg)
 
     def _read_sidecar(self, bag: Path) -> None:
-        """The synthetic scene's exact ground truth (with velocities) wins over its marker copy."""
+        """Read the synthetic scene's exact ground truth (with velocities); it beats markers."""
         path = ground_truth_path(bag)
         if not path.exists():
             return
@@ -178,7 +171,7 @@ class BagFrames:
             self.ground_truth[f.stamp_ns] = Boxes(f.boxes, f.labels)
 
     def _match_frames(self) -> tuple[list[int], list[dict[str, int]]]:
-        """Frame stamps (the first rig camera with images) and, per frame, camera -> its image stamp."""
+        """Frame stamps (first rig camera with images) and, per frame, camera -> image stamp."""
         reference = next(name for name in self.rig.camera_names if name in self.image_stamps)
         stamps = sorted({s for s, _ in self.image_stamps[reference]})
         members: list[dict[str, int]] = [{} for _ in stamps]
@@ -225,7 +218,7 @@ class BagFrames:
         )
 
     def frames(self, indices: Sequence[int] | None = None) -> Any:
-        """Yield FrameViews of `indices` (default all) in stamp order, reading the bags' images once."""
+        """Yield FrameViews of `indices` (default all) in stamp order, reading the images once."""
         wanted = sorted(set(range(len(self))) if indices is None else set(indices))
         for i in wanted:
             if not 0 <= i < len(self):
@@ -270,8 +263,6 @@ class BagFrames:
         tile_width: int = 480,
         progress: bool = True,
     ) -> list[Path]:
-        from bevformer_ros.tools.render import write_frame_png
-
         indices = None if frame_index is None else [frame_index]
         bar = Progress(len(self) if indices is None else 1, 'render', 'frames', enabled=progress)
         paths = []

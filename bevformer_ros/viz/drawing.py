@@ -13,11 +13,10 @@
 # limitations under the License.
 
 """
-Raster primitives for the pictures: line segments, filled rectangles, resizing and (with Pillow) text.
+Raster primitives for the pictures: segments, filled rectangles, resizing and (with Pillow) text.
 
 All work in place on uint8 [H, W, 3] RGB arrays and clip to the picture. Pillow is optional:
-without it
-pictures get no captions and resizing falls back to nearest-neighbour sampling.
+without it pictures get no captions and resizing falls back to nearest-neighbour sampling.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import numpy as np
 def draw_segments(
     image: np.ndarray, start: np.ndarray, end: np.ndarray, color: Sequence[int], thickness: int = 1
 ) -> None:
-    """Draw the segments start[i] -> end[i] ([N, 2] pixel (x, y), float) `thickness` pixels wide."""
+    """Draw the segments start[i] -> end[i] ([N, 2] pixel (x, y), float), `thickness` px wide."""
     start = np.asarray(start, dtype=np.float64).reshape(-1, 2)
     end = np.asarray(end, dtype=np.float64).reshape(-1, 2)
     finite = np.isfinite(start).all(axis=1) & np.isfinite(end).all(axis=1)
@@ -55,11 +54,10 @@ def _clip_segments(
     start: np.ndarray, end: np.ndarray, width: int, height: int, margin: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """
-    The parts of the segments inside the picture grown by `margin` pixels (Liang-Barsky), [M, 2] each.
+    Clip the segments to the picture grown by `margin` pixels (Liang-Barsky), [M, 2] each.
 
     Projected box edges often reach thousands of pixels outside a camera picture; sampling only
-    what can be
-    seen keeps the cost to the picture's size.
+    what can be seen keeps the cost to the picture's size.
     """
     delta = end - start  # [N, 2]
     low = np.array([-margin, -margin], dtype=np.float64)
@@ -101,7 +99,7 @@ def fill_rect(
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """uint8 [height, width, C]: Pillow's box filter when available (smooth downscaling), else nearest."""
+    """uint8 [height, width, C]: Pillow's box filter when available (smooth), else nearest."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
     pil = _pillow()

@@ -13,11 +13,10 @@
 # limitations under the License.
 
 """
-What one picture shows: six camera images with their projections, detections, ground truth, the BEV.
+What one picture shows: six camera images with projections, detections, ground truth, the BEV.
 
 Plain data for `bevformer_ros.viz.overlay`, filled by the node (`result_view`) and by the offline
-tools
-(`tools.bag_frames`, from bags).
+tools (`viz.bag_frames`, from bags).
 """
 
 from __future__ import annotations

@@ -13,14 +13,12 @@
 # limitations under the License.
 
 """
-Boxes back from MarkerArrays: the node's detections and bevformer_synth's ground truth, for the pictures.
+Boxes back from MarkerArrays: the node's detections and bevformer_synth's ground truth.
 
 `boxes_from_marker_array` turns a visualization_msgs/MarkerArray written by the node
-(`bevformer/boxes` CUBEs,
-`bevformer/labels` texts "class score", `bevformer/velocity` arrows) or by `bevformer_synth`
-(`ground_truth/...`) back into boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]`; it reads rclpy and
-rosbags
-messages alike (same field names). `Boxes` and `FrameView` live in `bevformer_ros.viz.frame_view`.
+(`bevformer/boxes` CUBEs, `bevformer/labels` texts "class score", `bevformer/velocity` arrows) or
+by `bevformer_synth` (`ground_truth/...`) back into boxes `[x, y, z_bottom, w, l, h, yaw, vx, vy]`;
+it reads rclpy and rosbags messages alike (same field names) into `viz.frame_view.Boxes`.
 """
 
 from __future__ import annotations
@@ -28,14 +26,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bevformer_ros.core.markers import NUSCENES_CLASSES
-from bevformer_ros.viz.frame_view import Boxes, FrameView
+from bevformer_ros.core.markers import (
+    ADD,
+    ARROW,
+    ARROW_TIME_S,
+    CUBE,
+    NUSCENES_CLASSES,
+    TEXT_VIEW_FACING,
+)
+from bevformer_ros.core.stamps import time_ns
+from bevformer_ros.viz.frame_view import Boxes
 import numpy as np
-
-__all__ = ['Boxes', 'FrameView', 'boxes_from_marker_array', 'marker_array_stamp_ns']
-
-CUBE, TEXT_VIEW_FACING, ARROW, ADD = 1, 9, 0, 0  # visualization_msgs/Marker type and action values
-ARROW_TIME_S = 1.0  # the node draws velocity arrows 1 s long (markers.build_box_markers default)
 
 
 def _heading(q: Any) -> float:
@@ -54,7 +55,7 @@ def _class_and_score(text: str) -> tuple[int, float | None]:
 
 
 def boxes_from_marker_array(msg: Any) -> Boxes:
-    """Boxes of the CUBE markers of a MarkerArray, with class and score from the label text of the same id."""
+    """Boxes of the CUBE markers of a MarkerArray, class and score from the same id's label."""
     cubes: dict[tuple[str, int], Any] = {}
     texts: dict[tuple[str, int], str] = {}
     arrows: dict[tuple[str, int], Any] = {}
@@ -101,8 +102,7 @@ def boxes_from_marker_array(msg: Any) -> Boxes:
 
 
 def marker_array_stamp_ns(msg: Any) -> int | None:
-    """The stamp of the first marker (the node stamps every marker with the image stamp), None if empty."""
+    """Return the stamp of the first marker (the node uses the image stamp), None if empty."""
     if not msg.markers:
         return None
-    stamp = msg.markers[0].header.stamp
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
+    return time_ns(msg.markers[0].header.stamp)

@@ -13,26 +13,22 @@
 # limitations under the License.
 
 """
-The picture of one frame: the six camera images with the 3D boxes projected, beside a bird's-eye view.
+The picture of one frame: six camera images with the 3D boxes projected, beside a bird's-eye view.
 
 The cameras sit in the nuScenes layout (front row FRONT_LEFT, FRONT, FRONT_RIGHT; back row
-BACK_LEFT, BACK,
-BACK_RIGHT) with every box's 12 edges drawn where `lidar2img` projects them (clipped at the near
-plane). The
-bird's-eye view (forward up, +-51.2 m, the BEV grid of the model) shows the ego vehicle, the
-detections (class
-colours, thick), the ground truth (white, thin) and, underneath, the BEV feature heat map (L2 norm
-of the
-features). A picture is `3 * tile_w + 2 * tile_h` wide and `2 * tile_h` high, `tile_h =
-round(tile_w * H / W)`
-for W x H camera images.
+BACK_LEFT, BACK, BACK_RIGHT) with every box's 12 edges drawn where `lidar2img` projects them
+(clipped at the near plane). The bird's-eye view (forward up, +-51.2 m, the BEV grid of the model)
+shows the ego vehicle, the detections (class colours, thick), the ground truth (white, thin) and,
+underneath, the BEV feature heat map (L2 norm of the features). A picture is `3 * tile_w + 2 *
+tile_h` wide and `2 * tile_h` high, `tile_h = round(tile_w * H / W)` for W x H camera images.
 
 Plain numpy (Pillow optional, for captions and smooth resizing): the node draws `~/overlay` with it
-and
-`bevformer_render` writes it to PNG files.
+and `bevformer_render` writes it to PNG files.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from bevformer_ros.core.bev_image import bev_to_rgb
 from bevformer_ros.core.markers import (
@@ -42,6 +38,7 @@ from bevformer_ros.core.markers import (
     NUSCENES_CLASSES,
     UNKNOWN_COLOR,
 )
+from bevformer_ros.core.png import write_png
 from bevformer_ros.viz.drawing import draw_segments, draw_text, fill_rect, resize
 from bevformer_ros.viz.frame_view import Boxes, FrameView
 import numpy as np
@@ -62,13 +59,16 @@ EGO_COLOR = (250, 250, 250)
 EGO_CENTER_XY, EGO_HALF_WL = (0.0, 0.4), (0.9, 2.1)
 
 
+def class_name(label: int) -> str:
+    return NUSCENES_CLASSES[label] if 0 <= label < len(NUSCENES_CLASSES) else 'unknown class'
+
+
 def class_color(label: int) -> tuple[int, int, int]:
-    name = NUSCENES_CLASSES[label] if 0 <= label < len(NUSCENES_CLASSES) else ''
-    return tuple(int(round(255 * c)) for c in CLASS_COLORS.get(name, UNKNOWN_COLOR))
+    return tuple(int(round(255 * c)) for c in CLASS_COLORS.get(class_name(label), UNKNOWN_COLOR))
 
 
 def box_corner_array(boxes: Boxes) -> np.ndarray:
-    """[K, 8, 3] corners (markers.BOX_EDGES order) of `[x, y, z_bottom, w, l, h, yaw, ...]` boxes."""
+    """[K, 8, 3] corners (markers.BOX_EDGES order) of `[x, y, z_bottom, w, l, h, yaw, ...]`."""
     out = np.zeros((len(boxes), 8, 3))
     for i, (x, y, z, w, l_, h, yaw) in enumerate(boxes.boxes[:, :7]):
         out[i] = box_corners((x, y, z + h / 2), (l_, w, h), -yaw - np.pi / 2)
@@ -76,7 +76,7 @@ def box_corner_array(boxes: Boxes) -> np.ndarray:
 
 
 def project_edges(corners: np.ndarray, lidar2img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel segments (start [E, 2], end [E, 2]) of the boxes' 12 edges each, clipped at NEAR_M depth."""
+    """Pixel segments (start [E, 2], end [E, 2]) of the boxes' 12 edges, clipped at NEAR_M."""
     edges = np.array(BOX_EDGES)
     a = corners[:, edges[:, 0]].reshape(-1, 3)  # [K * 12, 3]
     b = corners[:, edges[:, 1]].reshape(-1, 3)
@@ -121,13 +121,13 @@ def tile_size(frame: FrameView, tile_width: int) -> tuple[int, int]:
 
 
 def render_cameras(frame: FrameView, tile_width: int = 480) -> np.ndarray:
-    """uint8 [2 * tile_h, 3 * tile_w, 3]: the six cameras with the boxes projected (layout CAMERA_LAYOUT)."""
+    """uint8 [2 * tile_h, 3 * tile_w, 3]: the six cameras with boxes projected (CAMERA_LAYOUT)."""
     tw, th = tile_size(frame, tile_width)
     mosaic = np.zeros((2 * th, 3 * tw, 3), dtype=np.uint8)
     thick = max(1, round(tile_width / 320))
     for r, row in enumerate(CAMERA_LAYOUT):
         for c, name in enumerate(row):
-            tile = mosaic[r * th : (r + 1) * th, c * tw : (c + 1) * tw]
+            tile = mosaic[r * th:(r + 1) * th, c * tw:(c + 1) * tw]
             image = frame.images.get(name)
             if image is None:
                 draw_text(tile, 8, th // 2, f'{name}: no image', (200, 200, 200), 14)
@@ -143,7 +143,7 @@ def render_cameras(frame: FrameView, tile_width: int = 480) -> np.ndarray:
 
 
 def _bev_pixels(xy: np.ndarray, size: int) -> np.ndarray:
-    """[..., 2] metres (x right, y forward) -> [..., 2] pixel (col, row) of a size x size BEV picture."""
+    """[..., 2] metres (x right, y forward) -> [..., 2] pixel (col, row) of a size x size BEV."""
     scale = size / (2 * BEV_RANGE_M)
     return np.stack(
         [(xy[..., 0] + BEV_RANGE_M) * scale, (BEV_RANGE_M - xy[..., 1]) * scale], axis=-1
@@ -186,7 +186,7 @@ def _draw_boxes_bev(
 
 
 def render_bev(frame: FrameView, size: int = 540) -> np.ndarray:
-    """uint8 [size, size, 3] bird's-eye view, forward up, +-BEV_RANGE_M around the reference frame."""
+    """uint8 [size, size, 3] bird's-eye view, forward up, +-BEV_RANGE_M around the reference."""
     picture = _bev_background(frame, size)
     ticks = np.arange(-50.0, 50.1, 10.0)
     ends = np.full_like(ticks, BEV_RANGE_M)
@@ -210,16 +210,48 @@ def render_bev(frame: FrameView, size: int = 540) -> np.ndarray:
     fill_rect(picture, x0, y0, x1 + 1, y1 + 1, EGO_COLOR)
     _draw_boxes_bev(picture, frame.ground_truth, 1, GT_COLOR)
     _draw_boxes_bev(picture, frame.detections, max(1, size // 270))
-    legend = [f'BEV +-{BEV_RANGE_M:g} m, grid 10 m']
-    if frame.detections is not None:
-        legend.append(f'detections: {len(frame.detections)} (class colours)')
-    if frame.ground_truth is not None:
-        legend.append(f'ground truth: {len(frame.ground_truth)} (white)')
-    if frame.bev is not None:
-        legend.append('BEV features: L2 norm')
-    for i, line in enumerate(legend):
-        draw_text(picture, 6, 6 + 17 * i, line, (255, 255, 255), 13)
+    _draw_legend(picture, legend_lines(frame), legend_classes(frame))
     return picture
+
+
+def legend_lines(frame: FrameView) -> list[str]:
+    """Return the text at the top of the bird's-eye view: what the picture shows."""
+    lines = [f'forward up, +-{BEV_RANGE_M:g} m, grid 10 m, ego: white']
+    if frame.bev is not None:  # L2 norm of each cell's features (bev_to_rgb 'norm')
+        lines.append('heat map: BEV feature strength, bright = strong')
+    if frame.ground_truth is not None:
+        lines.append(f'ground truth: {len(frame.ground_truth)}, thin white')
+    if frame.detections is not None:
+        lines.append(f'detections: {len(frame.detections)}, thick, class colours')
+    return lines
+
+
+def legend_classes(frame: FrameView) -> list[tuple[str, tuple[int, int, int]]]:
+    """Return (name and count, colour) of every class among the detections, for the key."""
+    if frame.detections is None:
+        return []
+    labels = frame.detections.labels
+    return [
+        (f'{class_name(int(label))} {int(np.sum(labels == label))}', class_color(int(label)))
+        for label in np.unique(labels)
+    ]
+
+
+def _draw_legend(
+    picture: np.ndarray, lines: list[str], classes: list[tuple[str, tuple[int, int, int]]]
+) -> None:
+    """Write the lines top left and the class key (a swatch per class) bottom left."""
+    size = picture.shape[0]
+    font = max(10, round(size / 42))  # 13 px text on the 540 px view of the PNGs
+    step = font + 4
+    for i, line in enumerate(lines):
+        draw_text(picture, 6, 6 + step * i, line, (255, 255, 255), font)
+    top = size - 6 - step * len(classes)
+    for i, (text, color) in enumerate(classes):
+        y = top + step * i
+        fill_rect(picture, 5, y, 8 + font, y + font + 3, (0, 0, 0))
+        fill_rect(picture, 6, y + 1, 7 + font, y + font + 2, color)
+        draw_text(picture, 12 + font, y, text, (255, 255, 255), font)
 
 
 def render_frame(frame: FrameView, tile_width: int = 480) -> np.ndarray:
@@ -230,3 +262,8 @@ def render_frame(frame: FrameView, tile_width: int = 480) -> np.ndarray:
     for i, line in enumerate(lines):
         draw_text(picture, 8, 6 + 18 * i, line, (255, 255, 120), 14)
     return picture
+
+
+def write_frame_png(frame: FrameView, path: str | Path, tile_width: int = 480) -> Path:
+    """Write the picture of `frame` (`render_frame`) to a PNG file and return its path."""
+    return write_png(path, render_frame(frame, tile_width))

@@ -16,12 +16,10 @@
 The `FrameView` of one processed camera set: what the node's `~/overlay` picture shows.
 
 The camera images are decoded again from the set's messages (a view for raw images; compressed ones
-are
-decoded a second time, which only happens while someone subscribes to the overlay) and `lidar2img`
-is built at
-the images' own resolution, not the network's. Cameras are keyed by their official names in model
-order, so
-that `overlay.CAMERA_LAYOUT` places them whatever `cameras.names` calls them.
+are decoded a second time, which only happens while someone subscribes to the overlay) and
+`lidar2img` is built at the images' own resolution, not the network's. Cameras are keyed by their
+official names in model order, so that `overlay.CAMERA_LAYOUT` places them whatever `cameras.names`
+calls them.
 """
 
 from __future__ import annotations
@@ -43,9 +41,10 @@ def result_view(
     notes: Sequence[str] = (),
 ) -> FrameView:
     """
-    The picture content of `result` on its input `frame`: the cameras present, the detections scoring at
-    least `score_threshold` (at most `max_boxes`, best first, like ~/markers) and the BEV when
-    computed.
+    Build the picture content of `result` on its input `frame`.
+
+    The cameras present, the detections scoring at least `score_threshold` (at most `max_boxes`,
+    best first, like ~/markers) and the BEV when computed.
     """
     images: dict[str, np.ndarray] = {}
     for name, cam in zip(OFFICIAL_CAMERAS, frame.cameras):
@@ -70,7 +69,7 @@ def result_view(
 
 
 def _detections(result: PipelineResult, score_threshold: float, max_boxes: int) -> Boxes:
-    """The boxes ~/markers shows (markers.build_box_markers): finite, scoring >= the threshold, best first."""
+    """Select the boxes ~/markers shows: finite, score >= threshold, best first."""
     finite = np.isfinite(result.boxes).all(axis=1) & np.isfinite(result.scores)
     keep = np.flatnonzero(finite & (result.scores >= score_threshold))
     keep = keep[np.argsort(-result.scores[keep], kind='stable')][: max(max_boxes, 0)]  # [K']

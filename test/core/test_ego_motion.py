@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Ego pose at image stamps: interpolation, guards and message parsing, checked with independent numbers."""
+"""Ego pose at image stamps: interpolation, guards and message parsing, checked independently."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from bevformer_ros.core.ego_motion import (
     pose_from_odometry,
     pose_from_transform,
     PoseBuffer,
+    StalePoseError,
 )
 from bevformer_ros.core.rotation import slerp_wxyz, yaw_of_wxyz
 import numpy as np
@@ -137,10 +138,25 @@ def test_time_going_back_past_the_history_clears_it():
     buf = PoseBuffer(max_age_s=2.0)
     for t in (100.0, 100.1, 100.2):
         buf.add(pose(t, [t, 0, 0], 0.0))
-    buf.add(pose(3.0, [0, 0, 0], 0.0))  # bag loop: the clock restarted
-    assert buf.time_jumps == 1 and len(buf) == 1
+    for t in (3.0, 3.1):  # bag loop: the clock restarted; unconfirmed yet
+        with pytest.raises(EgoMotionError, match='stale'):
+            buf.add(pose(t, [0, 0, 0], 0.0))
+    buf.add(pose(3.2, [0, 0, 0], 0.0))  # the third in a row confirms the new timeline
+    assert buf.time_jumps == 1 and len(buf) == 3
     with pytest.raises(EgoMotionError):
         buf.at(round(100.1 * NS))
+    buf.at(round(3.05 * NS))
+
+
+def test_one_stale_odometry_message_keeps_the_history():
+    buf = PoseBuffer(max_age_s=2.0)
+    for t in (100.0, 100.1, 100.2):
+        buf.add(pose(t, [t, 0, 0], 0.0))
+    with pytest.raises(StalePoseError, match='older than the newest pose'):
+        buf.add(pose(97.2, [0, 0, 0], 0.0))  # 3 s older than the newest: a stale message
+    buf.add(pose(100.3, [100.3, 0, 0], 0.0))
+    assert buf.time_jumps == 0 and buf.rejected_stale == 1 and len(buf) == 4
+    np.testing.assert_allclose(buf.at(round(100.25 * NS)).translation, [100.25, 0, 0])
 
 
 def test_interpolated_quaternion_keeps_the_sign_of_the_nearer_source():
@@ -203,3 +219,14 @@ def test_base_pose_from_a_lidar_pose():
     base = base_pose_from_frame_pose(lidar_pose, lidar2ego)
     np.testing.assert_allclose(base.translation, [10.0, 5.0, 0.0], atol=1e-12)
     assert math.degrees(base.yaw) == pytest.approx(90.0)
+
+
+def test_clearing_for_a_time_jump_keeps_the_poses_of_the_new_timeline():
+    buf = PoseBuffer(max_age_s=2.0)
+    for t in (100.0, 100.1):
+        buf.add(pose(t, [t, 0, 0], 0.0))
+    with pytest.raises(EgoMotionError):
+        buf.add(pose(3.0, [3, 0, 0], 0.0))  # odometry of the loop, before its images
+    buf.clear()  # the images jumped back too
+    assert len(buf) == 1
+    np.testing.assert_allclose(buf.at(round(3.0 * NS)).translation, [3, 0, 0])

@@ -13,20 +13,18 @@
 # limitations under the License.
 
 """
-Fuzzing the ROS-free input paths with hypothesis: whatever a driver sends, the only exceptions are the
-project's own input errors (ImageDecodeError, CalibrationError, EgoMotionError, FrameError), and
-nothing
-non-finite reaches the model (lidar2img and the used can_bus are finite, in float32 as the model
-reads them).
+Fuzz the ROS-free input paths with hypothesis.
+
+Whatever a driver sends, the only exceptions are the project's own input errors (ImageDecodeError,
+CalibrationError, EgoMotionError, FrameError), and nothing non-finite reaches the model (lidar2img
+and the used can_bus are finite, in float32 as the model reads them).
 
 Bounded and repeatable: 200 examples per property, derandomized (the same examples on every run, no
 example database written), no deadline (the shared CI machine is slow at times). For a longer hunt,
-set
-BEVFORMER_FUZZ_EXAMPLES=5000 (random examples then).
+set BEVFORMER_FUZZ_EXAMPLES=5000 (random examples then).
 
 A longer run once found that rescaling a finite but absurd K (fx = 1.8e308) overflowed to inf
-without an
-error; the last test keeps that case.
+without an error; the last test keeps that case.
 """
 
 from __future__ import annotations
@@ -80,8 +78,10 @@ NUMBER = st.one_of(PLAIN, SPECIAL, st.floats(allow_nan=True, allow_infinity=True
 
 def _maybe_break(draw, values, breaker=NUMBER):
     """
-    `values` (a list) with, half of the time, one entry replaced by any number: every example starts
-    from a valid message, so the accepting paths run as often as the refusing ones.
+    Return `values` (a list) with, half of the time, one entry replaced by any number.
+
+    Every example starts from a valid message, so the accepting paths run as often as the refusing
+    ones.
     """
     values = list(values)
     if values and draw(st.booleans()):
@@ -92,7 +92,7 @@ def _maybe_break(draw, values, breaker=NUMBER):
 # ------------------------------------------------------------------------------ image decoding
 @st.composite
 def images(draw):
-    """A valid Image (any size 1..5, rows maybe padded), then maybe one field broken."""
+    """Draw a valid Image (any size 1..5, rows maybe padded), then maybe one field broken."""
     encoding = draw(st.sampled_from(sorted(ENCODINGS)))
     layout = ENCODINGS[encoding]
     height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
@@ -168,7 +168,7 @@ def test_compressed_garbage_is_an_image_decode_error(fmt, data):
 # lidar2img
 @st.composite
 def camera_infos(draw, size=(160, 90)):
-    """A valid CameraInfo of an image `size` (width, height), then maybe K or the size broken."""
+    """Draw a valid CameraInfo of an image `size` (width, height), then maybe K or size broken."""
     fx, fy = draw(st.floats(1.0, 5000.0)), draw(st.floats(1.0, 5000.0))
     k = _maybe_break(
         draw,
@@ -262,7 +262,7 @@ class _Odometry:
 
 @st.composite
 def odometry_streams(draw):
-    """Odometry every 0.1 s along a plausible path, one message maybe broken, and a query stamp near them."""
+    """Odometry every 0.1 s on a plausible path, one message maybe broken, a query stamp near."""
     count = draw(st.integers(1, 5))
     start = draw(st.integers(0, 10**10))
     messages = [

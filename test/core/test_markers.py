@@ -12,13 +12,26 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Marker content from decoded boxes, checked against hand geometry and mmdet3d's own corner recipe."""
+"""Marker content from decoded boxes, checked against hand geometry and mmdet3d's corners."""
 
 from __future__ import annotations
 
 import math
 
-from bevformer_ros.core.markers import BOX_EDGES, box_marker, build_box_markers, NUSCENES_CLASSES
+from bevformer_ros.core.markers import (
+    ARROW,
+    BOX_EDGES,
+    box_marker,
+    build_box_markers,
+    CUBE,
+    DELETEALL,
+    GROUND_TRUTH_STYLE,
+    LINE_LIST,
+    marker_layout,
+    MarkerStyle,
+    NUSCENES_CLASSES,
+    TEXT_VIEW_FACING,
+)
 import numpy as np
 import pytest
 import torch
@@ -29,8 +42,8 @@ def mmdet3d_v017_lidar_corners(box):
     Independent reference: LiDARInstance3DBoxes.corners of mmdet3d v0.17 for one box.
 
     dims (w, l, h) scale a unit cube with relative origin (0.5, 0.5, 0) along x, y, z, which is
-    then turned
-    by `rotation_3d_in_axis(axis=2)`: points @ [[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]].
+    then turned by `rotation_3d_in_axis(axis=2)`: points @ [[cos, -sin, 0], [sin, cos, 0], [0, 0,
+    1]].
     """
     x, y, z, w, length, h, yaw = box[:7]
     unit = np.array(list(np.ndindex(2, 2, 2)), dtype=float) - [0.5, 0.5, 0.0]
@@ -105,3 +118,40 @@ def test_threshold_max_count_ordering_and_bad_rows():
     assert len(seven) == 5 and all(m.velocity == (0.0, 0.0) for m in seven)
     with pytest.raises(ValueError, match='expected boxes'):
         build_box_markers(boxes[:, :5], scores, labels)
+
+
+def test_marker_layout_of_detections():
+    moving = box_marker(np.array([5.0, 1.0, -1.0, 2.0, 4.0, 1.5, 0.3, 3.0, 4.0]), 0.8, 0)
+    parked = box_marker(np.array([9.0, 0.0, -1.0, 2.0, 4.0, 1.5, 0.0, 0.1, 0.0]), 0.6, 8)
+    layout = marker_layout([moving, parked], MarkerStyle(line_width=0.1))
+    assert [(m.ns, m.id, m.type, m.action) for m in layout] == [
+        ('bevformer', 0, ARROW, DELETEALL),
+        ('bevformer/boxes', 0, CUBE, 0),
+        ('bevformer/edges', 0, LINE_LIST, 0),
+        ('bevformer/labels', 0, TEXT_VIEW_FACING, 0),
+        ('bevformer/velocity', 0, ARROW, 0),  # 5 m/s; the parked box (0.1 m/s) gets none
+        ('bevformer/boxes', 1, CUBE, 0),
+        ('bevformer/edges', 1, LINE_LIST, 0),
+        ('bevformer/labels', 1, TEXT_VIEW_FACING, 0),
+    ]
+    cube, edges, label, arrow = layout[1:5]
+    assert cube.position == moving.center and cube.scale == moving.scale
+    assert cube.color == (*moving.color[:3], 0.3)  # the default CUBE alpha
+    np.testing.assert_array_equal(
+        np.array(edges.points), moving.corners[np.array(BOX_EDGES).reshape(-1)]
+    )
+    assert edges.scale == (0.1, 0.0, 0.0) and arrow.scale == pytest.approx((0.2, 0.4, 0.6))
+    assert label.text == 'car 0.80' and label.color == (1.0, 1.0, 1.0, 1.0)
+    assert arrow.points == (moving.arrow_start, moving.arrow_end)
+
+
+def test_marker_layout_of_ground_truth_and_of_nothing():
+    box = box_marker(np.array([5.0, 1.0, -1.0, 2.0, 4.0, 1.5, 0.3, 3.0, 4.0]), 1.0, 8)
+    layout = marker_layout([box], GROUND_TRUTH_STYLE)
+    assert [(m.ns, m.type) for m in layout] == [
+        ('ground_truth', ARROW),
+        ('ground_truth/boxes', CUBE),
+        ('ground_truth/labels', TEXT_VIEW_FACING),
+    ]
+    assert layout[1].color[3] == 0.35 and layout[2].text == 'pedestrian'
+    assert [(m.ns, m.action) for m in marker_layout([])] == [('bevformer', DELETEALL)]

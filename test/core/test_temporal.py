@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Official test-time temporal semantics: can_bus quirks, history reset, prev_bev rotation (README §4)."""
+"""Official test-time temporal semantics: can_bus quirks, history reset, prev_bev rotation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
 from bevformer_ros.model.transformer import rotate_bev
 import numpy as np
 import pytest
-from reference_fixtures import CASE_SMALL
+from reference_fixtures import CASE_SMALL, require
 import torch
 
 FIXTURE = CASE_SMALL
@@ -30,9 +30,7 @@ FIXTURE = CASE_SMALL
 
 @pytest.fixture(scope='module')
 def frames() -> list:
-    if not FIXTURE.exists():
-        pytest.fail(f'fixture missing: {FIXTURE}')
-    return torch.load(FIXTURE, weights_only=True)['frames']
+    return torch.load(require(FIXTURE), weights_only=True)['frames']
 
 
 def yaw_quaternion(yaw: float) -> list[float]:
@@ -131,7 +129,7 @@ def test_rotation_matches_official_history(frames):
 @pytest.mark.parametrize('angle', [3.2, -7.5, 41.0, 180.0, -358.0])
 @pytest.mark.parametrize('size', [20, 50])
 def test_rotation_matches_nearest_neighbour_formula(angle, size):
-    """README §4: out[r, c] = in[rint(sv), rint(su)], (su, sv) - 99.5 = R(theta) (c - 99.5, r - 99.5)."""
+    """README §4: out[r, c] = in[rint(sv), rint(su)], (su, sv) - 99.5 = R (c - 99.5, r - 99.5)."""
     bev = (
         torch.arange(size * size, dtype=torch.float32).view(1, size * size, 1) + 1
     )  # value = index + 1

@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""bevformer_infer_bag and bevformer_eval end to end: a short synthetic bag, the seconds-fast test model."""
+"""
+bevformer_infer_bag and bevformer_eval end to end.
+
+A short synthetic bag, the seconds-fast test model.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +36,12 @@ from bevformer_ros.viz.bag_frames import BagFrames, bev_features_array
 from bevformer_ros.viz.frame_view import Boxes
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
 import numpy as np
-from nuscenes.utils.data_classes import Box
-from pyquaternion import Quaternion
+from optional_deps import lazy, requires
 import pytest
+
+Box = lazy('nuscenes.utils.data_classes', 'Box')
+Quaternion = lazy('pyquaternion', 'Quaternion')
+_packages = requires('rosbags', 'nuscenes', 'pyquaternion')
 
 FRAMES = 3
 MODEL_ARGS = [
@@ -55,7 +62,11 @@ def _topics(path) -> dict[str, list]:
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    """One synthetic bag; the detector over it with history (+ results and evaluation) and without."""
+    """
+    Run the detector over one synthetic bag.
+
+    With history (+ results and evaluation) and without.
+    """
     folder = tmp_path_factory.mktemp('infer')
     bag = write_scene_bag(
         folder / 'val_2.mcap',
@@ -227,6 +238,7 @@ def test_bad_paths_and_parameters_are_named(runs, tmp_path, capsys):
     garbage.write_text('not a bag')
     cases = [
         ([str(tmp_path / 'missing.mcap'), str(tmp_path / 'o.mcap')], 'bag not found'),
+        ([str(tmp_path / 'missing.mcap'), str(tmp_path / 'o.mcap'), '--eval'], 'bag not found'),
         ([str(garbage), str(tmp_path / 'o.mcap')], 'cannot read bag'),
         ([str(runs['bag']), str(runs['out'])], 'exists already'),
         ([str(runs['bag']), str(runs['bag']), '--force'], 'differ'),

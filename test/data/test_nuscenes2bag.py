@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-bevformer_nuscenes2bag on a tiny nuScenes-layout dataset written here: real devkit, real bags, independent
-expectations (pyquaternion and plain numpy straight from the tables, and the shipped rig file).
+bevformer_nuscenes2bag on a tiny nuScenes-layout dataset written here.
+
+Real devkit, real bags, independent expectations (pyquaternion and plain numpy straight from the
+tables, and the shipped rig file).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import json
 import math
 from pathlib import Path
 
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.markers import NUSCENES_CLASSES
-from bevformer_ros.core.rig import CAMERA_NAMES, load_rig
+from bevformer_ros.core.rig import load_rig
 from bevformer_ros.data.bag_io import deserialize, header_stamp_ns, open_bag
 from bevformer_ros.resources import config_file
 from bevformer_ros.tools.nuscenes2bag import main
@@ -32,17 +35,20 @@ from bevformer_ros.train.dataset import BagScene
 from bevformer_ros.train.presets import smoke
 from bevformer_ros.viz.bag_frames import BagFrames
 import numpy as np
+from optional_deps import lazy, requires
 from PIL import Image
-from pyquaternion import Quaternion
 import pytest
 import yaml
+
+Quaternion = lazy('pyquaternion', 'Quaternion')
+_packages = requires('rosbags', 'pyquaternion')
 
 VERSION = 'v1.0-mini'
 W, H, SCALE = 160, 90, 0.1  # a tenth of nuScenes' 1600x900; camera_intrinsic scaled alike
 KEYFRAMES, SWEEPS_BETWEEN = 3, 2
 T0_US = 1_533_151_603_547_590
 CAMERA_OFFSET_US = dict(
-    zip(CAMERA_NAMES, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000))
+    zip(OFFICIAL_CAMERAS, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000))
 )  # after the lidar
 SHIPPED = yaml.safe_load(config_file('nuscenes_rig.yaml').read_text())
 
@@ -52,7 +58,7 @@ def _token(*parts: object) -> str:
 
 
 def _ego(t_us: int) -> dict:
-    """A gently turning, slightly pitched drive through Singapore-like global coordinates."""
+    """Return a gently turning, slightly pitched drive in Singapore-like global coordinates."""
     t = (t_us - T0_US) * 1e-6
     yaw = 0.6 + 0.15 * t
     q = Quaternion(axis=[0, 0, 1], angle=yaw) * Quaternion(axis=[0, 1, 0], angle=0.01)
@@ -111,7 +117,7 @@ class Tables:
         (root / 'maps').mkdir(parents=True)
         Image.new('L', (8, 8)).save(root / 'maps' / 'map0.png')
         self._sensor('LIDAR_TOP', 'lidar', SHIPPED['lidar2ego'], [])
-        for cam in CAMERA_NAMES:
+        for cam in OFFICIAL_CAMERAS:
             K = np.array(SHIPPED['cameras'][cam]['K']) * [[SCALE], [SCALE], [1.0]]
             self._sensor(cam, 'camera', SHIPPED['cameras'][cam]['sensor2ego'], K.tolist())
 
@@ -185,7 +191,7 @@ class Tables:
                     'scene_token': _token('scene', name),
                 }
             )
-        for channel in ('LIDAR_TOP', *CAMERA_NAMES):
+        for channel in ('LIDAR_TOP', *OFFICIAL_CAMERAS):
             # one log: the sensor chains run on from the previous scene, the converter has to cut
             # them
             chain = [self.last[channel]] if channel in self.last else []
@@ -339,7 +345,7 @@ def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(
     dataroot, tables, keyframe_bag
 ):
     topics = _messages(keyframe_bag)
-    for cam in CAMERA_NAMES:
+    for cam in OFFICIAL_CAMERAS:
         records = _camera_records(tables, cam, key_only=True)
         images = topics[f'/{cam}/image_raw/compressed']
         assert len(records) == KEYFRAMES and len(images) == KEYFRAMES
@@ -362,7 +368,9 @@ def test_keyframe_bag_holds_the_jpeg_bytes_and_calibration_of_every_keyframe(
 def test_odometry_is_the_ego_pose_of_every_camera_sample(tables, keyframe_bag):
     odom = [deserialize(raw, t) for _, t, raw in _messages(keyframe_bag)['/odom']]
     tokens = {
-        r['ego_pose_token'] for cam in CAMERA_NAMES for r in _camera_records(tables, cam, False)
+        r['ego_pose_token']
+        for cam in OFFICIAL_CAMERAS
+        for r in _camera_records(tables, cam, False)
     }
     expected = sorted(tokens, key=lambda tok: tables['ego_pose'][tok]['timestamp'])
     assert len(odom) == len(expected) == 6 * (KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1))
@@ -394,7 +402,7 @@ def test_odometry_is_the_ego_pose_of_every_camera_sample(tables, keyframe_bag):
 
 def test_sweeps_give_every_camera_frame_as_decoded_rgb(dataroot, tables, sweep_bag):
     topics = _messages(sweep_bag)
-    for cam in CAMERA_NAMES:
+    for cam in OFFICIAL_CAMERAS:
         records = _camera_records(tables, cam, key_only=False)
         images = topics[f'/{cam}/image_raw']
         assert len(records) == len(images) == KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1)
@@ -412,7 +420,7 @@ def test_rig_yaml_and_tf_static_are_the_calibration_relative_to_lidar_top(tables
     rig = load_rig(keyframe_bag.with_suffix('.rig.yaml'))
     lidar = tables['calibrated_sensor']['cs_LIDAR_TOP']
     q_lidar, t_lidar = Quaternion(lidar['rotation']), np.array(lidar['translation'])
-    assert rig.reference_frame == 'LIDAR_TOP' and rig.camera_names == CAMERA_NAMES
+    assert rig.reference_frame == 'LIDAR_TOP' and rig.camera_names == OFFICIAL_CAMERAS
     shipped = load_rig(config_file('nuscenes_rig.yaml'))
     for cam in rig.cameras:
         cs = tables['calibrated_sensor'][f'cs_{cam.name}']
@@ -429,7 +437,7 @@ def test_rig_yaml_and_tf_static_are_the_calibration_relative_to_lidar_top(tables
 
     ((_, msgtype, raw),) = _messages(keyframe_bag)['/tf_static']
     transforms = {tf.child_frame_id: tf for tf in deserialize(raw, msgtype).transforms}
-    assert set(transforms) == {'LIDAR_TOP', *CAMERA_NAMES}
+    assert set(transforms) == {'LIDAR_TOP', *OFFICIAL_CAMERAS}
     for child, tf in transforms.items():
         cs = tables['calibrated_sensor'][f'cs_{child}']
         r, t = tf.transform.rotation, tf.transform.translation
@@ -439,7 +447,11 @@ def test_rig_yaml_and_tf_static_are_the_calibration_relative_to_lidar_top(tables
 
 
 def _expected_car_box(tables: dict, k: int) -> np.ndarray:
-    """The car of keyframe k in LIDAR_TOP, straight from the tables (official gt_boxes convention)."""
+    """
+    Return the car of keyframe k in LIDAR_TOP, straight from the tables.
+
+    Official gt_boxes convention.
+    """
     sample = f'sample_scene-0001_{k}'
     lidar = next(
         r
@@ -480,7 +492,7 @@ def test_ground_truth_is_the_valid_boxes_in_the_keyframe_lidar_frame(tables, key
     assert 0.5 < middle['boxes'][car][7] ** 2 + middle['boxes'][car][8] ** 2  # the car moves ...
     pedestrian = middle['boxes'][1 - car]
     assert pedestrian[7:] == [0.0, 0.0]  # ... the single-frame pedestrian has no velocity estimate
-    assert len(set(f['instance_ids'][f['labels'].index(0)] for f in doc['frames'])) == 1
+    assert len({f['instance_ids'][f['labels'].index(0)] for f in doc['frames']}) == 1
 
 
 def test_scene_without_annotations_has_no_ground_truth_file(dataroot, tmp_path, capsys):
@@ -488,7 +500,7 @@ def test_scene_without_annotations_has_no_ground_truth_file(dataroot, tmp_path, 
     assert main(['--dataroot', str(dataroot), '--scene', 'scene-0002', '--quiet', str(out)]) == 0
     assert out.exists() and out.with_suffix('.rig.yaml').exists()
     topics = _messages(out)
-    assert all(len(topics[f'/{c}/image_raw/compressed']) == 1 for c in CAMERA_NAMES)
+    assert all(len(topics[f'/{c}/image_raw/compressed']) == 1 for c in OFFICIAL_CAMERAS)
     assert len(topics['/odom']) == 6
     assert not out.with_suffix('.ground_truth.json').exists()
     assert 'no annotations' in capsys.readouterr().out
@@ -507,7 +519,7 @@ def test_mcap_reader_sees_the_ros2_layout(keyframe_bag):
                     bytes(deserialize(message.data, schema.name).data[:2]) == b'\xff\xd8'
                 )  # JPEG SOI
     assert counts['/tf_static'] == 1
-    assert all(counts[f'/{c}/image_raw/compressed'] == KEYFRAMES for c in CAMERA_NAMES)
+    assert all(counts[f'/{c}/image_raw/compressed'] == KEYFRAMES for c in OFFICIAL_CAMERAS)
     assert counts['/odom'] == counts['/tf'] == 6 * (KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1))
 
 
@@ -516,7 +528,7 @@ def test_render_and_training_readers_take_the_bag(tables, keyframe_bag):
     frames = BagFrames([keyframe_bag], rig_path=rig_yaml)
     assert len(frames) == KEYFRAMES
     views = list(frames.frames())
-    assert all(sorted(v.images) == sorted(CAMERA_NAMES) for v in views)
+    assert all(sorted(v.images) == sorted(OFFICIAL_CAMERAS) for v in views)
     assert views[0].images['CAM_FRONT'].shape == (H, W, 3)
     np.testing.assert_allclose(
         views[1].ground_truth.boxes[views[1].ground_truth.labels == 0][0],

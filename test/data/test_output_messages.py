@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The offline tools' output messages (rosbags) against the node's own (rclpy + ros_convert / node.py)."""
+"""
+The offline tools' output messages (rosbags) against the node's own.
+
+The node's are built with rclpy + ros_convert / node.py.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ from bevformer_ros.data.output_messages import (
 )
 from bevformer_ros.ros import convert as ros_convert
 import numpy as np
+from optional_deps import requires
 import pytest
+
+_rosbags = requires('rosbags')
 
 STAMP = 1_700_000_000_123_456_789
 rclpy_serialization = pytest.importorskip(
@@ -37,8 +44,9 @@ rclpy_serialization = pytest.importorskip(
 
 def _same_message(node_msg: object, ours: object, typename: str) -> None:
     """
-    Equal up to CDR padding bytes (rclpy leaves them unspecified): the node's bytes read and written again
-    equal ours.
+    Assert equality up to CDR padding bytes.
+
+    rclpy leaves them unspecified: the node's bytes read and written again equal ours.
     """
     node_raw = rclpy_serialization.serialize_message(node_msg)
     assert serialize(deserialize(node_raw, typename)) == serialize(ours)

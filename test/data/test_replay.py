@@ -13,23 +13,29 @@
 # limitations under the License.
 
 """
-bevformer_replay over real DDS: the replay runs as its own process, this test subscribes like a node would.
-Expected stamps and times come from reading the bag with rosbags directly.
+bevformer_replay over real DDS.
+
+The replay runs as its own process, this test subscribes like a node would. Expected stamps and
+times come from reading the bag with rosbags directly.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from bevformer_ros.data.bag_io import header_stamp_ns
 from bevformer_ros.ros.process import GraphProbe, RosProcess
 from bevformer_ros.tools import replay
 from bevformer_ros.tools.synth import write_scene_bag
+from optional_deps import lazy, requires
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
+
+Reader = lazy('rosbags.rosbag2', 'Reader')
+_rosbags = requires('rosbags')
 
 FRONT = '/CAM_FRONT/image_raw'
 SENSOR_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -58,7 +64,11 @@ def _bag_images(path, start=None, stop=None):
 
 
 def _play(env, tmp_path, bag, args, subscriptions):
-    """Run the replay process with `args` while a probe collects [(receive time, msg)] per topic."""
+    """
+    Run the replay process with `args`.
+
+    Meanwhile a probe collects [(receive time, msg)] per topic.
+    """
     received = {topic: [] for topic, _ in subscriptions}
     with GraphProbe('replay_test') as probe:
         for topic, msg_type in subscriptions:
@@ -104,16 +114,20 @@ def test_replay_keeps_stamps_scales_time_and_publishes_clock(ros_env, tmp_path, 
     expected = _bag_images(bag)
     images = received[FRONT]
     assert [_stamp(m) for _, m in images] == [stamp for _, stamp in expected], output
+    # The player's own figures, not a wall-clock window: a loaded machine can only make it late,
+    # and publishing early (wall < bag / rate) is the pacing bug.
+    played = re.search(r'played (\d+) messages, ([\d.]+) bag s in ([\d.]+) s', output)
+    assert played, output
     bag_span = (expected[-1][0] - expected[0][0]) * 1e-9  # 5 frames at 12 Hz
-    wall_span = images[-1][0] - images[0][0]
-    assert 0.9 * bag_span / 0.5 <= wall_span <= bag_span / 0.5 + 0.35
+    bag_s, wall_s = float(played[2]), float(played[3])  # all topics, printed with 2 decimals
+    assert bag_s >= bag_span - 0.01 and wall_s >= bag_s / 0.5 - 0.01
 
     with Reader(bag) as reader:
         start, end = reader.start_time, reader.end_time
     clock = [m.clock.sec * 1_000_000_000 + m.clock.nanosec for _, m in received['/clock']]
-    assert (
-        len(clock) >= 50
-    )  # ~2 s of bag time played over ~2 x 2 s at 100 Hz, plus one per message
+    # one tick per message, plus the 100 Hz ticks while waiting between them (any speed)
+    record_times = {t for t, _ in expected}
+    assert len(clock) > len(expected) and any(tick not in record_times for tick in clock)
     assert clock == sorted(clock)
     assert start <= clock[0] and clock[-1] <= end
 

@@ -13,13 +13,14 @@
 # limitations under the License.
 
 """
-Model boxes -> nuScenes results JSON -> the official nuscenes-devkit evaluation against written tables.
+Model boxes -> nuScenes results JSON -> the official nuscenes-devkit evaluation.
+
+The evaluation runs against written tables.
 
 Expected values come from outside the code under test: the devkit's own Box class and
-configuration, the
-synthetic scene's world-frame boxes (the global frame the conversion must reach), and the devkit
-metrics of
-ground-truth boxes handed back as detections (perfect, or shifted by a known distance).
+configuration, the synthetic scene's world-frame boxes (the global frame the conversion must
+reach), and the devkit metrics of ground-truth boxes handed back as detections (perfect, or shifted
+by a known distance).
 """
 
 from __future__ import annotations
@@ -47,12 +48,15 @@ from bevformer_ros.resources import config_file
 from bevformer_ros.synth.ground_truth_file import GroundTruthFrame
 from bevformer_ros.synth.scene import Scene
 import numpy as np
-from nuscenes.eval.common.config import config_factory
-from nuscenes.eval.common.utils import quaternion_yaw
-from nuscenes.eval.detection.utils import category_to_detection_name
-from nuscenes.utils.data_classes import Box
-from pyquaternion import Quaternion
+from optional_deps import lazy, requires
 import pytest
+
+config_factory = lazy('nuscenes.eval.common.config', 'config_factory')
+quaternion_yaw = lazy('nuscenes.eval.common.utils', 'quaternion_yaw')
+category_to_detection_name = lazy('nuscenes.eval.detection.utils', 'category_to_detection_name')
+Box = lazy('nuscenes.utils.data_classes', 'Box')
+Quaternion = lazy('pyquaternion', 'Quaternion')
+_packages = requires('nuscenes', 'pyquaternion')
 
 RIG = load_rig(
     config_file('nuscenes_rig.yaml')
@@ -74,7 +78,7 @@ def _random_boxes(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def _devkit_global_box(box: np.ndarray, lidar2ego: Extrinsics, ego2global: Extrinsics) -> Box:
-    """The official output_to_nusc_box + lidar_nusc_box_to_global steps, with the devkit's Box."""
+    """Run the official output_to_nusc_box + lidar_nusc_box_to_global with the devkit's Box."""
     x, y, z_bottom, w, length, h, yaw, vx, vy = box
     heading = Quaternion(axis=[0, 0, 1], radians=-yaw - np.pi / 2)
     nusc_box = Box([x, y, z_bottom + h / 2], [w, length, h], heading, velocity=(vx, vy, 0.0))

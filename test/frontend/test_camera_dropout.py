@@ -13,12 +13,13 @@
 # limitations under the License.
 
 """
-Camera dropout and stamp order, ROS-free: DropoutAssembler, OrderGuard and the node's chain
-synchronizer -> SpreadGuard -> OrderGuard with the assembler beside the synchronizer.
+Test camera dropout and stamp order, ROS-free.
+
+DropoutAssembler, OrderGuard and the node's chain synchronizer -> SpreadGuard -> OrderGuard with
+the assembler beside the synchronizer.
 
 Inputs are plain SimpleFilters fed by hand and the arrival clock is set by the test, so every
-expected
-set is written out.
+expected set is written out.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Clock:
 
 
 class Rig:
-    """The node's filter chain on six plain inputs; `send` delivers one set, skipping `silent` cameras."""
+    """The node's filter chain on six plain inputs; `send` delivers one set, skipping `silent`."""
 
     def __init__(self, min_cameras=4):
         self.clock = Clock()

@@ -13,12 +13,12 @@
 # limitations under the License.
 
 """
-Camera dropout in the model: a camera masked out contributes to no BEV query, exactly as if its bev_mask
+Test camera dropout in the model.
+
+A camera masked out contributes to no BEV query, exactly as if its bev_mask
 were all False, so spatial cross-attention's per-query camera count leaves it out; an all-valid
-mask changes
-nothing. Checked in SCA alone, in the whole small model, and through the pipeline (a set with a
-missing
-camera).
+mask changes nothing. Checked in SCA alone, in the whole small model, and through the pipeline (a
+set with a missing camera).
 """
 
 from __future__ import annotations
@@ -30,19 +30,12 @@ from bevformer_ros.core.ego_motion import EgoPose
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
+from bevformer_ros.model.build import build_model, configured_architecture
 from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT as H
 from bevformer_ros.model.small_model import SMALL_IMAGE_WIDTH as W
 from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.model.spatial_cross_attention import SpatialCrossAttention, visible_queries
-from bevformer_ros.pipeline import (
-    build_model,
-    CameraInput,
-    frame_can_bus,
-    FrameError,
-    FrameSet,
-    model_config,
-    Pipeline,
-)
+from bevformer_ros.pipeline import CameraInput, frame_can_bus, FrameError, FrameSet, Pipeline
 from bevformer_ros.resources import config_file
 import numpy as np
 import pytest
@@ -114,7 +107,7 @@ def config():
 
 @pytest.fixture(scope='module')
 def model(config):
-    return build_model(model_config(config.model), CPU, seed=0)
+    return build_model(config.model, CPU).model
 
 
 @pytest.fixture(scope='module')
@@ -138,7 +131,7 @@ def _frame(config, rig, seed=0, missing=()):
 
 
 def _model_inputs(model, config, rig, seed=0):
-    pipeline = Pipeline(model, model_config(config.model), CPU, config.temporal)
+    pipeline = Pipeline(model, configured_architecture(config.model), CPU, config.temporal)
     frame = _frame(config, rig, seed)
     can_bus = torch.from_numpy(TemporalState().step(frame_can_bus(frame.ego_pose)).can_bus)[
         None
@@ -202,7 +195,7 @@ def test_the_pipeline_runs_a_set_without_a_camera_as_the_masked_model(model, con
 
 
 def test_a_set_without_any_camera_is_a_frame_error(model, config, rig):
-    pipeline = Pipeline(model, model_config(config.model), CPU, config.temporal)
+    pipeline = Pipeline(model, configured_architecture(config.model), CPU, config.temporal)
     with pytest.raises(FrameError, match='no camera image') as err:
         pipeline.run(_frame(config, rig, missing=range(NUM_CAMS)))
     assert err.value.kind == 'image'

@@ -364,6 +364,20 @@ def test_spread_guard_rejects_negative_bound():
         SpreadGuard(SimpleFilter(), -1.0)
 
 
+def test_spread_guard_takes_a_new_bound_at_run_time():
+    cams = [SimpleFilter() for _ in range(2)]
+    guard = SpreadGuard(ApproximateTimeSynchronizer(cams, 3, 0.2), max_spread_s=0.05)
+    got = collect(guard)
+    for t0, t1 in ((1.0, 1.1), (2.0, 2.1)):  # both spread 100 ms
+        cams[0].signalMessage(Msg(t0))
+        cams[1].signalMessage(Msg(t1))
+        guard.set_max_spread(0.15)  # the second set is judged by the new bound
+    assert [m[0].header.stamp.sec for m in got] == [2]
+    with pytest.raises(ValueError, match='max_spread_s'):
+        guard.set_max_spread(-0.1)
+    assert guard.max_spread_ns == 150_000_000  # a refused bound leaves the old one
+
+
 # --- Subscriber and backend selection
 # ----------------------------------------------------------------------
 

@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-mmdet ResNet: official key manifests, the official R101-DCN outputs (case_dcn.pt), the official R50 + FPN
-outputs (case_small.pt) and the frozen-stage / norm_eval behaviour.
+mmdet ResNet against the official keys and outputs, and its frozen-stage / norm_eval behaviour.
+
+Covers the official key manifests, the official R101-DCN outputs (case_dcn.pt) and the official R50
++ FPN outputs (case_small.pt).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bevformer_ros.model.dcn import ModulatedDeformConv2dPack
 from bevformer_ros.model.fpn import FPN
 from bevformer_ros.model.resnet import ResNet
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 from torch import nn
 
@@ -34,18 +36,14 @@ PREFIX = 'img_backbone.'
 
 def _load(name: str) -> dict:
     path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f'fixture {path} not available')
-    return torch.load(path, weights_only=True)
+    return torch.load(require(path), weights_only=True)
 
 
 def _manifest(preset: str, prefix: str) -> list[tuple[str, tuple[int, ...], str]]:
     path = REFERENCE / f'official_keys_{preset}.json'
-    if not path.exists():
-        pytest.fail(f'manifest {path} not available')
-    entries = json.loads(path.read_text())
+    entries = json.loads(require(path).read_text())
     return [
-        (k[len(prefix) :], tuple(shape), dtype)
+        (k[len(prefix):], tuple(shape), dtype)
         for k, shape, dtype in entries
         if k.startswith(prefix)
     ]
@@ -60,7 +58,7 @@ def _entries(module: nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
 
 def _strip(state_dict: dict, prefix: str, dtype: torch.dtype) -> dict:
     return {
-        k[len(prefix) :]: v.to(dtype) if v.is_floating_point() else v
+        k[len(prefix):]: v.to(dtype) if v.is_floating_point() else v
         for k, v in state_dict.items()
         if k.startswith(prefix)
     }
@@ -218,7 +216,7 @@ def test_fixture_backbone_float32_with_intermediates(dcn_backbone_case):
 
 
 def test_tiny_structure_backbone_and_neck_match_official_mlvl_feats():
-    """case_small: official tiny backbone/neck with base_channels 16 and FPN in [512] -> 64 ('on_output')."""
+    """case_small: official tiny backbone/neck, base_channels 16, FPN [512] -> 64 ('on_output')."""
     case = _load('case_small.pt')
     model_cfg = case['config']['model']
     assert (

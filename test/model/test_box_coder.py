@@ -21,7 +21,7 @@ import math
 from bevformer_ros.model.box_coder import decode_boxes, nms_free_decode
 from bevformer_ros.model.config import preset
 import pytest
-from reference_fixtures import CASE_SMALL
+from reference_fixtures import CASE_SMALL, require
 import torch
 
 FIXTURE = CASE_SMALL
@@ -29,9 +29,7 @@ FIXTURE = CASE_SMALL
 
 @pytest.fixture(scope='module')
 def frames() -> list:
-    if not FIXTURE.exists():
-        pytest.fail(f'fixture missing: {FIXTURE}')
-    return torch.load(FIXTURE, weights_only=True)['frames']
+    return torch.load(require(FIXTURE), weights_only=True)['frames']
 
 
 def test_decode_matches_official(frames):
@@ -42,7 +40,8 @@ def test_decode_matches_official(frames):
         assert torch.equal(det.flat_index, out['decode_flat_index'])
         assert torch.equal(det.labels, out['labels_3d'])
         assert torch.equal(det.flat_index // 10, out['decode_query_index'])
-        torch.testing.assert_close(det.scores, out['scores_3d'], rtol=0, atol=1e-7)
+        # 1e-7 is under 2 ulp of a score in [0.5, 1): vectorised sigmoid differs between CPUs
+        torch.testing.assert_close(det.scores, out['scores_3d'], rtol=0, atol=1e-6)
         torch.testing.assert_close(det.boxes, out['boxes_3d'], rtol=1e-6, atol=1e-6)
 
 

@@ -29,7 +29,7 @@ from bevformer_ros.model.checkpoint import (
     summarize_keys,
 )
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 from torch import nn
 
@@ -278,13 +278,11 @@ def test_wrong_keys_and_shapes_are_listed(tmp_path: Path) -> None:
 
 def manifest(preset: str) -> list:
     path = MANIFESTS / f'official_keys_{preset}.json'
-    if not path.exists():
-        pytest.fail(f'manifest missing: {path}')
-    return json.loads(path.read_text())
+    return json.loads(require(path).read_text())
 
 
 def module_from_manifest(entries: list) -> nn.Module:
-    """Build a real nn.Module whose state dict has exactly the manifest's keys and shapes (meta device)."""
+    """Build a real nn.Module whose state dict has the manifest's keys, shapes (meta device)."""
     root = nn.Module()
     for key, shape, dtype in entries:
         *path, leaf = key.split('.')
@@ -299,7 +297,7 @@ def module_from_manifest(entries: list) -> nn.Module:
 
 
 def save_manifest_checkpoint(entries: list, path: Path) -> None:
-    """Official-layout file with the manifest's keys; stride-0 float16 tensors keep it a few hundred KB."""
+    """Official-layout file with the manifest's keys; stride-0 float16 tensors keep it small."""
     dtypes = {
         'float32': torch.float16,
         'int64': torch.int64,

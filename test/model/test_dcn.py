@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""DCNv2 (mmcv ModulatedDeformConv2dPack) against the official fixture and a naive per-tap reference."""
+"""DCNv2 (mmcv ModulatedDeformConv2dPack) vs the official fixture and a naive per-tap reference."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import math
 
 from bevformer_ros.model.dcn import modulated_deform_conv2d, ModulatedDeformConv2dPack
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 import torch.nn.functional as F
 
@@ -30,9 +30,7 @@ LAYER_CASES = ('official_s1', 'stride2_bias', 'dg2_dil2_bias')
 
 @pytest.fixture(scope='module')
 def case_dcn() -> dict:
-    if not FIXTURE.exists():
-        pytest.skip(f'fixture {FIXTURE} not available')
-    return torch.load(FIXTURE, weights_only=True)
+    return torch.load(require(FIXTURE), weights_only=True)
 
 
 def _layer(case: dict, dtype: torch.dtype) -> ModulatedDeformConv2dPack:
@@ -50,9 +48,10 @@ def test_fixture_layer_float32(case_dcn, name):
         conv_offset_out = layer.conv_offset(x)
         offset, mask = layer.offset_and_mask(x)
         y = layer(x)
-    torch.testing.assert_close(conv_offset_out, case['conv_offset_out'], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(offset, case['offset'], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(mask, case['mask'], rtol=1e-5, atol=1e-6)
+    # README §9.4 float32 tolerance: the conv kernel (and its summation order) depends on the CPU
+    torch.testing.assert_close(conv_offset_out, case['conv_offset_out'], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(offset, case['offset'], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(mask, case['mask'], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(y, case['output'], rtol=1e-4, atol=1e-4)
 
 
@@ -125,7 +124,7 @@ def _naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation, groups,
     y = torch.zeros(N, C_out, Ho, Wo, dtype=x.dtype)
     for o in range(C_out):
         group = o // C_out_g
-        cols = col[:, group * C_in_g : (group + 1) * C_in_g]  # [N, C_in/G, K, Ho, Wo]
+        cols = col[:, group * C_in_g:(group + 1) * C_in_g]  # [N, C_in/G, K, Ho, Wo]
         y[:, o] = torch.einsum('nckhw,ck->nhw', cols, weight[o].reshape(C_in_g, K))
         if bias is not None:
             y[:, o] += bias[o]
@@ -135,7 +134,7 @@ def _naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation, groups,
 def _border_heavy_offsets(
     gen: torch.Generator, shape: tuple[int, ...], spread: float
 ) -> torch.Tensor:
-    """Half-pixel multiples hit h == -1, h == H-1, h == H and integer corners exactly; the rest is smooth."""
+    """Half-pixel multiples hit h == -1, H-1, H and integer corners exactly; the rest is smooth."""
     smooth = torch.randn(shape, generator=gen, dtype=torch.float64) * spread
     snapped = torch.round(smooth * 2) / 2
     use_snapped = torch.rand(shape, generator=gen) < 0.5
@@ -200,7 +199,7 @@ def test_exact_border_positions():
 
 @pytest.mark.parametrize('stride,padding,dilation', [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
 def test_fresh_layer_is_half_a_plain_conv(stride, padding, dilation):
-    """Mmcv zero-initialises conv_offset: no offset and mask sigmoid(0) = 0.5, i.e. 0.5 * conv2d."""
+    """Mmcv zero-initialises conv_offset: no offset, mask sigmoid(0) = 0.5, i.e. 0.5 * conv2d."""
     gen = torch.Generator().manual_seed(3)
     layer = ModulatedDeformConv2dPack(
         5, 7, 3, stride=stride, padding=padding, dilation=dilation

@@ -13,25 +13,20 @@
 # limitations under the License.
 
 """
-The shipped demo_small checkpoint finds the objects of a scene it never saw, through the node over DDS.
+The shipped demo_small checkpoint finds the objects of an unseen scene, through the node over DDS.
 
 This is the `make demo` path at its defaults: `bevformer_synth` renders scene seed 1000 (training
-used seeds
-0-5, validation 100-101) at 400x225, 2 Hz; `bevformer_node` loads models/bevformer_demo_small.pth
-in its own
-process; the scene is replayed into it over DDS frame by frame; the demo scores the node's
-~/markers against
-the scene's ground truth: recall of the objects inside the BEV range matched one-to-one by a
-same-class
-detection within 2 m, the detections being what the node publishes (score >= its threshold, 0.3).
+used seeds 0-5, validation 100-101) at 400x225, 2 Hz; `bevformer_node` loads
+models/bevformer_demo_small.pth in its own process; the scene is replayed into it over DDS frame by
+frame; the demo scores the node's ~/markers against the scene's ground truth: recall of the objects
+inside the BEV range matched one-to-one by a same-class detection within 2 m, the detections being
+what the node publishes (score >= its threshold, 0.3).
 
 MIN_RECALL was measured beforehand with `python -m bevformer_ros.tools.demo` (12 frames, the
-checkpoint
-below, 2 CPU cores): see MEASURED_RECALL. The model runs deterministically on a CPU; the margin
-allows for
-other CPUs and torch builds summing in another order. `bevformer_infer_bag` on the same bag (no
-DDS) matches
-the same objects, so the node adds nothing and loses nothing on the way.
+checkpoint below, 2 CPU cores): see MEASURED_RECALL. The model runs deterministically on a CPU; the
+margin allows for other CPUs and torch builds summing in another order. `bevformer_infer_bag` on
+the same bag (no DDS) matches the same objects, so the node adds nothing and loses nothing on the
+way.
 """
 
 from __future__ import annotations
@@ -43,7 +38,9 @@ import sys
 
 from bevformer_ros.resources import model_file
 from bevformer_ros.ros.process import child_env
+import pytest
 
+pytestmark = pytest.mark.dds  # the demo runs the node over DDS
 FRAMES = 12
 MEASURED_RECALL = (
     0.376  # 166 of 442 objects, models/bevformer_demo_small.pth of 2026-11-28 (8000 + 6000 its)

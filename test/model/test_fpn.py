@@ -20,16 +20,14 @@ import json
 
 from bevformer_ros.model.fpn import FPN
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 import torch.nn.functional as F
 
 
 def _manifest_neck(preset: str) -> list[tuple[str, tuple[int, ...]]]:
     path = REFERENCE / f'official_keys_{preset}.json'
-    if not path.exists():
-        pytest.fail(f'manifest {path} not available')
-    entries = json.loads(path.read_text())
+    entries = json.loads(require(path).read_text())
     return [
         (k.removeprefix('img_neck.'), tuple(s)) for k, s, _ in entries if k.startswith('img_neck.')
     ]
@@ -50,7 +48,7 @@ def test_keys_match_official_manifest(preset, in_channels, num_outs):
 
 
 def _nearest_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Legacy 'nearest' resize: source index floor(dst * in / out), written with integer arithmetic."""
+    """Legacy 'nearest' resize: source index floor(dst * in / out), in integer arithmetic."""
     rows = torch.arange(size[0]) * x.shape[-2] // size[0]
     cols = torch.arange(size[1]) * x.shape[-1] // size[1]
     return x[..., rows[:, None], cols[None, :]]
@@ -94,7 +92,7 @@ def _expected_top_down(neck: FPN, inputs, start_level: int = 0) -> tuple[list, l
 
 
 def test_on_output_with_relu_before_later_extra_convs():
-    """Base structure with two extra levels: the first extra conv sees outs[-1] as is, the second its ReLU."""
+    """Base structure, two extra levels: 1st extra conv sees outs[-1] as is, the 2nd its ReLU."""
     in_channels = [3, 5, 7]
     neck = _random_neck(
         in_channels, 4, 5, seed=1, add_extra_convs='on_output', relu_before_extra_convs=True
@@ -146,7 +144,7 @@ def test_extra_conv_sources(add_extra_convs):
 
 
 def test_max_pool_extra_levels_and_start_level():
-    """No extra convs: extra levels are stride-2 subsamples of the last output; start_level skips inputs."""
+    """No extra convs: extra levels are stride-2 subsamples of the last out; start_level skips."""
     in_channels = [2, 3, 5, 7]
     neck = _random_neck(in_channels, 4, 5, seed=7, start_level=1)
     assert len(neck.fpn_convs) == 3

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Multi-scale deformable attention vs a naive per-level, per-head, per-point bilinear loop (float64)."""
+"""Multi-scale deformable attention vs a naive per-level/head/point bilinear loop (float64)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 
 
 def naive_bilinear(img: torch.Tensor, x: float, y: float) -> torch.Tensor:
-    """Sample img [D, H, W] at (x, y) in pixels, pixel centres at integers; outside pixels count as 0."""
+    """Sample img [D, H, W] at (x, y) in pixels, pixel centres at integers; outside is 0."""
     D, H, W = img.shape
     x0, y0 = math.floor(x), math.floor(y)
     out = torch.zeros(D, dtype=img.dtype)
@@ -36,13 +36,13 @@ def naive_bilinear(img: torch.Tensor, x: float, y: float) -> torch.Tensor:
 
 
 def naive_msda(value, shapes, locations, weights):
-    """Loop over all samples: value [B, S, M, D], locations [B, Q, M, L, P, 2] in [0, 1] -> [B, Q, M*D]."""
+    """Loop: value [B, S, M, D], locations [B, Q, M, L, P, 2] in [0, 1] -> [B, Q, M*D]."""
     B, _, M, D = value.shape
     _, Q, _, L, P, _ = locations.shape
     out = torch.zeros(B, Q, M, D, dtype=value.dtype)
     start = 0
     for lvl, (h, w) in enumerate(shapes):
-        level = value[:, start : start + h * w].reshape(B, h, w, M, D)
+        level = value[:, start:start + h * w].reshape(B, h, w, M, D)
         start += h * w
         for b in range(B):
             for m in range(M):

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Each preset's state dict has exactly the official keys, shapes and dtypes, in order (README §8)."""
+"""Each preset's state dict has exactly the official keys, shapes, dtypes, in order (README §8)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import json
 from bevformer_ros.model.config import preset
 from bevformer_ros.model.detector import build_bevformer
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 
 FIXTURES = REFERENCE
@@ -29,9 +29,7 @@ FIXTURES = REFERENCE
 
 def manifest(name: str) -> list[tuple[str, list[int], str]]:
     path = FIXTURES / f'official_keys_{name}.json'
-    if not path.exists():
-        pytest.fail(f'manifest missing: {path}')
-    return [(key, shape, dtype) for key, shape, dtype in json.loads(path.read_text())]
+    return [(key, shape, dtype) for key, shape, dtype in json.loads(require(path).read_text())]
 
 
 @pytest.mark.parametrize('name', ['tiny', 'small', 'base'])

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Official test-time image preprocessing vs the official fixture (README §10) and independent references."""
+"""Official test-time image preprocessing vs the official fixture (README §10) and references."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import zlib
 from bevformer_ros.model.preprocess import ImagePreprocessor
 import numpy as np
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 import torch.nn.functional as F
 
@@ -39,16 +39,15 @@ def decode_png_bgr(buf: bytes) -> np.ndarray:
     Minimal PNG decoder (8-bit RGB/RGBA, not interlaced, filters 0-4) -> uint8 [H, W, 3] BGR.
 
     Neither cv2 nor PIL is installed here. Rows depend on the row above and pixels on their left
-    neighbour,
-    so the unfiltering walks anti-diagonals (every pixel on one is independent), vectorised over
-    rows.
+    neighbour, so the unfiltering walks anti-diagonals (every pixel on one is independent),
+    vectorised over rows.
     """
     if buf[:8] != b'\x89PNG\r\n\x1a\n':
         raise ValueError('not a PNG file')
     pos, idat, header = 8, [], None
     while pos < len(buf):
-        (length,) = struct.unpack('>I', buf[pos : pos + 4])
-        kind, data = buf[pos + 4 : pos + 8], buf[pos + 8 : pos + 8 + length]
+        (length,) = struct.unpack('>I', buf[pos:pos + 4])
+        kind, data = buf[pos + 4:pos + 8], buf[pos + 8:pos + 8 + length]
         pos += 12 + length
         if kind == b'IHDR':
             header = struct.unpack('>IIBBBBB', data)
@@ -89,9 +88,7 @@ def normalize_reference(bgr: torch.Tensor, mean: tuple, std: tuple, to_rgb: bool
 
 @pytest.fixture(scope='module')
 def case() -> dict:
-    if not FIXTURE.exists():
-        pytest.fail(f'fixture missing: {FIXTURE}')
-    d = torch.load(FIXTURE, weights_only=True)
+    d = torch.load(require(FIXTURE), weights_only=True)
     d['bgr'] = torch.stack(
         [torch.from_numpy(decode_png_bgr(t.numpy().tobytes())) for t in d['inputs']['images_png']]
     )
@@ -184,7 +181,7 @@ def test_tiny_fast_path_within_tolerance(case: dict) -> None:
 
 
 def test_resizing_uint8_first_fails_the_tolerance(case: dict) -> None:
-    """Sensitivity sanity: the subtle wrong order (resize uint8, then normalise) is caught at atol 1e-4."""
+    """Sensitivity: the subtle wrong order (resize uint8, then normalise) fails at atol 1e-4."""
     chw = case['bgr'].permute(0, 3, 1, 2)
     small = F.interpolate(
         chw, size=(450, 800), mode='bilinear', align_corners=False, antialias=False
@@ -237,7 +234,7 @@ def test_small_geometry_against_interpolate() -> None:
 
 
 def test_base_geometry_pads_only() -> None:
-    """Official base: no resize, 1600x900 padded to 1600x928, values are the plain normalised image."""
+    """Official base: no resize, 1600x900 padded to 1600x928, values are the normalised image."""
     gen = torch.Generator().manual_seed(1)
     bgr = torch.randint(0, 256, (2, 900, 1600, 3), dtype=torch.uint8, generator=gen)
     pre = ImagePreprocessor(SMALL_MEAN, SMALL_STD, to_rgb=False, scale=None, size_divisor=32)

@@ -13,9 +13,10 @@
 # limitations under the License.
 
 """
-Project-trained checkpoints name their architecture; official ones leave it to the preset; bare checkpoint
-names resolve to the package's models/ folder; the demo picks the shipped demo_small weights when
-they exist.
+Bare checkpoint names resolve to the package's models/ folder; the demo finds its weights.
+
+The demo picks the shipped demo_small weights when they exist (the architecture a checkpoint
+stores: test_build.py).
 """
 
 from __future__ import annotations
@@ -25,112 +26,15 @@ from pathlib import Path
 from bevformer_ros import resources
 from bevformer_ros.config import NodeConfig, PARAMETERS
 from bevformer_ros.data.params_file import flatten
-from bevformer_ros.model.checkpoint import CheckpointError, save_checkpoint
-from bevformer_ros.model.checkpoint_config import config_from_checkpoint
-from bevformer_ros.model.config import preset
-from bevformer_ros.model.detector import build_bevformer
-from bevformer_ros.pipeline import build_model, choose_model, model_config
 from bevformer_ros.tools import demo
-from bevformer_ros.train.presets import smoke
 import pytest
 from smoke_checkpoint import train_smoke_checkpoint
-import torch
 import yaml
-
-# What mmcv's save_checkpoint puts in meta: the config file as text, the class names, the epoch.
-OFFICIAL_META = {
-    'mmcv_version': '1.4.0',
-    'config': "model = dict(type='BEVFormer', use_grid_mask=True)\n",
-    'CLASSES': ('car', 'truck'),
-    'epoch': 24,
-    'iter': 84408,
-}
-
-
-class NotATensor:
-    """Any pickled class: a file holding one needs code to unpickle."""
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     return train_smoke_checkpoint(tmp_path_factory.mktemp('run'))
-
-
-@pytest.fixture(scope='module')
-def smoke_model():
-    return build_bevformer(smoke().model)
-
-
-def _settings(**params):
-    return NodeConfig.from_parameters({f'model.{k}': v for k, v in params.items()}).model
-
-
-def test_a_checkpoint_from_the_trainer_names_its_architecture(trained):
-    assert config_from_checkpoint(trained) == smoke().model
-    assert smoke().model not in (preset('tiny'), preset('small'), preset('base'))
-
-
-def test_the_node_settings_build_the_checkpoint_architecture_and_load_its_weights(trained):
-    choice = choose_model(_settings(preset='base', checkpoint=str(trained), embed_dims=64))
-    assert choice.from_checkpoint and choice.cfg == smoke().model and choice.checkpoint == trained
-    assert choice.ignored == ('model.preset=base', 'model.embed_dims')
-    model = build_model(choice.cfg, torch.device('cpu'), choice.checkpoint)
-    saved = torch.load(trained, weights_only=True)['state_dict']
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, saved[key], rtol=0, atol=0)
-
-
-def test_a_legacy_format_file_is_read_in_full(trained, tmp_path):
-    legacy = tmp_path / 'legacy.pth'
-    torch.save(
-        torch.load(trained, weights_only=True), legacy, _use_new_zipfile_serialization=False
-    )
-    assert config_from_checkpoint(legacy) == smoke().model  # mmap needs the zip format: plain read
-
-
-@pytest.mark.parametrize('wrap', ['official_meta', 'no_meta', 'bare_state_dict'])
-def test_official_checkpoints_leave_the_architecture_to_the_preset(tmp_path, smoke_model, wrap):
-    path = tmp_path / 'official.pth'
-    if wrap == 'bare_state_dict':
-        torch.save(smoke_model.state_dict(), path)
-    else:
-        save_checkpoint(smoke_model, path, OFFICIAL_META if wrap == 'official_meta' else None)
-    assert config_from_checkpoint(path) is None
-    choice = choose_model(_settings(preset='tiny', checkpoint=str(path)))
-    assert not choice.from_checkpoint and choice.cfg == preset('tiny') and choice.ignored == ()
-
-
-def test_a_stored_architecture_this_version_cannot_build_is_named(tmp_path, smoke_model):
-    path = tmp_path / 'future.pth'
-    meta = {'config': {'model': {'head': {'embed_dims': 32, 'moe_experts': 4}}}, 'iter': 1}
-    save_checkpoint(smoke_model, path, meta)
-    with pytest.raises(
-        CheckpointError, match=r'moe_experts.*cannot build it|cannot build it.*moe_experts'
-    ):
-        config_from_checkpoint(path)
-
-
-def test_unreadable_checkpoints_keep_their_messages(tmp_path, smoke_model):
-    with pytest.raises(FileNotFoundError, match='checkpoint not found'):
-        config_from_checkpoint(tmp_path / 'missing.pth')
-    page = tmp_path / 'page.pth'
-    page.write_bytes(b'<!DOCTYPE html><html>404</html>')
-    with pytest.raises(CheckpointError, match='HTML page'):
-        config_from_checkpoint(page)
-    truncated = tmp_path / 'truncated.pth'
-    save_checkpoint(smoke_model, truncated, {'config': {'model': {}}})
-    truncated.write_bytes(truncated.read_bytes()[:5000])
-    with pytest.raises(CheckpointError, match='corrupt or truncated'):
-        config_from_checkpoint(truncated)
-    unsafe = tmp_path / 'unsafe.pth'
-    torch.save({'state_dict': smoke_model.state_dict(), 'meta': {'config': NotATensor()}}, unsafe)
-    with pytest.raises(CheckpointError, match='refusing to load'):
-        config_from_checkpoint(unsafe)
-
-
-def test_random_weights_keep_the_preset_and_its_overrides():
-    assert model_config(_settings(preset='small')) == preset('small')
-    assert choose_model(_settings(preset='tiny', bev_size=20)).cfg.head.bev_h == 20
 
 
 def _fake_install(prefix, files):
@@ -210,7 +114,8 @@ def test_demo_small_with_an_explicit_checkpoint_needs_no_shipped_file(trained):
     assert (args.width, args.height) == (400, 225)
 
 
-def test_the_default_preset_is_not_reported_as_ignored(trained):
-    # config/bevformer_demo_small.yaml sets no preset: the default should not show up as "ignored".
-    choice = choose_model(_settings(checkpoint=str(trained)))
-    assert choice.from_checkpoint and choice.ignored == ()
+def test_demo_takes_a_bare_checkpoint_name_as_the_node_does():
+    args = _demo_args(['--preset', 'demo_small', '--checkpoint', demo.TRAINED_MODEL], None)
+    assert demo.trained(args) and args.checkpoint == demo.TRAINED_MODEL
+    with pytest.raises(ValueError, match='no such file'):
+        _demo_args(['--checkpoint', 'no_such_weights.pth'], None)

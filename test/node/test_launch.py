@@ -17,10 +17,8 @@ launch_testing test of launch/bevformer.launch.py: the node starts, autostarts a
 
 Runs where ROS 2 launch, launch_ros and launch_testing are installed (`colcon test` or
 `launch_test test/node/test_launch.py` after `colcon build`); the pip-only dev venv has none of
-them, so it is
-skipped there. The launch file runs with a params file for the small random model and the
-six-camera
-publisher beside it at 160x90.
+them, so it is skipped there. The launch file runs with a params file for the small random model
+and the six-camera publisher beside it at 160x90.
 """
 
 from __future__ import annotations
@@ -40,17 +38,18 @@ from bevformer_ros.model.small_model import (
 import pytest
 import yaml
 
+pytestmark = pytest.mark.dds  # launches the node
 MISSING = [
     name for name in ('launch', 'launch_ros', 'launch_testing') if not optional_ros.available(name)
 ]
 if MISSING:
     pytest.skip(
-        f'{", ".join(MISSING)} not importable: launch tests need a ROS 2 install with launch_testing '
-        '(the PyPI wheels do not ship it)',
+        f'{", ".join(MISSING)} not importable: launch tests need a ROS 2 install with '
+        'launch_testing (the PyPI wheels do not ship it)',
         allow_module_level=True,
     )
 
-from launch import LaunchDescription  # noqa: E402
+from launch import LaunchDescription  # noqa: E402, I100
 from launch.actions import ExecuteProcess, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402

@@ -16,6 +16,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
 from bevformer_ros.config import (
     default_parameters,
     is_runtime_parameter,
@@ -23,10 +26,16 @@ from bevformer_ros.config import (
     NodeConfigError,
     OFFICIAL_CAMERAS,
     PARAMETERS,
+    PRESETS,
 )
-from bevformer_ros.data.params_file import flatten
+from bevformer_ros.data.params_file import read_params_file
 import pytest
-import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config'
+# Every parameter file in config/: all YAML there but the camera rig.
+PARAMS_FILES = sorted(
+    p for p in CONFIG_DIR.glob('*.yaml') if p.name != NodeConfig().calibration.rig_yaml
+)
 
 
 def test_defaults_build_the_documented_values():
@@ -67,7 +76,8 @@ def test_values_reach_the_right_fields_and_ints_become_floats():
     [
         ('model.preset', 'huge', 'tiny, small, base'),
         ('model.device', 'gpu', 'cuda:N'),
-        ('model.fp16', 'yes', 'true or false'),
+        ('cameras.compressed', 'yes', 'true or false'),
+        ('model.precision', 'fp64', 'fp32, bf16, fp16'),
         ('model.embed_dims', 30, 'multiple of 8'),
         ('sync.slop', -0.1, 'finite number'),
         ('sync.slop', float('nan'), 'finite number'),
@@ -103,12 +113,66 @@ def test_parameter_table_is_complete_and_documented():
     assert not is_runtime_parameter('model.preset') and not is_runtime_parameter('nope')
 
 
-@pytest.mark.parametrize('preset', ['tiny', 'small', 'base'])
-def test_shipped_yaml_sets_only_known_parameters_and_validates(preset):
-    from bevformer_ros.resources import config_file
+def _leaf_values(settings, prefix=''):
+    """`{dotted field path: value}` of a settings tree (groups nested by their field names)."""
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if is_dataclass(value):
+            out.update(_leaf_values(value, f'{prefix}{f.name}.'))
+        else:
+            out[f'{prefix}{f.name}'] = value
+    return out
 
-    with open(config_file(f'bevformer_{preset}.yaml')) as f:
-        doc = yaml.safe_load(f)
-    params = flatten(doc['/**']['ros__parameters'])
-    assert set(params) == {p.name for p in PARAMETERS}  # every parameter is listed and described
-    assert NodeConfig.from_parameters(params).model.preset == preset
+
+def test_every_config_field_is_a_parameter_with_that_default():
+    fields_ = _leaf_values(NodeConfig())
+    # the size overrides live in ModelSettings.overrides but are named model.<name> in ROS
+    flat = {k.replace('model.overrides.', 'model.'): v for k, v in fields_.items()}
+    defaults = {k: tuple(v) if isinstance(v, list) else v for k, v in default_parameters().items()}
+    assert flat == defaults
+    assert list(default_parameters()) == [p.name for p in PARAMETERS]
+
+
+def test_every_parameter_refuses_a_value_of_the_wrong_kind_naming_what_it_accepts():
+    for p in PARAMETERS:
+        wrong = 'x' if not isinstance(p.default, str) else 17
+        with pytest.raises(NodeConfigError) as err:
+            NodeConfig.from_parameters({p.name: wrong})
+        assert err.value.name == p.name and str(err.value).endswith(err.value.allowed)
+        assert err.value.allowed  # says what the parameter accepts
+
+
+def test_constraints_say_which_parameters_wait_for_configure():
+    by_name = {p.name: p for p in PARAMETERS}
+    assert by_name['sync.slop'].constraints == (
+        'a finite number in [0.001, 5.0]; applies at configure'
+    )
+    assert by_name['outputs.score_threshold'].constraints == 'a finite number in [0.0, 1.0]'
+    assert by_name['model.preset'].check.ros_type == 'string'
+    assert by_name['cameras.names'].check.ros_type == 'string[]'
+
+
+def test_config_directory_holds_the_shipped_parameter_files():
+    names = {p.name for p in PARAMS_FILES}
+    assert {f'bevformer_{preset}.yaml' for preset in PRESETS} | {
+        'bevformer_demo_small.yaml'
+    } <= names
+
+
+@pytest.mark.parametrize('path', PARAMS_FILES, ids=lambda p: p.name)
+def test_params_file_sets_only_known_parameters_that_differ_from_their_defaults(path):
+    params = read_params_file(path)
+    defaults = default_parameters()
+    assert params and set(params) <= set(defaults), set(params) - set(defaults)
+    # A preset file names its preset even where it is the default, so that it keeps its meaning.
+    named_preset = path.stem.removeprefix('bevformer_')
+    same = {
+        name
+        for name, value in params.items()
+        if value == defaults[name] and not (name == 'model.preset' and value == named_preset)
+    }
+    assert not same, f'{path.name} repeats defaults: {sorted(same)}'
+    cfg = NodeConfig.from_parameters(params)
+    if named_preset in PRESETS:
+        assert cfg.model.preset == named_preset

@@ -16,13 +16,10 @@
 The node over real DDS: node, camera publisher and this test run as three processes.
 
 The publisher (bevformer_ros.tools.six_camera_publisher --stdin) sends one synchronized set per
-command (six
-160x90 rgb8 images, CameraInfo, Odometry), so the test decides every stamp and fault and waits for
-each
-result before the next set: nothing depends on timing but the timeouts. The node runs the small
-random model
-(bevformer_ros.model.small_model) and is driven through its lifecycle services, as a launch system
-would.
+command (six 160x90 rgb8 images, CameraInfo, Odometry), so the test decides every stamp and fault
+and waits for each result before the next set: nothing depends on timing but the timeouts. The node
+runs the small random model (bevformer_ros.model.small_model) and is driven through its lifecycle
+services, as a launch system would.
 """
 
 from __future__ import annotations
@@ -108,7 +105,7 @@ class Outputs:
         self.diagnostics = probe.subscribe(DiagnosticArray, '/diagnostics', 50)
 
     def wait_for_frame(self, stamp_s, node_proc, timeout=20.0):
-        """The (markers, features, picture) messages stamped `stamp_s`."""
+        """Return the (markers, features, picture) messages stamped `stamp_s`."""
 
         def find(stream):
             return next((m for m in stream if abs(_stamp_s(m) - stamp_s) < 1e-6), None)
@@ -269,6 +266,10 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             assert _transition(probe, node, Transition.TRANSITION_DEACTIVATE)
             assert _transition(probe, node, Transition.TRANSITION_CLEANUP)
             assert _state(probe, node) == 'unconfigured'
+            assert _transition(probe, node, Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+            # the process ends by itself after the shutdown transition, with status 0
+            probe.spin_until(lambda: node.poll() is not None, 30.0, 'the node process exiting')
+            assert node.poll() == 0, node.describe()
         finally:
             if publisher is not None:
                 publisher.close()

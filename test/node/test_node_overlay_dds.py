@@ -16,22 +16,21 @@
 A project-trained checkpoint in the node over real DDS, with the ~/overlay picture on.
 
 The checkpoint comes from the real trainer (`smoke` preset, an architecture no official preset
-has); the node
-is told `model.preset: base` and must build the checkpoint's architecture instead, or configure
-would fail on
-the strict load. The six-camera publisher (--stdin) sends 160x90 sets; the overlay must show each
-of those
-images in its layout position and the detections in the bird's-eye view.
+has); the node is told `model.preset: base` and must build the checkpoint's architecture instead,
+or configure would fail on the strict load. The six-camera publisher (--stdin) sends 160x90 sets;
+the overlay must show each of those images in its layout position and the detections in the
+bird's-eye view.
 """
 
 from __future__ import annotations
 
 import time
 
+from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.markers import CLASS_COLORS
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.ros.process import GraphProbe, RosProcess
-from bevformer_ros.tools.six_camera_publisher import CAMERAS, synthetic_image
+from bevformer_ros.tools.six_camera_publisher import synthetic_image
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -149,15 +148,15 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
     assert picture.step == picture.width * 3 and len(picture.data) == picture.height * picture.step
     pixels = np.frombuffer(picture.data, np.uint8).reshape(picture.height, picture.width, 3)
     for index, name in enumerate(
-        CAMERAS
+        OFFICIAL_CAMERAS
     ):  # each camera where the layout puts it, boxes drawn over parts
         sent = np.frombuffer(
             synthetic_image(name, index, WIDTH, HEIGHT, 'rgb8').data, np.uint8
         ).reshape(HEIGHT, WIDTH, 3)
         row, col = TILE_POSITIONS[name]
-        tile = pixels[row * tile_h : (row + 1) * tile_h, col * tile_w : (col + 1) * tile_w]
+        tile = pixels[row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
         assert np.all(tile == sent, axis=-1).mean() > 0.5, name
-    bev = pixels[:, 3 * tile_w :]
+    bev = pixels[:, 3 * tile_w:]
     colours = {tuple(round(255 * c) for c in rgb) for rgb in CLASS_COLORS.values()}
     assert any(
         np.all(bev == colour, axis=-1).any() for colour in colours

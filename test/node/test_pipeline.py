@@ -12,38 +12,42 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Pipeline: one synchronized set -> boxes and BEV, with the temporal reset rules; small random model, CPU."""
+"""
+Pipeline: one synchronized set -> boxes and BEV, with the temporal reset rules.
+
+Small random model, CPU.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from bevformer_ros.config import NodeConfig, TemporalSettings
 from bevformer_ros.core.calibration import Extrinsics
 from bevformer_ros.core.ego_motion import EgoPose
-from bevformer_ros.core.reset_policy import ResetPolicy
 from bevformer_ros.core.rig import load_rig
+from bevformer_ros.core.temporal import TemporalState
+from bevformer_ros.frontend.image_codec import ImageDecodeError
 from bevformer_ros.frontend.plain_msgs import camera_info_msg, image_msg
-from bevformer_ros.model.config import from_official_config, preset
+from bevformer_ros.model.build import build_model, configured_architecture
+from bevformer_ros.model.config import preset
 from bevformer_ros.model.small_model import SMALL_IMAGE_HEIGHT as H
 from bevformer_ros.model.small_model import SMALL_IMAGE_WIDTH as W
 from bevformer_ros.model.small_model import small_model_parameters
 from bevformer_ros.pipeline import (
-    build_model,
+    _decode_images,
     camera_lidar2img,
     CameraInput,
+    decode_camera_image,
     FrameError,
     FrameSet,
-    model_config,
     network_scale,
     Pipeline,
-    resolve_device,
 )
 from bevformer_ros.resources import config_file
 import numpy as np
 import pytest
-from reference_fixtures import REFERENCE
+from reference_fixtures import REFERENCE, require
 import torch
 
 FIXTURES = REFERENCE
@@ -58,7 +62,7 @@ def config():
 
 @pytest.fixture(scope='module')
 def model(config):
-    return build_model(model_config(config.model), CPU, seed=0)
+    return build_model(config.model, CPU).model
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +72,7 @@ def rig():
 
 def make_pipeline(model, config, **temporal):
     settings = dataclasses.replace(config.temporal, **temporal)
-    return Pipeline(model, model_config(config.model), CPU, settings)
+    return Pipeline(model, configured_architecture(config.model), CPU, settings)
 
 
 def camera_images(seed=0):
@@ -94,46 +98,9 @@ def frame(rig, config, stamp_s, pixels=None, x=0.0, encoding='rgb8', infos=True,
     return FrameSet(round(stamp_s * NS), cams, pose)
 
 
-# ---------------------------------------------------------------------------------------- model
-# config
-def test_small_overrides_shrink_the_preset_consistently(config):
-    cfg = model_config(config.model)
-    head = cfg.head
-    assert (head.embed_dims, head.ffn_dims, head.bev_h, head.bev_w) == (32, 64, 10, 10)
-    assert (head.num_encoder_layers, head.num_decoder_layers, head.num_query) == (1, 1, 20)
-    assert cfg.backbone.base_channels == 16 and cfg.neck.in_channels == (16 * 4 * 8,)
-    assert cfg.neck.out_channels == 32 and cfg.image.scale == 0.1
-    assert model_config(NodeConfig.from_parameters({}).model) == preset('tiny')
-
-
-def test_base_preset_overrides_scale_all_fpn_inputs():
-    cfg = model_config(
-        NodeConfig.from_parameters({'model.preset': 'base', 'model.base_channels': 8}).model
-    )
-    assert cfg.neck.in_channels == (8 * 4 * 2, 8 * 4 * 4, 8 * 4 * 8)
-
-
-def test_official_config_json_is_read(tmp_path):
-    fixture = torch.load(FIXTURES / 'case_small.pt', weights_only=True)
-    path = tmp_path / 'model.json'
-    path.write_text(fixture['config_json'])
-    settings = NodeConfig.from_parameters({'model.official_config_json': str(path)}).model
-    cfg = model_config(settings)
-    assert cfg == from_official_config(json.loads(fixture['config_json']))
-    assert (cfg.head.bev_h, cfg.head.embed_dims, cfg.head.num_query) == (20, 64, 40)
-
-
-def test_cuda_request_without_cuda_is_an_error():
-    if torch.cuda.is_available():
-        pytest.skip('this machine has CUDA')
-    assert resolve_device('auto') == CPU
-    with pytest.raises(ValueError, match='model.device:=auto'):
-        resolve_device('cuda')
-
-
 # ---------------------------------------------------------------------------------------- geometry
 def _official_cameras(K_scale=1.0):
-    d = torch.load(FIXTURES / 'case_preprocess_tiny.pt', weights_only=True)['inputs']
+    d = torch.load(require(FIXTURES / 'case_preprocess_tiny.pt'), weights_only=True)['inputs']
     cams = []
     for i in range(2):
         K = d['cam_intrinsic_1600x900'][i].numpy() * np.array([[K_scale], [K_scale], [1.0]])
@@ -147,9 +114,8 @@ def _official_cameras(K_scale=1.0):
 
 
 def _official_lidar2img():
-    return torch.load(FIXTURES / 'case_preprocess_tiny.pt', weights_only=True)['outputs'][
-        'lidar2img'
-    ].numpy()
+    case = torch.load(require(FIXTURES / 'case_preprocess_tiny.pt'), weights_only=True)
+    return case['outputs']['lidar2img'].numpy()
 
 
 def test_lidar2img_of_a_nuscenes_camera_equals_the_official_pipeline():
@@ -276,8 +242,9 @@ def _swap_info(f, index, info):
 
 
 def test_non_finite_output_is_rejected_and_drops_the_history(config, rig):
-    broken = build_model(model_config(config.model), CPU, seed=0)
-    pipeline = Pipeline(broken, model_config(config.model), CPU, config.temporal)
+    built = build_model(config.model, CPU)
+    broken = built.model
+    pipeline = Pipeline(broken, built.cfg, CPU, config.temporal)
     pipeline.run(frame(rig, config, 10.0))
     weight = broken.pts_bbox_head.cls_branches[-1][-1].bias
     saved = weight.detach().clone()
@@ -291,10 +258,9 @@ def test_non_finite_output_is_rejected_and_drops_the_history(config, rig):
     assert pipeline.run(frame(rig, config, 11.0)).reset.kind == 'first_frame'
 
 
-# ---------------------------------------------------------------------------------------- reset
-# rules
+# ---------------------------------------------------------------------------------- reset rules
 def _policy(**settings):
-    policy = ResetPolicy(TemporalSettings(**settings))
+    policy = TemporalState(settings=TemporalSettings(**settings))
     assert policy.decide(10 * NS, np.zeros(3)).kind == 'first_frame'
     policy.commit(10 * NS, np.zeros(3))
     return policy
@@ -331,3 +297,41 @@ def test_requested_and_disabled_resets():
     policy.forget()
     policy.settings = TemporalSettings()
     assert policy.decide(round(10.5 * NS), np.zeros(3)).kind == 'first_frame'
+
+
+def test_a_reset_rule_drops_the_history_and_no_reset_keeps_it():
+    state = _policy()
+    state.step(np.zeros(18))
+    state.update(torch.ones(4, 1, 2))  # [HW, B, C]
+    assert state.decide(round(10.5 * NS), np.zeros(3)) is None
+    assert state.prev_bev is not None
+    assert state.decide(round(12.5 * NS), np.zeros(3)).kind == 'gap'
+    assert state.prev_bev is None and not state.step(np.zeros(18)).use_prev_bev
+
+
+@pytest.mark.parametrize(
+    'encoding, text',
+    [
+        ('RGB8', "encodings are case-sensitive, did you mean 'rgb8'"),
+        ('16UC3', '3-channel 16-bit unsigned: not supported'),
+        ('mono16', 'is not a colour image'),
+    ],
+)
+def test_an_unsupported_encoding_is_named_with_its_real_problem(encoding, text):
+    msg = dataclasses.replace(image_msg(np.zeros((H, W, 3), np.uint8)), encoding=encoding)
+    with pytest.raises(ImageDecodeError, match=text) as err:
+        decode_camera_image(msg)
+    assert encoding == 'mono16' or 'not a colour image' not in str(err.value)
+
+
+@pytest.mark.parametrize('odd', [0, 3])
+def test_a_size_mismatch_names_the_odd_camera(odd):
+    cams = [
+        CameraInput(image_msg(np.zeros((H, W, 3), np.uint8), frame_id=f'cam{i}'), None, None)
+        for i in range(6)
+    ]
+    small = image_msg(np.zeros((H // 2, W // 2, 3), np.uint8), frame_id='odd')
+    cams[odd] = CameraInput(small, None, None)
+    expected = f'camera {odd} \\(odd\\) is {W // 2}x{H // 2} but the other cameras are {W}x{H}'
+    with pytest.raises(FrameError, match=expected):
+        _decode_images(cams)

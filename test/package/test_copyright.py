@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ament_copyright license-header check, the ros2/examples way; skipped where ament is not installed."""
+"""ament_copyright license-header check, the ros2/examples way; skipped without ament."""
 
 from __future__ import annotations
 

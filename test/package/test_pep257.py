@@ -30,9 +30,6 @@ ament_pep257 = pytest.importorskip(
 @pytest.mark.linter
 def test_pep257():
     paths = [str(ROOT / name) for name in ('bevformer_ros', 'test', 'launch', 'setup.py')]
-    # PEP 257 allows the summary on the first line or the second; this project's docstrings start
-    # on
-    # the first (D212 style), so ament's D213 is switched off. The paths must come first: the
-    # option takes a list.
-    rc = ament_pep257.main(argv=[*paths, '--add-ignore', 'D213'])
+    # ament's own convention (D213: a multi-line summary starts on the second line)
+    rc = ament_pep257.main(argv=paths)
     assert rc == 0, 'Found code style errors / warnings'

@@ -21,7 +21,7 @@ import pytest
 
 
 def fake_install(prefix, files):
-    """Create a colcon/ament install prefix with this package's marker and the given share files."""
+    """Create a colcon/ament install prefix with this package's marker and the share files."""
     marker = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'bevformer_ros'
     marker.parent.mkdir(parents=True)
     marker.write_text('')

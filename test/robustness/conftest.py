@@ -99,7 +99,7 @@ def catalogue(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def module_ros_env(tmp_path_factory):
-    """The `ros_env` of test/conftest.py for a whole module: one node process serves many cases."""
+    """Provide the `ros_env` of test/conftest.py per module (one node serves many cases)."""
     log_dir = tmp_path_factory.mktemp('ros_log')
     with domain_id() as domain, pytest.MonkeyPatch.context() as patch:
         for key, value in isolation_env(domain, log_dir).items():

@@ -13,10 +13,10 @@
 # limitations under the License.
 
 """
-Faults at start: the node is run once per fault with --autostart and must exit cleanly (code 1, no
-traceback) with one message that names the problem and the fix. The five runs start together, so
-the
-module costs about one node start-up.
+Faults at start: the node is run once per fault with --autostart and must exit cleanly.
+
+Exit code 1, no traceback, with one message that names the problem and the fix. The five runs
+start together, so the module costs about one node start-up.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import os
 import time
 
 from bevformer_ros.config import NodeConfig
+from bevformer_ros.model.build import build_model
 from bevformer_ros.model.checkpoint import save_checkpoint
 from bevformer_ros.model.config import preset
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.model.small_model import small_model_parameters
-from bevformer_ros.pipeline import build_model, model_config
 from bevformer_ros.ros.process import RosProcess
 import pytest
 import torch
@@ -39,7 +39,11 @@ EXIT_TIMEOUT_S = 90.0
 
 
 class RunsCodeWhenUnpickled:
-    """What a malicious checkpoint holds: unpickling it calls os.system (here: creates a marker file)."""
+    """
+    What a malicious checkpoint holds.
+
+    Unpickling it calls os.system (here: creates a marker file).
+    """
 
     def __init__(self, marker):
         self.marker = marker
@@ -50,15 +54,18 @@ class RunsCodeWhenUnpickled:
 
 def _small_checkpoint(path):
     model = build_model(
-        model_config(NodeConfig.from_parameters(small_model_parameters()).model),
-        torch.device('cpu'),
-    )
+        NodeConfig.from_parameters(small_model_parameters()).model, torch.device('cpu')
+    ).model
     save_checkpoint(model, path)
     return path
 
 
 def _tiny_shaped_checkpoint(path):
-    """The keys and shapes of an official bevformer_tiny checkpoint; zero-stride tensors keep it ~200 kB."""
+    """
+    Write the keys and shapes of an official bevformer_tiny checkpoint.
+
+    Zero-stride tensors keep it ~200 kB.
+    """
     with torch.device('meta'):
         model = build_bevformer(preset('tiny'))
     state_dict = {
@@ -122,7 +129,11 @@ def _cases(tmp):  # name -> (fault injected, extra ROS parameters, texts the out
 
 @pytest.fixture(scope='module')
 def startup_runs(module_ros_env, tmp_path_factory):
-    """Start every faulty node at once; yield {name: (injected, process, expected texts, seconds)}."""
+    """
+    Start every faulty node at once.
+
+    Yield {name: (injected, process, expected texts, seconds)}.
+    """
     tmp = tmp_path_factory.mktemp('startup')
     cases, marker = _cases(tmp)
     runs = {}

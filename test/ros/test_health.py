@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""NodeHealth: what /diagnostics reports from the node's counters (rates per period, levels, resets)."""
+"""NodeHealth: what /diagnostics reports from the node's counters (rates, levels, resets)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class FakeClock:
 
 
 def _report(health, received=(0, 0), **kw):
-    args = dict(dropped_sets=0, rejected_spread=0, last_spread_s=None, temporal_enabled=True)
+    args = {
+        'dropped_sets': 0, 'rejected_spread': 0, 'last_spread_s': None, 'temporal_enabled': True,
+    }
     args.update(kw)
     return {r.name.split(': ')[1]: r for r in health.report(received, **args)}
 
@@ -43,7 +45,9 @@ def test_rates_and_latencies_cover_one_period():
     health = NodeHealth('bevformer', CAMERAS, clock)
     clock.now += 2.0
     for ms in (10.0, 30.0):
-        health.frame_processed({'model': ms / 1e3}, end_to_end_s=2 * ms / 1e3)
+        health.frame_processed(
+            {'model': ms / 1e3}, end_to_end_s=96000.0, processing_s=2 * ms / 1e3
+        )
     reports = _report(health, received=(24, 20), last_spread_s=0.012)
     inputs, inference = reports['inputs'], reports['inference']
     assert inputs.level == OK
@@ -51,7 +55,9 @@ def test_rates_and_latencies_cover_one_period():
     assert inputs.values['sync spread last (ms)'] == '12.0'
     assert inference.level == OK and inference.values['output rate (Hz)'] == '1.00'
     assert inference.values['model latency mean/max (ms)'] == '20.0 / 30.0'
-    assert inference.values['end-to-end latency mean/max (ms)'] == '40.0 / 60.0'
+    # wall time from arrival to publishing, apart from the stamp age (a replay without sim time)
+    assert inference.values['processing latency mean/max (ms)'] == '40.0 / 60.0'
+    assert inference.values['stamp age at publishing mean/max (ms)'] == '96000000.0 / 96000000.0'
     clock.now += 1.0
     later = _report(health, received=(36, 20))  # B went silent; no frames this period
     assert later['inputs'].level == WARN and 'B' in later['inputs'].message
@@ -140,3 +146,32 @@ def test_a_camera_far_slower_than_the_others_warns_and_drops_are_reported():
     assert inputs.level == WARN and '1 sets dropped (duplicate_stamp: set 3.000' in inputs.message
     assert inputs.values['sets dropped: duplicate_stamp'] == '1'
     assert inputs.values['sets dropped: out_of_order'] == '0'
+
+
+def test_degraded_says_detecting_only_while_frames_come_out():
+    health = NodeHealth('bevformer', ('A', 'B', 'C'), FakeClock(), min_cameras=2)
+    report = _report(health, received=(2, 1, 2), liveness=_liveness([False, True, False]))
+    assert report['cameras'].message == (
+        'DEGRADED: 2 of 3 cameras live, missing B (silent); no output this period'
+    )
+
+
+def test_a_camera_that_comes_and_goes_does_not_flap_the_status():
+    health = NodeHealth('bevformer', ('A', 'B', 'C'), FakeClock(), min_cameras=2)
+    levels = []
+    for k in range(6):  # B silent in every other report
+        silent = [False, k % 2 == 0, False]
+        levels.append(_report(health, received=(k, k, k), liveness=_liveness(silent))['cameras'])
+    assert [r.level for r in levels] == [WARN] * 6
+    assert 'live again' in levels[1].message
+    for _ in range(3):
+        last = _report(health, received=(9, 9, 9), liveness=_liveness([False] * 3))['cameras']
+    assert (last.level, last.message) == (OK, 'all 3 cameras in use')
+
+
+def test_a_rig_gone_silent_is_stale_not_ok():
+    health = NodeHealth('bevformer', ('A', 'B'), FakeClock(), camera_timeout_s=0.5)
+    liveness = CameraLiveness(silent=(False, False), silent_s=(3.0, 3.2), received=(7, 7))
+    report = _report(health, received=(7, 7), liveness=liveness)['cameras']
+    assert report.level == ERROR and 'stale' in report.message
+    assert report.values['A'] == 'stale: no image for 3.0 s'

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The six-camera publisher as a child process driven line by line, and node parameter files for tests."""
+"""The six-camera publisher as a child process driven line by line; node parameter files."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from bevformer_ros.ros.process import child_env
 
 
 class ScriptedPublisher:
-    """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once the set is published."""
+    """The six-camera publisher in --stdin mode: `send(stamp, faults)` returns once published."""
 
     def __init__(self, env, log_dir, namespace, width, height):
         args = [

@@ -13,10 +13,10 @@
 # limitations under the License.
 
 """
-Synthetic scenes: deterministic, rendered where the rig's lidar2img projects the boxes, written as readable
-bags. Projections here use `Rig.lidar2img` (calibration.py, the official construction), independent
-of the
-renderer's ray casting.
+Synthetic scenes: deterministic, rendered where lidar2img projects the boxes, readable as bags.
+
+Projections here use `Rig.lidar2img` (calibration.py, the official construction), independent of
+the renderer's ray casting.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ from bevformer_ros.synth.road import Road
 from bevformer_ros.synth.scene import extrinsics_matrix, Scene, WorldBoxes
 from bevformer_ros.tools.synth import write_scene_bag
 import numpy as np
+from optional_deps import lazy, requires
 import pytest
-from rosbags.rosbag2 import Reader
+
+Reader = lazy('rosbags.rosbag2', 'Reader')
+_rosbags = requires('rosbags')
 
 W, H = 400, 225  # a quarter of nuScenes' 1600x900: lidar2img rows 0 and 1 scale by 0.25
 RIG = load_rig(config_file('nuscenes_rig.yaml'))

@@ -80,6 +80,40 @@ def test_bench_table_and_bad_config(capsys: pytest.CaptureFixture) -> None:
     assert 'head.embed_dims' in capsys.readouterr().err
 
 
+def test_compare_mode_times_every_backend_and_reports_the_unavailable(capsys) -> None:
+    """One interleaved run: a row per entry, diffs vs the first, a reason for what cannot run."""
+    argv = ['--device', 'cpu', '--iters', '2', '--warmup', '1', '--image-hw', '90', '160',
+            '--config-json', json.dumps(TOY_CONFIG), '--json',
+            '--compare', 'eager:fp32', 'torch:fp32', 'torch:bf16:bf16', 'nosuch:fp32',
+            'torch:fp16']
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r['backend'], r['precision']) for r in rows] == [
+        ('eager', 'fp32'), ('torch', 'fp32'), ('torch', 'bf16'), ('nosuch', 'fp32'),
+        ('torch', 'fp16')]
+    eager, fast, bf16, nosuch, fp16 = rows
+    assert eager['speedup'] == 1.0 and eager['max_abs_diff'] == {'bev': 0, 'cls': 0, 'box': 0}
+    assert fast['median_s'] > 0 and fast['speedup'] > 0 and fast['history']
+    assert max(fast['max_abs_diff'].values()) < 1e-4  # folded + channels_last fp32 is the model
+    assert 'BN folded' in fast['engine'] and bf16['head_precision'] == 'bf16'
+    assert max(bf16['max_abs_diff'].values()) > 1e-4  # bf16 really ran
+    assert not nosuch['available'] and 'nosuch' in nosuch['reason'] and nosuch['median_s'] is None
+    assert not fp16['available'] and 'CUDA only' in fp16['reason']
+    assert eager['cpu_features'] and all(
+        f in ('AMX', 'AVX512-BF16', 'none') for f in eager['cpu_features'])
+
+
+def test_compare_table_names_the_reason(capsys) -> None:
+    argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--image-hw', '90', '160',
+            '--config-json', json.dumps(TOY_CONFIG), '--no-history',
+            '--compare', 'torch', 'nosuch:bf16']
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert 'without history' in captured.out and 'speedup' in captured.out
+    assert 'not available: ' in captured.out
+    assert 'building engine nosuch:bf16' in captured.err  # progress lines go to stderr
+
+
 def test_flops_of_conv_linear_and_attention() -> None:
     model = nn.Module()
     model.conv = nn.Conv2d(3, 8, 3, padding=1)
@@ -110,7 +144,7 @@ def test_flops_of_resnet50_match_the_published_figure() -> None:
 
 
 def test_synthetic_ring_sees_the_road_around_the_car() -> None:
-    """Each camera of the synthetic rig sees a point 10 m along its own optical axis, in front of it."""
+    """Each camera of the synthetic rig sees a point 10 m along its own optical axis."""
     lidar2img = synthetic_lidar2img((900, 1600))
     for cam, yaw in enumerate(np.deg2rad([0.0, -55.0, 55.0, 180.0, 110.0, -110.0])):
         point = np.array(

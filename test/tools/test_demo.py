@@ -13,14 +13,14 @@
 # limitations under the License.
 
 """
-`make demo` end to end, at test size: synthetic bag -> node process over DDS -> outputs bag and pictures.
+`make demo` end to end, at test size.
+
+Synthetic bag -> node process over DDS -> outputs bag and pictures.
 
 The toy preset (bevformer_ros.model.small_model: tiny's architecture at toy sizes) and 320x180
-images keep it to
-seconds of model time; the rest (scene, node process, replay, recording, pictures) is the real
-demo. The
-trained-weights path runs a checkpoint the real trainer wrote (smoke preset) in place of
-demo_small's.
+images keep it to seconds of model time; the rest (scene, node process, replay, recording,
+pictures) is the real demo. The trained-weights path runs a checkpoint the real trainer wrote
+(smoke preset) in place of demo_small's.
 """
 
 from __future__ import annotations
@@ -32,10 +32,14 @@ import time
 
 from bevformer_ros.ros.process import child_env
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
+from optional_deps import lazy, requires
 import pytest
-from rosbags.rosbag2 import Reader
 from smoke_checkpoint import train_smoke_checkpoint
 
+Reader = lazy('rosbags.rosbag2', 'Reader')
+_rosbags = requires('rosbags')
+
+pytestmark = pytest.mark.dds  # the demo runs the node over DDS
 FRAMES = 3
 
 

@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training loss against by-hand formulas: focal loss, the official loss, no targets, the box encoding."""
+"""
+Training loss against by-hand formulas.
+
+Focal loss, the official loss, no targets, the box encoding.
+"""
 
 from __future__ import annotations
 
@@ -177,7 +181,11 @@ def test_no_ground_truth_gives_background_only_loss():
 
 
 def test_auxiliary_layers_and_batch_normalisation():
-    """Two decoder layers, two samples: every layer has its terms, averaged by the batch's matched count."""
+    """
+    Two decoder layers, two samples: every layer has its terms.
+
+    The terms are averaged by the batch's matched count.
+    """
     preds, logits, gt, labels = one_layer_case()
     gt[0, 8] = 0.5
     preds2, logits2 = (

@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Hungarian matching against brute force, the official matching cost against a by-hand computation."""
+"""
+Hungarian matching against brute force.
+
+The official matching cost against a by-hand computation.
+"""
 
 from __future__ import annotations
 

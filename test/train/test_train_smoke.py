@@ -16,8 +16,7 @@
 Training end to end on tiny synthetic bags.
 
 The loss goes down, checkpoints round-trip through the strict official-layout loader, a run resumes
-where it
-stopped, and the temporal queue keeps the official semantics.
+where it stopped, and the temporal queue keeps the official semantics.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from types import SimpleNamespace
 
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
+from bevformer_ros.data.static_tf import StaticTransforms
+from bevformer_ros.eval.metrics import match_count, RecallCounter
 from bevformer_ros.model.checkpoint import load_checkpoint
 from bevformer_ros.model.detector import build_bevformer
 from bevformer_ros.resources import config_file
@@ -41,9 +42,7 @@ from bevformer_ros.train.dataset import (
     queue_indices,
     TemporalQueueDataset,
 )
-from bevformer_ros.train.metrics import match_count, RecallCounter
 from bevformer_ros.train.presets import config_from_dict, smoke
-from bevformer_ros.train.static_tf import StaticTransforms
 from bevformer_ros.train.trainer import obtain_history_bev, train_state_path, Trainer
 from bevformer_ros.train.weight_init import init_bevformer
 import numpy as np
@@ -53,7 +52,11 @@ import torch
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory):
-    """Two tiny scenes (160x90, 2 Hz, the smoke preset's input size): one to train on, one held out."""
+    """
+    Two tiny scenes (160x90, 2 Hz, the smoke preset's input size).
+
+    One to train on, one held out.
+    """
     root = tmp_path_factory.mktemp('bags')
     train = root / 'train.mcap'
     val = root / 'val.mcap'
@@ -95,7 +98,11 @@ def test_bag_frames_carry_the_filtered_ground_truth(bags, rig):
 
 
 def tf(parent, child, xyz, yaw):
-    """A TransformStamped-like child -> parent transform: rotation about z by yaw, then translation xyz."""
+    """
+    Return a TransformStamped-like child -> parent transform.
+
+    Rotation about z by yaw, then translation xyz.
+    """
     rotation = SimpleNamespace(x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
     translation = SimpleNamespace(x=xyz[0], y=xyz[1], z=xyz[2])
     return SimpleNamespace(
@@ -278,6 +285,18 @@ def test_command_line_trains_validates_and_resumes(bags, tmp_path, capsys):
         == 2
     )
     assert 'held out' in capsys.readouterr().err
+
+
+def test_resume_keeps_the_iterations_of_the_run_it_continues(bags, tmp_path, capsys):
+    out = tmp_path / 'run'
+    first = [str(bags[0]), '--preset', 'smoke', '--out', str(out), '--threads', '2']
+    assert train_main([*first, '--iters', '2', '--seed', '5']) == 0
+    # no --iters: the run's own 2, not the preset's 20 (and its seed 5, so the same data order)
+    assert train_main([*first, '--resume', str(out / 'latest.pth')]) == 0
+    assert 'iterations 2 -> 2' in capsys.readouterr().err
+    records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    assert [r['iter'] for r in records if 'loss' in r] == [1, 2]
+    assert json.loads((out / 'config.json').read_text())['train']['seed'] == 5
 
 
 def test_recall_matches_one_to_one_per_class_within_the_distance():

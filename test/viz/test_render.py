@@ -13,7 +13,9 @@
 # limitations under the License.
 
 """
-Pictures: PNG files of the documented size that Pillow decodes; boxes drawn where the rig projects them;
+Test the pictures.
+
+PNG files of the documented size that Pillow decodes; boxes drawn where the rig projects them;
 markers parsed back into the boxes they were built from.
 """
 
@@ -28,6 +30,7 @@ from bevformer_ros.core.markers import (
     CLASS_COLORS,
     NUSCENES_CLASSES,
 )
+from bevformer_ros.core.png import encode_png
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.resources import config_file
 from bevformer_ros.ros import convert as ros_convert
@@ -36,7 +39,6 @@ from bevformer_ros.tools.synth import write_scene_bag
 from bevformer_ros.viz import drawing, overlay
 from bevformer_ros.viz.frame_view import Boxes, FrameView
 from bevformer_ros.viz.marker_boxes import boxes_from_marker_array
-from bevformer_ros.viz.png import encode_png
 import numpy as np
 import pytest
 
@@ -94,7 +96,7 @@ def test_camera_overlay_draws_box_edges_at_the_projected_corners():
     p = np.c_[corners, np.ones(8)] @ RIG.lidar2img(image_scale=tile_w / 1600)[0].T
     uv = p[:, :2] / p[:, 2:3]
     rows, cols = np.nonzero(
-        drawn[:tile_h, tile_w : 2 * tile_w]
+        drawn[:tile_h, tile_w:2 * tile_w]
     )  # CAM_FRONT: the middle of the top row
     for u, v in uv:
         assert np.min(np.hypot(cols - u, rows - v)) <= 1.0
@@ -109,13 +111,38 @@ def test_bev_draws_detections_in_class_colour_at_their_position():
     size = 512
     bev = overlay.render_bev(frame, size)
     colour = tuple(round(255 * c) for c in CLASS_COLORS['bus'])
-    rows, cols = np.nonzero(np.all(bev == colour, axis=-1))
+    # the top half: the class key (bottom left) holds a bus-coloured swatch too
+    rows, cols = np.nonzero(np.all(bev[: size // 2] == colour, axis=-1))
     scale = size / 102.4
     # yaw 0: heading -pi/2, so the bus's 10.5 m length runs along -y / +y, its 2.9 m width along x
     assert cols.min() == pytest.approx((-20.0 - 1.45 + 51.2) * scale, abs=2)
     assert cols.max() == pytest.approx((-20.0 + 1.45 + 51.2) * scale, abs=2)
     assert rows.min() == pytest.approx((51.2 - 30.0 - 5.25) * scale, abs=2)
     assert rows.max() == pytest.approx((51.2 - 30.0 + 5.25) * scale, abs=2)
+
+
+def test_bev_legend_keys_each_detected_class_and_says_what_is_drawn():
+    frame = _grey_frame()
+    car, cone = NUSCENES_CLASSES.index('car'), NUSCENES_CLASSES.index('traffic_cone')
+    boxes = np.zeros((3, 9))
+    boxes[:, 3:6] = 1.0
+    boxes[:, 1] = [10.0, 20.0, 30.0]
+    frame.detections = Boxes(boxes, np.array([car, cone, car]), np.array([0.9, 0.8, 0.7]))
+    frame.ground_truth = Boxes(boxes[:1], np.array([car]))
+    frame.bev = np.ones((50, 50, 4), np.float32)
+    lines = overlay.legend_lines(frame)
+    assert any(line.startswith('heat map: BEV feature strength') for line in lines)
+    assert 'ground truth: 1, thin white' in lines
+    assert 'detections: 3, thick, class colours' in lines
+    key = overlay.legend_classes(frame)
+    car_colour = tuple(round(255 * c) for c in CLASS_COLORS['car'])
+    assert [text for text, _ in key] == ['car 2', 'traffic_cone 1']
+    assert key[0][1] == car_colour
+    size = 540
+    bev = overlay.render_bev(frame, size)
+    # the car swatch: bottom left, one line above the cone's, filled with the car colour
+    rows, cols = np.nonzero(np.all(bev[size // 2:, :40] == car_colour, axis=-1))
+    assert len(rows) >= 100 and cols.min() >= 5
 
 
 def test_markers_from_the_node_convert_back_to_its_boxes():

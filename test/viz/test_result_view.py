@@ -13,7 +13,9 @@
 # limitations under the License.
 
 """
-The node's overlay content: the set's own images (in RGB), lidar2img at image resolution, the boxes that
+Test the node's overlay content.
+
+The set's own images (in RGB), lidar2img at image resolution, the boxes that
 ~/markers would show, and a picture of the documented size with a missing camera left blank.
 """
 
@@ -108,9 +110,9 @@ def test_picture_has_the_documented_size_and_leaves_the_missing_camera_blank(rgb
     assert picture.shape == (2 * tile_h, 3 * tile_w + 2 * tile_h, 3) and picture.dtype == np.uint8
     row = next(r for r, names in enumerate(CAMERA_LAYOUT) if MISSING in names)
     col = CAMERA_LAYOUT[row].index(MISSING)
-    tile = picture[row * tile_h : (row + 1) * tile_h, col * tile_w : (col + 1) * tile_w]
+    tile = picture[row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
     assert (tile == 0).all(axis=-1).mean() > 0.8  # black but for the "no image" caption
     front = picture[
-        0:tile_h, tile_w : 2 * tile_w
+        0:tile_h, tile_w:2 * tile_w
     ]  # CAM_FRONT: its image, boxes and caption drawn over parts
     assert np.all(front == rgb_images['CAM_FRONT'], axis=-1).mean() > 0.5

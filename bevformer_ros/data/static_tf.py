@@ -16,8 +16,8 @@
 Camera extrinsics from the ``/tf_static`` transforms of a recording (what the node reads from TF).
 
 Each ``geometry_msgs/TransformStamped`` maps child-frame points into its parent frame. The static
-frames form
-a tree; ``sensor2lidar`` of a camera is the chain camera -> common ancestor -> reference frame.
+frames form a tree; ``sensor2lidar`` of a camera is the chain camera -> common ancestor ->
+reference frame.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ IDENTITY = Extrinsics(np.eye(3), np.zeros(3))
 
 
 class StaticTransforms:
-    """The static transform tree: ``add`` TransformStamped messages, then ask ``lookup(target, source)``."""
+    """
+    The static transform tree.
+
+    ``add`` TransformStamped messages, then ask ``lookup(target, source)``.
+    """
 
     def __init__(self, transforms: Iterable[Any] = ()) -> None:
         self._parent: dict[str, tuple[str, Extrinsics]] = {}  # child -> (parent, child -> parent)
@@ -57,7 +61,11 @@ class StaticTransforms:
         return chain, to_root
 
     def lookup(self, target: str, source: str) -> Extrinsics | None:
-        """Transform mapping ``source`` points into ``target``, or None when the frames are not connected."""
+        """
+        Return the transform mapping ``source`` points into ``target``.
+
+        None when the frames are not connected.
+        """
         target, source = target.lstrip('/'), source.lstrip('/')
         target_chain, target_to_root = self._to_root(target)
         source_chain, source_to_root = self._to_root(source)
@@ -69,6 +77,10 @@ class StaticTransforms:
 def camera_extrinsics(
     transforms: StaticTransforms, reference_frame: str, camera_frames: Sequence[str]
 ) -> list[Extrinsics] | None:
-    """Return sensor2lidar (camera -> reference) per camera frame; None unless all are in the tree."""
+    """
+    Return sensor2lidar (camera -> reference) per camera frame.
+
+    None unless all are in the tree.
+    """
     found = [transforms.lookup(reference_frame, frame) for frame in camera_frames]
     return None if any(e is None for e in found) else found

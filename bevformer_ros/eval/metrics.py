@@ -16,9 +16,9 @@
 Quick validation figure: recall of ground-truth objects by detections within a BEV centre distance.
 
 Matching follows the nuScenes detection metric's rule (per class, detections in descending score
-order, each
-taking the nearest unmatched ground-truth centre within the threshold), at a single score threshold
-instead of the full precision-recall sweep; the full metric is a separate evaluation tool.
+order, each taking the nearest unmatched ground-truth centre within the threshold), at a single
+score threshold instead of the full precision-recall sweep; the full metric is a separate
+evaluation tool.
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ class RecallCounter:
         gt_boxes: np.ndarray,
         gt_labels: np.ndarray,
     ) -> int:
-        """Count one frame (boxes [K, >=2] with BEV centre x, y first); returns the frame's matched count."""
+        """
+        Count one frame (boxes [K, >=2] with BEV centre x, y first).
+
+        Returns the frame's matched count.
+        """
         matched = match_count(
             det_boxes, det_scores, det_labels, gt_boxes, gt_labels, self.distance_m
         )
@@ -65,7 +69,7 @@ def match_count(
     gt_labels: np.ndarray,
     distance_m: float,
 ) -> int:
-    """Count the ground-truth objects matched one-to-one by same-class detections within ``distance_m``."""
+    """Count ground-truth objects matched 1:1 by same-class detections within ``distance_m``."""
     count = 0
     for label in np.unique(gt_labels):
         gt_xy = gt_boxes[gt_labels == label, :2]  # [G, 2]
