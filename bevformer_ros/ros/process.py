@@ -35,12 +35,29 @@ import time
 from typing import Any
 
 import bevformer_ros
+from bevformer_ros.launch_spec import NODE_ARGUMENTS, node_ros_arguments
 from bevformer_ros.resources import config_file
 
 # The venv's ros_wheels_bootstrapper.pth sets LD_LIBRARY_PATH and re-execs python once, marking the
 # environment with this guard. A child that inherits the guard but not LD_LIBRARY_PATH skips the
 # re-exec and cannot load librcl*.so, so the two must travel together or not at all.
 BOOTSTRAP_GUARD = '_ROS_WHEELS_BOOTSTRAP_COMPLETE'
+
+
+def node_arguments(
+    params_file: str | Path, namespace: str = '', autostart: bool = True
+) -> list[str]:
+    """
+    Return the arguments of ``python -m bevformer_ros.node`` for a params file and namespace.
+
+    The command line the launch file builds (`launch_spec`), so that tests, benchmarks and the
+    demo start the node the way a robot does; ``autostart=False`` leaves it an unconfigured
+    lifecycle node.
+    """
+    args = node_ros_arguments(str(params_file), namespace)  # [*NODE_ARGUMENTS, '--ros-args', ...]
+    if not autostart:
+        args = args[len(NODE_ARGUMENTS):]
+    return ['-m', 'bevformer_ros.node', *args]
 
 
 def isolation_env(domain_id: int, log_dir: Path, *, large_images: bool = True) -> dict[str, str]:

@@ -43,7 +43,7 @@ from typing import Any
 
 from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
+from bevformer_ros.ros.process import GraphProbe, isolation_env, node_arguments, RosProcess
 from bevformer_ros.tools.bench_pipeline import node_parameters
 import numpy as np
 
@@ -140,13 +140,7 @@ def run(
         os.environ.update(env)  # this process's participant joins the same private graph
         params = _params_file(log_dir / 'params.yaml', preset, device, precision, backend)
         args = [
-            '-m',
-            'bevformer_ros.node',
-            '--ros-args',
-            '--params-file',
-            str(params),
-            '-r',
-            f'__ns:={NAMESPACE}',
+            *node_arguments(params, NAMESPACE, autostart=False),
             *node_checkpoint_arguments(checkpoint),
         ]
         with (

@@ -63,7 +63,13 @@ from bevformer_ros.model.small_model import (
     SMALL_IMAGE_WIDTH,
     small_model_parameters,
 )
-from bevformer_ros.ros.process import GraphProbe, isolation_env, process_rss_mib, RosProcess
+from bevformer_ros.ros.process import (
+    GraphProbe,
+    isolation_env,
+    node_arguments,
+    process_rss_mib,
+    RosProcess,
+)
 import numpy as np
 
 NAMESPACE = '/soak'
@@ -231,17 +237,7 @@ def soak(
     with domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
-        args = [
-            '-m',
-            'bevformer_ros.node',
-            '--autostart',
-            '--ros-args',
-            '--params-file',
-            str(params_file),
-            '-r',
-            f'__ns:={NAMESPACE}',
-            *node_checkpoint_arguments(checkpoint),
-        ]
+        args = [*node_arguments(params_file, NAMESPACE), *node_checkpoint_arguments(checkpoint)]
         with (
             RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
             GraphProbe('soak') as probe,

@@ -30,7 +30,7 @@ from bevformer_ros.model.small_model import (
     SMALL_IMAGE_WIDTH,
     small_model_parameters,
 )
-from bevformer_ros.ros.process import GraphProbe, RosProcess
+from bevformer_ros.ros.process import GraphProbe, node_arguments, RosProcess
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -140,15 +140,7 @@ class Outputs:
 
 def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
     params = _write_params(tmp_path / 'params.yaml')
-    node_args = [
-        '-m',
-        'bevformer_ros.node',
-        '--ros-args',
-        '--params-file',
-        str(params),
-        '-r',
-        f'__ns:={NS}',
-    ]
+    node_args = node_arguments(params, NS, autostart=False)
     publisher = None
     with (
         RosProcess(node_args, ros_env, log_dir=tmp_path, name='bevformer') as node,

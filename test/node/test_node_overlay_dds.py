@@ -29,7 +29,7 @@ import time
 from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.markers import CLASS_COLORS
 from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.ros.process import GraphProbe, RosProcess
+from bevformer_ros.ros.process import GraphProbe, node_arguments, RosProcess
 from bevformer_ros.tools.six_camera_publisher import synthetic_image
 import numpy as np
 import pytest
@@ -76,15 +76,7 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
     }
     params_file = tmp_path / 'params.yaml'
     write_params_file(params_file, params)
-    node_args = [
-        '-m',
-        'bevformer_ros.node',
-        '--ros-args',
-        '--params-file',
-        str(params_file),
-        '-r',
-        f'__ns:={NS}',
-    ]
+    node_args = node_arguments(params_file, NS, autostart=False)
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     publisher = None
     with (

@@ -36,7 +36,7 @@ from bevformer_ros.model.small_model import (
     SMALL_IMAGE_WIDTH,
     small_model_parameters,
 )
-from bevformer_ros.ros.process import GraphProbe, process_rss_mib, RosProcess
+from bevformer_ros.ros.process import GraphProbe, node_arguments, process_rss_mib, RosProcess
 from bevformer_ros.tools.six_camera_publisher import (
     JUMP_M,
     SixCameraPublisher,
@@ -204,16 +204,7 @@ def harness(module_ros_env, tmp_path_factory):
     )
     params_file = tmp / 'params.yaml'
     write_params_file(params_file, params)
-    args = [
-        '-m',
-        'bevformer_ros.node',
-        '--autostart',
-        '--ros-args',
-        '--params-file',
-        str(params_file),
-        '-r',
-        f'__ns:={NS}',
-    ]
+    args = node_arguments(params_file, NS)
     with (
         RosProcess(args, module_ros_env, log_dir=tmp, name='bevformer') as node,
         GraphProbe('catalogue_probe') as probe,

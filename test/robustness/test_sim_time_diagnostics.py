@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.model.small_model import small_model_parameters
-from bevformer_ros.ros.process import GraphProbe, RosProcess
+from bevformer_ros.ros.process import GraphProbe, node_arguments, RosProcess
 import pytest
 
 clock_msgs = pytest.importorskip(
@@ -40,16 +40,7 @@ def test_diagnostics_keep_coming_when_sim_clock_stops(ros_env, tmp_path):
     params = small_model_parameters(diagnostics__period_s=PERIOD_S, use_sim_time=True)
     params_file = tmp_path / 'params.yaml'
     write_params_file(params_file, params)
-    args = [
-        '-m',
-        'bevformer_ros.node',
-        '--autostart',
-        '--ros-args',
-        '--params-file',
-        str(params_file),
-        '-r',
-        f'__ns:={NS}',
-    ]
+    args = node_arguments(params_file, NS)
     with (
         RosProcess(args, ros_env, log_dir=tmp_path, name='bevformer') as node,
         GraphProbe('sim_time_probe') as probe,
