@@ -258,7 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--width', type=int, default=1600)
     parser.add_argument('--height', type=int, default=900)
     parser.add_argument('--device', default='auto')
-    parser.add_argument('--fp16', action='store_true', help='same as --precision fp16')
     parser.add_argument(
         '--backend',
         default='torch',
@@ -266,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='model.backend of the node and of the bare forward (engine built at the first frame)',
     )
     parser.add_argument(
-        '--precision', choices=['fp32', 'bf16', 'fp16'], help='model.precision; default fp32'
+        '--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32', help='model.precision'
     )
     parser.add_argument(
         '--checkpoint',
@@ -276,7 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--warmup-timeout', type=float, default=180.0)
     parser.add_argument('--forward-iterations', type=int, default=5)
     args = parser.parse_args(argv)
-    precision = args.precision or ('fp16' if args.fp16 else 'fp32')
     report = run(
         args.preset,
         args.rate,
@@ -284,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.width,
         args.height,
         args.device,
-        precision,
+        args.precision,
         args.warmup_timeout,
         args.checkpoint,
         args.backend,
@@ -292,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     forward = bare_forward_ms(
         args.preset,
         args.device,
-        precision,
+        args.precision,
         args.width,
         args.height,
         args.forward_iterations,

@@ -29,6 +29,7 @@ from bevformer_ros.config import OFFICIAL_CAMERAS
 from bevformer_ros.core.markers import NUSCENES_CLASSES
 from bevformer_ros.core.rig import load_rig
 from bevformer_ros.data.bag_io import deserialize, header_stamp_ns, open_bag
+from bevformer_ros.eval.nusc_tables import TABLES
 from bevformer_ros.resources import config_file
 from bevformer_ros.tools.nuscenes2bag import main
 from bevformer_ros.train.dataset import BagScene
@@ -73,24 +74,7 @@ def _ego(t_us: int) -> dict:
 class Tables:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.t = {
-            name: []
-            for name in (
-                'category',
-                'attribute',
-                'visibility',
-                'instance',
-                'sensor',
-                'calibrated_sensor',
-                'ego_pose',
-                'log',
-                'scene',
-                'sample',
-                'sample_data',
-                'sample_annotation',
-                'map',
-            )
-        }
+        self.t = {name: [] for name in TABLES}  # every table the devkit loads
         for name in ('vehicle.car', 'human.pedestrian.adult', 'animal'):
             self.t['category'].append(
                 {'token': _token('cat', name), 'name': name, 'description': ''}
