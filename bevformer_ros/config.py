@@ -209,6 +209,28 @@ class CameraNames(Strings):
 
 
 @dataclass(frozen=True)
+class ImageSize(Check):
+    ros_type = 'int[]'
+    allowed = 'empty, or [width, height] in pixels (two positive integers)'
+
+    def __call__(self, name: str, value: Any) -> tuple[int, ...]:
+        if isinstance(value, list | tuple):  # rclpy: a list; an empty default: an empty list
+            values = list(value)
+        elif hasattr(value, 'tolist'):  # array.array or numpy
+            values = value.tolist()
+        else:
+            raise self._refuse(name, value)
+        if values == []:
+            return ()
+        ok = len(values) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 16384 for v in values
+        )
+        if not ok:
+            raise self._refuse(name, value)
+        return (values[0], values[1])
+
+
+@dataclass(frozen=True)
 class ParamSpec:
     check: Check
     description: str
@@ -299,7 +321,8 @@ class ModelSettings:
     backend: str = param(
         'torch',
         Choice(ENGINE_BACKENDS),
-        'Inference engine: torch (eager), or the exported ONNX graph in openvino (Intel CPUs), '
+        'Inference engine: torch (batch norm folded, channels_last, CUDA graphs on a GPU), or '
+        'the exported ONNX graph in openvino (Intel CPUs), '
         'onnxruntime or tensorrt (NVIDIA GPUs); exported and compiled once, cached on disk '
         '(model.engine_cache). The runtimes are optional: pip install openvino / onnxruntime / '
         'tensorrt.',
@@ -307,8 +330,15 @@ class ModelSettings:
     precision: str = param(
         'fp32',
         Choice(ENGINE_PRECISIONS),
-        'Engine precision: fp32, bf16 (openvino on CPUs with AVX512-BF16/AMX, tensorrt) or fp16 '
-        '(tensorrt); onnxruntime runs fp32.',
+        'Engine precision: fp32, bf16 (torch and openvino on CPUs with AVX512-BF16/AMX, '
+        'tensorrt) or fp16 (torch on CUDA, tensorrt); onnxruntime runs fp32.',
+    )
+    engine_image_size: tuple[int, ...] = param(
+        (),
+        ImageSize(),
+        'Camera image size [width, height] the openvino / onnxruntime / tensorrt engine is '
+        'exported and compiled for at configure (progress in the log); empty = at the first '
+        'frame. A frame of another size gets its own engine then.',
     )
     engine_cache: str = param(
         '',

@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+import signal
 import socket
 import threading
 import time
@@ -68,13 +69,14 @@ from bevformer_ros.core.calibration import (
     extrinsics_from_transform,
 )
 from bevformer_ros.core.ego_motion import EgoMotionError, StalePoseError
-from bevformer_ros.core.heap_trim import fix_mmap_threshold
+from bevformer_ros.core.heap_trim import pin_malloc_thresholds
 from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.core.rig import load_rig, Rig
 from bevformer_ros.frontend.assembler import FrameAssembler, ODOMETRY_WAIT_S, skip_kind
 from bevformer_ros.frontend.image_codec import numpy_to_imgmsg
 from bevformer_ros.frontend.sync import select_backend, set_stamp_ns
 from bevformer_ros.model.build import BuiltModel
+from bevformer_ros.model.passing_thread import call_in_passing_thread
 from bevformer_ros.pipeline import FrameError, FrameSet, Pipeline, PipelineResult
 from bevformer_ros.resources import config_file
 from bevformer_ros.ros import convert as ros_convert
@@ -146,7 +148,8 @@ class BevformerNode(LifecycleNode):
         try:
             self.config = NodeConfig.from_parameters(self._parameter_values())
             self._rig = self._load_rig(self.config)
-            self._load_pipeline(self.config)
+            # Torch computes on the inference thread only: see model/passing_thread.
+            call_in_passing_thread(self._load_pipeline, self.config, name='bevformer_load')
             self._assembler = self._make_assembler(self.config)
         except (
             Exception
@@ -725,8 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='bevformer_node', description=__doc__.split('\n')[0])
     parser.add_argument('--autostart', action='store_true', help='configure and activate at start')
     options = parser.parse_args(args[1:])
-    fix_mmap_threshold()  # image buffers of a size no longer used go back to the OS (RSS)
+    pin_malloc_thresholds()  # RSS after an image size change independent of history
     rclpy.init(args=argv)
+    _interrupt_once()
     node = BevformerNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -748,6 +752,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def _interrupt_once() -> None:
+    """
+    Turn the first SIGINT or SIGTERM into KeyboardInterrupt and ignore the ones after it.
+
+    Ctrl-C under `ros2 launch` reaches the node twice (the terminal's process group, then launch
+    forwarding it); a second one inside the shutdown (joining the workers, destroying the node,
+    the interpreter exiting) would end the process with a traceback or exit code -2 instead of 0.
+    """
+    interrupted = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if not interrupted:  # handlers run one at a time in the main thread: no race here
+            interrupted.append(signum)
+            # ignored, not handled, from now on: Python puts handled signals back to their
+            # default (terminate) while the interpreter shuts down, ignored ones it leaves
+            for other in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(other, signal.SIG_IGN)
+            raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
 
 
 def _spin(executor: SingleThreadedExecutor, node: BevformerNode) -> None:

@@ -61,7 +61,7 @@ from bevformer_ros.core.calibration import (
 )
 from bevformer_ros.core.ego_motion import EgoPose
 from bevformer_ros.core.frames import CameraInput, FrameError, FrameSet
-from bevformer_ros.core.heap_trim import release_freed_memory
+from bevformer_ros.core.heap_trim import release_freed_memory, shrink_heaps
 from bevformer_ros.core.temporal import can_bus_from_pose, Reset, TemporalState, TemporalStep
 from bevformer_ros.frontend.image_codec import (
     compressed_to_numpy,
@@ -217,7 +217,18 @@ class Pipeline:
         engine = build_engine(
             built, m.backend, m.precision, m.engine_cache or None, progress=_engine_progress
         )
-        return cls(engine, built.cfg, built.device, config.temporal, built=built)
+        pipeline = cls(engine, built.cfg, built.device, config.temporal, built=built)
+        if m.engine_image_size:
+            pipeline.prepare_engine(*m.engine_image_size)
+        return pipeline
+
+    def prepare_engine(self, width: int, height: int) -> None:
+        """Export / compile the engine for camera images of this size now, not at a frame."""
+        prepare = getattr(self.model, 'prepare', None)  # only engines built per image size
+        if prepare is not None:
+            scale = network_scale(self.cfg.image, width)
+            _, padded = self._preprocessor(scale).output_shapes(height, width)  # (Hp, Wp)
+            prepare(padded, self.cfg.head.num_cams)
 
     @property
     def bev_shape(self) -> tuple[int, int, int]:
@@ -301,12 +312,17 @@ class Pipeline:
             self._trim_in -= 1
             if self._trim_in == 0:
                 release_freed_memory()
+                shrink_heaps(False)
         if self._upload is None:
             pin = self.device.type == 'cuda'
             self._upload = torch.empty(shape, dtype=torch.uint8, pin_memory=pin)  # [N, H, W, 3]
         host = self._upload.numpy()  # [N, H, W, 3] view of the (pinned) upload buffer
         for i, image in enumerate(images):
             host[i] = image  # one memcpy per camera, no stacking copy
+        out = self._preprocessor(scale)(self._upload, channel_order=order, device=self.device)
+        return out.img, out.img_shape  # [N, 3, Hp, Wp] float32, (Hp, Wp)
+
+    def _preprocessor(self, scale: float) -> ImagePreprocessor:
         key = round(scale, 9)
         if key not in self._preprocessors:
             image_cfg = self.cfg.image
@@ -318,14 +334,15 @@ class Pipeline:
                 size_divisor=image_cfg.size_divisor,
                 exact=self.exact_resize,
             )
-        out = self._preprocessors[key](self._upload, channel_order=order, device=self.device)
-        return out.img, out.img_shape  # [N, 3, Hp, Wp] float32, (Hp, Wp)
+        return self._preprocessors[key]
 
     def _release_size_buffers(self) -> None:
         # The image size changed: the buffers of the old size go, and the heap pages they (and the
-        # freed decode buffers of the old size) held go back to the OS, else RSS stays grown.
+        # decode buffers of the old size, freed over the next frames) held go back to the OS, else
+        # RSS stays grown; heaps shrink on every free until the second trim.
         self._upload = None
         self._preprocessors.clear()
+        shrink_heaps(True)
         release_freed_memory()
         self._trim_in = TRIM_AGAIN_AFTER_FRAMES
 

@@ -78,6 +78,13 @@ def model_file(name: str) -> Path:
     return package_file('models', name)
 
 
+def shipped_checkpoints() -> list[str]:
+    """Return the file names of the checkpoints in models/ (installed, then source)."""
+    share = share_dir()
+    roots = ([share] if share is not None else []) + [SOURCE_ROOT]
+    return sorted({path.name for root in roots for path in (root / 'models').glob('*.pth')})
+
+
 def checkpoint_path(value: str) -> Path:
     """
     Resolve the file a `model.checkpoint` value names.
@@ -95,8 +102,9 @@ def checkpoint_path(value: str) -> Path:
     except ResourceNotFoundError as exc:
         if Path(value).is_file():
             return Path(value)
+        shipped = ', '.join(shipped_checkpoints()) or 'none'
         raise ResourceNotFoundError(
-            f'checkpoint {value!r}: a bare file name is looked up in the package models/ folder, '
-            f'then in the working directory ({Path.cwd()}); it is in neither. Give the full path '
-            f'of the .pth file. {exc}'
+            f'checkpoint {value!r}: a bare file name is looked up in the package models/ folder '
+            f'(shipped: {shipped}), then in the working directory ({Path.cwd()}); it is in '
+            f'neither. Give the full path of the .pth file. {exc}'
         ) from None

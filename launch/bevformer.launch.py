@@ -96,9 +96,13 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'params_file',
             description='node parameters (YAML: /** and ros__parameters)',
-            default_value=PathJoinSubstitution(
-                [share, 'config', ['bevformer_', LaunchConfiguration('preset'), '.yaml']]
-            ),
+            # concatenated after the join: PathJoinSubstitution takes a list per path component
+            # only since launch 3.8 (Kilted); Humble and Jazzy reject it
+            default_value=[
+                PathJoinSubstitution([share, 'config', 'bevformer_']),
+                LaunchConfiguration('preset'),
+                '.yaml',
+            ],
         ),
         DeclareLaunchArgument(
             'checkpoint',

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import os
 
-from bevformer_ros.ros.process import isolation_env
-from domain_coordinator import domain_id
+from bevformer_ros.ros.process import isolation_env, reserved_domain_id
 import pytest
 from venv_state import VENV_AT_START, venv_state
 
@@ -52,7 +51,7 @@ def ros_env(tmp_path, monkeypatch):
     DDS
     reads its profile and rcl its log folder once per process: every test here sets the same ones).
     """
-    with domain_id() as domain:
+    with reserved_domain_id() as domain:
         for key, value in isolation_env(domain, tmp_path / 'ros_log').items():
             monkeypatch.setenv(key, value)
         yield dict(os.environ)

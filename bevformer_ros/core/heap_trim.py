@@ -17,10 +17,19 @@ Give memory that was freed back to the operating system (glibc's `malloc_trim`).
 
 glibc keeps freed blocks in its heaps (one arena per thread that allocated) for reuse; buffers of a
 larger image size, once freed, stay resident and RSS does not come back after the size changes
-back. `malloc_trim(0)` returns the free pages of every arena. glibc also raises its mmap threshold
-(up to 32 MiB) each time a large mmapped block is freed, after which image-sized buffers come from
-the heap and fragment it; `fix_mmap_threshold` pins it so that they are mapped and unmapped whole.
-Elsewhere (musl, macOS, Windows) both are no-ops.
+back. By default glibc also moves its mmap threshold (up to 32 MiB) and its trim threshold (up to
+64 MiB) each time a large mapped block is freed, so which buffers come from a heap, and what RSS
+keeps after a size change, depend on the allocation history.
+
+`pin_malloc_thresholds` (the node, at start) fixes both at the values that movement ends at:
+tensors under 32 MiB are reused from the heap, and a heap's top is not given back on every free.
+Lower values map or trim and re-fault each intermediate tensor of every forward pass, a page fault
+per 4 KiB each time: a 512 KiB mmap threshold made the tiny model's forward 1.8x as long.
+When the image size changes, `shrink_heaps(True)` lowers the trim threshold to glibc's default
+while the buffers of the old size are freed (`malloc_trim` returns free pages inside every heap,
+but the free top of a thread's heap goes back only on a free that finds it over the threshold),
+and `shrink_heaps(False)` pins it again. Without a pin, and elsewhere (musl, macOS, Windows), all
+of it is a no-op but `release_freed_memory`.
 """
 
 from __future__ import annotations
@@ -30,8 +39,13 @@ import ctypes.util
 import functools
 import platform
 
-M_MMAP_THRESHOLD = -3  # mallopt parameter number in glibc's malloc.h
-MMAP_THRESHOLD_BYTES = 512 * 1024  # a 320x180 rgb8 image and up are mapped on their own
+M_TRIM_THRESHOLD = -1  # mallopt parameter numbers in glibc's malloc.h
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
+TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES  # what glibc pairs with it when it moves both
+SHRINK_TRIM_THRESHOLD_BYTES = 128 * 1024  # glibc's DEFAULT_TRIM_THRESHOLD
+
+_pinned_trim_bytes: list[int] = []  # the pinned trim threshold, once pinned (process-wide state)
 
 
 @functools.cache
@@ -47,10 +61,27 @@ def _glibc() -> ctypes.CDLL | None:
     return libc
 
 
-def fix_mmap_threshold(threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Serve blocks from `threshold_bytes` up by mmap, always; True when glibc took it."""
+def pin_malloc_thresholds(
+    mmap_bytes: int = MMAP_THRESHOLD_BYTES, trim_bytes: int = TRIM_THRESHOLD_BYTES
+) -> bool:
+    """Map blocks from `mmap_bytes` up, trim a heap top beyond `trim_bytes`; True if taken."""
     libc = _glibc()
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold_bytes)) if libc is not None else False
+    if libc is None:
+        return False
+    taken = bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_bytes)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, trim_bytes)
+    )
+    _pinned_trim_bytes[:] = [trim_bytes] if taken else []
+    return taken
+
+
+def shrink_heaps(enabled: bool) -> bool:
+    """Give heap tops back on every free (True) or pin the threshold again; True if it moved."""
+    libc = _glibc()
+    if libc is None or not _pinned_trim_bytes:
+        return False  # unpinned glibc moves its thresholds itself: setting one would stop that
+    trim_bytes = SHRINK_TRIM_THRESHOLD_BYTES if enabled else _pinned_trim_bytes[0]
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, trim_bytes))
 
 
 def release_freed_memory() -> bool:

@@ -25,7 +25,8 @@ Used by the tests, the demo and the benchmarks, which all start nodes as separat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import contextlib
 import os
 from pathlib import Path
 import signal
@@ -42,6 +43,25 @@ from bevformer_ros.resources import config_file
 # environment with this guard. A child that inherits the guard but not LD_LIBRARY_PATH skips the
 # re-exec and cannot load librcl*.so, so the two must travel together or not at all.
 BOOTSTRAP_GUARD = '_ROS_WHEELS_BOOTSTRAP_COMPLETE'
+
+
+@contextlib.contextmanager
+def reserved_domain_id() -> Iterator[int]:
+    """
+    Reserve a ROS_DOMAIN_ID no other process on this host holds (domain_coordinator's).
+
+    The block's exceptions come out unchanged: domain_coordinator catches OSError around its
+    `yield` to try the next ID, so a TimeoutError or a missing file inside its own `with` block
+    surfaces as "generator didn't stop after throw()" instead.
+    """
+    from domain_coordinator import domain_id
+
+    reservation = domain_id()
+    domain = reservation.__enter__()
+    try:
+        yield domain
+    finally:
+        reservation.__exit__(None, None, None)  # releases the port; never sees the exception
 
 
 def node_arguments(

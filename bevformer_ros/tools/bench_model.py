@@ -16,10 +16,12 @@
 Benchmark one BEVFormer preset: per-stage latency, peak memory and an analytic FLOP count.
 
     python -m bevformer_ros.tools.bench_model --preset tiny --device cpu --iters 3 --warmup 1
-    python -m bevformer_ros.tools.bench_model --preset base --device cuda --fp16 --json
+    python -m bevformer_ros.tools.bench_model --preset base --device cuda --precision fp16 --json
+    python -m bevformer_ros.tools.bench_model --backend openvino --precision bf16
     python -m bevformer_ros.tools.bench_model --compare eager:fp32 torch:fp32 openvino:bf16
 
-``--compare`` times the full model per inference backend instead (tools/bench_compare.py).
+``--compare`` times the full model per inference backend instead (tools/bench_compare.py);
+``--backend B --precision P`` is ``--compare B:P``.
 
 The model has random weights (the official preset's architecture; latency does not depend on the
 values) and sees six synthetic 900x1600 uint8 images on the device plus a synthetic nuScenes-like
@@ -65,12 +67,14 @@ import sys
 import time
 from typing import Any
 
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.temporal import can_bus_from_pose, TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.build import build_detector
 from bevformer_ros.model.config import BEVFormerConfig, preset
 from bevformer_ros.model.detector import BEVFormer
+from bevformer_ros.model.engines.torch_engine import DTYPES
 from bevformer_ros.model.preprocess import ImagePreprocessor
 import numpy as np
 import torch
@@ -91,7 +95,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda'
     )
     parser.add_argument(
-        '--fp16', action='store_true', help='run the model under torch.autocast(float16)'
+        '--backend',
+        choices=ENGINE_BACKENDS,
+        default=None,
+        help='time the full model on this engine (the same as --compare BACKEND:PRECISION); '
+        'without it: the per-stage profile of the eager model',
+    )
+    parser.add_argument(
+        '--precision',
+        choices=ENGINE_PRECISIONS,
+        default='fp32',
+        help='with --backend: model.precision; else the eager profile under torch.autocast',
     )
     parser.add_argument(
         '--tf32', action='store_true', help='allow TF32 matmuls/convs on CUDA (default: off)'
@@ -131,6 +145,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     # {"base_channels": 16}}'.
     parser.add_argument('--config-json', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.backend and args.compare:
+        parser.error('--backend is one --compare entry: give either')
+    if args.backend:
+        args.compare = [f'{args.backend}:{args.precision}']
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
@@ -395,7 +413,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     lidar2img = torch.as_tensor(pre.scale_lidar2img(synthetic_lidar2img(image_hw)[:num_cams]))
     lidar2img = lidar2img[None].to(device)  # [1, N, 4, 4] float64
     autocast = (
-        torch.autocast(device.type, dtype=torch.float16) if args.fp16 else contextlib.nullcontext()
+        torch.autocast(device.type, dtype=DTYPES[args.precision])
+        if args.precision != 'fp32'
+        else contextlib.nullcontext()
     )
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
@@ -443,8 +463,8 @@ def _summarise(
         'custom_config': bool(args.config_json) or cfg != preset(args.preset),
         'device': str(device),
         'device_name': _device_name(device),
-        'precision': 'fp16 (torch.autocast)'
-        if args.fp16
+        'precision': f'{args.precision} (torch.autocast)'
+        if args.precision != 'fp32'
         else ('fp32 + TF32' if args.tf32 else 'fp32'),
         'torch': torch.__version__,
         'num_cams': cfg.head.num_cams,
@@ -504,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return compare_main(args)
     try:
         result = run_benchmark(args)
-    except (ValueError, json.JSONDecodeError) as err:
+    except (ValueError, json.JSONDecodeError, FileNotFoundError) as err:
         print(f'bench_model: {err}', file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else format_table(result))

@@ -43,7 +43,13 @@ from typing import Any
 
 from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
-from bevformer_ros.ros.process import GraphProbe, isolation_env, node_arguments, RosProcess
+from bevformer_ros.ros.process import (
+    GraphProbe,
+    isolation_env,
+    node_arguments,
+    reserved_domain_id,
+    RosProcess,
+)
 from bevformer_ros.tools.bench_pipeline import node_parameters
 import numpy as np
 
@@ -132,16 +138,16 @@ def run(
     backend: str = 'torch',
 ) -> dict[str, Any]:
     from bevformer_ros.model.build import node_checkpoint_arguments
-    from domain_coordinator import domain_id
 
+    checkpoint_args = node_checkpoint_arguments(checkpoint)  # a bad name fails before any start
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_bench_'))
-    with domain_id() as domain:
+    with reserved_domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
         params = _params_file(log_dir / 'params.yaml', preset, device, precision, backend)
         args = [
             *node_arguments(params, NAMESPACE, autostart=False),
-            *node_checkpoint_arguments(checkpoint),
+            *checkpoint_args,
         ]
         with (
             RosProcess(args, env, log_dir=log_dir, name='bevformer') as node,
@@ -275,18 +281,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--warmup-timeout', type=float, default=180.0)
     parser.add_argument('--forward-iterations', type=int, default=5)
     args = parser.parse_args(argv)
-    report = run(
-        args.preset,
-        args.rate,
-        args.seconds,
-        args.width,
-        args.height,
-        args.device,
-        args.precision,
-        args.warmup_timeout,
-        args.checkpoint,
-        args.backend,
-    )
+    try:
+        report = run(
+            args.preset,
+            args.rate,
+            args.seconds,
+            args.width,
+            args.height,
+            args.device,
+            args.precision,
+            args.warmup_timeout,
+            args.checkpoint,
+            args.backend,
+        )
+    except (FileNotFoundError, ValueError) as exc:  # a bad --checkpoint or option: say which
+        print(f'bevformer_bench_node: {exc}', file=sys.stderr)
+        return 2
     forward = bare_forward_ms(
         args.preset,
         args.device,

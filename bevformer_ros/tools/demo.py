@@ -174,13 +174,16 @@ def weights_label(args: argparse.Namespace) -> str:
 
 
 def engine_arguments(args: argparse.Namespace) -> list[str]:
-    """Return the node's `-p` arguments of the inference engine (--backend, --precision)."""
-    return [
-        '-p',
-        f'model.backend:={args.backend}',
-        '-p',
-        f'model.precision:={args.precision}',
-    ]
+    """
+    Return the node's `-p` arguments of the inference engine (--backend, --precision).
+
+    An exported-graph engine is built at configure for the scene's image size, when known.
+    """
+    arguments = ['-p', f'model.backend:={args.backend}']
+    arguments += ['-p', f'model.precision:={args.precision}']
+    if args.backend != 'torch' and args.width and args.height:
+        arguments += ['-p', f'model.engine_image_size:=[{args.width}, {args.height}]']
+    return arguments
 
 
 def node_parameters_file(preset: str, out: Path) -> Path:
@@ -341,9 +344,13 @@ def render_pictures(bag: Path, outputs: Outputs, out: Path, notes: Sequence[str]
 
 def run(args: argparse.Namespace) -> int:
     from bevformer_ros.model.build import node_checkpoint_arguments
-    from bevformer_ros.ros.process import GraphProbe, isolation_env, RosProcess
+    from bevformer_ros.ros.process import (
+        GraphProbe,
+        isolation_env,
+        reserved_domain_id,
+        RosProcess,
+    )
     from bevformer_ros.tools.replay import BagPlayer
-    from domain_coordinator import domain_id
 
     started = time.perf_counter()
     out = args.out
@@ -374,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
         f'log: {out / "bevformer_node.log"}'
     )
     outputs = Outputs()
-    with domain_id() as domain:
+    with reserved_domain_id() as domain:
         os.environ.update(
             isolation_env(domain, out / 'ros_log')
         )  # this process joins the same private graph

@@ -68,6 +68,7 @@ from bevformer_ros.ros.process import (
     isolation_env,
     node_arguments,
     process_rss_mib,
+    reserved_domain_id,
     RosProcess,
 )
 import numpy as np
@@ -220,7 +221,6 @@ def soak(
     precision: str = 'fp32',
 ) -> int:
     from bevformer_ros.model.build import node_checkpoint_arguments
-    from domain_coordinator import domain_id
 
     log_dir = Path(tempfile.mkdtemp(prefix='bevformer_soak_'))
     params = small_model_parameters(
@@ -234,7 +234,7 @@ def soak(
     params_file = log_dir / 'params.yaml'
     write_params_file(params_file, params)
     print(f'soak: starting the node and warming it up (log {log_dir})', flush=True)
-    with domain_id() as domain:
+    with reserved_domain_id() as domain:
         env = dict(os.environ, **isolation_env(domain, log_dir))
         os.environ.update(env)  # this process's participant joins the same private graph
         args = [*node_arguments(params_file, NAMESPACE), *node_checkpoint_arguments(checkpoint)]

@@ -66,6 +66,7 @@ def test_a_bare_checkpoint_name_is_a_shipped_model_then_a_local_file(monkeypatch
     message = str(error.value)
     assert str(share_models / 'no_such_weights.pth') in message and str(work) in message
     assert 'full path' in message
+    assert 'shipped_weights.pth' in message  # names what ships, for a mistyped name
 
 
 def test_demo_small_params_file_loads_the_shipped_model_by_its_bare_name():

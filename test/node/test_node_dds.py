@@ -24,6 +24,10 @@ services, as a launch system would.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.model.small_model import (
     SMALL_IMAGE_HEIGHT,
@@ -266,3 +270,21 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             if publisher is not None:
                 publisher.close()
         assert node.stop() == 0, node.describe()
+
+
+def test_interrupts_during_shutdown_still_end_the_node_cleanly(ros_env, tmp_path):
+    """Ctrl-C under ros2 launch reaches the node twice; later ones land in its shutdown."""
+    node_args = node_arguments(_write_params(tmp_path / 'params.yaml'), NS, autostart=True)
+    with RosProcess(node_args, ros_env, log_dir=tmp_path, name='bevformer') as node:
+        deadline = time.monotonic() + 120.0
+        while 'active: waiting for' not in node.output(100_000):
+            assert node.poll() is None and time.monotonic() < deadline, node.describe()
+            time.sleep(0.1)
+        interrupts, until = 0, time.monotonic() + 10.0
+        while node.poll() is None and time.monotonic() < until:  # a stream, until it has gone
+            os.kill(node.pid, signal.SIGINT)
+            interrupts += 1
+            time.sleep(0.0005)
+        code = node.stop()
+        assert interrupts > 1, node.describe()  # the shutdown did see further interrupts
+        assert code == 0 and 'Traceback' not in node.output(100_000), node.describe()

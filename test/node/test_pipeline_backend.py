@@ -68,3 +68,20 @@ def test_openvino_backend_gives_the_torch_results_with_history(tmp_path):
         assert float(np.abs(ref.bev - got.bev).max()) < 1e-4
         assert float(np.abs(ref.scores[:5] - got.scores[:5]).max()) < 1e-4
     assert results['torch'][2].reset is None  # the last frames ran with history
+
+
+def test_engine_image_size_builds_the_engine_before_the_first_frame(tmp_path):
+    pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (requirements-dev)')
+    rig = load_rig(config_file('nuscenes_rig.yaml'))
+    params = small_model_parameters(
+        model__backend='onnxruntime',
+        model__engine_cache=str(tmp_path),
+        model__engine_image_size=[W, H],
+    )
+    config = NodeConfig.from_parameters(params)
+    pipeline = Pipeline.from_settings(config, torch.device('cpu'))
+    built = pipeline.model.engine  # exported and loaded at construction (the node: configure)
+    assert built is not None and list(tmp_path.glob('onnx/*.onnx'))
+    assert (built.spec.image_width, built.spec.image_height) == (160, 96)  # padded to 32
+    result = pipeline.run(_frame(config, rig, 10.0, 0.0))
+    assert pipeline.model.engine is built and len(result.scores) > 0  # that size: no rebuild

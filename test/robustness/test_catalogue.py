@@ -36,6 +36,7 @@ from bevformer_ros.model.small_model import (
     SMALL_IMAGE_WIDTH,
     small_model_parameters,
 )
+from bevformer_ros.node import LOG_THROTTLE_S
 from bevformer_ros.ros.process import GraphProbe, node_arguments, process_rss_mib, RosProcess
 from bevformer_ros.tools.six_camera_publisher import (
     JUMP_M,
@@ -522,9 +523,18 @@ def stale_odometry(h):
     stale.header.frame_id, stale.child_frame_id = 'odom', 'base_link'
     stale.header.stamp.sec, stale.header.stamp.nanosec = divmod(round((newest - 3.5) * 1e9), 10**9)
     stale.pose.pose.orientation.w = 1.0
-    h.rig.odom_pub.publish(stale)
-    h.wait_value('inputs', key, lambda v: int(v or 0) > before)
-    line = h.wait_log('older than the newest pose')
+    # The bag-loop cases before may have logged the same problem: the node logs it once per
+    # LOG_THROTTLE_S, so repeat the stale message until the window has passed.
+    deadline = time.monotonic() + LOG_THROTTLE_S + 10.0
+    while True:
+        h.rig.odom_pub.publish(stale)
+        h.wait_value('inputs', key, lambda v: int(v or 0) > before)
+        try:
+            line = h.wait_log('older than the newest pose', timeout=1.0)
+            break
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
     # no odometry for the next set: its pose is extrapolated from the history, which must be there
     stamp = h.next_stamp(0.05)
     h.publish(stamp, {'odom': 'none'})

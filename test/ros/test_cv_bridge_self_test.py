@@ -86,7 +86,13 @@ def mono8():
     return image, numpy_to_imgmsg(image, 'mono8')
 
 
-def test_a_crashing_cv_bridge_is_not_used_and_this_process_decodes_with_numpy(plant, caplog):
+def test_a_crashing_cv_bridge_is_not_used_and_this_process_decodes_with_numpy(
+    plant, caplog, monkeypatch
+):
+    # In a ROS install the launch_testing / launch_pytest plugins import `launch`, whose logger
+    # class makes every logger created later non-propagating: caplog, on the root logger, would
+    # see nothing.
+    monkeypatch.setattr(logging.getLogger('bevformer_ros.optional_ros'), 'propagate', True)
     plant(crash='mono8')
     image, msg = mono8()
     with caplog.at_level(logging.WARNING, logger='bevformer_ros.optional_ros'):

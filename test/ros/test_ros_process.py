@@ -25,6 +25,7 @@ from bevformer_ros.ros.process import (
     child_env,
     GraphProbe,
     isolation_env,
+    reserved_domain_id,
     RosProcess,
 )
 import pytest
@@ -86,6 +87,25 @@ def test_hand_built_environment_still_imports_rclpy(tmp_path):
             time.sleep(0.05)
         assert process.poll() == 0, process.describe()
         assert 'rclpy imported' in process.output()
+
+
+def test_reserved_domain_passes_the_blocks_exceptions_through():
+    for error in (TimeoutError('no output within 5 s'), FileNotFoundError('no such checkpoint')):
+        with pytest.raises(type(error), match=str(error)):
+            with reserved_domain_id() as domain:
+                assert 1 <= domain <= 100
+                raise error
+    with reserved_domain_id() as first, reserved_domain_id() as second:
+        assert first != second  # held while the block runs
+
+
+def test_domain_coordinator_alone_garbles_an_os_error():
+    # Why reserved_domain_id exists: its OSError retry loop swallows the block's own OSError.
+    from domain_coordinator import domain_id
+
+    with pytest.raises(RuntimeError, match="generator didn't stop after throw"):
+        with domain_id():
+            raise TimeoutError('no output within 5 s')
 
 
 def test_isolation_env_keeps_the_graph_on_this_host(tmp_path):

@@ -114,6 +114,21 @@ def test_compare_table_names_the_reason(capsys) -> None:
     assert 'building engine nosuch:bf16' in captured.err  # progress lines go to stderr
 
 
+def test_backend_and_precision_are_one_compare_entry(capsys) -> None:
+    """--backend/--precision as on the node and other tools; --precision in the eager profile."""
+    argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--image-hw', '90', '160',
+            '--config-json', json.dumps(TOY_CONFIG), '--json']
+    assert main([*argv, '--backend', 'torch', '--precision', 'bf16']) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (row['backend'], row['precision'], row['available']) == ('torch', 'bf16', True)
+    assert row['median_s'] > 0
+    assert main([*argv, '--precision', 'bf16']) == 0  # the per-stage eager profile, autocast
+    assert json.loads(capsys.readouterr().out)['precision'] == 'bf16 (torch.autocast)'
+    with pytest.raises(SystemExit):
+        main([*argv, '--backend', 'torch', '--compare', 'eager'])
+    assert '--backend is one --compare entry' in capsys.readouterr().err
+
+
 def test_flops_of_conv_linear_and_attention() -> None:
     model = nn.Module()
     model.conv = nn.Conv2d(3, 8, 3, padding=1)

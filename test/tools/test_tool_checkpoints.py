@@ -48,8 +48,15 @@ def test_bench_model_runs_the_checkpoint_architecture(capsys, shipped_cfg):
     result = json.loads(capsys.readouterr().out)
     head = shipped_cfg.head
     assert result['bev_hw'] == [head.bev_h, head.bev_w] and result['custom_config']
-    with pytest.raises(FileNotFoundError, match='checkpoint'):
-        bench_model.main([*argv, '--checkpoint', 'no_such_weights.pth'])
+    assert bench_model.main([*argv, '--checkpoint', 'no_such_weights.pth']) == 2
+    assert "checkpoint 'no_such_weights.pth'" in capsys.readouterr().err
+
+
+def test_bench_node_names_a_missing_checkpoint_before_starting_anything(capsys):
+    assert bench_node.main(['--checkpoint', 'no_such_weights.pth', '--seconds', '1']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bevformer_bench_node: checkpoint 'no_such_weights.pth'"), err
+    assert 'Traceback' not in err and "generator didn't stop" not in err
 
 
 def test_bench_pipeline_and_bench_node_forward_load_the_checkpoint():

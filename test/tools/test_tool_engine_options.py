@@ -33,6 +33,9 @@ def test_demo_passes_backend_and_precision_to_the_node():
         '-p',
         'model.precision:=bf16',
     ]
+    sized = demo.build_parser().parse_args(['--backend', 'openvino', '--width', '400', '--height',
+                                            '225'])
+    assert demo.engine_arguments(sized)[-2:] == ['-p', 'model.engine_image_size:=[400, 225]']
     default = demo.build_parser().parse_args([])
     assert demo.engine_arguments(default)[1::2] == [
         'model.backend:=torch',

@@ -31,12 +31,12 @@ from bevformer_ros.model.engines.cache import (
 from bevformer_ros.model.engines.factory import (
     create_engine,
     DeferredEngine,
-    ENGINE_PRECISIONS,
+    EXPORTED_PRECISIONS,
 )
 
 __all__ = [
     'DEFAULT_CACHE_DIR',
-    'ENGINE_PRECISIONS',
+    'EXPORTED_PRECISIONS',
     'EngineCacheError',
     'ExportedEngine',
     'MissingRuntimeError',

@@ -27,7 +27,8 @@ from bevformer_ros.model.engines.cache import cache_dir, ensure_onnx, require_ru
 from bevformer_ros.model.export import make_spec
 import torch
 
-ENGINE_PRECISIONS = {
+# what each exported-graph backend runs (the torch engine runs all of config.ENGINE_PRECISIONS)
+EXPORTED_PRECISIONS = {
     'onnxruntime': ('fp32',),
     'openvino': ('fp32', 'bf16', 'fp16'),
     'tensorrt': ('fp32', 'fp16', 'bf16'),
@@ -36,12 +37,14 @@ ENGINE_PRECISIONS = {
 
 def check_choice(backend: str, precision: str) -> None:
     """Refuse an unknown backend or precision, or a missing runtime, before any export."""
-    if backend not in ENGINE_PRECISIONS:
-        raise ValueError(f'unknown engine backend {backend!r}: expected {list(ENGINE_PRECISIONS)}')
-    if precision not in ENGINE_PRECISIONS[backend]:
+    if backend not in EXPORTED_PRECISIONS:
+        raise ValueError(
+            f'unknown engine backend {backend!r}: expected {list(EXPORTED_PRECISIONS)}'
+        )
+    if precision not in EXPORTED_PRECISIONS[backend]:
         raise ValueError(
             f'model.precision={precision} is not available with model.backend={backend}; '
-            f'expected one of {list(ENGINE_PRECISIONS[backend])}'
+            f'expected one of {list(EXPORTED_PRECISIONS[backend])}'
         )
     require_runtime(backend)  # before minutes of export: a missing runtime fails first
 
@@ -77,7 +80,7 @@ def create_engine(
     device
         where the outputs go (tensorrt: the CUDA device it runs on).
     precision
-        fp32 | bf16 | fp16 (what the backend supports, see ENGINE_PRECISIONS).
+        fp32 | bf16 | fp16 (what the backend supports, see EXPORTED_PRECISIONS).
     checkpoint
         the checkpoint file (its sha256 keys the cache; None: the weights' hash).
     preset
@@ -141,10 +144,15 @@ class DeferredEngine:
         camera_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Create the engine for this frame's shapes if needed, then run it."""
+        engine = self.prepare(img_shape, int(img.shape[1]))
+        return engine(img, lidar2img, img_shape, can_bus, prev_bev, camera_mask)
+
+    def prepare(self, img_shape: tuple[int, int], num_cams: int) -> ExportedEngine:
+        """Return the engine for padded images of `img_shape` (H, W), exporting it if needed."""
         spec = None if self.engine is None else self.engine.spec
-        wanted = (int(img_shape[0]), int(img_shape[1]), int(img.shape[1]))
+        wanted = (int(img_shape[0]), int(img_shape[1]), int(num_cams))
         if spec is None or (spec.image_height, spec.image_width, spec.num_cams) != wanted:
             self.engine = create_engine(
                 self.backend, self.model, self.cfg, wanted[:2], wanted[2], **self.options
             )
-        return self.engine(img, lidar2img, img_shape, can_bus, prev_bev, camera_mask)
+        return self.engine
