@@ -127,6 +127,24 @@ def network_scale(image_cfg: Any, width: int) -> float:
     return (image_cfg.scale or 1.0) * image_cfg.input_hw[1] / width
 
 
+def network_input_hw(image_cfg: Any, width: int, height: int) -> tuple[int, int]:
+    """Return the padded network input (Hp, Wp) of camera images `width` x `height` pixels."""
+    scale = network_scale(image_cfg, width)
+    return network_preprocessor(image_cfg, scale).output_shapes(height, width)[1]
+
+
+def network_preprocessor(image_cfg: Any, scale: float, exact: bool = True) -> ImagePreprocessor:
+    """Return the preprocessor of the image config at resize factor `scale` (`network_scale`)."""
+    return ImagePreprocessor(
+        image_cfg.mean,
+        image_cfg.std,
+        image_cfg.to_rgb,
+        scale=None if abs(scale - 1) < 1e-9 else scale,
+        size_divisor=image_cfg.size_divisor,
+        exact=exact,
+    )
+
+
 def camera_lidar2img(
     cameras: Sequence[CameraInput],
     sizes: Sequence[tuple[int, int]],
@@ -226,9 +244,7 @@ class Pipeline:
         """Export / compile the engine for camera images of this size now, not at a frame."""
         prepare = getattr(self.model, 'prepare', None)  # only engines built per image size
         if prepare is not None:
-            scale = network_scale(self.cfg.image, width)
-            _, padded = self._preprocessor(scale).output_shapes(height, width)  # (Hp, Wp)
-            prepare(padded, self.cfg.head.num_cams)
+            prepare(network_input_hw(self.cfg.image, width, height), self.cfg.head.num_cams)
 
     @property
     def bev_shape(self) -> tuple[int, int, int]:
@@ -319,22 +335,12 @@ class Pipeline:
         host = self._upload.numpy()  # [N, H, W, 3] view of the (pinned) upload buffer
         for i, image in enumerate(images):
             host[i] = image  # one memcpy per camera, no stacking copy
-        out = self._preprocessor(scale)(self._upload, channel_order=order, device=self.device)
-        return out.img, out.img_shape  # [N, 3, Hp, Wp] float32, (Hp, Wp)
-
-    def _preprocessor(self, scale: float) -> ImagePreprocessor:
         key = round(scale, 9)
         if key not in self._preprocessors:
-            image_cfg = self.cfg.image
-            self._preprocessors[key] = ImagePreprocessor(
-                image_cfg.mean,
-                image_cfg.std,
-                image_cfg.to_rgb,
-                scale=None if abs(scale - 1) < 1e-9 else scale,
-                size_divisor=image_cfg.size_divisor,
-                exact=self.exact_resize,
-            )
-        return self._preprocessors[key]
+            exact = self.exact_resize
+            self._preprocessors[key] = network_preprocessor(self.cfg.image, scale, exact)
+        out = self._preprocessors[key](self._upload, channel_order=order, device=self.device)
+        return out.img, out.img_shape  # [N, 3, Hp, Wp] float32, (Hp, Wp)
 
     def _release_size_buffers(self) -> None:
         # The image size changed: the buffers of the old size go, and the heap pages they (and the

@@ -47,11 +47,15 @@ def share_dir() -> Path | None:
         return None
 
 
+def _roots(share: Path | None) -> list[Path]:
+    """Where data files are looked for: the installed share directory, then the source tree."""
+    return ([share] if share is not None else []) + [SOURCE_ROOT]
+
+
 def package_file(*parts: str) -> Path:
     """Return the path of a data file, e.g. ('config', 'fastdds_shm.xml'): install, then source."""
     share = share_dir()
-    roots = ([share] if share is not None else []) + [SOURCE_ROOT]
-    candidates = [root.joinpath(*parts) for root in roots]
+    candidates = [root.joinpath(*parts) for root in _roots(share)]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -80,8 +84,7 @@ def model_file(name: str) -> Path:
 
 def shipped_checkpoints() -> list[str]:
     """Return the file names of the checkpoints in models/ (installed, then source)."""
-    share = share_dir()
-    roots = ([share] if share is not None else []) + [SOURCE_ROOT]
+    roots = _roots(share_dir())
     return sorted({path.name for root in roots for path in (root / 'models').glob('*.pth')})
 
 

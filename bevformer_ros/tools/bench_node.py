@@ -41,6 +41,7 @@ import tempfile
 import time
 from typing import Any
 
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.ros.process import (
@@ -267,11 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--backend',
         default='torch',
-        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        choices=ENGINE_BACKENDS,
         help='model.backend of the node and of the bare forward (engine built at the first frame)',
     )
     parser.add_argument(
-        '--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32', help='model.precision'
+        '--precision', choices=ENGINE_PRECISIONS, default='fp32', help='model.precision'
     )
     parser.add_argument(
         '--checkpoint',

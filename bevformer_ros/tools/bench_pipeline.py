@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-from bevformer_ros.config import NodeConfig
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS, NodeConfig
 from bevformer_ros.core.ego_motion import EgoPose
 from bevformer_ros.core.markers import build_box_markers
 from bevformer_ros.core.progress import Progress
@@ -239,9 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="one or more presets; 'small-test' is the toy model of the tests",
     )
     parser.add_argument('--device', default='auto')
-    parser.add_argument('--backend', default='torch', help='model.backend (default torch)')
     parser.add_argument(
-        '--precision', default='fp32', choices=('fp32', 'bf16', 'fp16'), help='model.precision'
+        '--backend', default='torch', choices=ENGINE_BACKENDS, help='model.backend (default torch)'
+    )
+    parser.add_argument(
+        '--precision', default='fp32', choices=ENGINE_PRECISIONS, help='model.precision'
     )
     parser.add_argument('--checkpoint', default='')
     parser.add_argument('--frames', type=int, default=20)

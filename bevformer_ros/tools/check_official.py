@@ -41,6 +41,7 @@ import sys
 from typing import Any
 import zlib
 
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.core.temporal import TemporalState
 from bevformer_ros.model.box_coder import decode_boxes
 from bevformer_ros.model.build import build_detector
@@ -617,12 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--backend',
         default='torch',
-        choices=('torch', 'onnxruntime', 'openvino', 'tensorrt'),
+        choices=ENGINE_BACKENDS,
         help='run detector fixtures through this engine (the exported graph; cached in '
         '~/.cache/bevformer_ros/engines) instead of eager torch',
     )
     parser.add_argument(
-        '--precision', default='fp32', choices=('fp32', 'bf16', 'fp16'), help='engine precision'
+        '--precision', default='fp32', choices=ENGINE_PRECISIONS, help='engine precision'
     )
     args = parser.parse_args(argv)
     if args.backend == 'torch' and args.precision != 'fp32':

@@ -53,6 +53,7 @@ import sys
 import time
 from typing import Any
 
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.data.bag_io import BagError, BagWriter, header_stamp_ns
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.eval.metrics import RecallCounter
@@ -546,14 +547,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--backend',
         default='torch',
-        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        choices=ENGINE_BACKENDS,
         help='model.backend of the node (default torch; the others export and compile the '
-        'engine at the first frame, cached in ~/.cache/bevformer_ros/engines)',
+        'engine at configure for the scene image size, cached in '
+        '~/.cache/bevformer_ros/engines)',
     )
     parser.add_argument(
         '--precision',
         default='fp32',
-        choices=['fp32', 'bf16', 'fp16'],
+        choices=ENGINE_PRECISIONS,
         help='model.precision of the node (default fp32)',
     )
     parser.add_argument(

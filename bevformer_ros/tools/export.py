@@ -34,22 +34,14 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
+from bevformer_ros.config import ENGINE_PRECISIONS
 from bevformer_ros.model.build import build_detector
 from bevformer_ros.model.config import preset, PRESETS
 from bevformer_ros.model.engines import create_engine, EngineCacheError, MissingRuntimeError
 from bevformer_ros.model.engines.cache import cache_dir
 from bevformer_ros.model.export import export_onnx, make_spec
-from bevformer_ros.model.preprocess import ImagePreprocessor
-from bevformer_ros.pipeline import network_scale
+from bevformer_ros.pipeline import network_input_hw
 import torch
-
-
-def network_input_shape(cfg: object, width: int, height: int) -> tuple[int, int]:
-    """Return the padded network input (H, W) of camera images ``width`` x ``height``."""
-    scale = network_scale(cfg.image, width)
-    pre = ImagePreprocessor.from_config(cfg.image)
-    pre.scale = None if abs(scale - 1) < 1e-9 else scale
-    return pre.output_shapes(height, width)[1]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -69,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         '--image-size', type=parse_size, default=(1600, 900), help='camera images, WIDTHxHEIGHT'
     )
     parser.add_argument('--cameras', type=int, default=6)
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16', 'fp16'))
+    parser.add_argument('--precision', default='fp32', choices=ENGINE_PRECISIONS)
     parser.add_argument(
         '--sca-capacity',
         type=int,
@@ -87,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say = print
     say(f'building {args.preset} ({args.checkpoint or "random weights"})')
     built = build_detector(preset(args.preset), torch.device('cpu'), args.checkpoint)
-    img_shape = network_input_shape(built.cfg, *args.image_size)
+    img_shape = network_input_hw(built.cfg.image, *args.image_size)
     spec = make_spec(
         built.model,
         built.cfg,

@@ -59,7 +59,7 @@ import sys
 import time
 from typing import Any
 
-from bevformer_ros.config import NodeConfig, NodeConfigError
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS, NodeConfig, NodeConfigError
 from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.rig import load_rig, Rig, RigError
 from bevformer_ros.data.bag_inference import BagInference
@@ -287,11 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--device', help='model.device: auto, cpu, cuda or cuda:N')
     parser.add_argument(
         '--backend',
-        choices=('torch', 'openvino', 'onnxruntime', 'tensorrt'),
+        choices=ENGINE_BACKENDS,
         help='model.backend: the inference engine (exported and cached at the first frame)',
     )
     parser.add_argument(
-        '--precision', choices=('fp32', 'bf16', 'fp16'), help='model.precision of the engine'
+        '--precision', choices=ENGINE_PRECISIONS, help='model.precision of the engine'
     )
     parser.add_argument('--seed', type=int, help='model.seed of the random weights')
     parser.add_argument(

@@ -55,6 +55,7 @@ import tempfile
 import time
 from typing import Any
 
+from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.core.progress import Progress
 from bevformer_ros.core.stamps import time_ns
 from bevformer_ros.data.params_file import write_params_file
@@ -609,10 +610,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--backend',
         default='torch',
-        choices=['torch', 'openvino', 'onnxruntime', 'tensorrt'],
+        choices=ENGINE_BACKENDS,
         help='model.backend (the engine is built at the first frame)',
     )
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'])
+    parser.add_argument('--precision', default='fp32', choices=ENGINE_PRECISIONS)
     args = parser.parse_args(argv)
     if args.no_ros:
         return soak_pipeline(

@@ -58,6 +58,7 @@ from bevformer_ros.pipeline import (
     CameraInput,
     CONVERTED_ENCODINGS,
     DIRECT_ENCODINGS,
+    network_preprocessor,
     network_scale,
 )
 from bevformer_ros.train.targets import in_bev_range
@@ -457,15 +458,7 @@ class BagScene:
         lidar2img = torch.from_numpy(camera_lidar2img(cameras, sizes, scale))  # [N, 4, 4] float64
         key = round(scale, 9)
         if key not in self._preprocessors:
-            image = self.cfg.image
-            self._preprocessors[key] = ImagePreprocessor(
-                image.mean,
-                image.std,
-                image.to_rgb,
-                scale=None if abs(scale - 1) < 1e-9 else scale,
-                size_divisor=image.size_divisor,
-                exact=False,
-            )
+            self._preprocessors[key] = network_preprocessor(self.cfg.image, scale, exact=False)
         out = self._preprocessors[key](np.stack(images), channel_order=order)
         return out.img, lidar2img, out.img_shape
 

@@ -41,6 +41,7 @@ from bevformer_ros.pipeline import (
     decode_camera_image,
     FrameError,
     FrameSet,
+    network_input_hw,
     network_scale,
     Pipeline,
 )
@@ -335,3 +336,11 @@ def test_a_size_mismatch_names_the_odd_camera(odd):
     expected = f'camera {odd} \\(odd\\) is {W // 2}x{H // 2} but the other cameras are {W}x{H}'
     with pytest.raises(FrameError, match=expected):
         _decode_images(cams)
+
+
+@pytest.mark.parametrize(
+    'name, padded', [('tiny', (480, 800)), ('small', (736, 1280)), ('base', (928, 1600))]
+)
+def test_network_input_of_the_official_presets_at_1600x900(name, padded):
+    # official test pipelines: scale 0.5 / 0.8 / none, then pad to a multiple of 32
+    assert network_input_hw(preset(name).image, 1600, 900) == padded
