@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# One prepared GPU check (issue 12), at most ~6 minutes on one GPU, every part in its own timeout.
+# One prepared GPU check (issue 12), at most ~7 minutes on one GPU, every part in its own timeout.
 #
 #   bash scripts/gpu_check.sh                      # from the repo root; OUT=out/gpu by default
-#   FIXTURES=/path/to/bevformer_reference OUT=out/gpu BUDGET=330 bash scripts/gpu_check.sh
+#   FIXTURES=/path/to/bevformer_reference OUT=out/gpu BUDGET=420 bash scripts/gpu_check.sh
 #
 # The fixtures (~25 MB) do not travel by themselves: before a device run, copy them into the
 # ignored .gpu/ folder and carry it:
 #   mkdir -p .gpu/fixtures && cp ../shared/fixtures/bevformer_reference/case_*.pt .gpu/fixtures/
-#   run(command='OUT=$OUT bash scripts/gpu_check.sh', carry=['.gpu'], timeout_s=420)
+#   run(command='OUT=$OUT bash scripts/gpu_check.sh', carry=['.gpu'], timeout_s=500)
 # (models/bevformer_demo_small.pth is tracked, so it travels with the tree.)
 #
 # Needs only the GPU image's python3 (torch with CUDA; onnxruntime, Triton if there): the package
@@ -18,6 +18,8 @@
 #                  fp16 (today's node), torch engine (folded BN, channels_last, static frame in
 #                  one CUDA graph): fp32, fp16 backbone + fp32 head (torch:fp16:fp32), fp16 head
 #                  (torch:fp16:fp16), bf16; speedup and max abs diff vs eager fp32
+#   base_ops,      per-stage times and the 25 heaviest operators of one frame (eager, fp16
+#   tiny_ops       autocast, bench_model --ops): where the base frame's time goes
 #   fp16_accuracy  demo_small on a held-out synthetic scene rendered on the spot: recall, NDS/mAP
 #                  (if nuscenes-devkit is there; else the results JSON are kept in OUT), max abs
 #                  BEV diff and detection agreement of fp16 vs fp32 (scripts/precision_accuracy.py)
@@ -35,7 +37,7 @@ cd "$(dirname "$0")/.." || exit 1
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu}
-BUDGET=${BUDGET:-330}  # seconds for all parts; the summary comes after
+BUDGET=${BUDGET:-420}  # seconds for all parts; the summary comes after
 DEV=${DEVICE:-cuda}  # DEVICE=cpu only to try the script itself (slow, and nothing to measure)
 mkdir -p "$OUT"
 F=""
@@ -97,6 +99,12 @@ part tiny 75 "$PY" -m bevformer_ros.tools.bench_model --preset tiny --device "$D
 part base 90 "$PY" -m bevformer_ros.tools.bench_model --preset base --device "$DEV" --iters 10 \
   --warmup 2 --compare eager:fp32 eager:fp16 torch:fp32 torch:fp16:fp32 torch:fp16:fp16
 
+# where a frame's time goes (eager, fp16 autocast): the next optimisation's target
+part base_ops 60 "$PY" -m bevformer_ros.tools.bench_model --preset base --device "$DEV" \
+  --precision fp16 --iters 3 --warmup 2 --ops 25
+part tiny_ops 45 "$PY" -m bevformer_ros.tools.bench_model --preset tiny --device "$DEV" \
+  --precision fp16 --iters 5 --warmup 3 --ops 25
+
 part fp16_accuracy 75 "$PY" scripts/precision_accuracy.py --device "$DEV" --frames 12 \
   --out "$OUT/precision_accuracy" eager:fp32 eager:fp16 torch:fp16:fp16 torch:bf16:fp32 \
   torch:fp16:fp32 torch:fp32
@@ -122,6 +130,9 @@ echo
 echo "== tables"
 for p in tiny base compile; do
   [ -f "$OUT/$p.log" ] && sed -n '/^bench_model --compare/,$p' "$OUT/$p.log"
+done
+for p in base_ops tiny_ops; do
+  [ -f "$OUT/$p.log" ] && echo "-- $p" && sed -n '/^  stage /,$p' "$OUT/$p.log"
 done
 [ -f "$OUT/fp16_accuracy.log" ] && sed -n '/^precision_accuracy:/,$p' "$OUT/fp16_accuracy.log"
 [ -f "$OUT/check_official.log" ] && grep -cE '\[PASS\]' "$OUT/check_official.log" \

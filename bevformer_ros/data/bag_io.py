@@ -146,11 +146,29 @@ def stamp_fields(stamp_ns: int) -> dict[str, int]:
     return {'sec': sec, 'nanosec': nanosec}
 
 
-def header_stamp_ns(raw: bytes | memoryview) -> int:
+def header_stamp_ns(raw: bytes | memoryview, offset: int = 4) -> int:
     """Header stamp (ns) of a CDR-serialised message whose first field is a std_msgs/Header."""
     little = raw[1] & 1  # encapsulation id 0x0001 = CDR little endian, 0x0000 = big endian
-    sec, nanosec = struct.unpack('<iI' if little else '>iI', bytes(raw[4:12]))
+    sec, nanosec = struct.unpack('<iI' if little else '>iI', bytes(raw[offset:offset + 8]))
     return sec * NS_PER_S + nanosec
+
+
+def first_element_stamp_ns(raw: bytes | memoryview) -> int | None:
+    """
+    Header stamp (ns) of the first element of a serialised array message, None when it is empty.
+
+    For messages whose first field is a sequence of headed messages (visualization_msgs/
+    MarkerArray): the sequence length follows the 4-byte encapsulation, the first element's header
+    follows the length. Reading the stamp this way costs nothing; deserialising a MarkerArray of
+    100 boxes in Python takes 40 ms.
+    """
+    return header_stamp_ns(raw, offset=8) if first_sequence_length(raw) else None
+
+
+def first_sequence_length(raw: bytes | memoryview) -> int:
+    """Element count of a serialised message whose first field is a sequence (MarkerArray)."""
+    little = raw[1] & 1
+    return struct.unpack('<I' if little else '>I', bytes(raw[4:8]))[0]
 
 
 def open_bag(path: str | Path) -> Any:

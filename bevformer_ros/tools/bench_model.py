@@ -127,6 +127,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument(
+        '--ops',
+        type=int,
+        default=0,
+        metavar='N',
+        help='per-stage mode: after the timed frames, profile one more frame (torch.profiler) '
+        'and list the N operators with the most own time on the device',
+    )
+    parser.add_argument(
         '--json', action='store_true', help='print one JSON object instead of a table'
     )
     parser.add_argument(
@@ -147,6 +155,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.backend and args.compare:
         parser.error('--backend is one --compare entry: give either')
+    if args.ops and (args.backend or args.compare):
+        parser.error('--ops profiles the eager per-stage run: leave out --backend / --compare')
     if args.backend:
         args.compare = [f'{args.backend}:{args.precision}']
     if args.iters < 1 or args.warmup < 0:
@@ -438,8 +448,52 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 per_frame.append(stage_times(clock))
             kind = 'warm-up' if frame < args.warmup else 'timed'
             bar.update(1, f'{kind} frame {clock.ms("start", "decoded"):.0f} ms')
-    bar.close()
-    return _summarise(args, cfg, model, device, image_hw, pre, per_frame, flops, boxes)
+        bar.close()
+        ops = []
+        if args.ops > 0:
+            frame = args.warmup + args.iters
+            ops = operator_profile(
+                lambda: run_frame(
+                    model, pre, cfg, images, lidar2img, temporal, frame, autocast, clock
+                ),
+                device,
+                args.ops,
+            )
+    result = _summarise(args, cfg, model, device, image_hw, pre, per_frame, flops, boxes)
+    return {**result, 'ops': ops}
+
+
+def operator_profile(
+    run: Callable[[], Any], device: torch.device, top: int
+) -> list[dict[str, Any]]:
+    """
+    Profile one call of `run`; the `top` operators by own time on `device`, largest first.
+
+    Each: op (aten name), self_ms (own time, children excluded, all calls), calls, share (of
+    the sum over all operators: where a frame's time goes, not a timing).
+    """
+    from torch.profiler import profile, ProfilerActivity
+
+    cuda = device.type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        run()
+        if cuda:
+            torch.cuda.synchronize(device)
+    # torch >= 2.4 names the CUDA time 'device' time
+    key = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    total_us = sum(getattr(e, key) for e in events) or 1.0
+    events.sort(key=lambda e: getattr(e, key), reverse=True)
+    return [
+        {
+            'op': e.key,
+            'self_ms': getattr(e, key) / 1e3,
+            'calls': int(e.count),
+            'share': getattr(e, key) / total_us,
+        }
+        for e in events[:top]
+    ]
 
 
 def _summarise(
@@ -515,6 +569,13 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f'  peak memory: {result["peak_memory_mb"]:.0f} MiB ({result["peak_memory_kind"]})'
     )
+    if result.get('ops'):
+        lines.append(f'  operators by own {result["device"]} time, one profiled frame:')
+        lines.append(f'  {"operator":<44}{"self ms":>10}{"calls":>8}{"share":>8}')
+        lines += [
+            f'  {op["op"][:43]:<44}{op["self_ms"]:>10.2f}{op["calls"]:>8}{op["share"]:>8.1%}'
+            for op in result['ops']
+        ]
     return '\n'.join(lines)
 
 

@@ -54,7 +54,12 @@ import time
 from typing import Any
 
 from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
-from bevformer_ros.data.bag_io import BagError, BagWriter, header_stamp_ns
+from bevformer_ros.data.bag_io import (
+    BagError,
+    BagWriter,
+    first_element_stamp_ns,
+    header_stamp_ns,
+)
 from bevformer_ros.data.params_file import write_params_file
 from bevformer_ros.eval.metrics import RecallCounter
 from bevformer_ros.model.small_model import small_model_parameters
@@ -66,7 +71,7 @@ from bevformer_ros.resources import (
 )
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
 from bevformer_ros.tools.synth import write_scene_bag
-from bevformer_ros.viz.marker_boxes import boxes_from_marker_array, marker_array_stamp_ns
+from bevformer_ros.viz.marker_boxes import boxes_from_marker_array
 from bevformer_ros.viz.overlay import write_frame_png
 import numpy as np
 
@@ -231,12 +236,7 @@ def _subscribe_outputs(probe: Any, outputs: Outputs) -> None:
 
     def keep(topic: str) -> Any:
         def callback(raw: bytes) -> None:
-            if topic == MARKERS:
-                from rclpy.serialization import deserialize_message
-
-                stamp = marker_array_stamp_ns(deserialize_message(raw, MarkerArray))
-            else:
-                stamp = header_stamp_ns(raw)
+            stamp = first_element_stamp_ns(raw) if topic == MARKERS else header_stamp_ns(raw)
             if stamp is not None:
                 outputs.add(topic, stamp, raw)
 

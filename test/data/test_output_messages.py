@@ -21,7 +21,14 @@ The node's are built with rclpy + ros_convert / node.py.
 from __future__ import annotations
 
 from bevformer_ros.core.markers import build_box_markers
-from bevformer_ros.data.bag_io import deserialize, serialize, typestore
+from bevformer_ros.data.bag_io import (
+    build_message,
+    deserialize,
+    first_element_stamp_ns,
+    first_sequence_length,
+    serialize,
+    typestore,
+)
 from bevformer_ros.data.output_messages import (
     bev_features_message,
     IMAGE_TYPE,
@@ -70,6 +77,26 @@ def test_marker_array_is_the_nodes():
         marker_array_message([], 'LIDAR_TOP', STAMP),
         MARKERS_TYPE,
     )
+
+
+def test_first_element_stamp_read_from_the_bytes():
+    rng = np.random.default_rng(3)
+    boxes = np.concatenate(
+        [rng.normal(0, 10, (3, 3)), rng.uniform(0.5, 4, (3, 3)), rng.normal(0, 2, (3, 3))], axis=1
+    )  # [3, 9]
+    markers = build_box_markers(boxes, np.full(3, 0.9), np.arange(3))
+    node_raw = rclpy_serialization.serialize_message(
+        ros_convert.marker_array(markers, 'LIDAR_TOP', STAMP)
+    )
+    assert first_element_stamp_ns(node_raw) == STAMP
+    assert first_sequence_length(node_raw) == 1 + 3 * 3 + sum(np.hypot(*boxes[:, 7:9].T) >= 0.2)
+    ours = marker_array_message(markers, 'LIDAR_TOP', STAMP - 1)
+    big_endian = typestore().serialize_cdr(ours, MARKERS_TYPE, little_endian=False)
+    assert big_endian[1] == 0 and first_element_stamp_ns(big_endian) == STAMP - 1
+    empty = typestore().serialize_cdr(
+        build_message(MARKERS_TYPE, {'markers': []}), MARKERS_TYPE
+    )
+    assert first_element_stamp_ns(empty) is None and first_sequence_length(empty) == 0
 
 
 def test_bev_images_are_the_nodes():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import types
 
-from bevformer_ros.core.markers import BOX_EDGES, box_marker, MarkerStyle
+from bevformer_ros.core.markers import BOX_EDGES, box_marker, marker_layout, MarkerStyle
 from bevformer_ros.ros.convert import (
     detection3d_array,
     diagnostic_array,
@@ -90,6 +90,65 @@ def test_marker_array_layout(boxes):
     np.testing.assert_array_equal(points, box.corners[np.array(BOX_EDGES).reshape(-1)])
     assert label.text == 'car 0.81'
     assert [(p.x, p.y) for p in arrow.points] == [box.arrow_start[:2], box.arrow_end[:2]]
+
+
+def _constructed(boxes, frame_id, stamp_ns):
+    """Build the same array with the plain rosidl constructors, one Point per listed point."""
+    from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+    from std_msgs.msg import ColorRGBA
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    header = header_msg(frame_id, stamp_ns)
+    return MarkerArray(
+        markers=[
+            Marker(
+                header=header,
+                ns=c.ns,
+                id=c.id,
+                type=c.type,
+                action=c.action,
+                pose=Pose(
+                    position=Point(x=c.position[0], y=c.position[1], z=c.position[2]),
+                    orientation=Quaternion(
+                        x=c.orientation_xyzw[0],
+                        y=c.orientation_xyzw[1],
+                        z=c.orientation_xyzw[2],
+                        w=c.orientation_xyzw[3],
+                    ),
+                ),
+                scale=Vector3(x=c.scale[0], y=c.scale[1], z=c.scale[2]),
+                color=ColorRGBA(r=c.color[0], g=c.color[1], b=c.color[2], a=c.color[3]),
+                points=[Point(x=x, y=y, z=z) for x, y, z in c.points],
+                text=c.text,
+            )
+            for c in marker_layout(boxes)
+        ]
+    )
+
+
+def test_marker_array_is_the_constructed_message(boxes):
+    # marker_array copies cached default messages and shares a corner's Point among the edges
+    # that name it; the result, also after serialization, must be what the constructors build.
+    # (The serialized bytes themselves are not compared: CDR padding bytes are not initialised.)
+    fast = marker_array(boxes, 'base_link', STAMP_NS)
+    plain = _constructed(boxes, 'base_link', STAMP_NS)
+    assert fast == plain
+    assert roundtrip(fast) == roundtrip(plain)  # float32 colours round on the way
+
+
+def test_marker_arrays_share_no_field_they_set(boxes):
+    from visualization_msgs.msg import Marker
+
+    first = marker_array(boxes, 'base_link', STAMP_NS)
+    second = marker_array(boxes[1:], 'map', STAMP_NS + 1)
+    cube = first.markers[1]
+    cube.pose.position.x += 100.0
+    cube.scale.x += 1.0
+    cube.color.r = 0.5
+    assert second == _constructed(boxes[1:], 'map', STAMP_NS + 1)
+    assert Marker() == marker_array([], '', 0).markers[0].__class__()
+    moved = [m for m in first.markers if m.type == Marker.CUBE and m.pose.position.x > 50]
+    assert len(moved) == 1
 
 
 def test_empty_detections_still_clear_the_display():

@@ -70,6 +70,23 @@ def test_bench_runs_every_stage(capsys: pytest.CaptureFixture) -> None:
     assert result['peak_memory_mb'] > 0
 
 
+def test_operator_profile_lists_the_heaviest_ops(capsys: pytest.CaptureFixture) -> None:
+    argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--image-hw', '90', '160']
+    assert main([*argv, '--config-json', json.dumps(TOY_CONFIG), '--json', '--ops', '6']) == 0
+    ops = json.loads(capsys.readouterr().out)['ops']
+    assert len(ops) == 6
+    assert [o['self_ms'] for o in ops] == sorted((o['self_ms'] for o in ops), reverse=True)
+    assert all(o['op'].startswith('aten::') and o['calls'] >= 1 for o in ops)
+    assert 0 < sum(o['share'] for o in ops) <= 1.0 + 1e-9
+    # a ResNet frame spends its time in convolutions, whichever kernel the CPU picks
+    assert any('conv' in o['op'] for o in ops[:3])
+    assert main([*argv, '--config-json', json.dumps(TOY_CONFIG), '--ops', '3']) == 0
+    table = capsys.readouterr().out
+    assert 'operators by own cpu time' in table and table.count('aten::') == 3
+    with pytest.raises(SystemExit):
+        main([*argv, '--ops', '3', '--backend', 'torch'])
+
+
 def test_bench_table_and_bad_config(capsys: pytest.CaptureFixture) -> None:
     argv = ['--device', 'cpu', '--iters', '1', '--warmup', '0', '--image-hw', '90', '160']
     assert main([*argv, '--config-json', json.dumps(TOY_CONFIG)]) == 0
