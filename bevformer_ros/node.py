@@ -26,9 +26,9 @@ replay), which synchronizes the cameras, keeps the CameraInfo, the ego poses and
 and turns each set into the `FrameSet` that `Pipeline.run` takes.
 
 Threads: the executor runs only cheap callbacks. The synchronizer callback puts the set into a
-latest-wins slot; a worker thread takes the newest set, assembles its frame, runs `Pipeline.run`
-and publishes, so a slow model lowers the output rate (counted as dropped sets) and never stalls
-the subscriptions.
+latest-wins slot; a worker thread takes the newest set, assembles its frame and runs
+`Pipeline.run`; a publisher thread takes the newest result from a second slot and publishes it. A
+slow model lowers the output rate (counted as dropped sets) and never stalls the subscriptions.
 
 Bad input never stops the node: a set is formed by the synchronizer, or by `DropoutAssembler` from
 the live cameras while some are silent; `SpreadGuard` and `OrderGuard` drop sets that spread too
@@ -38,14 +38,14 @@ problem per LOG_THROTTLE_S (`LogThrottle`).
 
 Topics (relative names follow the namespace; remap them like any other):
   in:  cameras.image_topics (sensor_msgs/Image, or CompressedImage on <topic>/compressed),
-       cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry) or
-       TF
+       cameras.info_topics (sensor_msgs/CameraInfo), ego_motion.odom_topic (nav_msgs/Odometry)
+       or TF
   out: ~/markers (MarkerArray), ~/detections (vision_msgs/Detection3DArray, where installed),
-       ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at y = (r + 0.5) / bev_h *
-       102.4 - 51.2, x = (c + 0.5) / bev_w * 102.4 - 51.2 in outputs.frame_id), ~/bev_image (rgb8,
-       forward up), ~/overlay (rgb8, outputs.publish_overlay: the cameras with the boxes projected,
-       the bird's-eye view), /diagnostics (DiagnosticArray); all stamped with the synchronized
-       image stamp.
+       ~/bev_features (Image 32FC<C>: row r, column c is the BEV cell at
+       y = (r + 0.5) / bev_h * 102.4 - 51.2, x = (c + 0.5) / bev_w * 102.4 - 51.2 in
+       outputs.frame_id), ~/bev_image (rgb8, forward up), ~/overlay (rgb8,
+       outputs.publish_overlay: the cameras with the boxes projected, the bird's-eye view),
+       /diagnostics (DiagnosticArray); all stamped with the synchronized image stamp.
   srv: ~/reset (std_srvs/Trigger) drops the temporal history before the next frame.
 """
 
@@ -738,8 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.autostart or node.get_parameter('autostart').value:
             # A configure/activate failure was logged with its reason: exit non-zero so that a
-            # launch
-            # system or a supervisor sees it, instead of idling unconfigured.
+            # launch system or a supervisor sees it, instead of idling unconfigured.
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 return 1
             if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:

@@ -39,8 +39,7 @@ SELF_TEST_TIMEOUT_S = 60.0  # importing cv_bridge, OpenCV and numpy in a cold ch
 
 # name -> (module to import, attribute only the real package has). The attribute guards against
 # look-alikes: the unrelated PyPI `launch` app launcher, or a bare `launch/` folder of a source
-# tree,
-# which Python imports as an empty namespace package.
+# tree, which Python imports as an empty namespace package.
 PIECES: dict[str, tuple[str, str]] = {
     'rclpy': ('rclpy', 'init'),
     'ament_index_python': ('ament_index_python.packages', 'get_package_share_directory'),
@@ -78,8 +77,8 @@ def summary() -> dict[str, bool]:
 
 def _is_ros2_cv_bridge() -> bool:
     # PyPI `cv-bridge` is ROS 1 code with a pure-Python stand-in for the compiled boost module and
-    # is
-    # broken with NumPy 2 (big-endian, 16UC1, step padding); a ROS build ships the compiled module.
+    # is broken with NumPy 2 (big-endian, 16UC1, step padding); a ROS build ships the compiled
+    # module.
     try:
         spec = importlib.util.find_spec('cv_bridge.boost.cv_bridge_boost')
     except ImportError:

@@ -30,10 +30,9 @@ Per frame (`Pipeline.run`):
 6. postprocess: non-finite check, NMS-free decoding, results to numpy.
 
 Image size. The presets' `image.scale` is relative to the nominal nuScenes 1600x900 image
-(`image.input_hw`):
-tiny feeds the network 800x450. A camera of another width W is resized by `scale * 1600 / W` (both
-axes, so the aspect ratio is kept) and K scaled alike, which is what the checkpoint saw for a
-1600x900 camera.
+(`image.input_hw`): tiny feeds the network 800x450. A camera of another width W is resized by
+`scale * 1600 / W` (both axes, so the aspect ratio is kept) and K scaled alike, which is what the
+checkpoint saw for a 1600x900 camera.
 
 Missing cameras. A set may lack cameras (`CameraInput.image is None`: the camera went silent, see
 `camera_dropout`). The model then gets a zero image for it and a camera mask that removes it from

@@ -95,8 +95,7 @@ def checkpoint_path(value: str) -> Path:
     A path with a directory part (`/data/x.pth`, `./x.pth`, `~/x.pth`) is taken as given. A bare
     file name (`bevformer_demo_small.pth`) names a checkpoint shipped in the package's models/
     folder, or, when none of that name ships, a file in the working directory.
-    ResourceNotFoundError when a bare name is
-    neither.
+    ResourceNotFoundError when a bare name is neither.
     """
     if '/' in value or os.sep in value:
         return Path(value).expanduser()

@@ -48,8 +48,8 @@ def ros_env(tmp_path, monkeypatch):
     Its own ROS_DOMAIN_ID (reserved across concurrent test runs by domain_coordinator), discovery
     limited to this host, logs under tmp_path and the large-image Fast DDS profile. The variables
     are also set in this process, so a GraphProbe created in the test joins the same graph (Fast
-    DDS
-    reads its profile and rcl its log folder once per process: every test here sets the same ones).
+    DDS reads its profile and rcl its log folder once per process: every test here sets the same
+    ones).
     """
     with reserved_domain_id() as domain:
         for key, value in isolation_env(domain, tmp_path / 'ros_log').items():

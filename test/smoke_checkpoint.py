@@ -16,9 +16,8 @@
 A project-trained checkpoint for tests: the real trainer, `smoke` preset, 2 iterations, tiny scene.
 
 What `bevformer_train` writes (official key layout, meta = {'config': {'model', 'train'}, 'iter',
-...}), in
-about three seconds. Its model takes 160x90 cameras unresized (smoke: input_hw 90x160, scale 1.0),
-the size the six-camera test publisher sends.
+...}), in about three seconds. Its model takes 160x90 cameras unresized (smoke: input_hw 90x160,
+scale 1.0), the size the six-camera test publisher sends.
 """
 
 from __future__ import annotations

@@ -31,8 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 # viridis at 0, 1/4, 1/2, 3/4, 1 (matplotlib's published anchors); linear in between is close
-# enough for a
-# display and keeps matplotlib out of the dependencies.
+# enough for a display and keeps matplotlib out of the dependencies.
 _VIRIDIS_ANCHORS = np.array(
     [
         [0x44, 0x01, 0x54],

@@ -16,9 +16,8 @@
 Camera calibration → the `lidar2img` matrices BEVFormer projects its BEV pillars with.
 
 Frames: the *reference* frame is the one the model reasons in (`LIDAR_TOP` for nuScenes-trained
-checkpoints:
-x right, y forward, z up). Camera frames are optical frames (z forward, x right, y down), i.e. the
-`header.frame_id` of a CameraInfo, as in nuScenes `calibrated_sensor`.
+checkpoints: x right, y forward, z up). Camera frames are optical frames (z forward, x right, y
+down), i.e. the `header.frame_id` of a CameraInfo, as in nuScenes `calibrated_sensor`.
 
 Image size. BEVFormer presets resize the nominal 1600x900 nuScenes image by `image_scale` (0.5
 tiny, 0.8 small, 1.0 base) and scale `lidar2img` rows 0 and 1 by the same factor. A camera that

@@ -61,9 +61,8 @@ UNKNOWN_COLOR = (0.7, 0.7, 0.7)
 ARROW_TIME_S = 1.0  # a velocity arrow shows where the box is this long from now
 
 # Corner order in the box frame (x forward along l, y left along w, z up): bottom face then top
-# face, each
-# front-left, rear-left, rear-right, front-right. BOX_EDGES index pairs of this order (for
-# LINE_LIST).
+# face, each front-left, rear-left, rear-right, front-right. BOX_EDGES index pairs of this order
+# (for LINE_LIST).
 _CORNER_SIGNS = np.array(
     [
         [1, 1, -1],

@@ -40,8 +40,7 @@ import numpy as np
 import yaml
 
 # sensor2lidar and sensor2ego given together must describe the same mounting; the shipped file
-# rounds the
-# derived values to 12 decimals, a typo is orders of magnitude larger.
+# rounds the derived values to 12 decimals, a typo is orders of magnitude larger.
 CONSISTENCY_ATOL = 1e-6
 
 

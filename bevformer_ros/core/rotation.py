@@ -28,8 +28,7 @@ import math
 import numpy as np
 
 # A unit quaternion read from a message or a file may carry rounding noise; anything further from 1
-# than this
-# is a corrupt value, not noise, and is rejected instead of silently normalised.
+# than this is a corrupt value, not noise, and is rejected instead of silently normalised.
 UNIT_NORM_TOLERANCE = 1e-3
 
 

@@ -18,9 +18,8 @@ rosbag2 files through the `rosbags` library (no ROS install needed): open, write
 - `open_bag(path)`: a rosbag2 directory (metadata.yaml + mcap or sqlite3 storage) or a bare `.mcap`
   / `.db3` file, with one clear `BagError` for a missing or unreadable path.
 - `BagWriter(path, storage)`: a path ending in `.mcap` becomes one self-contained MCAP file (what
-  Foxglove and
-  `ros2 bag play x.mcap` open directly); any other path becomes a rosbag2 directory of `storage`
-  (mcap or sqlite3), as `ros2 bag record -o` writes it.
+  Foxglove and `ros2 bag play x.mcap` open directly); any other path becomes a rosbag2 directory of
+  `storage` (mcap or sqlite3), as `ros2 bag record -o` writes it.
 - `build_message(typename, values)`: a rosbags message with every field not in `values`
   zero-initialised (nested mappings for nested messages), serialised to CDR by `serialize`.
 - `header_stamp_ns(raw)`: the header stamp of a serialised message that starts with

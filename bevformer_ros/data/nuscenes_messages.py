@@ -18,9 +18,9 @@ nuScenes records as ROS messages (rosbags types), in the node's topic layout (`s
 Images: sensor_msgs/CompressedImage with the dataset's JPEG bytes untouched on
 `/<CAM>/image_raw/compressed` (the image_transport name the node subscribes to with
 `cameras.compressed`), or rgb8 sensor_msgs/Image on `/<CAM>/image_raw`. CameraInfo: K of the
-calibrated sensor, P = [K | 0], no distortion (nuScenes images are
-rectified). Ego: nav_msgs/Odometry and /tf `<odom frame> -> base_link`. /tf_static: base_link ->
-LIDAR_TOP and base_link -> each camera optical frame, the calibrated_sensor records verbatim.
+calibrated sensor, P = [K | 0], no distortion (nuScenes images are rectified). Ego:
+nav_msgs/Odometry and /tf `<odom frame> -> base_link`. /tf_static: base_link -> LIDAR_TOP and
+base_link -> each camera optical frame, the calibrated_sensor records verbatim.
 """
 
 from __future__ import annotations

@@ -18,11 +18,10 @@ A nuScenes scene's calibration as a rig YAML document.
 The format of config/nuscenes_rig.yaml, see rig.py.
 
 Per camera: K = `camera_intrinsic` at the image size of its sample_data, `sensor2ego` = the
-camera's `calibrated_sensor` verbatim, and `sensor2lidar` = inv(lidar2ego) @ sensor2ego, the camera
-->
-LIDAR_TOP extrinsics of the official converter for a static ego. The rig-level `lidar2ego` is
-LIDAR_TOP's `calibrated_sensor`. nuScenes calibrates once per log, so the first keyframe's records
-hold for the scene.
+camera's `calibrated_sensor` verbatim, and `sensor2lidar` = inv(lidar2ego) @ sensor2ego, the
+camera -> LIDAR_TOP extrinsics of the official converter for a static ego. The rig-level
+`lidar2ego` is LIDAR_TOP's `calibrated_sensor`. nuScenes calibrates once per log, so the first
+keyframe's records hold for the scene.
 """
 
 from __future__ import annotations

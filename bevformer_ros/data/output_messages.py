@@ -18,12 +18,10 @@ The node's output messages as rosbags messages, for tools that write bags withou
 Field for field what the node publishes (`ros_convert.marker_array`, `node.bev_features_msg`, the
 rgb8 `~/bev_image`), so a bag written offline reads like a recording of the node: the same CDR
 bytes (a test checks this against the rclpy messages). rosbags zero-initialises every field, so the
-ROS IDL defaults
-that are not zero (a quaternion's w = 1) are set explicitly.
+ROS IDL defaults that are not zero (a quaternion's w = 1) are set explicitly.
 
 vision_msgs/Detection3DArray (`~/detections`) is not written: the rosbags type store of ROS 2
-Kilted has no
-vision_msgs definitions.
+Kilted has no vision_msgs definitions.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ Topics: `/<CAM>/image_raw` (sensor_msgs/Image rgb8) and `/<CAM>/camera_info` for
 `/odom` (nav_msgs/Odometry, odom -> base_link, twist in base_link), `/tf` (odom -> base_link),
 `/tf_static` (base_link -> LIDAR_TOP and base_link -> each camera optical frame) and
 `/ground_truth/markers` (visualization_msgs/MarkerArray in LIDAR_TOP: a DELETEALL, then per box a
-CUBE in
-`ground_truth/boxes` and its class name as TEXT_VIEW_FACING in `ground_truth/labels`, same id).
+CUBE in `ground_truth/boxes` and its class name as TEXT_VIEW_FACING in `ground_truth/labels`, same
+id).
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ The results are evaluated against ground-truth scenes.
 empty list for every ground-truth sample they lack (the devkit wants every sample; a frame the
 detector skipped counts as one without detections), and runs
 `nuscenes.eval.detection.evaluate.DetectionEval` with the `detection_cvpr_2019` configuration on
-the custom split of those scenes: mAP (centre distance 0.5, 1, 2,
-4 m), the true-positive errors mATE, mASE, mAOE, mAVE, mAAE, NDS and the per-class figures. The
-devkit averages over all ten classes, so a class the scenes do not contain has AP 0 and lowers mAP;
-the table lists the ground-truth count per class to show it.
+the custom split of those scenes: mAP (centre distance 0.5, 1, 2, 4 m), the true-positive errors
+mATE, mASE, mAOE, mAVE, mAAE, NDS and the per-class figures. The devkit averages over all ten
+classes, so a class the scenes do not contain has AP 0 and lowers mAP; the table lists the
+ground-truth count per class to show it.
 
 Beside it: the project's training-time figure, the recall of ground-truth objects by same-class
 detections within 2 m (BEV centre distance, at one score threshold; `train.metrics`), over the

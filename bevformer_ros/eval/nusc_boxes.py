@@ -19,11 +19,10 @@ As the official BEVFormer / mmdet3d v0.17 `output_to_nusc_box` + `lidar_nusc_box
 
 A decoded box `[x, y, z_bottom, w, l, h, yaw, vx, vy]` (LIDAR_TOP, see model/box_coder.py) is a
 nuScenes box with centre `(x, y, z_bottom + h / 2)`, size `(w, l, h)` (nuScenes `wlh`), orientation
-`heading =
--yaw - pi/2`
-about +z and velocity `(vx, vy, 0)`. It goes to the ego frame with `lidar2ego` and to the global
-frame with `ego2global`; orientation and velocity are rotated along (nuScenes `Box.rotate`), the
-velocity is not translated: it is the absolute velocity, only expressed in other axes.
+`heading = -yaw - pi/2` about +z and velocity `(vx, vy, 0)`. It goes to the ego frame with
+`lidar2ego` and to the global frame with `ego2global`; orientation and velocity are rotated along
+(nuScenes `Box.rotate`), the velocity is not translated: it is the absolute velocity, only
+expressed in other axes.
 """
 
 from __future__ import annotations

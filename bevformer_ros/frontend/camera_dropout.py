@@ -23,9 +23,9 @@ whole rig from declaring the others dead. While a camera is silent and at least 
 live, each arriving message is matched against the live cameras with the synchronizer's
 approximate-time rule, and a complete live set is signalled with None in place of every silent
 camera (the model then leaves those cameras out of spatial cross-attention: Autoware's bevfusion
-masks stale cameras the same way). With every camera live this filter
-signals nothing and the synchronizer does the work. When a camera returns, a set may be signalled
-here and again by the synchronizer with the same stamp; `sync.OrderGuard` drops the repeat.
+masks stale cameras the same way). With every camera live this filter signals nothing and the
+synchronizer does the work. When a camera returns, a set may be signalled here and again by the
+synchronizer with the same stamp; `sync.OrderGuard` drops the repeat.
 """
 
 from __future__ import annotations

@@ -16,30 +16,26 @@
 Synchronise the six camera streams: the ros2/message_filters Python API, or an in-project fallback.
 
 `select_backend()` returns the real `message_filters` classes when that package imports (a full ROS
-install:
-`apt install ros-kilted-message-filters`) and otherwise the classes below. They follow the Kilted
-(7.1.x)
-semantics of message_filters:
+install: `apt install ros-kilted-message-filters`) and otherwise the classes below. They follow the
+Kilted (7.1.x) semantics of message_filters:
 
-- `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls `cb(*(msgs +
-  args))`.
+- `SimpleFilter.registerCallback(cb, *args) -> conn`; `signalMessage(*msgs)` calls
+  `cb(*(msgs + args))`.
 - `TimeSynchronizer(fs, queue_size)`: one dict stamp → message per input, trimmed to `queue_size`
   by dropping the oldest; on a stamp present in every input the set is signalled in input order and
   older stamps are deleted.
 - `ApproximateTimeSynchronizer(fs, queue_size, slop, queue_offset=False, allow_headerless=False,
   sync_arrival_time=False)`: on each message, candidates from every other input within `slop`
-  (inclusive) are sorted by distance; `itertools.product` over them; the first combination with max
-  - min < slop
-  (strict) is signalled in input order and removed. The 4th positional argument is `queue_offset`
-  since Kilted (it was `allow_headerless` in Jazzy): pass the options by keyword.
+  (inclusive) are sorted by distance; `itertools.product` over them; the first combination with
+  max - min < slop (strict) is signalled in input order and removed. The 4th positional argument
+  is `queue_offset` since Kilted (it was `allow_headerless` in Jazzy): pass the options by keyword.
 
 Differences, all deliberate: connection ids are never reused after `unregisterCallback`; a callback
 that raises does not leave the lock held; `queue_offset[i]` (ns) shifts input i's stamps
 consistently (upstream compares the arriving message at its unshifted stamp); `Cache` times are
-`Stamp`s, integer nanoseconds that compare with rclpy Times.
-Stamps are read
-duck-typed from `msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless /
-arrival times use `time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
+`Stamp`s, integer nanoseconds that compare with rclpy Times. Stamps are read duck-typed from
+`msg.header.stamp` (`builtin_interfaces/Time` or `rclpy.time.Time`); headerless / arrival times use
+`time.time_ns()`, what an unattached `rclpy.clock.ROSClock` reads.
 
 `SpreadGuard` sits behind either backend: it rejects sets whose stamps spread wider than a bound
 and keeps `SyncStats`. `OrderGuard` comes last: it drops a set that repeats the previous stamp or

@@ -29,8 +29,7 @@ class Detections:
     Decoded boxes of one sample, in descending score order.
 
     boxes: [K, 9] ``[x, y, z_bottom, w, l, h, yaw, vx, vy]`` in the LiDAR/reference frame (mmdet3d
-    v0.17
-        ``LiDARInstance3DBoxes``; centre z = z_bottom + h / 2).
+        v0.17 ``LiDARInstance3DBoxes``; centre z = z_bottom + h / 2).
     scores: [K] sigmoid class scores; labels: [K] int64 class indices.
     flat_index: [K] int64 index into the flattened [Q * num_classes] scores
         (query = flat_index // num_classes).

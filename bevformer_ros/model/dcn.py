@@ -17,8 +17,8 @@ Modulated deformable convolution (DCNv2) in plain PyTorch.
 
 Reproduces mmcv 1.x ``ModulatedDeformConv2dPack`` (registered as ``DCNv2``), the layer in ``conv2``
 of the official small/base ResNet-101 stages 3-4, without compiled ops or torchvision. Semantics
-follow mmcv's
-``modulated_deformable_im2col`` kernel (identical to ``torchvision.ops.deform_conv2d``):
+follow mmcv's ``modulated_deformable_im2col`` kernel (identical to
+``torchvision.ops.deform_conv2d``):
 
 * offset channel layout is group-major, then tap-major, then (row, column):
   ``offset[:, g*2K + 2k]`` moves tap ``k = i*kw + j`` of offset group ``g`` along rows (y),

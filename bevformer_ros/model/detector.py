@@ -17,9 +17,8 @@ BEVFormer detector: ResNet + FPN image features, then the BEVFormer head.
 
 The model holds no temporal state: the caller passes the previous ``bev_embed`` and the used
 ``can_bus`` (``bevformer_ros.core.temporal.TemporalState`` reproduces the official test-time
-bookkeeping).
-Submodule names
-(``pts_bbox_head``, ``img_backbone``, ``img_neck``) give exactly the official state-dict keys.
+bookkeeping). Submodule names (``pts_bbox_head``, ``img_backbone``, ``img_neck``) give exactly the
+official state-dict keys.
 """
 
 from __future__ import annotations

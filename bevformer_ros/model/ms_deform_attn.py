@@ -76,9 +76,8 @@ def multi_scale_deformable_attn(
     out_dtype = value.dtype
     if value.dtype in (torch.float16, torch.bfloat16):
         # Sample and sum in float32 like the official fp16 path
-        # (MultiScaleDeformableAttnFunction_fp32): half
-        # precision locations are off by up to 0.1 px on 200-cell maps, and the weighted sums are
-        # long.
+        # (MultiScaleDeformableAttnFunction_fp32): half precision locations are off by up to 0.1 px
+        # on 200-cell maps, and the weighted sums are long.
         value, sampling_locations = value.float(), sampling_locations.float()
         attention_weights = attention_weights.float()
     grids = 2 * sampling_locations - 1  # [B, Q, M, L, P, 2] in grid_sample's [-1, 1]
@@ -86,8 +85,7 @@ def multi_scale_deformable_attn(
     values = value.split([h * w for h, w in spatial_shapes], dim=1) if L > 1 else (value,)
     output = None
     # Levels differ in size, so each is one grid_sample; accumulating keeps the peak memory at one
-    # level's
-    # samples instead of all levels' (mmcv stacks them).
+    # level's samples instead of all levels' (mmcv stacks them).
     for lvl, (value_l, hw) in enumerate(zip(values, spatial_shapes)):
         sampled = _sample_level(value_l, hw, grids[:, :, :, lvl])  # [B*M, D, Q, P]
         contrib = (sampled * weights[..., lvl, :]).sum(-1)  # [B*M, D, Q]

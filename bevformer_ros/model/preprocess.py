@@ -27,9 +27,8 @@ The official test pipeline (``bevformer_{tiny,small,base}.py``) does, per camera
 
 Resizing the uint8 image before normalising is measurably different (it rounds to whole grey
 levels), so the order above is kept. The resize reproduces the IPP ``cv2.resize`` arithmetic bit
-for bit (fixture
-README
-§10.2): half-pixel centres, float32 weights, horizontal pass first, each pass ``a + (b - a) * w``.
+for bit (fixture README §10.2): half-pixel centres, float32 weights, horizontal pass first, each
+pass ``a + (b - a) * w``.
 """
 
 from __future__ import annotations
@@ -50,16 +49,14 @@ class PreprocessedImages:
     Network input and the image metadata the official pipeline would attach.
 
     img: float32 [num_cams, 3, Hp, Wp], normalised, resized and zero-padded, channels in network
-    order
-        (RGB if ``to_rgb`` else BGR).
+        order (RGB if ``to_rgb`` else BGR).
     img_shape: (Hp, Wp), the padded size; the model normalises projected points by it.
     pad_shape: (Hp, Wp), same as ``img_shape`` (the official metadata carries both).
     resized_shape: (Hr, Wr), the valid (unpadded) part, rows/cols >= Hr/Wr are padding.
     ori_shape: (Hr, Wr). The official pipeline overwrites ``ori_shape`` with the resized shape.
     scale_factor: the resize factor applied to the images and to ``lidar2img`` rows 0-1 (1.0 when
-    there is
-        no resize). Note: the official ``img_metas['scale_factor']`` stays 1.0 even when it
-        resizes; the model never reads it.
+        there is no resize). Note: the official ``img_metas['scale_factor']`` stays 1.0 even when
+        it resizes; the model never reads it.
     """
 
     img: torch.Tensor

@@ -16,9 +16,9 @@
 mmdet 2.x ResNet backbone (BasicBlock/Bottleneck, pytorch/caffe style, optional DCNv2 in conv2).
 
 Submodule names reproduce mmdet's so that official ``img_backbone.*`` state-dict keys load
-unchanged:
-``conv1``, ``bn1``, ``layer{1..4}.{b}.conv{1,2,3}`` / ``bn{1,2,3}`` / ``downsample.{0,1}``; a DCN
-``conv2`` holds ``weight`` and ``conv_offset.{weight,bias}`` and no bias.
+unchanged: ``conv1``, ``bn1``, ``layer{1..4}.{b}.conv{1,2,3}`` / ``bn{1,2,3}`` /
+``downsample.{0,1}``; a DCN ``conv2`` holds ``weight`` and ``conv_offset.{weight,bias}`` and no
+bias.
 """
 
 from __future__ import annotations

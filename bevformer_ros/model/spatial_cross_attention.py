@@ -100,8 +100,9 @@ class VisibleQueries:
 
     index: [B*N, K] flat index into the B*HW queries (the visible ones first, ascending; padding
         repeats queries the camera does not see, with ``valid`` False).
-    valid: [B*N, K] bool. reference_points: [B*N, K, Z, 2] their projected pillar points (padding
-    at 0, as officially). count: [B, HW] number of cameras that see each query, at least 1.
+    valid: [B*N, K] bool.
+    reference_points: [B*N, K, Z, 2] their projected pillar points (padding at 0, as officially).
+    count: [B, HW] number of cameras that see each query, at least 1.
     max_visible: [] int64, the most queries one camera sees; above K results would be lost (the
         exported graph outputs it so that the caller can refuse such a frame, see ``capacity``).
     """

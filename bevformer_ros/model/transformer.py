@@ -47,9 +47,8 @@ def bev_shift(
 
     can_bus [B, 18]. Official formula, kept as is (the checkpoints were trained with it): the
     global-frame translation (dx, dy) is projected onto the axes of the *current* ego heading
-    (absolute yaw can_bus[-2]),
-    forward -> shift_y (BEV rows), right -> shift_x (BEV columns). Computed in float64 (official:
-    numpy), then cast to float32.
+    (absolute yaw can_bus[-2]), forward -> shift_y (BEV rows), right -> shift_x (BEV columns).
+    Computed in float64 (official: numpy), then cast to float32.
     """
     bev_h, bev_w = bev_hw
     grid_length_y = (pc_range[4] - pc_range[1]) / bev_h
@@ -77,9 +76,8 @@ def rotate_bev(
     Reproduces ``torchvision.transforms.functional.rotate(bev_chw, angle, center=center)`` (v0.10,
     tensor path): inverse affine matrix in float64, float32 sampling grid,
     ``grid_sample(mode='nearest', align_corners=False)``. Quirk kept from the official code: the
-    centre is pixel (100, 100) whatever the BEV size (official default
-    ``rotate_center``), so for grids other than 200x200 the history is not rotated about the ego
-    position.
+    centre is pixel (100, 100) whatever the BEV size (official default ``rotate_center``), so for
+    grids other than 200x200 the history is not rotated about the ego position.
 
     Parameters
     ----------

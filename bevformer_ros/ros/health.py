@@ -19,8 +19,7 @@ The node calls `frame_processed`, `frame_skipped` and `temporal_reset` from its 
 `set_dropped`, `odometry_rejected` and `camera_info_changed` from its callbacks and `report` from
 its diagnostics timer; `report` turns the counters since the previous report into a few
 `StatusReport`s (one per `diagnostic_msgs/DiagnosticStatus`), with rates over the period and
-latency statistics of the
-period's frames:
+latency statistics of the period's frames:
 
 - inputs: per-camera rates (WARN for a silent camera or one far slower than the others), sync
   spread, sets dropped (worker busy, duplicate or out-of-order stamps), odometry rejected;

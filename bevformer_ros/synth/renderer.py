@@ -19,8 +19,8 @@ It draws sky, a textured ground plane (road, kerbs, sidewalks) and flat-shaded c
 
 Every pixel (u, v) casts the ray K^-1 (u, v, 1) of the camera (pixel centres at integer
 coordinates, the OpenCV / nuScenes convention of K), so the pictures agree with `lidar2img`
-projections to the pixel. The ray
-parameter is the camera depth z, which doubles as the z-buffer value:
+projections to the pixel. The ray parameter is the camera depth z, which doubles as the z-buffer
+value:
 - the ground z = 0 is hit at depth -o_z / d_z (rays pointing down), the sky is everything else;
 - each box is intersected exactly (slab test in the box frame) over the screen rectangle its
   near-plane-clipped corners cover, and wins a pixel where it is nearer than what is there already,
@@ -51,8 +51,7 @@ KERB = np.array([185, 185, 180], dtype=np.float32)
 SIDEWALK = np.array([150, 146, 138], dtype=np.float32)
 VERGE = np.array([78, 112, 60], dtype=np.float32)
 # ground material codes 0..7: verge, verge (light checker), sidewalk, sidewalk joint, kerb,
-# asphalt,
-# lane line, centre line
+# asphalt, lane line, centre line
 GROUND_PALETTE = np.stack(
     [VERGE, VERGE + 8.0, SIDEWALK, SIDEWALK * 0.85, KERB, ASPHALT, LANE_PAINT, CENTRE_PAINT]
 ).astype(np.float32)

@@ -19,8 +19,7 @@ Its centreline is y = A sin(2 pi x / wavelength + phase) in the world frame.
 
 Positions on the road are (s, d): arc length `s` along the centreline (m, increasing with x) and
 lateral offset `d` to the left of the direction of increasing s (m). Traffic keeps right: the lane
-with d in (-3.5,
-0) drives towards +s, the one with d in (0, 3.5) towards -s.
+with d in (-3.5, 0) drives towards +s, the one with d in (0, 3.5) towards -s.
 
 Because the centreline is a function of x with a small slope, the (s, d) of an arbitrary ground
 point is found from its x alone (one correction step), which keeps the per-pixel road colouring

@@ -18,10 +18,9 @@ A deterministic driving scene: the road, the ego trajectory and the actors, quer
 `Scene.create(seed, duration)` draws everything from one numpy Generator, so one seed gives one
 scene. `Scene.ego_pose(t)` is base_link in the world (odom) frame; `Scene.world_boxes(t)` are the
 actors as world cuboids (for the renderer) and `Scene.ground_truth(t, lidar2ego)` the same boxes as
-the model
-outputs them:
-`[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP, heading = -yaw - pi/2, velocity absolute
-(m/s) expressed in LIDAR_TOP, as in the nuScenes annotations.
+the model outputs them: `[x, y, z_bottom, w, l, h, yaw, vx, vy]` in LIDAR_TOP,
+heading = -yaw - pi/2, velocity absolute (m/s) expressed in LIDAR_TOP, as in the nuScenes
+annotations.
 """
 
 from __future__ import annotations

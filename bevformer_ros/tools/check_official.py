@@ -15,14 +15,14 @@
 """
 Compare this package's BEVFormer with outputs computed by the OFFICIAL implementation.
 
-    python -m bevformer_ros.tools.check_official FIXTURE.pt [FIXTURE.pt ...] [--json] [--device
-    cpu|cuda]
+    python -m bevformer_ros.tools.check_official FIXTURE.pt [FIXTURE.pt ...] [--json]
+        [--device cpu|cuda]
 
 Fixture kinds (see shared/fixtures/bevformer_reference/README.md):
   full_detector   frames with ``img``; state dict of the whole detector; one report per frame.
   head_only       frames with ``mlvl_feats`` (FPN output); state dict ``pts_bbox_head.*`` only.
   image_preprocess  raw PNG images and the official test pipeline's network input; one report per
-  case.
+                    case.
 Exit status 0 when every number is within the README §5 / §10.4 tolerances, 1 otherwise, 2 on bad
 input. ``--checkpoint FILE.pth`` runs full_detector fixtures with the weights of that file (e.g.
 the official release the fixture was computed with) instead of the state dict the fixture stores.
@@ -297,8 +297,7 @@ def decode_png_bgr(data: bytes) -> np.ndarray:
     8-bit RGB/RGBA non-interlaced PNG -> uint8 [H, W, 3] BGR (no OpenCV/Pillow needed).
 
     Unfiltering depends on the left, upper and upper-left pixels, so it sweeps anti-diagonals of
-    the image:
-    the pixels of one anti-diagonal are independent and are processed together.
+    the image: the pixels of one anti-diagonal are independent and are processed together.
     """
     if data[:8] != b'\x89PNG\r\n\x1a\n':
         raise ValueError('not a PNG file')
@@ -347,8 +346,7 @@ def _pipeline_steps(pipeline: list[Any]) -> dict[str, dict[str, Any]]:
     Official test-pipeline steps by type, nested ones (inside MultiScaleFlipAug3D) included.
 
     A fallback for fixtures whose config gives only the pipeline (the base config has no
-    RandomScale step
-    and pads outside MultiScaleFlipAug3D).
+    RandomScale step and pads outside MultiScaleFlipAug3D).
     """
     steps: dict[str, dict[str, Any]] = {}
     for step in pipeline:

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""
+r"""
 `make demo`: the node end to end on a synthetic scene, over real DDS, with pictures and a summary.
 
 1. Render a short synthetic six-camera scene into a bag (bevformer_synth; cached in the output
@@ -33,12 +33,12 @@ trained: 400x225 at 2 Hz. Without that file, or with --preset tiny|small|base an
 the node runs with seeded RANDOM weights: its boxes show that the pipeline works, not what is on
 the road, and the demo says so.
 
-    python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else random
-    tiny
-    python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames of
-    1600x900 python -m bevformer_ros.tools.demo --preset tiny --checkpoint
-    bevformer_tiny_epoch_24.pth
-    --device cuda
+    python -m bevformer_ros.tools.demo                # demo_small weights if shipped, else
+                                                      # random tiny
+    python -m bevformer_ros.tools.demo --preset tiny  # tiny preset, random weights, 6 frames
+                                                      # of 1600x900
+    python -m bevformer_ros.tools.demo --preset tiny --checkpoint bevformer_tiny_epoch_24.pth \
+        --device cuda
 """
 
 from __future__ import annotations
@@ -105,8 +105,7 @@ class SceneDefaults:
 
 
 # demo_small: the size it was trained at (presets.demo_small) and a held-out seed (training 0-5,
-# validation
-# 100-101); the official presets: nuScenes-size images.
+# validation 100-101); the official presets: nuScenes-size images.
 SCENE_DEFAULTS = {'demo_small': SceneDefaults(frames=12, width=400, height=225, seed=1000)}
 NUSCENES_SCENE = SceneDefaults(frames=6, width=1600, height=900, seed=0)
 

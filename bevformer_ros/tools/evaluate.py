@@ -18,14 +18,13 @@ Compute nuScenes detection metrics of results on synthetic scenes (`bevformer_ev
 The ground truth of each bag is the JSON `bevformer_synth` writes beside it
 (`<bag>.ground_truth.json`; see `synth.ground_truth_file`), its reference-frame calibration
 (lidar2ego) the bag's /tf_static (base_link -> LIDAR_TOP), else the rig YAML. The results are
-nuScenes results JSON files as `bevformer_infer_bag
---results-json` writes them (samples named by bag and image stamp, so give the bags the detector
-ran on). The official nuscenes-devkit evaluates them (`eval.detection_eval`): mAP, NDS, mATE, mASE,
-mAOE, mAVE, mAAE, per-class AP, plus the recall of objects within 2 m. Tables, the completed
-results and metrics_summary.json stay in --out.
+nuScenes results JSON files as `bevformer_infer_bag --results-json` writes them (samples named by
+bag and image stamp, so give the bags the detector ran on). The official nuscenes-devkit evaluates
+them (`eval.detection_eval`): mAP, NDS, mATE, mASE, mAOE, mAVE, mAAE, per-class AP, plus the recall
+of objects within 2 m. Tables, the completed results and metrics_summary.json stay in --out.
 
-    bevformer_eval val.results.json --bags val.mcap bevformer_eval a.json b.json --bags a.mcap
-    b.mcap --out eval_ab/
+    bevformer_eval val.results.json --bags val.mcap
+    bevformer_eval a.json b.json --bags a.mcap b.mcap --out eval_ab/
 """
 
 from __future__ import annotations

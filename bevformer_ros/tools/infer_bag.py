@@ -12,23 +12,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""
+r"""
 `bevformer_infer_bag IN OUT.mcap`: run the detector over a recorded bag offline, without DDS.
 
 Every camera set of IN goes through what the node does to it (approximate-time sync, CameraInfo,
 ego pose from /odom, extrinsics from /tf_static or the rig YAML, then Pipeline.run: preprocessing,
 temporal history, model, decoding; see bevformer_ros.data.bag_inference), at the model's own pace
-and without dropping sets.
-OUT gets
-the node's output topics, stamped with the image stamp and recorded at it:
+and without dropping sets. OUT gets the node's output topics, stamped with the image stamp and
+recorded at it:
   /bevformer/markers       visualization_msgs/MarkerArray (detections >= outputs.score_threshold)
   /bevformer/bev_features  sensor_msgs/Image 32FC<C> (the BEV features)
   /bevformer/bev_image     sensor_msgs/Image rgb8 (the BEV features as a picture)
 outputs.publish_bev_features / publish_bev_image false leave those out. The node's ~/detections
 (vision_msgs/Detection3DArray) is not written: the rosbags type store for ROS 2 Kilted has no
 vision_msgs. Draw the outputs with `bevformer_render IN OUT --out DIR` (or `bevformer_render OUT`
-after
---copy-inputs).
+after --copy-inputs).
 
 --results-json writes the detections as a nuScenes detection results JSON (global frame, samples
 named by the bag and the image stamp); --eval evaluates them with the nuscenes-devkit against the
@@ -37,15 +35,13 @@ the previous BEV (prev_bev None, as at a scene start), which shows what the temp
 
 Parameters are the node's: a ROS 2 parameter file (--params, e.g. config/bevformer_tiny.yaml), -p
 NAME:=VALUE, and the shortcuts --preset, --checkpoint, --device, --backend, --precision, --seed.
-Without a
-checkpoint the weights are seeded RANDOM and the detections mean nothing.
+Without a checkpoint the weights are seeded RANDOM and the detections mean nothing.
 
     bevformer_infer_bag scene.mcap out.mcap --results-json scene.results.json --eval
-    bevformer_infer_bag scene.mcap out.mcap --params config/bevformer_tiny.yaml --checkpoint
-    tiny.pth \
-        --device cuda
-    bevformer_infer_bag scene.mcap nohist.mcap --no-history --results-json nohist.results.json
-    --eval
+    bevformer_infer_bag scene.mcap out.mcap --params config/bevformer_tiny.yaml \
+        --checkpoint tiny.pth --device cuda
+    bevformer_infer_bag scene.mcap nohist.mcap --no-history --results-json nohist.results.json \
+        --eval
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""
+r"""
 Convert one nuScenes scene into a rosbag2 for the node (`bevformer_nuscenes2bag`).
 
 Read through the official nuscenes-devkit. The bag has the node's topic layout: the six cameras as
@@ -20,20 +20,17 @@ CompressedImage with the dataset's JPEG bytes on `/<CAM>/image_raw/compressed` (
 `cameras.compressed:=true`), or rgb8 Image on `/<CAM>/image_raw` with `--raw`; `/<CAM>/camera_info`
 (K of the calibrated sensor); `/odom` (nav_msgs/Odometry) and `/tf` (odom -> base_link: the
 ego_pose of every camera sample_data, nuScenes' global frame); `/tf_static` (base_link -> LIDAR_TOP
-and -> each camera).
-Keyframes
-(2 Hz) by default, every camera sweep (12 Hz) with `--sweeps`. Beside the bag (inside a bag
-directory):
-the rig YAML (`<OUT>.rig.yaml`, the format of config/nuscenes_rig.yaml, extrinsics relative to
-LIDAR_TOP) and, for annotated scenes, the keyframe ground truth in LIDAR_TOP
-(`<OUT>.ground_truth.json`, the format `bevformer_synth` writes), so that bevformer_train and
-bevformer_render take nuScenes bags too.
+and -> each camera). Keyframes (2 Hz) by default, every camera sweep (12 Hz) with `--sweeps`.
+Beside the bag (inside a bag directory): the rig YAML (`<OUT>.rig.yaml`, the format of
+config/nuscenes_rig.yaml, extrinsics relative to LIDAR_TOP) and, for annotated scenes, the keyframe
+ground truth in LIDAR_TOP (`<OUT>.ground_truth.json`, the format `bevformer_synth` writes), so that
+bevformer_train and bevformer_render take nuScenes bags too.
 
     bevformer_nuscenes2bag --dataroot /data/nuscenes --scene scene-0061 scene-0061.mcap
-    bevformer_nuscenes2bag --dataroot /data/nuscenes --scene scene-0103 --sweeps --raw
-    scene-0103.mcap bevformer_nuscenes2bag --dataroot /data/nuscenes --version v1.0-trainval
-    --scene scene-0001
-    out_dir
+    bevformer_nuscenes2bag --dataroot /data/nuscenes --scene scene-0103 --sweeps --raw \
+        scene-0103.mcap
+    bevformer_nuscenes2bag --dataroot /data/nuscenes --version v1.0-trainval --scene scene-0001 \
+        out_dir
 """
 
 from __future__ import annotations

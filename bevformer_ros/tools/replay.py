@@ -23,10 +23,10 @@ sent best-effort (sensor-data QoS, what camera drivers do; `--image-qos reliable
 BAG` does the same job.
 
     bevformer_replay scene.mcap                       # original timing
-    bevformer_replay scene.mcap --rate 0.5 --loop --clock bevformer_replay bag_dir --start 2
-    --duration 5 --remap /CAM_FRONT/image_raw:=/cam0/image_raw
+    bevformer_replay scene.mcap --rate 0.5 --loop --clock
+    bevformer_replay bag_dir --start 2 --duration 5 --remap /CAM_FRONT/image_raw:=/cam0/image_raw
     bevformer_replay scene.mcap --wait-for-subscribers    # start once every image topic has a
-    subscriber
+                                                          # subscriber
 """
 
 from __future__ import annotations

@@ -15,16 +15,16 @@
 """
 Soak test of the node: many frames at the highest rate it sustains, memory and latency as it goes.
 
-    python -m bevformer_ros.tools.soak --frames 10000 python -m bevformer_ros.tools.soak --frames
-    2000 --device cuda --report-every 500
+    python -m bevformer_ros.tools.soak --frames 10000
+    python -m bevformer_ros.tools.soak --frames 2000 --device cuda --report-every 500
 
 Starts the node as its own process (autostart, the small test model of
 `bevformer_ros.model.small_model` on 160x90 images unless told otherwise, a private ROS domain on
 this host) and drives it in a closed loop from this process: a new synchronized set (six images,
 CameraInfo, odometry) is published as soon as fewer than `--in-flight` sets await their output, so
-the rate is the highest the node sustains and nothing queues up.
-Every output topic is subscribed (markers, BEV features, BEV image), so every output path runs. A
-set whose markers do not arrive within `--timeout` s counts as dropped.
+the rate is the highest the node sustains and nothing queues up. Every output topic is subscribed
+(markers, BEV features, BEV image), so every output path runs. A set whose markers do not arrive
+within `--timeout` s counts as dropped.
 
 Every `--report-every` frames it prints one row: frames done, the rate and the end-to-end latency
 percentiles (publish -> markers received, this host's clock) of that interval, drops so far, the
@@ -155,8 +155,7 @@ class Driver:
 
     def publish(self) -> None:
         # A camera cadence, not the wall clock: sets published back to back must not fall within
-        # one sync
-        # slop, and the temporal history sees frame steps a real rig would give.
+        # one sync slop, and the temporal history sees frame steps a real rig would give.
         stamp = self._last_stamp + STAMP_STEP_NS if self._last_stamp else time.time_ns()
         self._last_stamp = stamp
         self.pending[stamp] = time.monotonic()

@@ -26,7 +26,7 @@ bag directory). Same seed, same bag.
     bevformer_synth scene.mcap --frames 24 --rate 12             # 1600x900, ~26 MB per frame
     bevformer_synth small.mcap --width 320 --height 180 --seed 3
     bevformer_synth scene_db --storage sqlite3                    # a rosbag2 directory with
-    sqlite3 storage
+                                                                  # sqlite3 storage
 """
 
 from __future__ import annotations
@@ -57,8 +57,7 @@ from bevformer_ros.synth.scene import Scene
 START_NS = 1_700_000_000 * NS_PER_S  # stamp of the first frame (2023-11-14), far from 0 on purpose
 ODOM_RATE_HZ = 50.0
 # Record-time offsets after a frame's stamp: odometry and TF first, then CameraInfo, images, ground
-# truth,
-# the order in which a node wants them (ties in record time have no defined order in a bag).
+# truth, the order in which a node wants them (ties in record time have no defined order in a bag).
 INFO_DELAY_NS, IMAGE_DELAY_NS, GT_DELAY_NS = 1_000, 2_000, 3_000
 
 

@@ -19,12 +19,12 @@ Per decoder layer, focal + L1 after matching.
 
 Per layer and batch (``loss_single``): queries are matched to ground truth by
 ``HungarianAssigner3D``; unmatched queries are background. Classification: sigmoid focal loss
-(alpha 0.25, gamma 2) over all queries and classes, summed and divided by ``cls_avg_factor =
-num_pos * 1.0 + num_neg * bg_cls_weight`` (bg_cls_weight 0, so the number of matched queries; at
-least 1), times ``loss_weight`` 2.0. Regression: L1 between the matched predictions and
-``normalize_bbox`` targets, each dim weighted by ``code_weights``
-(velocity 0.2), summed and divided by max(num_pos, 1), times 0.25; rows whose target is not finite
-(unknown velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers
+(alpha 0.25, gamma 2) over all queries and classes, summed and divided by
+``cls_avg_factor = num_pos * 1.0 + num_neg * bg_cls_weight`` (bg_cls_weight 0, so the number of
+matched queries; at least 1), times ``loss_weight`` 2.0. Regression: L1 between the matched
+predictions and ``normalize_bbox`` targets, each dim weighted by ``code_weights`` (velocity 0.2),
+summed and divided by max(num_pos, 1), times 0.25; rows whose target is not finite (unknown
+velocity) are left out. The last layer gives ``loss_cls`` / ``loss_bbox``, earlier layers
 ``d{i}.loss_*`` (auxiliary losses); the training objective is their sum.
 """
 

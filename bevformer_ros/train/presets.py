@@ -224,8 +224,7 @@ def config_from_dict(doc: Mapping[str, Any], where: str = 'config') -> TrainPres
     ``{"preset": NAME?, "model": {...}?, "train": {...}?}`` -> TrainPreset.
 
     ``model`` and ``train`` override the named preset (default: the model defaults and the default
-    recipe)
-    key by key, nested sections included, e.g. ``{"preset": "demo_small", "model": {"head":
+    recipe) key by key, nested sections included, e.g. ``{"preset": "demo_small", "model": {"head":
     {"bev_h": 40, "bev_w": 40}}, "train": {"iters": 6000}}``. The checkpoint meta written by
     training has this form.
     """

@@ -18,8 +18,7 @@ Training loop: official temporal training step, validation, resumable checkpoint
 Step (official ``BEVFormer.forward_train``): the history frames of each queue run through backbone
 and encoder in eval mode without gradient (``obtain_history_bev``), the last frame runs the full
 model in train mode on that history, and ``BEVFormerLoss`` sums focal and L1 losses of every
-decoder layer. AdamW, warm-up
-+ cosine rate, gradient norm clipped at 35.
+decoder layer. AdamW, warm-up + cosine rate, gradient norm clipped at 35.
 
 Files in ``out_dir``:
 - ``latest.pth`` / ``final.pth``: the model in the official checkpoint layout (``save_checkpoint``;

@@ -16,10 +16,9 @@
 Initial weights for training from scratch, as the official ``init_weights`` chain sets them.
 
 The model modules keep PyTorch's default initialisation (inference only ever loads checkpoints).
-Training
-needs the official starting point, in particular the deformable-attention offsets (points spread on
-a ring around the reference point, one direction per head) and the classification prior (sigmoid =
-0.01), without which the focal loss starts from a flood of false positives.
+Training needs the official starting point, in particular the deformable-attention offsets (points
+spread on a ring around the reference point, one direction per head) and the classification prior
+(sigmoid = 0.01), without which the focal loss starts from a flood of false positives.
 
 - ``PerceptionTransformer.init_weights``: xavier-uniform for every >1-D parameter of the
   transformer, then each deformable attention's own init, normal ``level_embeds`` /
@@ -30,8 +29,7 @@ a ring around the reference point, one direction per head) and the classificatio
 - ``BEVFormerHead.init_weights``: last classification bias = ``bias_init_with_prob(0.01)``.
 - ``LearnedPositionalEncoding``: uniform [0, 1) tables (mmcv ``init_cfg`` Uniform on Embedding).
 - mmdet ResNet without pretrained weights: kaiming-normal (fan_out) convs, BN weight 1 / bias 0;
-  FPN convs
-  xavier-uniform.
+  FPN convs xavier-uniform.
 """
 
 from __future__ import annotations

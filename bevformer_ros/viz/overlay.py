@@ -54,8 +54,7 @@ BACKGROUND = (28, 28, 34)
 GRID_COLOR = (62, 62, 70)
 EGO_COLOR = (250, 250, 250)
 # base_link footprint of the nuScenes car (Renault Zoe, ~4.1 x 1.7 m) in LIDAR_TOP: the lidar sits
-# ~0.94 m
-# ahead of the rear axle, the car's centre ~1.3 m ahead of it.
+# ~0.94 m ahead of the rear axle, the car's centre ~1.3 m ahead of it.
 EGO_CENTER_XY, EGO_HALF_WL = (0.0, 0.4), (0.9, 2.1)
 
 

@@ -107,9 +107,8 @@ def test_known_point_lands_on_the_pinhole_pixel():
     fx, fy, cx, cy = 1000.0, 990.0, 800.0, 450.0
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
     # Camera 1.5 m up, looking along the reference +y axis (a front camera in a LIDAR_TOP-like
-    # frame):
-    # optical z -> ref +y, optical x -> ref +x, optical y -> ref -z. That is a rotation of -90 deg
-    # about x.
+    # frame): optical z -> ref +y, optical x -> ref +x, optical y -> ref -z. That is a rotation of
+    # -90 deg about x.
     half = math.sqrt(0.5)
     cam2ref = extrinsics_from_transform(Transform((0.2, 0.0, 1.5), (-half, 0.0, 0.0, half)))
     point = np.array([2.0, 20.0, 0.5])  # 20 m ahead, 1.8 m right of the camera, 1 m below it

@@ -164,8 +164,7 @@ def test_compressed_garbage_is_an_image_decode_error(fmt, data):
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
 
 
-# ------------------------------------------------------------------------------ CameraInfo ->
-# lidar2img
+# ------------------------------------------------------------------------- CameraInfo -> lidar2img
 @st.composite
 def camera_infos(draw, size=(160, 90)):
     """Draw a valid CameraInfo of an image `size` (width, height), then maybe K or size broken."""
@@ -240,8 +239,7 @@ def test_lidar2img_is_finite_or_a_frame_or_calibration_error(info, rotation, tra
     assert np.all(np.isfinite(lidar2img.astype(np.float32)))  # the model projects in float32
 
 
-# ------------------------------------------------------------------------------ odometry ->
-# can_bus
+# ----------------------------------------------------------------------------- odometry -> can_bus
 class _Xyz:
     def __init__(self, values):
         self.x, self.y, self.z = values[:3]

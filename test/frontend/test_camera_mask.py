@@ -15,10 +15,10 @@
 """
 Test camera dropout in the model.
 
-A camera masked out contributes to no BEV query, exactly as if its bev_mask
-were all False, so spatial cross-attention's per-query camera count leaves it out; an all-valid
-mask changes nothing. Checked in SCA alone, in the whole small model, and through the pipeline (a
-set with a missing camera).
+A camera masked out contributes to no BEV query, exactly as if its bev_mask were all False, so
+spatial cross-attention's per-query camera count leaves it out; an all-valid mask changes nothing.
+Checked in SCA alone, in the whole small model, and through the pipeline (a set with a missing
+camera).
 """
 
 from __future__ import annotations

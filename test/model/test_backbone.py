@@ -137,8 +137,7 @@ def test_stride_placement_by_style(style, conv1_stride, conv2_stride):
     assert block.downsample[0].stride == (2, 2)
 
 
-# ---------------------------------------------------------------- official R101-DCN numerics
-# (case_dcn.pt)
+# -------------------------------------------------------- official R101-DCN numerics (case_dcn.pt)
 
 
 @pytest.fixture(scope='module')
@@ -211,8 +210,7 @@ def test_fixture_backbone_float32_with_intermediates(dcn_backbone_case):
         torch.testing.assert_close(output, reference['output'], rtol=1e-4, atol=1e-4)
 
 
-# ---------------------------------------------------------------- official R50 + FPN numerics
-# (case_small.pt)
+# ----------------------------------------------------- official R50 + FPN numerics (case_small.pt)
 
 
 def test_tiny_structure_backbone_and_neck_match_official_mlvl_feats():

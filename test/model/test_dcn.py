@@ -74,8 +74,7 @@ def test_state_dict_names_follow_mmcv():
     }
 
 
-# ---------------------------------------------------------------- naive reference (README §9.1,
-# literally)
+# -------------------------------------------------------- naive reference (README §9.1, literally)
 
 
 def _naive_bilinear(plane: torch.Tensor, h: float, w: float) -> torch.Tensor:

@@ -289,8 +289,7 @@ def test_non_integer_ratio_against_independent_references(
         TINY_MEAN, TINY_STD, to_rgb=True, scale=scale, size_divisor=8, exact=False
     )(bgr)
     # F.interpolate computes the source coordinate in float32: exact only when in/out is a binary
-    # fraction
-    # (as for the official 0.5 and 0.8 at 1600x900), about 1e-5 off otherwise.
+    # fraction (as for the official 0.5 and 0.8 at 1600x900), about 1e-5 off otherwise.
     exact_ratio = (height / hr * 256).is_integer() and (width / wr * 256).is_integer()
     torch.testing.assert_close(fast.img, out.img, rtol=0, atol=1e-5 if exact_ratio else 1e-4)
     if exact_ratio:

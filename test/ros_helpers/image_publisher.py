@@ -16,8 +16,7 @@
 Publish two hand-built sensor_msgs/Image until SIGINT (child process of test_dds_image.py).
 
 The messages are built here byte by byte, without bevformer_ros.frontend.image_codec, so the test
-checks
-the codec against an independent encoder:
+checks the codec against an independent encoder:
 - /test_images/bgr8: bgr8 with every row padded by --pad bytes of 0xAB (reliable QoS);
 - /test_images/mono16: mono16 big-endian with 6 bytes of row padding (best-effort QoS).
 Publishing starts once a subscriber is matched, so discovery never eats the first messages.

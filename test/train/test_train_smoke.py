@@ -122,8 +122,7 @@ def test_static_transform_chain_between_sibling_frames():
     )
     b_to_a = tree.lookup('A', 'B')
     # B's origin is base (0, 2, 0): relative to A's origin (1, 0, 0) that is (-1, 2, 0) in base
-    # axes, which
-    # A (turned +90 deg about z) sees as (2, 1, 0).
+    # axes, which A (turned +90 deg about z) sees as (2, 1, 0).
     np.testing.assert_allclose(b_to_a.translation, [2.0, 1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(b_to_a.rotation @ [1.0, 0.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
     assert tree.lookup('A', 'C') is None and tree.lookup('A', 'unknown') is None

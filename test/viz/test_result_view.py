@@ -15,8 +15,8 @@
 """
 Test the node's overlay content.
 
-The set's own images (in RGB), lidar2img at image resolution, the boxes that
-~/markers would show, and a picture of the documented size with a missing camera left blank.
+The set's own images (in RGB), lidar2img at image resolution, the boxes that ~/markers would show,
+and a picture of the documented size with a missing camera left blank.
 """
 
 from __future__ import annotations
