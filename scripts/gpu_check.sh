@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check (issue 12), at most ~7 minutes on one GPU, every part in its own timeout.
+# One prepared GPU check of the engines, at most ~7 minutes on one GPU, each part in its own timeout.
 #
 #   bash scripts/gpu_check.sh                      # from the repo root; OUT=out/gpu by default
 #   FIXTURES=/path/to/bevformer_reference OUT=out/gpu BUDGET=420 bash scripts/gpu_check.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The node end to end on the GPU machine (issue 12: tiny <= 12 ms from image stamp to MarkerArray),
+# The node end to end on the GPU machine (target: tiny <= 12 ms from image stamp to MarkerArray),
 # where the image has torch but no ROS: the ROS Kilted wheels travel with the run.
 #
 #   bash scripts/gpu_node_check.sh --download      # here, once: the wheels into .whl/ (~45 MB)
