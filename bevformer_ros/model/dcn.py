@@ -105,7 +105,7 @@ def _sampling_grid(
     K = kh * kw
     dtype = _coordinate_dtype(offset.dtype)
     device = offset.device
-    offset = offset.to(dtype).view(N, deform_groups, K, 2, Ho, Wo)
+    offset = offset.to(dtype).reshape(N, deform_groups, K, 2, Ho, Wo)
     tap_row = torch.arange(kh, device=device).repeat_interleave(kw) * dilation[0]  # [K]
     tap_col = torch.arange(kw, device=device).repeat(kh) * dilation[1]  # [K]
     out_row = torch.arange(Ho, device=device) * stride[0] - padding[0]  # [Ho]
@@ -152,7 +152,7 @@ def modulated_deform_conv2d(
     col = F.grid_sample(
         planes, grid, mode='bilinear', padding_mode='zeros', align_corners=False
     )  # [N*dg, C_dg, K, L]
-    col = col.mul_(mask.to(col.dtype).view(N * deform_groups, 1, K, L)).to(x.dtype)
+    col = col.mul_(mask.to(col.dtype).reshape(N * deform_groups, 1, K, L)).to(x.dtype)
     # channel c = g*C_dg + c_dg, so [N*dg, C_dg, K, L] is [N, C_in, K, L] is [N, G, C_in/G * K, L]
     col = col.view(N, groups, C_in_per_group * K, L)
     w_mat = weight.reshape(groups, C_out // groups, C_in_per_group * K)  # (channel, tap) columns

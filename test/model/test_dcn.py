@@ -243,3 +243,18 @@ def test_shape_errors_name_the_fix():
         modulated_deform_conv2d(
             x, torch.zeros(1, 9, 5, 5), torch.zeros(1, 9, 5, 5), torch.zeros(2, 4, 3, 3)
         )
+
+
+def test_channels_last_layer_gives_the_same_output():
+    # the torch engine runs the backbone channels_last: the offset and mask slices of the pack's
+    # conv_offset output are then strided views, which the layer must take as they are
+    gen = torch.Generator().manual_seed(5)
+    layer = ModulatedDeformConv2dPack(8, 6, 3, padding=1, deform_groups=2).double()
+    with torch.no_grad():
+        layer.conv_offset.weight.normal_(0.0, 0.3, generator=gen)
+        layer.conv_offset.bias.normal_(0.0, 1.0, generator=gen)
+        x = torch.randn(2, 8, 7, 9, generator=gen, dtype=torch.float64)
+        expected = layer(x)
+        layer = layer.to(memory_format=torch.channels_last)
+        y = layer(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
