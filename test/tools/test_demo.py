@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from bevformer_ros.ros.process import child_env
 from bevformer_ros.synth.ground_truth_file import ground_truth_path, read_ground_truth
@@ -41,13 +40,13 @@ _rosbags = requires('rosbags')
 
 pytestmark = pytest.mark.dds  # the demo runs the node over DDS
 FRAMES = 3
+HANG_S = 300  # a hang guard, not a speed goal: the demo's speed is bench_node's business
 
 
 def test_demo_runs_the_node_on_a_synthetic_scene_and_writes_pictures(tmp_path):
     Image = pytest.importorskip('PIL.Image')
     out = tmp_path / 'demo'
     env = child_env(dict(os.environ, ROS_LOG_DIR=str(tmp_path / 'ros_log')))
-    started = time.monotonic()
     result = subprocess.run(
         [
             sys.executable,
@@ -69,11 +68,10 @@ def test_demo_runs_the_node_on_a_synthetic_scene_and_writes_pictures(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=HANG_S,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log + (out / 'bevformer_node.log').read_text(errors='replace')
-    assert time.monotonic() - started < 90
     assert f'frames in: {FRAMES} (6 x 320x180 rgb8 each), frames out: {FRAMES}' in log
     assert 'RANDOM WEIGHTS' in log  # honest about the weights
 
@@ -117,7 +115,7 @@ def test_demo_with_trained_weights_says_so_and_renders_a_held_out_scene(tmp_path
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=HANG_S,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log + (out / 'bevformer_node.log').read_text(errors='replace')
