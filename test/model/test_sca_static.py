@@ -17,7 +17,12 @@
 
 from __future__ import annotations
 
-from bevformer_ros.model.spatial_cross_attention import camera_hits, visible_queries
+from bevformer_ros.model.export import OPSET
+from bevformer_ros.model.spatial_cross_attention import (
+    camera_hits,
+    visible_first,
+    visible_queries,
+)
 from bevformer_ros.tools.check_official import build_from_fixture
 import numpy as np
 import pytest
@@ -71,3 +76,59 @@ def test_max_visible_reports_a_camera_beyond_the_capacity():
     layout = visible_queries(ref, bev_mask, capacity=busiest - 1)
     assert layout.index.shape == (3, busiest - 1)
     assert int(layout.max_visible) == busiest  # what the engine compares with its capacity
+
+
+def _topk_order(rows: torch.Tensor) -> torch.Tensor:
+    """Order rows as the previous formulation did: distinct scores through TopK."""
+    HW = rows.shape[1]
+    positions = torch.arange(HW)
+    score = torch.where(rows, (HW - positions).float(), -positions.float())
+    return torch.topk(score, HW, dim=1).indices
+
+
+@pytest.mark.parametrize('hw', [1, 5, 2500, 22500])
+def test_visible_first_is_the_stable_partition(hw):
+    gen = torch.Generator().manual_seed(hw)
+    rows = torch.rand(8, hw, generator=gen) < torch.rand(8, 1, generator=gen)
+    rows[0] = True  # a camera that sees everything
+    rows[1] = False  # one that sees nothing
+    torch.testing.assert_close(visible_first(rows), _topk_order(rows), rtol=0, atol=0)
+
+
+class _Layout(torch.nn.Module):
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def forward(self, reference_points_cam: torch.Tensor, bev_mask: torch.Tensor) -> tuple:
+        layout = visible_queries(reference_points_cam, bev_mask, capacity=self.capacity)
+        return layout.index, layout.valid
+
+
+def test_small_presets_layout_exports_without_topk(tmp_path):
+    # small's 150x150 BEV keeps 5625 queries per camera (a quarter), base's 10000: TensorRT caps
+    # TopK at k = 3840, so the exported layout must not sort
+    onnx = pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    gen = torch.Generator().manual_seed(0)
+    hw, capacity = 150 * 150, 150 * 150 // 4
+    bev_mask = torch.rand(6, 1, hw, 4, generator=gen) < 0.05
+    ref = torch.rand(6, 1, hw, 4, 2, generator=gen)
+    path = tmp_path / 'layout.onnx'
+    torch.onnx.export(
+        _Layout(capacity),
+        (ref, bev_mask),
+        str(path),
+        dynamo=False,
+        opset_version=OPSET,
+        input_names=['reference_points_cam', 'bev_mask'],
+    )
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert 'TopK' not in ops and 'NonZero' not in ops, sorted(ops)
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    # the index and validity do not depend on the points: the exporter drops that input
+    feed = {'reference_points_cam': ref.numpy(), 'bev_mask': bev_mask.numpy()}
+    index, valid = session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})
+    expected = visible_queries(ref, bev_mask, capacity=capacity)
+    np.testing.assert_array_equal(index, expected.index.numpy())
+    np.testing.assert_array_equal(valid, expected.valid.numpy())
