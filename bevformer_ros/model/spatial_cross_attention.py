@@ -98,8 +98,8 @@ class VisibleQueries:
     """
     For each row (sample, camera), the BEV queries that camera sees, padded to one length K.
 
-    index: [B*N, K] flat index into the B*HW queries (the visible ones first, ascending; padding
-        repeats queries the camera does not see, with ``valid`` False).
+    index: [B*N, K] flat index into the B*HW queries, distinct within a row (the visible ones
+        first, ascending, then as padding the queries the camera does not see, ``valid`` False).
     valid: [B*N, K] bool.
     reference_points: [B*N, K, Z, 2] their projected pillar points (padding at 0, as officially).
     count: [B, HW] number of cameras that see each query, at least 1.
@@ -132,11 +132,12 @@ def visible_first(rows: torch.Tensor) -> torch.Tensor:
     Per row of rows [R, HW] bool: the indices of the True entries ascending, then of the others.
 
     A stable partition by prefix sums and one scatter, no sort: TensorRT caps TopK at k = 3840,
-    and small and base keep 5625 and 10000 queries per camera.
+    and small and base keep 5625 and 10000 queries per camera. The prefix sums are float32
+    (exact below 2**24 entries), the one CumSum type every TensorRT version takes.
     """
     R, HW = rows.shape
-    seen = torch.cumsum(rows.to(torch.int32), dim=1, dtype=torch.int32)  # [R, HW]
-    unseen = torch.arange(1, HW + 1, device=rows.device, dtype=torch.int32) - seen  # [R, HW]
+    seen = torch.cumsum(rows.float(), dim=1)  # [R, HW]
+    unseen = torch.arange(1, HW + 1, device=rows.device, dtype=torch.float32) - seen  # [R, HW]
     # rank of each entry in the partitioned row: a permutation of 0..HW-1
     slot = torch.where(rows, seen - 1, seen[:, -1:] + unseen - 1).long()  # [R, HW]
     positions = torch.arange(HW, device=rows.device).expand(R, HW)  # [R, HW]
@@ -261,12 +262,14 @@ class SpatialCrossAttention(nn.Module):
         # zeros that export as one Mul, not as a [B*HW, C] constant per camera and layer (a finite
         # query gives exact zeros; a non-finite one makes the output non-finite anyway)
         slots = query.reshape(B * HW, C) * 0.0
-        # Cameras are summed in order, as officially. Within one camera the visible indices are
-        # distinct; padding repeats unseen queries but adds exact zeros, so the sum is
-        # deterministic. Out of place: a static-shape ScatterElements(add) in an exported graph.
+        # Cameras are summed in order, as officially. Within one camera the K indices are
+        # distinct (a prefix of a permutation of the queries, see visible_first), so gather, add
+        # and scatter back is scatter_add, number for number, without a reduction in the exported
+        # ScatterElements: TensorRT runs only reduction-free scatters in its core.
         for cam in range(N):
             rows = index[:, cam].reshape(-1, 1).expand(-1, C)  # [B*K, C]
-            slots = slots.scatter_add(0, rows, out[:, cam].reshape(-1, C))
+            added = slots.gather(0, rows) + out[:, cam].reshape(-1, C)  # [B*K, C]
+            slots = slots.scatter(0, rows, added)
         slots = slots.view(B, HW, C)
         slots = slots / visible.count[..., None].to(query.dtype)
         return self.dropout(self.output_proj(slots)) + query
