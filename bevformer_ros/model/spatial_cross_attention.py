@@ -263,13 +263,13 @@ class SpatialCrossAttention(nn.Module):
         # query gives exact zeros; a non-finite one makes the output non-finite anyway)
         slots = query.reshape(B * HW, C) * 0.0
         # Cameras are summed in order, as officially. Within one camera the K indices are
-        # distinct (a prefix of a permutation of the queries, see visible_first), so gather, add
-        # and scatter back is scatter_add, number for number, without a reduction in the exported
-        # ScatterElements: TensorRT runs only reduction-free scatters in its core.
+        # distinct (a prefix of a permutation of the queries, see visible_first), so reading the
+        # rows, adding and writing them back is scatter_add, number for number, and exports as
+        # Gather + Add + ScatterND without a reduction: TensorRT runs only reduction-free scatters
+        # in its core. In place: only K rows per camera are touched, not a copy of all HW.
         for cam in range(N):
-            rows = index[:, cam].reshape(-1, 1).expand(-1, C)  # [B*K, C]
-            added = slots.gather(0, rows) + out[:, cam].reshape(-1, C)  # [B*K, C]
-            slots = slots.scatter(0, rows, added)
+            rows = index[:, cam].reshape(-1)  # [B*K]
+            slots.index_put_((rows,), slots[rows] + out[:, cam].reshape(-1, C))
         slots = slots.view(B, HW, C)
         slots = slots / visible.count[..., None].to(query.dtype)
         return self.dropout(self.output_proj(slots)) + query
