@@ -24,17 +24,16 @@ if [ "${1:-}" = --download ]; then
   deps=$("$PY" - "${pkgs[@]}" <<'PY'
 import sys
 from importlib.metadata import requires, version
-seen, todo = {}, [p.split('==')[0] for p in sys.argv[1:]]
+from packaging.requirements import Requirement
+seen, todo = {}, [Requirement(p).name for p in sys.argv[1:]]
 while todo:
     name = todo.pop()
     if name in seen:
         continue
     seen[name] = version(name)
-    for req in requires(name) or []:
-        dep = req.split(';')[0].split('[')[0].split('<')[0].split('>')[0].split('=')[0]
-        dep = dep.split('!')[0].split('~')[0].strip()
-        if dep.startswith('ros-') and 'extra ==' not in req:
-            todo.append(dep)
+    for req in map(Requirement, requires(name) or []):
+        if req.name.startswith('ros-') and not (req.marker and 'extra' in str(req.marker)):
+            todo.append(req.name)
 print(' '.join(f'{k}=={v}' for k, v in sorted(seen.items())))
 PY
 )

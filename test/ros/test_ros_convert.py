@@ -21,6 +21,7 @@ import types
 
 from bevformer_ros.core.markers import BOX_EDGES, box_marker, marker_layout, MarkerStyle
 from bevformer_ros.ros.convert import (
+    _default,
     detection3d_array,
     diagnostic_array,
     diagnostic_status,
@@ -146,7 +147,8 @@ def test_marker_arrays_share_no_field_they_set(boxes):
     cube.scale.x += 1.0
     cube.color.r = 0.5
     assert second == _constructed(boxes[1:], 'map', STAMP_NS + 1)
-    assert Marker() == marker_array([], '', 0).markers[0].__class__()
+    # the cached default the markers are copied from is untouched by edits of a built one
+    assert _default('visualization_msgs/Marker')[0] == Marker()
     moved = [m for m in first.markers if m.type == Marker.CUBE and m.pose.position.x > 50]
     assert len(moved) == 1
 
