@@ -70,7 +70,7 @@ from bevformer_ros.core.calibration import (
 )
 from bevformer_ros.core.ego_motion import EgoMotionError, StalePoseError
 from bevformer_ros.core.heap_trim import pin_malloc_thresholds
-from bevformer_ros.core.markers import build_box_markers
+from bevformer_ros.core.markers import BoxMarker, build_box_markers
 from bevformer_ros.core.rig import load_rig, Rig
 from bevformer_ros.frontend.assembler import FrameAssembler, ODOMETRY_WAIT_S, skip_kind
 from bevformer_ros.frontend.image_codec import numpy_to_imgmsg
@@ -80,6 +80,7 @@ from bevformer_ros.model.passing_thread import call_in_passing_thread
 from bevformer_ros.pipeline import FrameError, FrameSet, Pipeline, PipelineResult
 from bevformer_ros.resources import config_file
 from bevformer_ros.ros import convert as ros_convert
+from bevformer_ros.ros import marker_cdr
 from bevformer_ros.ros.health import NodeHealth
 from bevformer_ros.ros.latest_slot import LatestSlot, SlotClosedError
 from bevformer_ros.ros.log_throttle import LogThrottle
@@ -139,6 +140,7 @@ class BevformerNode(LifecycleNode):
             Any
         ] = []  # service, timer, jump handle: destroyed at cleanup
         self._published_once = False
+        self._marker_encoder: marker_cdr.MarkerArrayEncoder | None = None  # else rclpy messages
         self._last_reset_kind = ''
         self.shut_down = False  # the lifecycle shutdown transition happened
         self._distortion_warned: set[str] = set()  # cameras warned about distortion
@@ -303,6 +305,9 @@ class BevformerNode(LifecycleNode):
             'overlay': self.create_lifecycle_publisher(Image, '~/overlay', reliable),
             'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
         }
+        self._marker_encoder, why_not = marker_cdr.checked_encoder()
+        if self._marker_encoder is None:
+            self.get_logger().info(f'{why_not}; markers go through rclpy messages')
         if optional_ros.available('vision_msgs'):
             from vision_msgs.msg import Detection3DArray
 
@@ -643,6 +648,18 @@ class BevformerNode(LifecycleNode):
         enabled = getattr(self.config.outputs, f'publish_{name}', True)
         return pub is not None and enabled and pub.get_subscription_count() > 0
 
+    def _publish_markers(self, boxes: list[BoxMarker], frame_id: str, stamp_ns: int) -> None:
+        if self._marker_encoder is not None:
+            try:  # serialized bytes: 3x cheaper than building and converting Marker objects
+                self._pubs['markers'].publish(
+                    self._marker_encoder.encode(boxes, frame_id, stamp_ns)
+                )
+                return
+            except TypeError:  # an rclpy without publish(bytes)
+                self._marker_encoder = None
+                self.get_logger().info('rclpy cannot publish bytes; markers go through messages')
+        self._pubs['markers'].publish(ros_convert.marker_array(boxes, frame_id, stamp_ns))
+
     def _publish(self, frame: FrameSet, result: PipelineResult) -> None:
         out = self.config.outputs
         header = ros_convert.header_msg(out.frame_id, result.stamp_ns)
@@ -656,9 +673,7 @@ class BevformerNode(LifecycleNode):
                 self.pipeline.cfg.class_names,
             )
             if self._wants('markers'):
-                self._pubs['markers'].publish(
-                    ros_convert.marker_array(boxes, out.frame_id, result.stamp_ns)
-                )
+                self._publish_markers(boxes, out.frame_id, result.stamp_ns)
             if self._wants('detections'):
                 self._pubs['detections'].publish(
                     ros_convert.detection3d_array(boxes, out.frame_id, result.stamp_ns)

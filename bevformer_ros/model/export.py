@@ -30,9 +30,9 @@ backend (``engines.base.ExportedEngine`` computes the inputs). Inputs (batch 1):
 - ``camera_mask`` [N] bool, False for a camera left out (dropout).
 
 Outputs: ``bev_embed`` [HW, C], ``cls_scores`` [Q, K] logits, ``bbox_preds`` [Q, 10] and
-``max_visible`` [] int64 (the most BEV queries one camera sees: above the graph's SCA capacity the
-caller must refuse the frame). Metadata (``metadata_props``) identifies what the file was built
-from.
+``max_visible`` [] float32 (the most BEV queries one camera sees: above the graph's SCA capacity
+the caller must refuse the frame). Metadata (``metadata_props``) identifies what the file was
+built from.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import bevformer_ros
 from bevformer_ros.model.config import BEVFormerConfig
 from bevformer_ros.model.detector import BEVFormer
 from bevformer_ros.model.head import BEVFormerHead
-from bevformer_ros.model.spatial_cross_attention import camera_hits
+from bevformer_ros.model.spatial_cross_attention import camera_hits, most_visible
 from bevformer_ros.model.transformer import bev_shift, rotation_theta, StaticHistory
 import torch
 from torch import nn
@@ -268,7 +268,7 @@ class FrameGraph(nn.Module):
         _, bev_mask = head.transformer.encoder.camera_geometry(
             head.bev_hw, lidar2img[None], self.img_shape, img.device
         )  # [N, 1, HW, Z]
-        max_visible = camera_hits(bev_mask, camera_mask[None]).sum(-1).max()  # []
+        max_visible = most_visible(camera_hits(bev_mask, camera_mask[None]))  # []
         return (
             out['bev_embed'][:, 0],
             out['all_cls_scores'][-1, 0],

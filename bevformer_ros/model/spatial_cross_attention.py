@@ -103,7 +103,7 @@ class VisibleQueries:
     valid: [B*N, K] bool.
     reference_points: [B*N, K, Z, 2] their projected pillar points (padding at 0, as officially).
     count: [B, HW] number of cameras that see each query, at least 1.
-    max_visible: [] int64, the most queries one camera sees; above K results would be lost (the
+    max_visible: [] float32, the most queries one camera sees; above K results would be lost (the
         exported graph outputs it so that the caller can refuse such a frame, see ``capacity``).
     """
 
@@ -124,7 +124,17 @@ def camera_hits(bev_mask: torch.Tensor, camera_mask: torch.Tensor | None = None)
     if camera_mask is not None:
         mask = camera_mask.to(device=bev_mask.device, dtype=torch.bool).t()  # [N, B]
         bev_mask = bev_mask & mask[:, :, None, None]
-    return bev_mask.any(-1).transpose(0, 1)  # [B, N, HW]
+    # not any(-1): it exports as an int64 ReduceSum, which TensorRT 8.x does not take
+    return (bev_mask.float().amax(-1) > 0).transpose(0, 1)  # [B, N, HW]
+
+
+def most_visible(hits: torch.Tensor) -> torch.Tensor:
+    """
+    Return the most queries one camera sees, [] float32, of hits [B, N, HW] (`camera_hits`).
+
+    Counts are float32 (exact below 2**24): TensorRT 8.x reduces and clips float types only.
+    """
+    return hits.float().sum(-1).max()
 
 
 def visible_first(rows: torch.Tensor) -> torch.Tensor:
@@ -141,7 +151,9 @@ def visible_first(rows: torch.Tensor) -> torch.Tensor:
     # rank of each entry in the partitioned row: a permutation of 0..HW-1
     slot = torch.where(rows, seen - 1, seen[:, -1:] + unseen - 1).long()  # [R, HW]
     positions = torch.arange(HW, device=rows.device).expand(R, HW)  # [R, HW]
-    return torch.empty_like(positions).scatter(1, slot, positions)  # [R, HW]
+    # slot is a permutation: the scatter overwrites every entry of its base (no int64
+    # ConstantOfShape, which TensorRT 8.x takes in float only)
+    return positions.scatter(1, slot, positions)  # [R, HW]
 
 
 def visible_queries(
@@ -175,7 +187,7 @@ def visible_queries(
     device = bev_mask.device
     hits = camera_hits(bev_mask, camera_mask)  # [B, N, HW]
     rows = hits.reshape(B * N, HW)  # [B*N, HW]
-    max_visible = rows.sum(-1).max()  # []
+    max_visible = most_visible(hits)  # []
     K = max(int(max_visible), 1) if capacity is None else min(int(capacity), HW)
     positions = torch.arange(HW, device=device)  # [HW]
     if K >= HW:  # dense: every query in place
@@ -187,7 +199,7 @@ def visible_queries(
     ref = reference_points_cam.transpose(0, 1).reshape(B * N * HW, Z, 2)[order + row_offset]
     ref = torch.where(valid[..., None, None], ref, 0.0)  # [B*N, K, Z, 2]
     sample_offset = torch.arange(B, device=device).repeat_interleave(N)[:, None] * HW
-    count = hits.sum(1).clamp(min=1)  # [B, HW]
+    count = hits.float().sum(1).clamp(min=1)  # [B, HW] float32, as in most_visible
     return VisibleQueries(
         index=order + sample_offset,
         valid=valid,

@@ -46,6 +46,7 @@ SLOW_CAMERA_RATIO = (
 )
 OK_AFTER_REPORTS = 3  # reports in a row with every camera live before cameras is OK again
 SLOW_CAMERA_MIN_COUNT = 4  # images the fastest camera needs in a period before rates are compared
+MEAN_MAX_MS = ' mean/max (ms)'  # suffix of the timing values: '<what><MEAN_MAX_MS>' = 'mean / max'
 
 
 @dataclass(frozen=True)
@@ -326,9 +327,9 @@ class NodeHealth:
             values[f'skipped: {reason}'] = str(count)
         values['last skipped frame'] = self.last_skip or '-'
         for stage, seconds in period.stage_s.items():
-            values[f'{stage} latency mean/max (ms)'] = _mean_max_ms(seconds)
-        values['processing latency mean/max (ms)'] = _mean_max_ms(period.processing_s)
-        values['stamp age at publishing mean/max (ms)'] = _mean_max_ms(period.end_to_end_s)
+            values[f'{stage} latency{MEAN_MAX_MS}'] = _mean_max_ms(seconds)
+        values[f'processing latency{MEAN_MAX_MS}'] = _mean_max_ms(period.processing_s)
+        values[f'stamp age at publishing{MEAN_MAX_MS}'] = _mean_max_ms(period.end_to_end_s)
         values.update(self.warnings)
         degraded = bool(period.skipped) or bool(self.warnings)
         values['degraded'] = str(degraded).lower()

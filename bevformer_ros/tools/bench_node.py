@@ -42,6 +42,7 @@ from typing import Any
 from bevformer_ros.config import ENGINE_BACKENDS, ENGINE_PRECISIONS
 from bevformer_ros.data.bag_io import first_element_stamp_ns, first_sequence_length
 from bevformer_ros.data.params_file import write_params_file
+from bevformer_ros.ros.health import MEAN_MAX_MS
 from bevformer_ros.ros.process import (
     GraphProbe,
     isolation_env,
@@ -127,6 +128,18 @@ class Bench:
         return values
 
 
+def stage_medians(arrays: Sequence[Any]) -> dict[str, float]:
+    """Per stage of the node, the median over /diagnostics arrays of the period's mean (ms)."""
+    means: dict[str, list[float]] = {}
+    for array in arrays:
+        for status in array.status:
+            for kv in status.values:
+                if kv.key.endswith(MEAN_MAX_MS) and kv.value != '-':
+                    stage = kv.key[: -len(MEAN_MAX_MS)].removesuffix(' latency')
+                    means.setdefault(stage, []).append(float(kv.value.split('/')[0]))
+    return {stage: float(np.median(values)) for stage, values in means.items()}
+
+
 def run(
     preset: str,
     rate: float,
@@ -167,11 +180,13 @@ def run(
             bench.spin(2.0)  # let the warm-up backlog drain
             bench.received.clear()
             bench.marker_counts.clear()
+            bench.diagnostics.clear()
             sent = bench.publish_for(seconds, rate)
             latencies = [r[1] - r[0] for r in bench.received]
             grace = max(3.0, 3 * np.median(latencies) * 1e-9) if latencies else 30.0
             bench.spin(grace)  # outputs of the last sets still in the worker
             counts = bench.node_counts()
+            stages = stage_medians(bench.diagnostics)
             if node.poll() is not None:
                 raise RuntimeError(node.describe())
     window = set(sent)
@@ -190,6 +205,7 @@ def run(
         'latency_median_ms': float(np.median(latency_ms)) if len(outputs) else None,
         'latency_p95_ms': float(np.percentile(latency_ms, 95)) if len(outputs) else None,
         'node_counts': counts,
+        'stage_medians_ms': stages,
         'markers_median': float(np.median(bench.marker_counts)) if bench.marker_counts else 0.0,
         'log_dir': str(log_dir),
     }
@@ -244,11 +260,10 @@ def print_report(report: dict[str, Any], forward_ms: float) -> None:
         f'frames skipped {counts.get("frames skipped", "?")}, '
         f'outputs dropped {counts.get("outputs dropped (publisher busy)", "?")}'
     )
-    stages = [k for k in counts if k.endswith('latency mean/max (ms)')]
+    stages = report['stage_medians_ms']
     print(
-        '  node stage latency mean/max (ms, last period): '
-        + ', '.join(f'{k.split(" latency")[0]} {counts[k]}' for k in stages)
-        + f'; stamp age at publishing {counts.get("stamp age at publishing mean/max (ms)", "?")}'
+        '  node stage latency (ms, median over 1 s periods of their mean): '
+        + ', '.join(f'{stage} {ms:.1f}' for stage, ms in stages.items())
     )
     ratio = ''
     if report['outputs']:

@@ -64,6 +64,7 @@ from bevformer_ros.model.small_model import (
     SMALL_IMAGE_WIDTH,
     small_model_parameters,
 )
+from bevformer_ros.ros.health import MEAN_MAX_MS
 from bevformer_ros.ros.process import (
     GraphProbe,
     isolation_env,
@@ -394,7 +395,7 @@ def _summary(
     # the node's own end-to-end figure compares stamps with its clock: meaningless with cadence
     # stamps
     stages = [
-        k for k in counts if k.endswith('latency mean/max (ms)') and not k.startswith('end-to-end')
+        k for k in counts if k.endswith(f'latency{MEAN_MAX_MS}') and not k.startswith('end-to-end')
     ]
     print(
         'node stage latency mean/max (ms, last period): '
