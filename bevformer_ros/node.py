@@ -136,9 +136,8 @@ class BevformerNode(LifecycleNode):
         self._out_slot: LatestSlot | None = None  # results -> publishing thread
         self._threads: list[threading.Thread] = []
         self._tf_buffer: Any = None
-        self._configured_extras: list[
-            Any
-        ] = []  # service, timer, jump handle: destroyed at cleanup
+        # service, timer, jump handle: destroyed at cleanup
+        self._configured_extras: list[Any] = []
         self._published_once = False
         self._marker_encoder: marker_cdr.MarkerArrayEncoder | None = None  # else rclpy messages
         self._last_reset_kind = ''
@@ -153,9 +152,8 @@ class BevformerNode(LifecycleNode):
             # Torch computes on the inference thread only: see model/passing_thread.
             call_in_passing_thread(self._load_pipeline, self.config, name='bevformer_load')
             self._assembler = self._make_assembler(self.config)
-        except (
-            Exception
-        ) as exc:  # every configure problem is the user's to fix: say what, stay unconfigured
+        except Exception as exc:
+            # every configure problem is the user's to fix: say what, stay unconfigured
             self.get_logger().error(f'configure failed: {exc}')
             self._release()
             return TransitionCallbackReturn.FAILURE
@@ -163,9 +161,8 @@ class BevformerNode(LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        result = super().on_activate(
-            state
-        )  # publishers first, so that the worker's first output goes out
+        # publishers first, so that the worker's first output goes out
+        result = super().on_activate(state)
         cfg = self.config
         try:
             self._slot, self._out_slot = LatestSlot(), LatestSlot()
@@ -586,9 +583,8 @@ class BevformerNode(LifecycleNode):
             self.health.frame_skipped(kind, str(exc))
             self._log_problem(f'frame {stamp * 1e-9:.3f} skipped ({kind}): {exc}')
             return
-        except (
-            Exception
-        ) as exc:  # a bug or an exhausted GPU must not kill the node: report it, go on
+        except Exception as exc:
+            # a bug or an exhausted GPU must not kill the node: report it, go on
             self.health.frame_skipped('internal_error', repr(exc))
             self._log_problem(f'frame {stamp * 1e-9:.3f} failed: {exc!r}', error=True)
             return
@@ -695,9 +691,8 @@ class BevformerNode(LifecycleNode):
                 self.get_fully_qualified_name(),
                 notes,
             )
-            picture = render_frame(
-                view, out.overlay_tile_width
-            )  # [2 tile_h, 3 tile_w + 2 tile_h, 3] uint8
+            # [2 tile_h, 3 tile_w + 2 tile_h, 3] uint8
+            picture = render_frame(view, out.overlay_tile_width)
             self._pubs['overlay'].publish(numpy_to_imgmsg(picture, 'rgb8', header))
 
 

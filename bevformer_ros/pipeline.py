@@ -105,9 +105,8 @@ class PipelineResult:
 @dataclass(frozen=True)
 class ModelInputs:
     img: torch.Tensor  # [N, 3, Hp, Wp] float32, normalised and padded, on the device
-    lidar2img: (
-        torch.Tensor
-    )  # [N, 4, 4] float64, reference frame -> padded-image pixels, on the device
+    # [N, 4, 4] float64, reference frame -> padded-image pixels, on the device
+    lidar2img: torch.Tensor
     img_shape: tuple[int, int]  # (Hp, Wp)
     camera_mask: torch.Tensor | None = (
         None  # [N] bool on the device, False = missing; None: all present
@@ -182,14 +181,12 @@ def camera_lidar2img(
         except CalibrationError as exc:  # an impossible camera: no inference, ERROR
             raise FrameError('calibration', f'camera {i} ({_frame_id(cam.image)}): {exc}') from exc
     try:
-        used = lidar2img_stack(
-            intrinsics, [cameras[i].sensor2lidar for i in present], scale
-        )  # [P, 4, 4]
+        # [P, 4, 4]
+        used = lidar2img_stack(intrinsics, [cameras[i].sensor2lidar for i in present], scale)
     except CalibrationError as exc:
         raise FrameError('calibration', str(exc)) from exc
-    if not _fits_float32(
-        used
-    ):  # the model projects in float32: a finite but absurd K overflows there
+    # the model projects in float32: a finite but absurd K overflows there
+    if not _fits_float32(used):
         raise FrameError(
             'camera_info',
             'lidar2img is not finite in float32: check the magnitudes in CameraInfo.k',
@@ -289,9 +286,8 @@ class Pipeline:
         present = [cam.image is not None for cam in frame.cameras]
         lidar2img = camera_lidar2img(frame.cameras, sizes, scale, present)  # [N, 4, 4] float64
         img, img_shape = self._preprocess(images, order, scale)
-        camera_mask = (
-            None if all(present) else torch.tensor(present, device=self.device)
-        )  # [N] bool
+        # [N] bool
+        camera_mask = None if all(present) else torch.tensor(present, device=self.device)
         inputs = ModelInputs(
             img, torch.from_numpy(lidar2img).to(self.device), img_shape, camera_mask
         )
@@ -376,9 +372,8 @@ class Pipeline:
         bev = None
         if want_bev:
             h, w, c = self.bev_shape
-            bev = (
-                bev_embed[:, 0].float().reshape(h, w, c).cpu().numpy()
-            )  # [H, W, C], q = row * W + col
+            # [H, W, C], q = row * W + col
+            bev = bev_embed[:, 0].float().reshape(h, w, c).cpu().numpy()
         missing = tuple(i for i, cam in enumerate(frame.cameras) if cam.image is None)
         return PipelineResult(
             stamp_ns=frame.stamp_ns,
@@ -413,9 +408,8 @@ def frame_can_bus(pose: EgoPose) -> np.ndarray:
         )  # [18]
     except ValueError as exc:
         raise FrameError('ego_pose', f'unusable ego pose: {exc}') from exc
-    if not _fits_float32(
-        can_bus
-    ):  # the model reads it in float32: 1e39 m/s would become inf there
+    # the model reads it in float32: 1e39 m/s would become inf there
+    if not _fits_float32(can_bus):
         raise FrameError(
             'ego_pose',
             f'ego pose gives a can_bus that is not finite in float32: '
@@ -517,9 +511,8 @@ def _decode_images(cameras: Sequence[CameraInput]) -> tuple[list[np.ndarray], st
             continue
         image, own_order = decoded[i]
         if own_order != order:
-            image = np.ascontiguousarray(
-                image[..., ::-1]
-            )  # rare mixed rigs: match the first camera's order
+            # rare mixed rigs: match the first camera's order
+            image = np.ascontiguousarray(image[..., ::-1])
         images.append(image)
     return images, order
 

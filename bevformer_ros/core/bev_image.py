@@ -53,9 +53,8 @@ def bev_features_hwc(bev: np.ndarray, bev_h: int, bev_w: int) -> np.ndarray:
         bev = bev[:, 0]
     if bev.ndim != 2 or bev.shape[0] != bev_h * bev_w:
         raise ValueError(f'bev of shape {bev.shape} does not hold {bev_h}x{bev_w} cells')
-    return np.ascontiguousarray(
-        bev.reshape(bev_h, bev_w, bev.shape[1]), dtype=np.float32
-    )  # [H, W, C]
+    # [H, W, C]
+    return np.ascontiguousarray(bev.reshape(bev_h, bev_w, bev.shape[1]), dtype=np.float32)
 
 
 def bev_to_rgb(bev_hwc: np.ndarray, mode: str = 'norm') -> np.ndarray:

@@ -154,9 +154,8 @@ def interpolate(p0: EgoPose, p1: EgoPose, stamp_ns: int) -> EgoPose:
     f = 0.0 if dt_ns == 0 else (stamp_ns - p0.stamp_ns) / dt_ns
     rotation = slerp_wxyz(p0.rotation, p1.rotation, f)
     nearest = p0.rotation if f < 0.5 else p1.rotation
-    if (
-        np.dot(rotation, nearest) < 0
-    ):  # keep the source's sign: can_bus feeds w itself to the network
+    # keep the source's sign: can_bus feeds w itself to the network
+    if np.dot(rotation, nearest) < 0:
         rotation = -rotation
     if p0.velocity is not None and p1.velocity is not None:
         velocity = p0.velocity + f * (p1.velocity - p0.velocity)

@@ -103,9 +103,8 @@ class BoxMarker:
     heading: float  # rad about +z, the direction of `l`
     orientation_xyzw: tuple[float, float, float, float]  # quaternion of `heading`, ROS order
     scale: Vec3  # (l, w, h): extent along the box x, y, z axes
-    color: tuple[
-        float, float, float, float
-    ]  # RGBA in [0, 1], alpha 1 (the CUBE alpha is the publisher's)
+    # RGBA in [0, 1], alpha 1 (the CUBE alpha is the publisher's)
+    color: tuple[float, float, float, float]
     text: str  # "class score"
     text_position: Vec3  # just above the box
     velocity: tuple[float, float]  # (vx, vy) m/s

@@ -35,9 +35,8 @@ def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f'encode_png needs uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}')
     height, width, _ = rgb.shape
-    rows = np.zeros(
-        (height, 1 + width * 3), dtype=np.uint8
-    )  # each row: filter byte 0 ('None'), then pixels
+    # each row: filter byte 0 ('None'), then pixels
+    rows = np.zeros((height, 1 + width * 3), dtype=np.uint8)
     rows[:, 1:] = rgb.reshape(height, width * 3)
     header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)  # 8 bit, colour type 2 (RGB)
     return (

@@ -178,9 +178,8 @@ class TemporalState:
             a change drops the history; None is a scene of its own that never changes.
 
         """
-        can_bus = np.array(
-            can_bus_abs, dtype=np.float64
-        )  # copy: the official code edits img_metas in place
+        # copy: the official code edits img_metas in place
+        can_bus = np.array(can_bus_abs, dtype=np.float64)
         if can_bus.shape != (CAN_BUS_DIMS,):
             raise ValueError(
                 f'can_bus must have {CAN_BUS_DIMS} values (see can_bus_from_pose), '

@@ -75,14 +75,12 @@ class InferenceStats:
     messages: int = 0
     sets: int = 0  # synchronized sets that passed the spread and order guards
     processed: int = 0
-    skipped: dict[str, int] = field(
-        default_factory=dict
-    )  # frames not processed, by FrameError kind
+    # frames not processed, by FrameError kind
+    skipped: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # sets dropped by the guards
     resets: dict[str, int] = field(default_factory=dict)  # temporal resets by kind
-    problems: dict[str, str] = field(
-        default_factory=dict
-    )  # first description of each problem kind
+    # first description of each problem kind
+    problems: dict[str, str] = field(default_factory=dict)
 
     def count(self, table: dict[str, int], kind: str, detail: str = '') -> None:
         table[kind] = table.get(kind, 0) + 1

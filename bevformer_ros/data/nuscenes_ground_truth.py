@@ -92,9 +92,8 @@ def keyframe_boxes(nusc: Any, sample: dict[str, Any]) -> tuple[np.ndarray, np.nd
             'truth is expressed in that frame'
         )
     lidar = nusc.get('sample_data', lidar_token)
-    ego_rotation = quat_wxyz_to_matrix(
-        nusc.get('ego_pose', lidar['ego_pose_token'])['rotation']
-    )  # [3, 3]
+    # [3, 3]
+    ego_rotation = quat_wxyz_to_matrix(nusc.get('ego_pose', lidar['ego_pose_token'])['rotation'])
     lidar_rotation = quat_wxyz_to_matrix(
         nusc.get('calibrated_sensor', lidar['calibrated_sensor_token'])['rotation']
     )  # [3, 3]

@@ -63,9 +63,8 @@ def sensor2lidar(camera: dict[str, Any], lidar: dict[str, Any]) -> dict[str, Any
     R_lidar = quat_wxyz_to_matrix(lidar['rotation'])  # [3, 3]
     R_cam = quat_wxyz_to_matrix(camera['rotation'])  # [3, 3]
     rotation = R_lidar.T @ R_cam  # [3, 3]
-    offset = np.asarray(camera['translation'], float) - np.asarray(
-        lidar['translation'], float
-    )  # [3] ego
+    # [3] ego
+    offset = np.asarray(camera['translation'], float) - np.asarray(lidar['translation'], float)
     translation = R_lidar.T @ offset  # [3]
     return {
         'translation': _floats(translation),

@@ -60,12 +60,10 @@ TP_NAMES = {
 
 @dataclass(frozen=True)
 class EvalReport:
-    summary: dict[
-        str, Any
-    ]  # devkit DetectionMetrics.serialize(): mean_ap, nd_score, tp_errors, ...
-    gt_per_class: dict[
-        str, int
-    ]  # ground-truth boxes the devkit evaluated (after its range filter)
+    # devkit DetectionMetrics.serialize(): mean_ap, nd_score, tp_errors, ...
+    summary: dict[str, Any]
+    # ground-truth boxes the devkit evaluated (after its range filter)
+    gt_per_class: dict[str, int]
     recall: RecallCounter  # within recall.distance_m, detections scoring >= score_threshold
     score_threshold: float
     samples: int

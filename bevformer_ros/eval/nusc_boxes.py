@@ -40,9 +40,8 @@ class GlobalBoxes:
     size_wlh: np.ndarray  # [K, 3] width, length, height (m)
     rotation_wxyz: np.ndarray  # [K, 4] orientation in the global frame, w >= 0
     velocity: np.ndarray  # [K, 2] (vx, vy) in the global frame (m/s)
-    ego_distance: (
-        np.ndarray
-    )  # [K] distance of the centre from the ego origin in the ego xy plane (m)
+    # [K] distance of the centre from the ego origin in the ego xy plane (m)
+    ego_distance: np.ndarray
 
     def __len__(self) -> int:
         return len(self.translation)

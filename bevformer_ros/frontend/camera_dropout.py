@@ -87,15 +87,13 @@ class DropoutAssembler(SimpleFilter):
         self.min_cameras = min_cameras
         self._clock = clock
         self._lock = threading.Lock()
-        self._queues: list[dict[int, Any]] = [
-            {} for _ in range(count)
-        ]  # stamp -> message, per camera
+        # stamp -> message, per camera
+        self._queues: list[dict[int, Any]] = [{} for _ in range(count)]
         self._last_arrival: list[float | None] = [None] * count
         self._since = clock()  # a camera that never delivered counts as silent from here
         self._received = [0] * count
-        self._seen_at = [
-            [0] * count for _ in range(count)
-        ]  # `_received` when camera i last delivered
+        # `_received` when camera i last delivered
+        self._seen_at = [[0] * count for _ in range(count)]
         self.sets = 0  # degraded sets signalled
         self.input_connections = [f.registerCallback(self.add, i) for i, f in enumerate(inputs)]
 

@@ -222,9 +222,8 @@ def _check_message(msg: Any, layout: Layout) -> None:
 def _decode(msg: Any, layout: Layout) -> np.ndarray:
     dtype = np.dtype(layout.dtype).newbyteorder('>' if msg.is_bigendian else '<')
     row_bytes = msg.width * layout.channels * dtype.itemsize
-    rows = np.frombuffer(msg.data, np.uint8).reshape(
-        msg.height, msg.step
-    )  # [H, step] bytes, no copy
+    # [H, step] bytes, no copy
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
     pixels = rows[:, :row_bytes].view(dtype)  # [H, W * C], drops the row padding
     shape = (
         (msg.height, msg.width)

@@ -314,9 +314,8 @@ class TimeSynchronizer(SimpleFilter):
                 return
             t = min(common)
             msgs = [q.pop(t) for q in self.queues]
-            for q in (
-                self.queues
-            ):  # like the C++ policy: a set older than a signalled one can never complete
+            # like the C++ policy: a set older than a signalled one can never complete
+            for q in self.queues:
                 for old in [s for s in q if s < t]:
                     del q[old]
             self.signalMessage(*msgs)

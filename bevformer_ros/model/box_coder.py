@@ -79,9 +79,8 @@ def nms_free_decode(
 
     """
     num_classes = cls_scores.shape[-1]
-    scores, flat_index = (
-        cls_scores.sigmoid().reshape(-1).topk(min(max_num, cls_scores.numel()))
-    )  # [K]
+    # [K]
+    scores, flat_index = cls_scores.sigmoid().reshape(-1).topk(min(max_num, cls_scores.numel()))
     labels = flat_index % num_classes
     boxes = denormalize_bbox(bbox_preds[flat_index // num_classes])  # [K, 9], gravity centre
     if post_center_range is not None:

@@ -103,9 +103,8 @@ def load_state(model: nn.Module, raw: Any, path: str | os.PathLike) -> dict[str,
     if problem:
         raise CheckpointError(f'checkpoint {path} does not fit the model: {problem}')
     cast = OrderedDict((k, v.to(expected[k].dtype)) for k, v in state_dict.items())
-    for key in (
-        expected.keys() - cast.keys()
-    ):  # only BN counters can be absent here; torch fills them with 0
+    # only BN counters can be absent here; torch fills them with 0
+    for key in expected.keys() - cast.keys():
         cast[key] = torch.zeros_like(expected[key], device='cpu')
     on_meta = any(t.is_meta for t in expected.values())
     model.load_state_dict(cast, strict=False, assign=on_meta)  # strictness was checked above
@@ -133,9 +132,8 @@ def save_checkpoint(
     _check_meta(meta, 'meta')
     source = model.state_dict()
     state_dict = OrderedDict((k, v.detach().cpu()) for k, v in source.items())
-    state_dict._metadata = getattr(
-        source, '_metadata', None
-    )  # module versions, as mmcv keeps them
+    # module versions, as mmcv keeps them
+    state_dict._metadata = getattr(source, '_metadata', None)
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp')
     torch.save({'meta': meta, 'state_dict': state_dict}, tmp)
@@ -176,9 +174,8 @@ def _load(f: Any, path: Path, map_location: Any) -> Any:
         if 'weights only' in str(err).lower() or 'weights_only' in str(err).lower():
             raise CheckpointError(_unsafe_message(path, err)) from None
         raise CheckpointError(_corrupt_message(path, err)) from None
-    except (
-        Exception
-    ) as err:  # torch raises RuntimeError/EOFError/KeyError/IndexError... for broken files
+    except Exception as err:
+        # torch raises RuntimeError/EOFError/KeyError/IndexError... for broken files
         raise CheckpointError(_corrupt_message(path, err)) from None
 
 

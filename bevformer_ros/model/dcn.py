@@ -149,9 +149,8 @@ def modulated_deform_conv2d(
     planes = x.reshape(N * deform_groups, C_in // deform_groups, H, W).to(grid.dtype)
     # zeros padding is mmcv's border rule: a corner outside the map adds 0, so a point with
     # h <= -1 or h >= H (every corner outside) gives 0
-    col = F.grid_sample(
-        planes, grid, mode='bilinear', padding_mode='zeros', align_corners=False
-    )  # [N*dg, C_dg, K, L]
+    # [N*dg, C_dg, K, L]
+    col = F.grid_sample(planes, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
     col = col.mul_(mask.to(col.dtype).reshape(N * deform_groups, 1, K, L)).to(x.dtype)
     # channel c = g*C_dg + c_dg, so [N*dg, C_dg, K, L] is [N, C_in, K, L] is [N, G, C_in/G * K, L]
     col = col.view(N, groups, C_in_per_group * K, L)

@@ -106,9 +106,8 @@ class CustomMSDeformableAttention(nn.Module):
         weights = self.attention_weights(query).view(B, Q, M, P).softmax(-1).view(B, Q, M, 1, P)
         bev_h, bev_w = bev_hw
         normalizer = offset_normalizer(offsets, [(bev_w, bev_h)])[0]  # [2]
-        locations = (
-            reference_points[:, :, None, None, None, :] + offsets / normalizer
-        )  # [B, Q, M, 1, P, 2]
+        # [B, Q, M, 1, P, 2]
+        locations = reference_points[:, :, None, None, None, :] + offsets / normalizer
         out = multi_scale_deformable_attn(v, [bev_hw], locations, weights)  # [B, Q, C]
         return self.dropout(self.output_proj(out)) + x
 

@@ -101,19 +101,16 @@ def point_sampling(
     ref[..., 1:2] = ref[..., 1:2] * (pc_range[4] - pc_range[1]) + pc_range[1]
     ref[..., 2:3] = ref[..., 2:3] * (pc_range[5] - pc_range[2]) + pc_range[2]
     ref = torch.cat((ref, torch.ones_like(ref[..., :1])), -1)  # [Z, HW, 4] metres, homogeneous
-    lidar2img = lidar2img.to(
-        device=ref.device, dtype=torch.float32
-    )  # the official matmul is float32
+    # the official matmul is float32
+    lidar2img = lidar2img.to(device=ref.device, dtype=torch.float32)
     # Official operand order, lidar2img @ point as batched 4x4 @ 4x1: the summation order (and
     # so the bits) of ref @ lidar2img^T depends on the CPU's BLAS (it differs on AMX Xeons).
-    cam = torch.matmul(lidar2img[:, :, None, None], ref[..., None]).squeeze(
-        -1
-    )  # [B, N, 1, 1, 4, 4] @ [Z, HW, 4, 1] -> [B, N, Z, HW, 4]
+    # [B, N, 1, 1, 4, 4] @ [Z, HW, 4, 1] -> [B, N, Z, HW, 4]
+    cam = torch.matmul(lidar2img[:, :, None, None], ref[..., None]).squeeze(-1)
     depth = cam[..., 2:3]
     bev_mask = depth > DEPTH_EPS
-    uv = cam[..., 0:2] / torch.maximum(
-        depth, torch.ones_like(depth) * DEPTH_EPS
-    )  # [B, N, Z, HW, 2] pixels
+    # [B, N, Z, HW, 2] pixels
+    uv = cam[..., 0:2] / torch.maximum(depth, torch.ones_like(depth) * DEPTH_EPS)
     uv[..., 0] /= img_shape[1]
     uv[..., 1] /= img_shape[0]
     bev_mask = (
@@ -270,13 +267,11 @@ class BEVFormerEncoder(nn.Module):
         reference_points_cam, bev_mask = self.camera_geometry(
             bev_hw, lidar2img, img_shape, bev_query.device
         )
-        visible = visible_queries(
-            reference_points_cam, bev_mask, camera_mask, self.sca_capacity
-        )  # the same for every layer
+        # the same for every layer
+        visible = visible_queries(reference_points_cam, bev_mask, camera_mask, self.sca_capacity)
         # float32 even in a half-precision model: the shift is a fraction of a BEV cell
-        ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(
-            B, -1, -1
-        )  # [B, HW, 2]
+        # [B, HW, 2]
+        ref_2d = reference_points_2d(*bev_hw, device=bev_query.device)[None].expand(B, -1, -1)
         if prev_bev is not None:
             # Both queue entries are the *initial* queries, reused by every layer (official
             # behaviour).

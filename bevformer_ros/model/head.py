@@ -159,9 +159,8 @@ class BEVFormerHead(nn.Module):
         )
         all_cls, all_boxes = [], []
         for lvl in range(states.shape[0]):
-            reference = inverse_sigmoid(
-                init_reference if lvl == 0 else references[lvl - 1]
-            )  # [B, Q, 3]
+            # [B, Q, 3]
+            reference = inverse_sigmoid(init_reference if lvl == 0 else references[lvl - 1])
             all_cls.append(self.cls_branches[lvl](states[lvl]))
             all_boxes.append(self._boxes(self.reg_branches[lvl](states[lvl]), reference))
         return {

@@ -96,9 +96,8 @@ class TemporalSelfAttention(nn.Module):
         bev_h, bev_w = bev_hw
         # offsets are in BEV cells
         normalizer = offset_normalizer(offsets, [(bev_w, bev_h)])[0]  # [2]
-        locations = (
-            reference_points.reshape(B * nq, HW, 1, 1, 1, 2) + offsets / normalizer
-        )  # [B*2, HW, M, 1, P, 2]
+        # [B*2, HW, M, 1, P, 2]
+        locations = reference_points.reshape(B * nq, HW, 1, 1, 1, 2) + offsets / normalizer
         out = multi_scale_deformable_attn(v, [bev_hw], locations, weights)  # [B*2, HW, C]
         out = out.view(B, nq, HW, C)
         out = (out[:, 0] + out[:, 1]) / nq  # [B, HW, C], average of history and current

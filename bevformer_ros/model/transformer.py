@@ -109,19 +109,15 @@ def rotation_theta(
     """
     bev_h, bev_w = bev_hw
     B = angle_deg.shape[0]
-    cx, cy = (
-        center[0] - bev_w * 0.5,
-        center[1] - bev_h * 0.5,
-    )  # torchvision: relative to the image centre
-    rot = angle_deg.to(torch.float64) * -(
-        math.pi / 180
-    )  # torchvision calls its matrix helper with -angle
+    # torchvision: relative to the image centre
+    cx, cy = (center[0] - bev_w * 0.5, center[1] - bev_h * 0.5)
+    # torchvision calls its matrix helper with -angle
+    rot = angle_deg.to(torch.float64) * -(math.pi / 180)
     cos, sin = torch.cos(rot), torch.sin(rot)
     tx = (cos * -cx + sin * -cy) + cx
     ty = (-sin * -cx + cos * -cy) + cy
-    theta = (
-        torch.stack([cos, sin, tx, -sin, cos, ty], -1).view(B, 2, 3).float()
-    )  # inverse affine map
+    # inverse affine map
+    theta = torch.stack([cos, sin, tx, -sin, cos, ty], -1).view(B, 2, 3).float()
     return theta
 
 
@@ -262,9 +258,8 @@ class PerceptionTransformer(nn.Module):
             shift = static.shift * float(self.use_shift)  # [B, 2]
         else:
             pc_range = self.encoder.pc_range
-            shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(
-                bev_embedding.device
-            )  # [B, 2]
+            # [B, 2]
+            shift = bev_shift(can_bus, bev_hw, pc_range, self.use_shift).to(bev_embedding.device)
             history = None if prev_bev is None else self.align_prev_bev(prev_bev, can_bus, bev_hw)
         query = self.bev_queries(bev_embedding, can_bus.to(bev_embedding.device))  # [B, HW, C]
         feats, spatial_shapes = self.flatten_features(mlvl_feats)

@@ -57,9 +57,8 @@ class LogThrottle:
             if last is not None and now - last < self.period_s:
                 self._held[key] = self._held.get(key, 0) + 1
                 return None
-            if (
-                len(self._last) >= self._max_keys and key not in self._last
-            ):  # bounded: forget the oldest
+            # bounded: forget the oldest
+            if len(self._last) >= self._max_keys and key not in self._last:
                 oldest = min(self._last, key=self._last.__getitem__)
                 del self._last[oldest]
                 self._held.pop(oldest, None)

@@ -134,9 +134,8 @@ def _lane_column(
         name = names[int(rng.choice(len(names), p=p))]
         actor = _make(rng, name, s, d, speed, 0.0 if speed >= 0 else np.pi)
         length = actor.size_wlh[1]
-        out.append(
-            dataclasses.replace(actor, s0=s + length / 2)
-        )  # s is where its rear bumper goes
+        # s is where its rear bumper goes
+        out.append(dataclasses.replace(actor, s0=s + length / 2))
         s += length + rng.uniform(*gap)
     return out
 
@@ -217,9 +216,8 @@ def _parking_and_works(rng: np.random.Generator, near: float, far: float) -> lis
     ]
     for s in np.arange(works_from, works_to, 3.0):  # cones along the lane edge
         works.append(_make(rng, 'traffic_cone', s, -LANE_WIDTH - 0.35, 0.0))
-    for s in np.arange(
-        works_from - 2.0, works_to + 2.0, 2.7
-    ):  # barriers along the kerb, long side w
+    # barriers along the kerb, long side w
+    for s in np.arange(works_from - 2.0, works_to + 2.0, 2.7):
         works.append(_make(rng, 'barrier', s, -PARKING_EDGE + 0.4, 0.0, np.pi / 2))
     return parked + works
 

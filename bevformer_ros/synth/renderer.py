@@ -154,9 +154,8 @@ class Renderer:
         self, cam: PinholeCamera, world_from_camera: np.ndarray, boxes: WorldBoxes
     ) -> RenderedView:
         R, origin = world_from_camera[:3, :3], world_from_camera[:3, 3]
-        rays = _rays(
-            cam, R, 0, cam.height, 0, cam.width
-        )  # 3 x [H, W] world directions, camera z = 1
+        # 3 x [H, W] world directions, camera z = 1
+        rays = _rays(cam, R, 0, cam.height, 0, cam.width)
         image, depth, ground_xy = self._background(rays, origin)
         instance = np.full((cam.height, cam.width), -1, dtype=np.int32)
         for i in range(len(boxes.labels)):
@@ -260,9 +259,8 @@ class Renderer:
                 for sy in (-1, 1)
             ]
         )  # [4, 3] the contact shadow's corners
-        local = np.concatenate(
-            [_UNIT_CORNERS * (2 * extent), footprint]
-        )  # [12, 3] in the box frame
+        # [12, 3] in the box frame
+        local = np.concatenate([_UNIT_CORNERS * (2 * extent), footprint])
         points_cam = (local @ R_wb.T + center - origin) @ R  # [12, 3] in the camera frame
         if np.min(np.linalg.norm(points_cam, axis=1)) > self.far:
             return
@@ -288,9 +286,8 @@ class Renderer:
             return
         t = t_in[win]  # [P]
         ray = np.stack([c[win] for c in d], axis=1)  # [P, 3]
-        face = np.argmax(
-            np.stack([tn[win] for tn in t_near], axis=1), axis=1
-        )  # [P] entered face's axis
+        # [P] entered face's axis
+        face = np.argmax(np.stack([tn[win] for tn in t_near], axis=1), axis=1)
         rows = np.arange(len(face))
         sign = -np.sign(ray[rows, face])  # outward normal of the entered face
         shade = (AMBIENT + DIFFUSE * np.clip((R_wb.T @ SUN)[face] * sign, 0.0, None)).astype(
@@ -383,10 +380,8 @@ def _shadow(
     extent: np.ndarray,
 ) -> None:
     """Darken the still-uncovered ground pixels of the block that lie under the grown footprint."""
-    dx, dy = (
-        block_ground[0] - np.float32(center[0]),
-        block_ground[1] - np.float32(center[1]),
-    )  # [h, w]
+    # [h, w]
+    dx, dy = (block_ground[0] - np.float32(center[0]), block_ground[1] - np.float32(center[1]))
     with np.errstate(invalid='ignore'):  # nan: sky pixels
         under = (
             (np.abs(R_bw[0, 0] * dx + R_bw[0, 1] * dy) < extent[0] * SHADOW_MARGIN)

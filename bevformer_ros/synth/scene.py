@@ -148,9 +148,8 @@ class Scene:
         x, y, heading = self._actor_xyh(t)
         x0, y0, _ = self._actor_xyh(t - DIFF_STEP_S)
         x1, y1, _ = self._actor_xyh(t + DIFF_STEP_S)
-        sizes = np.array([a.size_wlh for a in self.actors], dtype=np.float64).reshape(
-            -1, 3
-        )  # [N, 3]
+        # [N, 3]
+        sizes = np.array([a.size_wlh for a in self.actors], dtype=np.float64).reshape(-1, 3)
         return WorldBoxes(
             centers=np.stack([x, y, sizes[:, 2] / 2], axis=1),
             sizes_wlh=sizes,

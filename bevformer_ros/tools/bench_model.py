@@ -206,9 +206,8 @@ def synthetic_lidar2img(image_hw: tuple[int, int]) -> np.ndarray:
         )
         lidar2cam = np.eye(4)
         lidar2cam[:3, :3] = cam2lidar.T
-        lidar2cam[:3, 3] = -cam2lidar.T @ np.array(
-            [0.0, 0.5, -0.3]
-        )  # mounted 0.5 m ahead, 0.3 m lower
+        # mounted 0.5 m ahead, 0.3 m lower
+        lidar2cam[:3, 3] = -cam2lidar.T @ np.array([0.0, 0.5, -0.3])
         mats.append(K @ lidar2cam)
     return np.stack(mats)  # [6, 4, 4]
 

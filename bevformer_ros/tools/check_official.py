@@ -245,9 +245,8 @@ def check_detector(
     for index, frame in enumerate(d['frames']):
         meta = frame['img_metas']
         step = state.step(np.asarray(meta['can_bus_input'], dtype=np.float64), meta['scene_token'])
-        lidar2img = torch.as_tensor(meta['lidar2img'], dtype=torch.float64)[None].to(
-            device
-        )  # [1, N, 4, 4]
+        # [1, N, 4, 4]
+        lidar2img = torch.as_tensor(meta['lidar2img'], dtype=torch.float64)[None].to(device)
         img_shape = (int(meta['img_shape'][0][0]), int(meta['img_shape'][0][1]))
         can_bus = torch.from_numpy(step.can_bus)[None]  # [1, 18] float64, stays on the CPU
         with torch.no_grad():
@@ -388,9 +387,8 @@ def check_preprocess(d: dict[str, Any], device: torch.device) -> dict[str, Any]:
         scale=scales[0] if scales else None,
         size_divisor=divisor,
     )
-    images = np.stack(
-        [decode_png_bgr(t.numpy().tobytes()) for t in inputs['images_png']]
-    )  # [N, H, W, 3]
+    # [N, H, W, 3]
+    images = np.stack([decode_png_bgr(t.numpy().tobytes()) for t in inputs['images_png']])
     md5 = [hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
     md5_ok = 'image_md5_bgr_hwc' not in inputs or md5 == list(inputs['image_md5_bgr_hwc'])
     res = pre(torch.from_numpy(images), channel_order='bgr', device=device)

@@ -382,9 +382,8 @@ def run(args: argparse.Namespace) -> int:
     )
     outputs = Outputs()
     with reserved_domain_id() as domain:
-        os.environ.update(
-            isolation_env(domain, out / 'ros_log')
-        )  # this process joins the same private graph
+        # this process joins the same private graph
+        os.environ.update(isolation_env(domain, out / 'ros_log'))
         with (
             RosProcess(node_args, dict(os.environ), log_dir=out, name='bevformer_node') as node,
             GraphProbe('bevformer_demo') as probe,

@@ -172,9 +172,8 @@ def write_nuscenes_bag(
     nusc = load_nuscenes(dataroot, version)
     scene = find_scene(nusc, scene_name)
     rig = scene_rig(nusc, scene)
-    parse_rig(
-        rig, f'rig of {scene_name}'
-    )  # the document must load as the node and the tools load it
+    # the document must load as the node and the tools load it
+    parse_rig(rig, f'rig of {scene_name}')
     images = camera_samples(nusc, scene, sweeps)
     poses = ego_poses(nusc, scene)
     ground_truth = keyframe_ground_truth(nusc, scene) if has_annotations(nusc, scene) else None
@@ -221,9 +220,8 @@ def write_nuscenes_bag(
     if ground_truth is not None:
         write_ground_truth(gt_path, ground_truth, _scene_metadata(nusc, scene, images))
     else:
-        gt_path.unlink(
-            missing_ok=True
-        )  # a stale file of a replaced bag must not describe this one
+        # a stale file of a replaced bag must not describe this one
+        gt_path.unlink(missing_ok=True)
         gt_path = None
     keyframes = sum(s.is_key_frame for s in images) // len(cameras)
     return ConvertSummary(

@@ -100,9 +100,8 @@ def _qos(typename: str, topic: str, image_reliable: bool, depth: int) -> Any:
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
     if typename in IMAGE_TYPES:
         return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-    return QoSProfile(
-        depth=100, reliability=ReliabilityPolicy.RELIABLE
-    )  # small messages: keep a burst
+    # small messages: keep a burst
+    return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class BagPlayer:
@@ -161,9 +160,8 @@ class BagPlayer:
             from rosgraph_msgs.msg import Clock
 
             self._clock_class = Clock
-            qos = QoSProfile(
-                depth=1, reliability=ReliabilityPolicy.RELIABLE
-            )  # heard by best-effort too
+            # heard by best-effort too
+            qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
             self._clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, qos)
 
     def close(self) -> None:
@@ -198,9 +196,8 @@ class BagPlayer:
             yield conn.topic, stamp, raw
 
     def publish(self, topic: str, raw: bytes) -> None:
-        self.publishers[topic].publish(
-            raw
-        )  # rclpy publishes bytes as an already serialised message
+        # rclpy publishes bytes as an already serialised message
+        self.publishers[topic].publish(raw)
 
     def publish_clock(self, bag_ns: int) -> None:
         """

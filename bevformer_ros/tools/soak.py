@@ -133,9 +133,8 @@ class Driver:
         self.probe = probe
         self.rig = SixCameraPublisher(probe.node, width, height, namespace=NAMESPACE)
         self.pending: dict[int, float] = {}  # stamp ns -> monotonic publish time
-        self.done: list[
-            float | None
-        ] = []  # latency (s) of each answered set, None for a dropped one
+        # latency (s) of each answered set, None for a dropped one
+        self.done: list[float | None] = []
         self.diagnostics: list[Any] = []
         self._last_stamp = 0
         self.baseline: dict[str, str] = {}  # the node's counts when the measured run starts
@@ -176,9 +175,8 @@ class Driver:
 
     def node_counts(self) -> dict[str, str]:
         values: dict[str, str] = {}
-        for (
-            array
-        ) in self.diagnostics:  # newest last; a period without frames reports '-' for latencies
+        # newest last; a period without frames reports '-' for latencies
+        for array in self.diagnostics:
             for status in array.status:
                 values.update({kv.key: kv.value for kv in status.values if kv.value != '-'})
         return values
@@ -286,9 +284,8 @@ def _warm_up(driver: Driver, probe: GraphProbe, node: RosProcess) -> None:
             driver.publish()
         probe.executor.spin_once(timeout_sec=0.05)
         driver.expire(3.0)
-    drain_until = (
-        time.monotonic() + 10.0
-    )  # the warm-up sets still in the node must not meet the first ones
+    # the warm-up sets still in the node must not meet the first ones
+    drain_until = time.monotonic() + 10.0
     while (
         driver.pending or time.monotonic() < drain_until - 9.0
     ) and time.monotonic() < drain_until:

@@ -299,9 +299,8 @@ class BagScene:
         odom_conns = [c for c in self._reader.connections if c.topic == t.odom_topic]
         tf_conns = [c for c in self._reader.connections if c.topic == TF_STATIC_TOPIC]
         tf_ids = {c.id for c in tf_conns}
-        images: list[list[tuple[int, Any, int]]] = [
-            [] for _ in t.camera_names
-        ]  # (stamp, conn, bag time)
+        # (stamp, conn, bag time)
+        images: list[list[tuple[int, Any, int]]] = [[] for _ in t.camera_names]
         infos: list[list[tuple[int, Any]]] = [[] for _ in t.camera_names]
         poses = PoseBuffer(
             max_age_s=1e9, max_extrapolation_s=t.slop_s, max_gap_s=1.0, max_len=1 << 30
@@ -359,9 +358,8 @@ class BagScene:
             if not cam:
                 return None
             before = bisect.bisect_right(cam, stamp, key=_first)
-            cam_infos.append(
-                cam[max(before - 1, 0)][1]
-            )  # latest CameraInfo up to the frame (else the first)
+            # latest CameraInfo up to the frame (else the first)
+            cam_infos.append(cam[max(before - 1, 0)][1])
         gt = gt_frames[_nearest(gt_frames, stamp, _stamp_of)] if gt_frames else None
         if gt is None or abs(gt.stamp_ns - stamp) > slop_ns:
             return None

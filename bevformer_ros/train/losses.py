@@ -129,9 +129,8 @@ class BEVFormerLoss:
         cls_logits [B, Q, C], bbox_preds [B, Q, 10], gt_boxes (gravity centre) [K, 9].
         """
         B, Q, C = cls_logits.shape
-        labels = torch.full(
-            (B, Q), self.num_classes, dtype=torch.long, device=cls_logits.device
-        )  # background
+        # background
+        labels = torch.full((B, Q), self.num_classes, dtype=torch.long, device=cls_logits.device)
         targets = bbox_preds.new_zeros(B, Q, bbox_preds.shape[-1])  # [B, Q, 10]
         weights = bbox_preds.new_zeros(B, Q, bbox_preds.shape[-1])  # [B, Q, 10]
         num_pos = 0

@@ -164,9 +164,8 @@ def _resnet18_head(
 
 def demo_small() -> TrainPreset:
     backbone, neck, head = _resnet18_head(16, 64, 50, 1, 3, 200)
-    image = ImageConfig(
-        scale=0.25, input_hw=(900, 1600)
-    )  # 400 px wide network input, tiny's RGB norm
+    # 400 px wide network input, tiny's RGB norm
+    image = ImageConfig(scale=0.25, input_hw=(900, 1600))
     train = TrainConfig(iters=8000, log_interval=20, val_interval=1000, checkpoint_interval=500)
     return TrainPreset(
         BEVFormerConfig(backbone=backbone, neck=neck, image=image, head=head), train

@@ -89,9 +89,8 @@ class BagFrames:
         self.gt_topic = gt_topic
         self.detections_topic = detections_topic
         self.image_topics: dict[str, tuple[int, str]] = {}  # topic -> (bag index, camera)
-        self.image_stamps: dict[
-            str, list[tuple[int, int]]
-        ] = {}  # camera -> [(header stamp, record time)]
+        # camera -> [(header stamp, record time)]
+        self.image_stamps: dict[str, list[tuple[int, int]]] = {}
         self.infos: dict[str, Any] = {}  # camera -> first CameraInfo
         self.detections: dict[int, Boxes] = {}  # stamp -> boxes
         self.ground_truth: dict[int, Boxes] = {}

@@ -40,9 +40,8 @@ def draw_segments(
     )
     if len(start) == 0:
         return
-    steps = (
-        np.ceil(np.abs(end - start).max(axis=1)).astype(np.int64) + 1
-    )  # [N] samples per segment
+    # [N] samples per segment
+    steps = np.ceil(np.abs(end - start).max(axis=1)).astype(np.int64) + 1
     owner = np.repeat(np.arange(len(steps)), steps)
     first = np.cumsum(steps) - steps
     f = (np.arange(owner.size) - first[owner]) / np.maximum(steps[owner] - 1, 1)
@@ -68,9 +67,8 @@ def _clip_segments(
         t = q / p
     t0 = np.max(np.where(p < 0, t, 0.0), axis=1)  # [N] entering
     t1 = np.min(np.where(p > 0, t, 1.0), axis=1)  # [N] leaving
-    keep = (t0 <= t1) & ~np.any(
-        (p == 0) & (q < 0), axis=1
-    )  # parallel to an edge and outside it: gone
+    # parallel to an edge and outside it: gone
+    keep = (t0 <= t1) & ~np.any((p == 0) & (q < 0), axis=1)
     return start[keep] + t0[keep, None] * delta[keep], start[keep] + t1[keep, None] * delta[keep]
 
 

@@ -40,9 +40,8 @@ class Boxes:
 class FrameView:
     stamp_ns: int
     images: dict[str, np.ndarray]  # camera name -> uint8 [H, W, 3] RGB
-    lidar2img: dict[
-        str, np.ndarray
-    ]  # camera name -> [4, 4] reference frame -> pixels of that image
+    # camera name -> [4, 4] reference frame -> pixels of that image
+    lidar2img: dict[str, np.ndarray]
     detections: Boxes | None = None
     ground_truth: Boxes | None = None
     bev: np.ndarray | None = (

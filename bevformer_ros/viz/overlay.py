@@ -84,9 +84,8 @@ def project_edges(corners: np.ndarray, lidar2img: np.ndarray) -> tuple[np.ndarra
     keep = (da > NEAR_M) | (db > NEAR_M)
     a, b, da, db = a[keep], b[keep], da[keep], db[keep]
     with np.errstate(divide='ignore', invalid='ignore'):
-        cross = a + ((NEAR_M - da) / (db - da))[:, None] * (
-            b - a
-        )  # where the edge meets the near plane
+        # where the edge meets the near plane
+        cross = a + ((NEAR_M - da) / (db - da))[:, None] * (b - a)
     a = np.where((da < NEAR_M)[:, None], cross, a)
     b = np.where((db < NEAR_M)[:, None], cross, b)
     return _project(a, lidar2img), _project(b, lidar2img)
@@ -202,9 +201,8 @@ def render_bev(frame: FrameView, size: int = 540) -> np.ndarray:
         GRID_COLOR,
         1,
     )
-    ego = (
-        np.array(EGO_CENTER_XY) + np.array([[-1, 1], [1, -1]]) * EGO_HALF_WL
-    )  # top-left, bottom-right
+    # top-left, bottom-right
+    ego = np.array(EGO_CENTER_XY) + np.array([[-1, 1], [1, -1]]) * EGO_HALF_WL
     (x0, y0), (x1, y1) = _bev_pixels(ego, size).round().astype(int)
     fill_rect(picture, x0, y0, x1 + 1, y1 + 1, EGO_COLOR)
     _draw_boxes_bev(picture, frame.ground_truth, 1, GT_COLOR)

@@ -131,9 +131,8 @@ def test_lidar2img_stack_keeps_the_camera_order():
     stack = lidar2img_stack([K, K], [front, back])
     assert stack.shape == (2, 4, 4)
     ahead = stack @ np.array([0.0, 10.0, 0.0, 1.0])
-    assert ahead[0, 2] == pytest.approx(10.0) and ahead[1, 2] == pytest.approx(
-        -10.0
-    )  # behind camera 1
+    # behind camera 1
+    assert ahead[0, 2] == pytest.approx(10.0) and ahead[1, 2] == pytest.approx(-10.0)
 
 
 # --- CameraInfo

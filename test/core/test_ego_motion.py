@@ -66,9 +66,8 @@ def test_velocity_and_rotation_rate_from_tf_poses_are_in_the_ego_frame():
     buf = PoseBuffer()
     heading = math.radians(90)  # ego faces world +y ...
     buf.add(pose(0.0, [0.0, 0.0, 0.0], heading))
-    buf.add(
-        pose(0.5, [5.0, 0.0, 0.0], heading + 0.1)
-    )  # ... while sliding along world +x at 10 m/s
+    # ... while sliding along world +x at 10 m/s
+    buf.add(pose(0.5, [5.0, 0.0, 0.0], heading + 0.1))
     p = buf.at(round(0.25 * NS))
     # world +x is the ego's right-hand side (-y); the ego turned left by 0.1 rad in 0.5 s
     heading_mid = heading + 0.05

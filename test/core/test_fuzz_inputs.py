@@ -65,9 +65,8 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-pytestmark = pytest.mark.filterwarnings(
-    'ignore:overflow:RuntimeWarning'
-)  # absurd magnitudes, by design
+# absurd magnitudes, by design
+pytestmark = pytest.mark.filterwarnings('ignore:overflow:RuntimeWarning')
 ENCODING_NAMES = sorted(ENCODINGS) + ['yuv422', 'bayer_rggb8', '16SC1', 'RGB8', '', 'rgb16']
 PLAIN = st.floats(-1e3, 1e3)
 SPECIAL = st.sampled_from(

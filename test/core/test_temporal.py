@@ -49,9 +49,8 @@ def test_can_bus_from_pose_matches_official(frames):
             expected[13:16],
         )
         np.testing.assert_allclose(can_bus, expected, rtol=0, atol=1e-12)
-        assert np.all(
-            can_bus[3:7] == meta['ego2global_rotation'][0]
-        )  # the quaternion's w, four times
+        # the quaternion's w, four times
+        assert np.all(can_bus[3:7] == meta['ego2global_rotation'][0])
 
 
 def test_temporal_state_reproduces_forward_test(frames):
@@ -82,9 +81,8 @@ def test_first_frame_and_scene_change_zero_the_deltas():
     state.update(torch.zeros(4, 1, 2))
     other = state.step(a, 'scene-2')
     assert not other.use_prev_bev and np.all(other.can_bus[:3] == 0) and other.can_bus[-1] == 0
-    assert np.all(
-        a == can_bus_from_pose([10.0, 20.0, 1.0], yaw_quaternion(0.5))
-    )  # input not modified
+    # input not modified
+    assert np.all(a == can_bus_from_pose([10.0, 20.0, 1.0], yaw_quaternion(0.5)))
 
 
 def test_video_test_mode_off_never_uses_history():
@@ -130,9 +128,8 @@ def test_rotation_matches_official_history(frames):
 @pytest.mark.parametrize('size', [20, 50])
 def test_rotation_matches_nearest_neighbour_formula(angle, size):
     """README §4: out[r, c] = in[rint(sv), rint(su)], (su, sv) - 99.5 = R (c - 99.5, r - 99.5)."""
-    bev = (
-        torch.arange(size * size, dtype=torch.float32).view(1, size * size, 1) + 1
-    )  # value = index + 1
+    # value = index + 1
+    bev = torch.arange(size * size, dtype=torch.float32).view(1, size * size, 1) + 1
     out = rotate_bev(bev, torch.tensor([angle], dtype=torch.float64), (size, size)).view(
         size, size
     )

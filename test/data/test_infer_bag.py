@@ -129,11 +129,8 @@ def test_one_marker_array_per_frame_with_the_image_stamp(runs):
         m.markers[0].action == 3 and m.markers[0].header.frame_id == 'LIDAR_TOP' for m in markers
     )
     for _, raw, kind in topics['/bevformer/bev_features']:
-        assert bev_features_array(deserialize(raw, kind)).shape == (
-            10,
-            10,
-            32,
-        )  # the test model's BEV
+        # the test model's BEV
+        assert bev_features_array(deserialize(raw, kind)).shape == (10, 10, 32)
     encodings = [
         deserialize(raw, kind).encoding for _, raw, kind in topics['/bevformer/bev_image']
     ]
@@ -160,9 +157,8 @@ def test_results_json_places_the_markers_at_the_ground_truth_ego_poses(runs):
     frames, _ = read_ground_truth(runs['bag'].with_suffix('.ground_truth.json'))
     scene = scene_name(runs['bag'])
     assert set(doc['results']) == {sample_token(scene, f.stamp_ns) for f in frames}
-    lidar2ego = load_rig(
-        config_file('nuscenes_rig.yaml')
-    ).lidar2ego  # what bevformer_synth rendered with
+    # what bevformer_synth rendered with
+    lidar2ego = load_rig(config_file('nuscenes_rig.yaml')).lidar2ego
     markers = {
         marker_array_stamp_ns(m): boxes_from_marker_array(m)
         for m in (

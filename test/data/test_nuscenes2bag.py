@@ -48,9 +48,8 @@ VERSION = 'v1.0-mini'
 W, H, SCALE = 160, 90, 0.1  # a tenth of nuScenes' 1600x900; camera_intrinsic scaled alike
 KEYFRAMES, SWEEPS_BETWEEN = 3, 2
 T0_US = 1_533_151_603_547_590
-CAMERA_OFFSET_US = dict(
-    zip(OFFICIAL_CAMERAS, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000))
-)  # after the lidar
+# after the lidar
+CAMERA_OFFSET_US = dict(zip(OFFICIAL_CAMERAS, (12_000, 20_000, 4_000, 45_000, 54_000, 37_000)))
 SHIPPED = yaml.safe_load(config_file('nuscenes_rig.yaml').read_text())
 
 
@@ -185,9 +184,8 @@ class Tables:
                     self._sample_data(name, channel, token, t_us, True, len(self.t['sample_data']))
                 )
                 if channel != 'LIDAR_TOP' and k + 1 < keyframes:
-                    for j in range(
-                        1, SWEEPS_BETWEEN + 1
-                    ):  # 12 Hz sweeps, owned by the next sample
+                    # 12 Hz sweeps, owned by the next sample
+                    for j in range(1, SWEEPS_BETWEEN + 1):
                         chain.append(
                             self._sample_data(
                                 name,
@@ -261,9 +259,8 @@ def dataroot(tmp_path_factory) -> Path:
     tables.annotate(
         'ped0', 'human.pedestrian.adult', samples[1:2], [(420.0, 1186.0, 0.9)], yaw=-2.0
     )
-    tables.annotate(
-        'dog0', 'animal', samples[1:2], [(421.0, 1187.0, 0.3)], yaw=0.0
-    )  # no detection class
+    # no detection class
+    tables.annotate('dog0', 'animal', samples[1:2], [(421.0, 1187.0, 0.3)], yaw=0.0)
     tables.annotate(
         'car1', 'vehicle.car', samples[1:2], [(440.0, 1190.0, 1.0)], yaw=0.0, lidar_pts=0
     )  # no lidar or radar points: not a valid box
@@ -366,18 +363,14 @@ def test_odometry_is_the_ego_pose_of_every_camera_sample(tables, keyframe_bag):
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
         np.testing.assert_allclose([p.x, p.y, p.z], pose['translation'], atol=1e-12)
         np.testing.assert_allclose([q.w, q.x, q.y, q.z], pose['rotation'], atol=1e-12)
-    for i in (
-        0,
-        len(odom) // 2,
-        len(odom) - 1,
-    ):  # the drive: (7, 4 t, 0) m/s in the world, 0.15 rad/s yaw
+    # the drive: (7, 4 t, 0) m/s in the world, 0.15 rad/s yaw
+    for i in (0, len(odom) // 2, len(odom) - 1):
         t = (stamps[i] / 1000 - T0_US) * 1e-6
         q = Quaternion(tables['ego_pose'][expected[i]]['rotation'])
         twist = odom[i].twist.twist
         body = q.inverse.rotate([7.0, 4.0 * t, 0.0])
-        tolerance = (
-            1e-6 if 0 < i < len(odom) - 1 else 0.5
-        )  # one-sided at the ends: first order only
+        # one-sided at the ends: first order only
+        tolerance = 1e-6 if 0 < i < len(odom) - 1 else 0.5
         np.testing.assert_allclose(
             [twist.linear.x, twist.linear.y, twist.linear.z], body, atol=tolerance
         )
@@ -394,9 +387,8 @@ def test_sweeps_give_every_camera_frame_as_decoded_rgb(dataroot, tables, sweep_b
         assert (msg.width, msg.height, msg.encoding) == (W, H, 'rgb8')
         decoded = np.asarray(Image.open(dataroot / records[1]['filename']).convert('RGB'))
         got = np.asarray(msg.data).reshape(H, W, 3)
-        assert (
-            np.abs(got.astype(int) - decoded).max() <= 2
-        )  # JPEG decoders may differ by a rounding step
+        # JPEG decoders may differ by a rounding step
+        assert np.abs(got.astype(int) - decoded).max() <= 2
     assert not any(t.endswith('/compressed') for t in topics)
 
 
@@ -499,9 +491,8 @@ def test_mcap_reader_sees_the_ros2_layout(keyframe_bag):
             counts[channel.topic] = counts.get(channel.topic, 0) + 1
             if channel.topic == '/CAM_BACK/image_raw/compressed':
                 assert schema.name == 'sensor_msgs/msg/CompressedImage'
-                assert (
-                    bytes(deserialize(message.data, schema.name).data[:2]) == b'\xff\xd8'
-                )  # JPEG SOI
+                # JPEG SOI
+                assert bytes(deserialize(message.data, schema.name).data[:2]) == b'\xff\xd8'
     assert counts['/tf_static'] == 1
     assert all(counts[f'/{c}/image_raw/compressed'] == KEYFRAMES for c in OFFICIAL_CAMERAS)
     assert counts['/odom'] == counts['/tf'] == 6 * (KEYFRAMES + SWEEPS_BETWEEN * (KEYFRAMES - 1))
@@ -521,9 +512,8 @@ def test_render_and_training_readers_take_the_bag(tables, keyframe_bag):
     )
 
     rig = load_rig(rig_yaml)
-    scene = BagScene(
-        keyframe_bag, smoke().model, rig
-    )  # the default topics find the /compressed ones
+    # the default topics find the /compressed ones
+    scene = BagScene(keyframe_bag, smoke().model, rig)
     try:
         assert len(scene) == KEYFRAMES and scene.extrinsics_source == '/tf_static'
         for got, cam in zip(scene.sensor2lidar, rig.cameras):
@@ -541,9 +531,8 @@ def test_render_and_training_readers_take_the_bag(tables, keyframe_bag):
 def test_raw_sweep_bag_trains_with_the_default_topics(sweep_bag):
     scene = BagScene(sweep_bag, smoke().model, load_rig(sweep_bag.with_suffix('.rig.yaml')))
     try:
-        assert (
-            len(scene) == KEYFRAMES
-        )  # the sweeps have no ground truth, so only keyframes are frames
+        # the sweeps have no ground truth, so only keyframes are frames
+        assert len(scene) == KEYFRAMES
     finally:
         scene.close()
 

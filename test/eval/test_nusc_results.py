@@ -58,9 +58,8 @@ Box = lazy('nuscenes.utils.data_classes', 'Box')
 Quaternion = lazy('pyquaternion', 'Quaternion')
 _packages = requires('nuscenes', 'pyquaternion')
 
-RIG = load_rig(
-    config_file('nuscenes_rig.yaml')
-)  # its lidar2ego has roll and pitch: a non-trivial rotation
+# its lidar2ego has roll and pitch: a non-trivial rotation
+RIG = load_rig(config_file('nuscenes_rig.yaml'))
 START_NS = 1_700_000_000 * 10**9
 
 
@@ -147,9 +146,8 @@ def test_synthetic_ground_truth_goes_back_to_the_world_boxes():
             difference = (
                 quaternion_yaw(Quaternion(out.rotation_wxyz[i])) - world.headings[instance]
             )
-            assert (
-                abs(np.arctan2(np.sin(difference), np.cos(difference))) < 1e-3
-            )  # tilt: second order
+            # tilt: second order
+            assert abs(np.arctan2(np.sin(difference), np.cos(difference))) < 1e-3
 
 
 def test_configuration_matches_the_devkit():
@@ -259,9 +257,8 @@ def test_ground_truth_as_detections_through_the_devkit(tmp_path):
         assert errors['trans_err'] < 1e-6 and errors['scale_err'] < 1e-6
         assert errors['orient_err'] < 1e-6 or np.isnan(errors['orient_err'])  # nan: traffic cones
         assert errors['attr_err'] == 0.0 or np.isnan(errors['attr_err'])
-        assert errors['vel_err'] < 0.1 or np.isnan(
-            errors['vel_err']
-        )  # devkit: finite differences of the GT
+        # devkit: finite differences of the GT
+        assert errors['vel_err'] < 0.1 or np.isnan(errors['vel_err'])
     assert exact.recall.recall == 1.0 and exact.missing_samples == 0
     assert (tmp_path / 'exact' / 'metrics_summary.json').exists()
 

@@ -134,9 +134,8 @@ def test_a_returning_camera_arriving_last_gives_one_set_per_stamp():
     rig.send(1.8, silent=(5,))
     assert rig.last_set()[5] is None
     count = len(rig.sets)
-    rig.send(
-        1.9
-    )  # camera 5 (last in order) comes back: degraded set first, the full one is a duplicate
+    # camera 5 (last in order) comes back: degraded set first, the full one is a duplicate
+    rig.send(1.9)
     assert len(rig.sets) == count + 1 and rig.last_set() == [1.9, 1.9, 1.9, 1.9, 1.9, None]
     assert rig.drops == ['duplicate_stamp']
     rig.send(2.0)

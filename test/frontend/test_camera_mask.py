@@ -72,9 +72,8 @@ def test_masking_a_camera_in_sca_equals_zeroing_its_bev_mask():
 
 def test_a_masked_camera_features_no_longer_matter_in_sca():
     ref, bev_mask, query, value, shapes = _sca_inputs(seed=1)
-    assert bev_mask[
-        3, 0
-    ].any()  # camera 3 of sample 0 sees queries, so its features matter unmasked
+    # camera 3 of sample 0 sees queries, so its features matter unmasked
+    assert bev_mask[3, 0].any()
     other = value.clone()
     other[0, 3] = torch.randn_like(other[0, 3])
     camera_mask = torch.ones(2, NUM_CAMS, dtype=torch.bool)
@@ -133,9 +132,8 @@ def _frame(config, rig, seed=0, missing=()):
 def _model_inputs(model, config, rig, seed=0):
     pipeline = Pipeline(model, configured_architecture(config.model), CPU, config.temporal)
     frame = _frame(config, rig, seed)
-    can_bus = torch.from_numpy(TemporalState().step(frame_can_bus(frame.ego_pose)).can_bus)[
-        None
-    ]  # [1, 18]
+    # [1, 18]
+    can_bus = torch.from_numpy(TemporalState().step(frame_can_bus(frame.ego_pose)).can_bus)[None]
     return pipeline, pipeline.prepare(frame), can_bus
 
 
@@ -174,9 +172,8 @@ def test_a_masked_camera_is_a_camera_that_sees_no_bev_cell(model, config, rig):
     assert _same(masked, _run(model, inputs, can_bus, lidar2img=blind))
     other = inputs.img.clone()
     other[3] = torch.randn_like(other[3])
-    assert _same(
-        masked, _run(model, inputs, can_bus, mask, img=other)
-    )  # its image no longer matters
+    # its image no longer matters
+    assert _same(masked, _run(model, inputs, can_bus, mask, img=other))
     assert not _same(masked, _run(model, inputs, can_bus))  # and it did matter before
 
 

@@ -174,9 +174,8 @@ def test_approx_sync_six_cameras_with_jitter_and_interleaved_arrival():
     frames = []
     for k in range(40):  # 12 Hz frames, each camera within +-10 ms of the trigger
         frames.append([Msg(k / 12 + rng.uniform(-0.01, 0.01), (k, c)) for c in range(6)])
-    arrivals = [
-        (k + rng.uniform(0, 0.5), c) for k in range(40) for c in range(6)
-    ]  # jittery delivery order
+    # jittery delivery order
+    arrivals = [(k + rng.uniform(0, 0.5), c) for k in range(40) for c in range(6)]
     for _, c in sorted(arrivals):
         k = next(k for k in range(40) if frames[k][c] is not None)
         cams[c].signalMessage(frames[k][c])
@@ -338,16 +337,10 @@ def test_spread_guard_rejects_wide_sets_and_counts():
     guard = SpreadGuard(ts, max_spread_s=0.05, inputs=cams)
     got = collect(guard)
     tight = [Msg(1.00), Msg(1.01), Msg(1.04)]  # spread 40 ms: passes
-    wide = [
-        Msg(2.00),
-        Msg(2.02),
-        Msg(2.15),
-    ]  # spread 150 ms: matched by slop, rejected by the guard
-    edge = [
-        Msg(3.00),
-        Msg(3.00),
-        Msg(3.05),
-    ]  # spread exactly 50 ms: passes (the bound is inclusive)
+    # spread 150 ms: matched by slop, rejected by the guard
+    wide = [Msg(2.00), Msg(2.02), Msg(2.15)]
+    # spread exactly 50 ms: passes (the bound is inclusive)
+    edge = [Msg(3.00), Msg(3.00), Msg(3.05)]
     for group in (tight, wide, edge):
         for cam, msg in zip(cams, group):
             cam.signalMessage(msg)
@@ -402,9 +395,8 @@ def test_subscriber_forwards_messages_of_a_real_rclpy_subscription(ros_env):
         sub = Subscriber(node, HeaderMsg, 'stamps', qos_profile=10)
         got = []
         sub.registerCallback(got.append)
-        assert (
-            sub.getTopic() == 'stamps' and sub.topic_name == '/stamps'
-        )  # forwarded to the rclpy object
+        # forwarded to the rclpy object
+        assert sub.getTopic() == 'stamps' and sub.topic_name == '/stamps'
         pub = node.create_publisher(HeaderMsg, 'stamps', 10)
         executor = SingleThreadedExecutor(context=ctx)
         executor.add_node(node)

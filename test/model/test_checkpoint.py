@@ -158,9 +158,8 @@ def test_legacy_dcn_offset_names_are_renamed(tmp_path: Path) -> None:
         (k.replace('conv2.conv_offset.', 'conv2_offset.'), v) for k, v in src.state_dict().items()
     )
     assert 'conv2_offset.weight' in legacy
-    torch.save(
-        {'state_dict': legacy}, tmp_path / 'legacy.pth'
-    )  # plain OrderedDict: no version metadata
+    # plain OrderedDict: no version metadata
+    torch.save({'state_dict': legacy}, tmp_path / 'legacy.pth')
     dst = make_net(1)
     info = load_checkpoint(dst, tmp_path / 'legacy.pth')
     assert info['renamed'] == [

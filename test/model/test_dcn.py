@@ -112,9 +112,8 @@ def _naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation, groups,
                     for ho in range(Ho):
                         for wo in range(Wo):
                             dy = offset[n, g * 2 * K + 2 * k, ho, wo].item()  # even channel: row
-                            dx = offset[
-                                n, g * 2 * K + 2 * k + 1, ho, wo
-                            ].item()  # odd channel: column
+                            # odd channel: column
+                            dx = offset[n, g * 2 * K + 2 * k + 1, ho, wo].item()
                             h = ho * stride - padding + i * dilation + dy
                             w = wo * stride - padding + j * dilation + dx
                             m = mask[n, g * K + k, ho, wo]

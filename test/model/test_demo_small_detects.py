@@ -49,9 +49,8 @@ MIN_RECALL = 0.30
 
 
 def test_shipped_checkpoint_detects_on_a_held_out_scene_over_dds(tmp_path):
-    checkpoint = model_file(
-        'bevformer_demo_small.pth'
-    )  # ships with the repository; its absence is a failure
+    # ships with the repository; its absence is a failure
+    checkpoint = model_file('bevformer_demo_small.pth')
     out = tmp_path / 'demo'
     env = child_env(dict(os.environ, ROS_LOG_DIR=str(tmp_path / 'ros_log')))
     result = subprocess.run(

@@ -74,9 +74,8 @@ def test_matches_naive_loop_float64(shapes):
 
 
 def test_exact_pixel_centre_returns_the_pixel():
-    value = torch.arange(12, dtype=torch.float64).reshape(
-        1, 12, 1, 1
-    )  # one 3x4 level, value = index
+    # one 3x4 level, value = index
+    value = torch.arange(12, dtype=torch.float64).reshape(1, 12, 1, 1)
     # pixel (row 1, col 2) has its centre at ((2 + 0.5) / 4, (1 + 0.5) / 3)
     loc = torch.tensor([2.5 / 4, 1.5 / 3], dtype=torch.float64).view(1, 1, 1, 1, 1, 2)
     out = multi_scale_deformable_attn(

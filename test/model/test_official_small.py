@@ -133,14 +133,12 @@ def test_rotated_history_matches_official(case, model):
     transformer = model.pts_bbox_head.transformer
     for prev, frame in zip(case['frames'][:-1], case['frames'][1:]):
         _, _, can_bus = _inputs(frame)
-        history = transformer.align_prev_bev(
-            prev['outputs']['bev_embed'], can_bus, (20, 20)
-        )  # [1, HW, C]
+        # [1, HW, C]
+        history = transformer.align_prev_bev(prev['outputs']['bev_embed'], can_bus, (20, 20))
         expected = frame['intermediates']['encoder_prev_bev'].transpose(0, 1)
         assert torch.equal(history, expected)
-        assert (
-            int((history.abs().sum(-1) == 0).sum()) == 175
-        )  # rotated about pixel (100, 100): most falls out
+        # rotated about pixel (100, 100): most falls out
+        assert int((history.abs().sum(-1) == 0).sum()) == 175
 
 
 def test_bev_queries_and_positional_encoding_match_official(case, model):

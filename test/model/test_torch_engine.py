@@ -266,9 +266,8 @@ def test_the_static_frame_has_no_host_traffic_so_a_cuda_graph_can_capture_it(cas
     lidar2img = torch.as_tensor(meta['lidar2img'], dtype=torch.float64)[None]  # [1, 6, 4, 4]
     can_bus = torch.zeros(1, 18, dtype=torch.float64)
     prev_bev = torch.zeros(model.pts_bbox_head.bev_embedding.num_embeddings, 1, 64)  # [HW, 1, C]
-    inputs = frame_inputs(
-        engine._grid, frame['img'].float(), lidar2img, can_bus, prev_bev, None
-    )  # built on the host, then copied into the graph's buffers
+    # built on the host, then copied into the graph's buffers
+    inputs = frame_inputs(engine._grid, frame['img'].float(), lidar2img, can_bus, prev_bev, None)
     run = engine._frame(img_shape, inputs)
     with _HostTraffic() as traffic:
         run(*inputs)

@@ -57,9 +57,8 @@ def test_a_bare_checkpoint_name_is_a_shipped_model_then_a_local_file(monkeypatch
     share_models = install / 'share' / 'bevformer_ros' / 'models'
     assert resources.checkpoint_path('shipped_weights.pth') == share_models / 'shipped_weights.pth'
     assert resources.checkpoint_path('local_weights.pth') == Path('local_weights.pth')
-    assert resources.checkpoint_path('./shipped_weights.pth') == Path(
-        './shipped_weights.pth'
-    )  # as given
+    # as given
+    assert resources.checkpoint_path('./shipped_weights.pth') == Path('./shipped_weights.pth')
     assert resources.checkpoint_path('/data/x.pth') == Path('/data/x.pth')
     with pytest.raises(resources.ResourceNotFoundError) as error:
         resources.checkpoint_path('no_such_weights.pth')

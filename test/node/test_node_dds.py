@@ -254,9 +254,8 @@ def test_node_processes_resets_and_survives_bad_frames(ros_env, tmp_path):
             stamp += 0.5
             publisher.send(stamp)
             markers, _, _ = outputs.wait_for_frame(stamp, node)
-            assert [m.action for m in markers.markers] == [
-                Marker.DELETEALL
-            ]  # no random score reaches 1.0
+            # no random score reaches 1.0
+            assert [m.action for m in markers.markers] == [Marker.DELETEALL]
 
             assert node.poll() is None, node.describe()
             assert _transition(probe, node, Transition.TRANSITION_DEACTIVATE)

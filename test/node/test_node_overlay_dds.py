@@ -61,9 +61,8 @@ TILE_POSITIONS = {
 def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_overlay(
     ros_env, tmp_path
 ):
-    checkpoint = train_smoke_checkpoint(
-        tmp_path / 'run'
-    )  # smoke: ResNet-18 width 8, no official preset
+    # smoke: ResNet-18 width 8, no official preset
+    checkpoint = train_smoke_checkpoint(tmp_path / 'run')
     tile_w = WIDTH  # 160x90 images: 160x90 tiles, drawn unresized
     params = {
         'autostart': True,
@@ -114,9 +113,8 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
                 'markers',
                 watch=[node],
             )
-            deadline = (
-                time.monotonic() + 1.0
-            )  # the overlay would follow the markers within milliseconds
+            # the overlay would follow the markers within milliseconds
+            deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
                 probe.executor.spin_once(timeout_sec=0.05)
             assert not any(abs(stamp_s(m) - quiet) < 1e-6 for m in overlays)
@@ -133,15 +131,12 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
     picture = next(m for m in overlays if abs(stamp_s(m) - stamp) < 1e-6)
     tile_h = tile_w * HEIGHT // WIDTH
     assert (picture.encoding, picture.header.frame_id) == ('rgb8', 'LIDAR_TOP')
-    assert (picture.height, picture.width) == (
-        2 * tile_h,
-        3 * tile_w + 2 * tile_h,
-    )  # cameras, then the BEV
+    # cameras, then the BEV
+    assert (picture.height, picture.width) == (2 * tile_h, 3 * tile_w + 2 * tile_h)
     assert picture.step == picture.width * 3 and len(picture.data) == picture.height * picture.step
     pixels = np.frombuffer(picture.data, np.uint8).reshape(picture.height, picture.width, 3)
-    for index, name in enumerate(
-        OFFICIAL_CAMERAS
-    ):  # each camera where the layout puts it, boxes drawn over parts
+    # each camera where the layout puts it, boxes drawn over parts
+    for index, name in enumerate(OFFICIAL_CAMERAS):
         sent = np.frombuffer(
             synthetic_image(name, index, WIDTH, HEIGHT, 'rgb8').data, np.uint8
         ).reshape(HEIGHT, WIDTH, 3)
@@ -150,9 +145,8 @@ def test_node_runs_a_trained_checkpoint_with_its_own_architecture_and_draws_the_
         assert np.all(tile == sent, axis=-1).mean() > 0.5, name
     bev = pixels[:, 3 * tile_w:]
     colours = {tuple(round(255 * c) for c in rgb) for rgb in CLASS_COLORS.values()}
-    assert any(
-        np.all(bev == colour, axis=-1).any() for colour in colours
-    )  # detections at threshold 0
+    # detections at threshold 0
+    assert any(np.all(bev == colour, axis=-1).any() for colour in colours)
 
 
 def stamp_s(msg):

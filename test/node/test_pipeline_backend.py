@@ -61,9 +61,8 @@ def test_openvino_backend_gives_the_torch_results_with_history(tmp_path):
         results[backend] = [
             pipeline.run(_frame(config, rig, 10.0 + 0.5 * i, 2.0 * i)) for i in range(3)
         ]
-    assert list(
-        tmp_path.glob('onnx/*.onnx')
-    )  # exported at the first frame, into model.engine_cache
+    # exported at the first frame, into model.engine_cache
+    assert list(tmp_path.glob('onnx/*.onnx'))
     for ref, got in zip(results['torch'], results['openvino']):
         assert float(np.abs(ref.bev - got.bev).max()) < 1e-4
         assert float(np.abs(ref.scores[:5] - got.scores[:5]).max()) < 1e-4

@@ -62,9 +62,8 @@ def test_install_puts_data_files_where_ament_and_resources_find_them(tmp_path):
     source.mkdir()
     for name in PACKAGE_FILES:  # a copy, so the build leaves nothing in the checkout
         origin = ROOT / name
-        if (
-            not origin.exists()
-        ):  # e.g. launch/ in a clone while it holds no file (git keeps no empty folder)
+        # e.g. launch/ in a clone while it holds no file (git keeps no empty folder)
+        if not origin.exists():
             continue
         if origin.is_dir():
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns('__pycache__'))
@@ -140,6 +139,5 @@ def test_install_puts_data_files_where_ament_and_resources_find_them(tmp_path):
     module_file, config, checkpoint = out.stdout.split()
     assert Path(module_file).is_relative_to(site)
     assert Path(config) == share / 'config' / 'fastdds_shm.xml'
-    assert (
-        Path(checkpoint) == share / 'models' / 'packaging_test.pth'
-    )  # a bare model.checkpoint name
+    # a bare model.checkpoint name
+    assert Path(checkpoint) == share / 'models' / 'packaging_test.pth'

@@ -368,9 +368,8 @@ def camera_stops(h):
     camera = 'CAM_BACK_RIGHT'
     dropped = []
     deadline = time.monotonic() + 20.0
-    while (
-        sum(h.has_output(s) for s in dropped) < 3
-    ):  # sets without the camera until three are processed
+    # sets without the camera until three are processed
+    while sum(h.has_output(s) for s in dropped) < 3:
         assert time.monotonic() < deadline, f'no output without {camera}\n{h.node.describe()}'
         dropped.append(h.next_stamp(0.1))
         h.publish(dropped[-1], {camera: 'drop'})

@@ -136,9 +136,8 @@ def test_a_camera_far_slower_than_the_others_warns_and_drops_are_reported():
         'B slower than the other cameras (6.0 vs 12.0 Hz)'
     )
     clock.now += 1.0
-    assert (
-        _report(health, received=(24, 16))['inputs'].level == OK
-    )  # 10 of 12: jitter, not a slow camera
+    # 10 of 12: jitter, not a slow camera
+    assert _report(health, received=(24, 16))['inputs'].level == OK
     health.set_dropped('duplicate_stamp', 'set 3.000 repeats the stamp of the last set; dropped')
     health.camera_info_changed('A', 'size 160x90 -> 80x45')
     clock.now += 1.0

@@ -63,9 +63,8 @@ def test_slow_consumer_sees_increasing_items_and_the_last_one():
     slot.close()
     consumer.join(timeout=5)
     assert not consumer.is_alive()
-    assert (
-        seen == sorted(set(seen)) and seen[-1] == n - 1
-    )  # never stale, never repeated, newest delivered
+    # never stale, never repeated, newest delivered
+    assert seen == sorted(set(seen)) and seen[-1] == n - 1
     stats = slot.stats()
     assert stats.put == n and stats.taken == len(seen) and stats.taken + stats.dropped == n
     assert stats.dropped > 0  # the producer outran the consumer, so some sets were skipped

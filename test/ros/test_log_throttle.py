@@ -40,9 +40,8 @@ def test_repeats_are_held_back_and_counted_different_problems_are_not():
     clock = Clock()
     throttle = LogThrottle(5.0, clock)
     assert throttle.allow('frame 1.0 skipped: truncated') == 'frame 1.0 skipped: truncated'
-    assert (
-        throttle.allow('frame 1.5 skipped: mono16') == 'frame 1.5 skipped: mono16'
-    )  # another problem
+    # another problem
+    assert throttle.allow('frame 1.5 skipped: mono16') == 'frame 1.5 skipped: mono16'
     clock.now = 1.0
     assert throttle.allow('frame 2.0 skipped: truncated') is None
     assert throttle.allow('frame 2.5 skipped: truncated') is None

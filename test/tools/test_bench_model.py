@@ -157,9 +157,8 @@ def test_flops_of_conv_linear_and_attention() -> None:
         model.attn(torch.zeros(2, 3, 8), torch.zeros(2, 5, 8), torch.zeros(2, 5, 8))
     conv = 2 * 8 * 10 * 10 * 3 * 9
     linear = 2 * 2 * 3 * 5 * 4
-    attention = (
-        2 * 2 * (3 * 64 + 2 * 5 * 64 + 3 * 64) + 2 * 2 * 2 * 3 * 5 * 8
-    )  # projections + 2 matmuls
+    # projections + 2 matmuls
+    attention = 2 * 2 * (3 * 64 + 2 * 5 * 64 + 3 * 64) + 2 * 2 * 2 * 3 * 5 * 8
     assert sum(flops.values()) == conv + linear + attention
 
 
@@ -179,9 +178,8 @@ def test_synthetic_ring_sees_the_road_around_the_car() -> None:
     """Each camera of the synthetic rig sees a point 10 m along its own optical axis."""
     lidar2img = synthetic_lidar2img((900, 1600))
     for cam, yaw in enumerate(np.deg2rad([0.0, -55.0, 55.0, 180.0, 110.0, -110.0])):
-        point = np.array(
-            [-10 * np.sin(yaw), 0.5 + 10 * np.cos(yaw), -0.3, 1.0]
-        )  # camera at (0, 0.5, -0.3)
+        # camera at (0, 0.5, -0.3)
+        point = np.array([-10 * np.sin(yaw), 0.5 + 10 * np.cos(yaw), -0.3, 1.0])
         u, v, depth, _ = lidar2img[cam] @ point
         assert depth > 0
         assert abs(u / depth - 800) < 1e-6 and abs(v / depth - 450) < 1e-6

@@ -58,9 +58,8 @@ def test_assignment_is_optimal_and_one_to_one(seed):
 
 
 def test_assignment_of_a_known_matrix():
-    cost = np.array(
-        [[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]]
-    )  # scipy's documented example
+    # scipy's documented example
+    cost = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
     rows, cols = linear_sum_assignment(cost)
     assert rows.tolist() == [0, 1, 2] and cols.tolist() == [1, 0, 2]
     assert cost[rows, cols].sum() == 5.0

@@ -80,10 +80,8 @@ def test_bag_frames_carry_the_filtered_ground_truth(bags, rig):
     inside = (np.abs(expected[:, 0]) < 51.2) & (np.abs(expected[:, 1]) < 51.2)
     assert frame.gt_boxes.shape == (int(inside.sum()), 9)
     np.testing.assert_allclose(frame.gt_boxes.numpy(), expected[inside], atol=1e-5)
-    assert frame.img.shape == (6, 3, 96, 160) and frame.img_shape == (
-        96,
-        160,
-    )  # padded to a multiple of 32
+    # padded to a multiple of 32
+    assert frame.img.shape == (6, 3, 96, 160) and frame.img_shape == (96, 160)
     assert frame.lidar2img.shape == (6, 4, 4) and frame.lidar2img.dtype == torch.float64
     pose = doc['frames'][2]
     expected_can_bus = can_bus_from_pose(pose['ego_translation'], pose['ego_rotation_wxyz'])
@@ -152,9 +150,8 @@ def test_queue_can_bus_equals_the_test_time_bookkeeping():
     rng = np.random.default_rng(1)
     poses = []
     for k in range(4):
-        yaw = (
-            0.3 * k + rng.uniform(-0.1, 0.1) + (6.2 if k == 3 else 0.0)
-        )  # the last one crosses 0/360 deg
+        # the last one crosses 0/360 deg
+        yaw = 0.3 * k + rng.uniform(-0.1, 0.1) + (6.2 if k == 3 else 0.0)
         poses.append(
             can_bus_from_pose(rng.normal(size=3) * 5, (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)))
         )
@@ -214,9 +211,8 @@ def test_training_reduces_the_loss_and_resumes_from_its_checkpoint(bags, rig, tm
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(fresh.state_dict()[key], value, rtol=0, atol=0)
     assert info['meta']['iter'] == 30
-    assert (
-        config_from_dict(info['meta']['config']).model == cfg
-    )  # the checkpoint names its architecture
+    # the checkpoint names its architecture
+    assert config_from_dict(info['meta']['config']).model == cfg
     assert all(
         k.split('.')[0] in ('img_backbone', 'img_neck', 'pts_bbox_head')
         for k in torch.load(final, weights_only=True)['state_dict']
@@ -307,9 +303,8 @@ def test_recall_matches_one_to_one_per_class_within_the_distance():
     scores = np.array([0.9, 0.8, 0.7, 0.6])
     labels = np.array([0, 0, 1, 1])
     assert match_count(dets, scores, labels, gt, gt_labels, 2.0) == 1
-    assert (
-        match_count(dets, scores, labels, gt, gt_labels, 3.0) == 2
-    )  # the far one reaches gt 2 at 2.5 m
+    # the far one reaches gt 2 at 2.5 m
+    assert match_count(dets, scores, labels, gt, gt_labels, 3.0) == 2
     counter = RecallCounter(2.0)
     counter.add(dets, scores, labels, gt, gt_labels)
     counter.add(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=int), gt, gt_labels)

@@ -63,10 +63,8 @@ def test_render_tool_writes_one_picture_of_the_documented_size(tmp_path):
     assert [p.name for p in out.iterdir()] == ['frame_0001.png']
     picture = Image.open(out / 'frame_0001.png')
     tile_h = 160 * 180 // 320  # 90
-    assert picture.size == (
-        3 * 160 + 2 * tile_h,
-        2 * tile_h,
-    )  # (width, height): cameras, then the BEV
+    # (width, height): cameras, then the BEV
+    assert picture.size == (3 * 160 + 2 * tile_h, 2 * tile_h)
     pixels = np.asarray(picture.convert('RGB'))
     assert pixels.std() > 10  # a picture, not a blank
 
@@ -95,9 +93,8 @@ def test_camera_overlay_draws_box_edges_at_the_projected_corners():
     corners = box_corners((x, y, z + h / 2), (length, w, h), -yaw - math.pi / 2)
     p = np.c_[corners, np.ones(8)] @ RIG.lidar2img(image_scale=tile_w / 1600)[0].T
     uv = p[:, :2] / p[:, 2:3]
-    rows, cols = np.nonzero(
-        drawn[:tile_h, tile_w:2 * tile_w]
-    )  # CAM_FRONT: the middle of the top row
+    # CAM_FRONT: the middle of the top row
+    rows, cols = np.nonzero(drawn[:tile_h, tile_w:2 * tile_w])
     for u, v in uv:
         assert np.min(np.hypot(cols - u, rows - v)) <= 1.0
     assert not drawn[tile_h:].any()  # the back cameras do not see it
@@ -156,21 +153,18 @@ def test_markers_from_the_node_convert_back_to_its_boxes():
     msg = ros_convert.marker_array(build_box_markers(boxes, scores, labels, 0.3), 'LIDAR_TOP', 123)
     parsed = boxes_from_marker_array(msg)
     np.testing.assert_allclose(parsed.boxes[:, :7], boxes[:, :7], atol=1e-9)
-    np.testing.assert_allclose(
-        parsed.boxes[0, 7:], boxes[0, 7:], atol=1e-9
-    )  # velocity from the arrow
+    # velocity from the arrow
+    np.testing.assert_allclose(parsed.boxes[0, 7:], boxes[0, 7:], atol=1e-9)
     np.testing.assert_array_equal(parsed.labels, labels)
-    np.testing.assert_allclose(
-        parsed.scores, scores, atol=0.005
-    )  # the label text has two decimals
+    # the label text has two decimals
+    np.testing.assert_allclose(parsed.scores, scores, atol=0.005)
 
 
 def test_segments_reaching_far_outside_are_drawn_where_they_cross_the_picture():
     image = np.zeros((100, 120, 3), np.uint8)
     start = np.array([[-5000.0, 50.0], [-1000.0, -1000.0], [-300.0, 500.0], [60.0, -1e6]])
-    end = np.array(
-        [[5000.0, 50.0], [1000.0, 1000.0], [500.0, 200.0], [60.0, -10.0]]
-    )  # last two: outside
+    # last two: outside
+    end = np.array([[5000.0, 50.0], [1000.0, 1000.0], [500.0, 200.0], [60.0, -10.0]])
     drawing.draw_segments(image, start, end, (255, 0, 0))
     expected = np.zeros((100, 120), bool)
     expected[50, :] = True  # the horizontal line, full width

@@ -95,9 +95,8 @@ def test_view_holds_the_images_in_rgb_their_projections_and_the_shown_boxes(rgb_
         if name in view.images:
             np.testing.assert_array_equal(view.images[name], rgb_images[name])
             np.testing.assert_allclose(view.lidar2img[name], expected_l2i[i], rtol=1e-9, atol=1e-9)
-    np.testing.assert_array_equal(
-        view.detections.boxes, BOXES[[0, 3]]
-    )  # best first, finite, >= 0.3
+    # best first, finite, >= 0.3
+    np.testing.assert_array_equal(view.detections.boxes, BOXES[[0, 3]])
     np.testing.assert_array_equal(view.detections.labels, [0, 3])
     assert view.stamp_ns == 7_000_000_000 and view.title == 't'
     assert len(result_view(_frame(rgb_images), _result(), 0.3, max_boxes=1).detections) == 1
@@ -112,7 +111,6 @@ def test_picture_has_the_documented_size_and_leaves_the_missing_camera_blank(rgb
     col = CAMERA_LAYOUT[row].index(MISSING)
     tile = picture[row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
     assert (tile == 0).all(axis=-1).mean() > 0.8  # black but for the "no image" caption
-    front = picture[
-        0:tile_h, tile_w:2 * tile_w
-    ]  # CAM_FRONT: its image, boxes and caption drawn over parts
+    # CAM_FRONT: its image, boxes and caption drawn over parts
+    front = picture[0:tile_h, tile_w:2 * tile_w]
     assert np.all(front == rgb_images['CAM_FRONT'], axis=-1).mean() > 0.5
