@@ -25,7 +25,8 @@ Reports the end-to-end latency (input stamp -> MarkerArray bytes received, both 
 clock; the stamp is read from the bytes, as a C++ subscriber such as RViz gets them, without
 Python's deserialisation), the output rate, the sets that produced no output, the node's own
 counts from /diagnostics, and, after the node has stopped, the bare model forward time on this
-machine and the latency / forward ratio (what ROS, the sync and the pre/post-processing add).
+machine, back to back and paced at the camera rate (idle between forwards, as in the node), and
+the latency / forward ratios (what ROS, the sync and the pre/post-processing add).
 """
 
 from __future__ import annotations
@@ -220,8 +221,13 @@ def bare_forward_ms(
     iterations: int,
     checkpoint: str = '',
     backend: str = 'torch',
+    period_s: float = 0.0,
 ) -> float:
-    """Median bare model forward on this machine (after the node has gone, so nothing competes)."""
+    """
+    Median bare model forward on this machine (after the node has gone, so nothing competes).
+
+    Back to back, or with `period_s` one forward per period, idle in between like the node.
+    """
     from bevformer_ros.config import NodeConfig
     from bevformer_ros.pipeline import Pipeline
     from bevformer_ros.tools.bench_pipeline import synthetic_frames, time_model_forward
@@ -233,10 +239,11 @@ def bare_forward_ms(
     frames = synthetic_frames(config, width, height, 2, rate_hz=12.0)
     for frame in frames:
         pipeline.run(frame, want_bev=False)
-    return float(np.median(time_model_forward(pipeline, frames[-1], iterations)) * 1e3)
+    times = time_model_forward(pipeline, frames[-1], iterations, period_s=period_s)
+    return float(np.median(times) * 1e3)
 
 
-def print_report(report: dict[str, Any], forward_ms: float) -> None:
+def print_report(report: dict[str, Any], forward_ms: float, paced_ms: float) -> None:
     counts = report['node_counts']
     print(
         f'{report["preset"]} on {report["device"]}, {report["images"]} rgb8 '
@@ -267,8 +274,15 @@ def print_report(report: dict[str, Any], forward_ms: float) -> None:
     )
     ratio = ''
     if report['outputs']:
-        ratio = f'; latency / forward = {report["latency_median_ms"] / forward_ms:.2f}'
-    print(f'  bare model forward median {forward_ms:.1f} ms on this machine{ratio}')
+        latency = report['latency_median_ms']
+        ratio = (
+            f'; latency / forward = {latency / forward_ms:.2f} '
+            f'({latency / paced_ms:.2f} against the paced forward)'
+        )
+    print(
+        f'  bare model forward median {forward_ms:.1f} ms back to back, {paced_ms:.1f} ms paced '
+        f'at {report["rate_hz"]} Hz (idle between forwards, as in the node){ratio}'
+    )
     print(
         f'  node log: {report["log_dir"]}/bevformer.log '
         f'({counts.get("_messages")} diagnostics received)'
@@ -318,17 +332,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:  # a bad --checkpoint or option: say which
         print(f'bevformer_bench_node: {exc}', file=sys.stderr)
         return 2
-    forward = bare_forward_ms(
-        args.preset,
-        args.device,
-        args.precision,
-        args.width,
-        args.height,
-        args.forward_iterations,
-        args.checkpoint,
-        args.backend,
+    forward, paced = (
+        bare_forward_ms(
+            args.preset,
+            args.device,
+            args.precision,
+            args.width,
+            args.height,
+            args.forward_iterations,
+            args.checkpoint,
+            args.backend,
+            period_s,
+        )
+        for period_s in (0.0, 1.0 / args.rate)
     )
-    print_report(report, forward)
+    print_report(report, forward, paced)
     sys.stdout.flush()
     return 0 if report['outputs'] else 1
 

@@ -129,19 +129,24 @@ def run_frames(
 
 
 def time_model_forward(
-    pipeline: Pipeline, frame: FrameSet, iterations: int, warmup: int = 2
+    pipeline: Pipeline, frame: FrameSet, iterations: int, warmup: int = 2, period_s: float = 0.0
 ) -> list[float]:
     """
     Time the bare `BEVFormer.forward` on this frame's inputs.
 
-    No decode, preprocess or history bookkeeping.
+    No decode, preprocess or history bookkeeping. With `period_s` each forward starts a period
+    after the previous one, idle in between as in a node fed at that rate (on a shared 2-core VM
+    that alone made the forward 20 % slower than back to back: cold caches, sleeping threads).
     """
     inputs = pipeline.prepare(frame)
     can_bus = torch.zeros(1, 18, dtype=torch.float64, device=pipeline.device)
     prev_bev = pipeline.state.prev_bev  # the history of the last run() frame, as in steady state
     sync = torch.cuda.synchronize if pipeline.device.type == 'cuda' else (lambda: None)
     times = []
+    started = time.perf_counter()
     for i in range(warmup + iterations):
+        if period_s > 0 and i > 0:
+            time.sleep(max(0.0, started + period_s - time.perf_counter()))
         sync()
         started = time.perf_counter()
         pipeline.forward(inputs, can_bus, prev_bev)

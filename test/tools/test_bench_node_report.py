@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bevformer_ros.ros.convert import diagnostic_array, diagnostic_status
 from bevformer_ros.ros.health import NodeHealth
 from bevformer_ros.tools.bench_node import stage_medians
@@ -58,3 +60,24 @@ def test_stage_medians_are_medians_of_the_periods_means():
     assert medians['publish'] == pytest.approx(6.0)  # of 6, 9, 4
     assert medians['processing'] == pytest.approx(56.0)  # of 56, 79, 36
     assert medians['stamp age at publishing'] == pytest.approx(56.0)
+
+
+def test_paced_forward_starts_one_forward_per_period():
+    from bevformer_ros.config import NodeConfig
+    from bevformer_ros.pipeline import Pipeline
+    from bevformer_ros.tools.bench_pipeline import (
+        node_parameters,
+        synthetic_frames,
+        time_model_forward,
+    )
+
+    config = NodeConfig.from_parameters(node_parameters('small-test', 'cpu', 'fp32', '', 'torch'))
+    pipeline = Pipeline.from_settings(config)
+    frame = synthetic_frames(config, 160, 90, 1, rate_hz=4.0)[0]
+    pipeline.run(frame, want_bev=False)
+    period = 0.25  # longer than a forward of the test model
+    started = time.perf_counter()
+    times = time_model_forward(pipeline, frame, iterations=3, warmup=1, period_s=period)
+    elapsed = time.perf_counter() - started
+    assert len(times) == 3 and all(t > 0 for t in times)
+    assert elapsed >= 3 * period  # four forwards, each a period after the one before
