@@ -151,8 +151,8 @@ def visible_first(rows: torch.Tensor) -> torch.Tensor:
     # rank of each entry in the partitioned row: a permutation of 0..HW-1
     slot = torch.where(rows, seen - 1, seen[:, -1:] + unseen - 1).long()  # [R, HW]
     positions = torch.arange(HW, device=rows.device).expand(R, HW)  # [R, HW]
-    # slot is a permutation: the scatter overwrites every entry of its base (no int64
-    # ConstantOfShape, which TensorRT 8.x takes in float only)
+    # slot is a permutation, so the scatter overwrites every entry of its base; an empty_like
+    # base was exported as an int64 constant of [R, HW] (1.9 MB in base's graph)
     return positions.scatter(1, slot, positions)  # [R, HW]
 
 
