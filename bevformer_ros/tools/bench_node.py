@@ -221,12 +221,13 @@ def bare_forward_ms(
     iterations: int,
     checkpoint: str = '',
     backend: str = 'torch',
-    period_s: float = 0.0,
-) -> float:
+    periods_s: Sequence[float] = (0.0,),
+) -> list[float]:
     """
     Median bare model forward on this machine (after the node has gone, so nothing competes).
 
-    Back to back, or with `period_s` one forward per period, idle in between like the node.
+    One median per period of `periods_s`, from one built model: 0 is back to back, a period one
+    forward per period, idle in between like the node.
     """
     from bevformer_ros.config import NodeConfig
     from bevformer_ros.pipeline import Pipeline
@@ -239,8 +240,10 @@ def bare_forward_ms(
     frames = synthetic_frames(config, width, height, 2, rate_hz=12.0)
     for frame in frames:
         pipeline.run(frame, want_bev=False)
-    times = time_model_forward(pipeline, frames[-1], iterations, period_s=period_s)
-    return float(np.median(times) * 1e3)
+    return [
+        float(np.median(time_model_forward(pipeline, frames[-1], iterations, period_s=p)) * 1e3)
+        for p in periods_s
+    ]
 
 
 def print_report(report: dict[str, Any], forward_ms: float, paced_ms: float) -> None:
@@ -332,19 +335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:  # a bad --checkpoint or option: say which
         print(f'bevformer_bench_node: {exc}', file=sys.stderr)
         return 2
-    forward, paced = (
-        bare_forward_ms(
-            args.preset,
-            args.device,
-            args.precision,
-            args.width,
-            args.height,
-            args.forward_iterations,
-            args.checkpoint,
-            args.backend,
-            period_s,
-        )
-        for period_s in (0.0, 1.0 / args.rate)
+    forward, paced = bare_forward_ms(
+        args.preset,
+        args.device,
+        args.precision,
+        args.width,
+        args.height,
+        args.forward_iterations,
+        args.checkpoint,
+        args.backend,
+        periods_s=(0.0, 1.0 / args.rate),
     )
     print_report(report, forward, paced)
     sys.stdout.flush()

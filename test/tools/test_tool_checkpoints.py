@@ -64,7 +64,7 @@ def test_bench_pipeline_and_bench_node_forward_load_the_checkpoint():
         'small-test', 'cpu', checkpoint=TRAINED_MODEL, frames=1, warmup=1, **SIZE
     )
     assert report['stages']['model']['median_ms'] > 0
-    forward = bench_node.bare_forward_ms(
+    (forward,) = bench_node.bare_forward_ms(
         'small-test', 'cpu', 'fp32', SMALL_IMAGE_WIDTH, SMALL_IMAGE_HEIGHT, 1, TRAINED_MODEL
     )
     assert forward > 0
